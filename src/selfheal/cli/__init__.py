@@ -1,0 +1,1 @@
+"""Command line: ``selfheal``. Each submodule owns one family of commands."""

@@ -1,0 +1,28 @@
+"""Exception types shared by every stage. Retryable vs permanent failure is
+carried by the type (as in kopf's TemporaryError / PermanentError)."""
+
+from __future__ import annotations
+
+
+class SelfHealError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(SelfHealError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+class TemporaryError(SelfHealError):
+    """Failed now, may succeed if retried after ``delay_seconds``."""
+
+    def __init__(self, message: str, delay_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.delay_seconds = delay_seconds
+
+
+class PermanentError(SelfHealError):
+    """Failed and will fail again; do not retry."""
+
+
+class ModelFormatError(SelfHealError):
+    """A saved model is corrupt or from an incompatible version."""
