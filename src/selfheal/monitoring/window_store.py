@@ -1,0 +1,226 @@
+"""Bounded in-memory window store: the recent history of every series.
+
+Everything the monitoring layer observes lands here as :class:`Sample` values
+(the scraper's raw series, the indicators derived from them, log signals);
+analysis reads windows back out. Memory is bounded twice: each series is a
+numpy ring buffer of at most ``max_points_per_series`` points (the oldest point
+is overwritten), and the store holds at most ``max_series`` series (a new
+series beyond that either evicts the least recently written series or is
+refused, counted in ``refused_series_total``).
+
+A NaN value is a staleness marker (as in Prometheus): the scraper writes one
+when a series vanished or its target went down. Windows return it like any
+other point; :func:`is_stale` tells it apart.
+
+All methods are thread-safe (one lock; every operation is O(1) or a numpy
+slice). This module does no I/O.
+
+>>> from selfheal.core.types import Sample, SeriesKey
+>>> store = WindowStore(max_points_per_series=3)
+>>> key = SeriesKey.of("up", {"service": "cart"})
+>>> store.append_many([Sample(key, t, float(t)) for t in range(5)])
+5
+>>> ts, values = store.window(key, since=0)
+>>> values.tolist()
+[2.0, 3.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from selfheal.core.types import Sample, SeriesKey
+
+FloatArray = npt.NDArray[np.float64]
+OnFull = Literal["evict_oldest", "refuse"]
+
+
+def is_stale(value: float) -> bool:
+    """True for the staleness marker (NaN)."""
+    return math.isnan(value)
+
+
+class _Ring:
+    """One series' points, oldest first once unrolled. Grows by doubling up to
+    ``capacity`` so that short-lived series stay small."""
+
+    __slots__ = ("capacity", "count", "head", "ts", "values")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        size = min(capacity, 16)
+        self.ts: FloatArray = np.empty(size, dtype=np.float64)
+        self.values: FloatArray = np.empty(size, dtype=np.float64)
+        self.head = 0  # index of the next write
+        self.count = 0
+
+    def last_ts(self) -> float:
+        return float(self.ts[self.head - 1]) if self.count else -math.inf
+
+    def push(self, ts: float, value: float) -> None:
+        size = self.ts.shape[0]
+        if self.count == size and size < self.capacity:
+            # while growing, a full buffer was never overwritten: data is in order
+            new = min(self.capacity, size * 2)
+            self.ts = np.resize(self.ts, new)
+            self.values = np.resize(self.values, new)
+            self.head = size  # the write position wrapped to 0; continue after the old end
+            size = new
+        self.ts[self.head] = ts
+        self.values[self.head] = value
+        self.head = (self.head + 1) % size
+        if self.count < size:
+            self.count += 1
+
+    def ordered(self) -> tuple[FloatArray, FloatArray]:
+        size = self.ts.shape[0]
+        if self.count < size:
+            return self.ts[: self.count], self.values[: self.count]
+        if self.head == 0:
+            return self.ts, self.values
+        return (
+            np.concatenate((self.ts[self.head :], self.ts[: self.head])),
+            np.concatenate((self.values[self.head :], self.values[: self.head])),
+        )
+
+
+class WindowStore:
+    """Ring buffers per series, bounded in points per series and in series."""
+
+    def __init__(
+        self,
+        max_points_per_series: int = 900,
+        max_series: int = 100_000,
+        on_full: OnFull = "evict_oldest",
+    ) -> None:
+        if max_points_per_series < 1:
+            raise ValueError(f"max_points_per_series must be >= 1, got {max_points_per_series}")
+        if max_series < 1:
+            raise ValueError(f"max_series must be >= 1, got {max_series}")
+        if on_full not in ("evict_oldest", "refuse"):
+            raise ValueError(f"on_full must be 'evict_oldest' or 'refuse', got {on_full!r}")
+        self.max_points_per_series = max_points_per_series
+        self.max_series = max_series
+        self.on_full: OnFull = on_full
+        self._series: OrderedDict[SeriesKey, _Ring] = OrderedDict()  # least recently written first
+        self._by_name: dict[str, set[SeriesKey]] = {}
+        self._lock = threading.Lock()
+        self.evicted_series_total = 0
+        self.refused_series_total = 0
+        self.refused_samples_total = 0
+        self.out_of_order_samples_total = 0
+
+    # -- writing -----------------------------------------------------------------------
+    def _append_locked(self, sample: Sample) -> bool:
+        key = sample.series
+        ring = self._series.get(key)
+        if ring is None:
+            if len(self._series) >= self.max_series:
+                if self.on_full == "refuse":
+                    self.refused_series_total += 1
+                    self.refused_samples_total += 1
+                    return False
+                old, _ = self._series.popitem(last=False)
+                self._forget_name(old)
+                self.evicted_series_total += 1
+            ring = _Ring(self.max_points_per_series)
+            self._series[key] = ring
+            self._by_name.setdefault(key.name, set()).add(key)
+        else:
+            if sample.timestamp <= ring.last_ts():
+                # Prometheus rejects out-of-order and duplicate timestamps too
+                self.out_of_order_samples_total += 1
+                return False
+            self._series.move_to_end(key)
+        ring.push(sample.timestamp, sample.value)
+        return True
+
+    def _forget_name(self, key: SeriesKey) -> None:
+        keys = self._by_name.get(key.name)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_name[key.name]
+
+    def append(self, sample: Sample) -> bool:
+        """Store one sample; False if refused (store full, or not newer than the last point)."""
+        with self._lock:
+            return self._append_locked(sample)
+
+    def append_many(self, samples: Iterable[Sample]) -> int:
+        """Store many samples under one lock; returns how many were stored."""
+        with self._lock:
+            return sum(1 for s in samples if self._append_locked(s))
+
+    def remove(self, key: SeriesKey) -> bool:
+        """Drop a series and its points."""
+        with self._lock:
+            if self._series.pop(key, None) is None:
+                return False
+            self._forget_name(key)
+            return True
+
+    # -- reading -----------------------------------------------------------------------
+    def window(
+        self, key: SeriesKey, since: float, until: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """Timestamps and values of ``key`` with ``since <= ts`` (and ``ts <= until``),
+        oldest first; copies, safe to keep. Empty arrays for an unknown series."""
+        with self._lock:
+            ring = self._series.get(key)
+            if ring is None:
+                return np.empty(0), np.empty(0)
+            ts, values = ring.ordered()
+            lo = int(np.searchsorted(ts, since, side="left"))
+            hi = ts.shape[0] if until is None else int(np.searchsorted(ts, until, side="right"))
+            return ts[lo:hi].copy(), values[lo:hi].copy()
+
+    def latest(self, key: SeriesKey) -> Sample | None:
+        """The newest sample of ``key`` (its value may be the NaN staleness marker)."""
+        with self._lock:
+            ring = self._series.get(key)
+            if ring is None or ring.count == 0:
+                return None
+            i = ring.head - 1
+            return Sample(key, float(ring.ts[i]), float(ring.values[i]))
+
+    def select(self, name: str, **label_equals: str) -> list[SeriesKey]:
+        """Series named ``name`` whose labels include every ``label=value`` given,
+        sorted for determinism."""
+        with self._lock:
+            keys = list(self._by_name.get(name, ()))
+        if label_equals:
+            wanted = label_equals.items()
+            keys = [k for k in keys if all(k.label(lk) == lv for lk, lv in wanted)]
+        keys.sort(key=lambda k: k.labels)
+        return keys
+
+    def names(self) -> list[str]:
+        """Every series name held, sorted."""
+        with self._lock:
+            return sorted(self._by_name)
+
+    def keys(self) -> list[SeriesKey]:
+        with self._lock:
+            return list(self._series)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._series
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._series)
+
+    @property
+    def points(self) -> int:
+        """Points currently held over all series."""
+        with self._lock:
+            return sum(r.count for r in self._series.values())
