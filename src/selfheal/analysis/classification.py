@@ -1,0 +1,147 @@
+"""Failure type from evidence, for causes whose ranking left it undecided.
+
+The loop calls ``classify`` after root-cause ranking, for the top cause(s) whose
+``failure_type`` is ``UNKNOWN`` (a ranker that decided keeps its answer, unless
+the evidence here is a hard fact such as a fresh deploy). The evidence is the
+incident's anomalies, the platform's recent changes and which services are
+external dependencies. The rules read like an SRE's triage, most specific
+first:
+
+1. a deploy on the cause service shortly before the incident → ``CodeBug``;
+2. a config push on it → ``ConfigurationError``;
+3. errors only on calls toward an external dependency → ``ExternalDependency``;
+4. the cache service, or cache-related errors → ``DataCorruption``;
+5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
+   that instance, indicator ``up`` (restarting the instance is the remedy);
+6. memory, CPU, pool saturation or pool timeouts → ``ResourceExhaustion``;
+7. latency on one call edge while the callee's own latency is fine → ``NetworkFailure``.
+
+Pure logic, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from selfheal.analysis import rules as ind
+from selfheal.core.types import Anomaly, Cause, FailureType
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change to a service seen on the platform (``kind``: deploy, config, scale)."""
+
+    service: str
+    kind: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    failure_type: FailureType
+    indicator: str | None
+    instance: str | None
+    reason: str
+
+
+RESOURCE_INDICATORS = (ind.MEMORY, ind.CPU, ind.SATURATION, ind.POOL_TIMEOUTS)
+
+
+def classify(
+    cause: Cause,
+    anomalies: Sequence[Anomaly],
+    changes: Iterable[Change] = (),
+    external: frozenset[str] = frozenset(),
+    since: float = 0.0,
+) -> Classification:
+    """Decide the failure type of ``cause`` from the evidence; see the module rules."""
+    service = cause.service
+    mine = [a for a in anomalies if a.service == service]
+    recent = [c for c in changes if c.service == service and c.at >= since]
+    deploys = [c for c in recent if c.kind == "deploy"]
+    configs = [c for c in recent if c.kind == "config"]
+    if deploys:
+        return Classification(
+            FailureType.CODE_BUG, "version", None, f"{service} was deployed before the incident"
+        )
+    if configs:
+        return Classification(
+            FailureType.CONFIGURATION_ERROR,
+            "config",
+            None,
+            f"{service} got a config push before the incident",
+        )
+    external_edges = [
+        a
+        for a in anomalies
+        if a.indicator in (ind.UPSTREAM_ERROR_RATIO, ind.UPSTREAM_LATENCY)
+        and a.series is not None
+        and a.series.label("target") in external
+    ]
+    if service in external or (
+        external_edges and any(a.service == service for a in external_edges)
+    ):
+        return Classification(
+            FailureType.EXTERNAL_DEPENDENCY,
+            "dependency",
+            None,
+            "calls toward an external dependency fail",
+        )
+    if "cache" in service.lower() or any("cache" in a.message.lower() for a in mine):
+        return Classification(
+            FailureType.DATA_CORRUPTION,
+            "cache",
+            None,
+            "the cache serves data that makes calls fail",
+        )
+    down = [a for a in mine if a.indicator == ind.UP]
+    if down:
+        instance = cause.instance or down[0].instance
+        return Classification(
+            FailureType.RESOURCE_EXHAUSTION,
+            ind.UP,
+            instance,
+            f"instance {instance or '?'} of {service} is down or not answering",
+        )
+    resource = [a for a in mine if a.indicator in RESOURCE_INDICATORS]
+    if resource:
+        strongest = max(resource, key=lambda a: a.score)
+        instance = cause.instance or _single_instance(resource)
+        return Classification(
+            FailureType.RESOURCE_EXHAUSTION,
+            strongest.indicator,
+            instance,
+            f"{strongest.indicator} of {service} is exhausted",
+        )
+    edge_latency = [
+        a for a in anomalies if a.indicator == ind.UPSTREAM_LATENCY and a.series is not None
+    ]
+    own_latency = {a.service for a in anomalies if a.indicator == ind.LATENCY_P99}
+    edges = {(a.service, a.series.label("target")) for a in edge_latency if a.series is not None}
+    if len(edges) == 1:
+        caller, callee = next(iter(edges))
+        if callee not in own_latency and service in (caller, callee):
+            return Classification(
+                FailureType.NETWORK_FAILURE,
+                "network",
+                None,
+                f"latency only on the edge {caller} → {callee}",
+            )
+    return Classification(cause.failure_type, cause.indicator, cause.instance, "no rule matched")
+
+
+def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:
+    instances = {a.instance for a in anomalies if a.instance}
+    return next(iter(instances)) if len(instances) == 1 else None
+
+
+def apply(cause: Cause, found: Classification) -> Cause:
+    """The cause with the classification's failure type, indicator, instance and reason."""
+    return replace(
+        cause,
+        failure_type=found.failure_type,
+        indicator=found.indicator or cause.indicator,
+        instance=found.instance or cause.instance,
+        evidence=(*cause.evidence, f"classified: {found.reason}"),
+    )

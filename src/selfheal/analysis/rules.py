@@ -1,0 +1,272 @@
+"""Live detection: YAML rules plus a streaming detector over every indicator series.
+
+The loop hands this stage the indicator samples of one cycle (``Sample`` whose
+series name is the indicator, e.g. ``error_ratio``, labelled with ``service``
+and optionally ``instance``); ``LiveDetection.observe`` returns the anomalies of
+that cycle. Per series it runs the declared rules and, next to them, a streaming
+detector (``score_one`` then ``learn_one`` only when the sample was not flagged,
+as river's ``protect_anomaly_detector`` does, so an incident does not teach the
+baseline that it is normal). It keeps constant memory per series and does no I/O.
+
+Rules open incidents; detector anomalies alone are evidence (they are returned
+with ``detector`` set to the detector's name and a ``rule`` of ``""``) — the
+loop decides what they are worth. A baseline rule compares with an exponentially
+weighted mean of the samples that were not flagged (Roberts 1959, EWMA charts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from selfheal.core.types import Anomaly, Sample, SeriesKey, SignalKind
+
+# Indicator names the loop's collector produces (one vocabulary for rules, classifier, impact).
+ERROR_RATIO = "error_ratio"  # share of served requests that failed (5xx), 0..1
+LATENCY_P99 = "latency_p99_seconds"  # 99th percentile of served latency, seconds
+SATURATION = "pool_saturation"  # in-use / max of the connection pool, 0..1
+POOL_TIMEOUTS = "pool_wait_timeouts_per_second"  # pool waits that timed out, per second
+CPU = "cpu_cores"  # CPU seconds per second (1.0 = one core)
+MEMORY = "memory_bytes"  # resident memory, bytes
+UP = "up"  # 1 when the instance answered its scrape, else 0
+UPSTREAM_ERROR_RATIO = "upstream_error_ratio"  # calls to one callee (label target) that failed
+UPSTREAM_LATENCY = "upstream_latency_p99_seconds"  # latency of calls to one callee, seconds
+ORDER_SUCCESS = "order_success_ratio"  # business: orders that succeeded, 0..1
+PAYMENT_SUCCESS = "payment_success_ratio"  # business: payments that succeeded, 0..1
+REQUEST_RATE = "request_rate"  # served requests per second
+
+BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
+
+
+class Detector(Protocol):
+    """The streaming detector seam (``selfheal.analysis.detection``)."""
+
+    def score_one(self, x: float) -> float: ...
+
+    def learn_one(self, x: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A threshold over one indicator; see ``core.config.RuleConfig`` for the YAML form."""
+
+    indicator: str
+    above: float | None = None
+    below: float | None = None
+    baseline_factor: float | None = None
+    min_value: float = 0.0
+    for_samples: int = 1
+    services: frozenset[str] | None = None
+
+    @property
+    def name(self) -> str:
+        parts = [self.indicator]
+        if self.above is not None:
+            parts.append(f">{self.above:g}")
+        if self.below is not None:
+            parts.append(f"<{self.below:g}")
+        if self.baseline_factor is not None:
+            parts.append(f">{self.baseline_factor:g}x_baseline")
+        return "rule:" + "".join(parts)
+
+    def applies_to(self, service: str) -> bool:
+        return self.services is None or service in self.services
+
+    def breached(self, value: float, baseline: float | None) -> tuple[bool, float]:
+        """Whether ``value`` breaks the rule, and how badly (score in [0, 1])."""
+        if math.isnan(value):
+            return False, 0.0
+        if self.above is not None and value > self.above:
+            return True, _excess(value, self.above)
+        if self.below is not None and value < self.below:
+            return True, _excess(self.below, value)
+        if self.baseline_factor is not None and baseline is not None and value >= self.min_value:
+            limit = max(baseline * self.baseline_factor, self.min_value)
+            if value > limit:
+                return True, _excess(value, limit)
+        return False, 0.0
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any]) -> Rule:
+        services = spec.get("services")
+        return cls(
+            indicator=str(spec["indicator"]),
+            above=spec.get("above"),
+            below=spec.get("below"),
+            baseline_factor=spec.get("baseline_factor"),
+            min_value=float(spec.get("min_value", 0.0)),
+            for_samples=int(spec.get("for_samples", 1)),
+            services=frozenset(services) if services else None,
+        )
+
+
+def _excess(value: float, limit: float) -> float:
+    """Map how far past the limit a value is to (0.5, 1): just over → 0.5, far over → 1."""
+    scale = abs(limit) if limit else 1.0
+    return 0.5 + 0.5 * (1.0 - math.exp(-abs(value - limit) / scale))
+
+
+# The built-in rule set: what an SRE pages on, with margins that the healthy shop never
+# reaches (checked by tests/analysis/test_rules.py and the demo's fault-free minute).
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(UP, below=0.5),
+    Rule(ERROR_RATIO, above=0.05, for_samples=1),
+    Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.25, for_samples=2),
+    Rule(SATURATION, above=0.95, for_samples=2),
+    Rule(POOL_TIMEOUTS, above=0.5, for_samples=1),
+    Rule(CPU, above=0.6, for_samples=2),
+    Rule(MEMORY, baseline_factor=2.5, min_value=150e6, for_samples=2),
+    Rule(UPSTREAM_ERROR_RATIO, above=0.2, for_samples=1),
+    Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.25, for_samples=2),
+    Rule(ORDER_SUCCESS, below=0.9, for_samples=1),
+    Rule(PAYMENT_SUCCESS, below=0.9, for_samples=1),
+)
+
+
+@dataclass(slots=True)
+class _SeriesState:
+    seen: int = 0
+    baseline: float | None = None
+    streak: dict[str, int] = field(default_factory=dict)
+    detector: Detector | None = None
+    breaching: bool = False  # a rule condition held on the latest sample
+    last_ts: float = float("-inf")
+
+
+class LiveDetection:
+    """Rules + a detector per series; ``observe`` one cycle's samples, get anomalies."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule] = DEFAULT_RULES,
+        detector_factory: Callable[[], Detector] | None = None,
+        detector_name: str = "detector",
+        detector_threshold: float = 0.99,
+        warmup_samples: int = 10,
+        baseline_alpha: float = 0.05,
+    ) -> None:
+        self._rules: dict[str, list[Rule]] = {}
+        for rule in rules:
+            self._rules.setdefault(rule.indicator, []).append(rule)
+        self._factory = detector_factory
+        self._detector_name = detector_name
+        self._threshold = detector_threshold
+        self._warmup = warmup_samples
+        self._alpha = baseline_alpha
+        self._series: dict[SeriesKey, _SeriesState] = {}
+
+    @property
+    def series_count(self) -> int:
+        return len(self._series)
+
+    def baseline(self, series: SeriesKey) -> float | None:
+        state = self._series.get(series)
+        return None if state is None else state.baseline
+
+    def breaching(self, series: SeriesKey) -> bool:
+        """Whether a rule's condition held on the latest sample of ``series``."""
+        state = self._series.get(series)
+        return state is not None and state.breaching
+
+    def last_seen(self, series: SeriesKey) -> float:
+        """Time of the latest sample of ``series`` (``-inf`` if never seen)."""
+        state = self._series.get(series)
+        return float("-inf") if state is None else state.last_ts
+
+    def observe(self, samples: Iterable[Sample]) -> list[Anomaly]:
+        anomalies: list[Anomaly] = []
+        for sample in samples:
+            anomalies.extend(self._observe_one(sample))
+        return anomalies
+
+    def _observe_one(self, sample: Sample) -> list[Anomaly]:
+        value = sample.value
+        if math.isnan(value):
+            return []
+        key = sample.series
+        state = self._series.get(key)
+        if state is None:
+            state = _SeriesState(detector=self._factory() if self._factory else None)
+            self._series[key] = state
+        service = key.label("service") or "unknown"
+        instance = key.label("instance")
+        indicator = key.name
+        target = key.label("target")
+        found: list[Anomaly] = []
+        warm = state.seen >= self._warmup
+        state.last_ts = sample.timestamp
+        state.breaching = False
+        for rule in self._rules.get(indicator, ()):
+            if not rule.applies_to(service):
+                continue
+            # A down instance is a fact, not a statistic: no warm-up for UP.
+            hit, score = rule.breached(value, state.baseline)
+            if not (warm or indicator == UP):
+                hit = False
+            state.breaching = state.breaching or hit
+            streak = state.streak.get(rule.name, 0) + 1 if hit else 0
+            state.streak[rule.name] = streak
+            if hit and streak >= rule.for_samples:
+                found.append(
+                    Anomaly(
+                        service=service,
+                        timestamp=sample.timestamp,
+                        score=score,
+                        detector=rule.name,
+                        kind=SignalKind.METRIC,
+                        indicator=indicator,
+                        value=value,
+                        instance=instance,
+                        series=key,
+                        message=_describe(indicator, value, target),
+                    )
+                )
+        flagged = bool(found)
+        if state.detector is not None:
+            score = _clip(state.detector.score_one(value))
+            if warm and score >= self._threshold and not flagged:
+                found.append(
+                    Anomaly(
+                        service=service,
+                        timestamp=sample.timestamp,
+                        score=score,
+                        detector=self._detector_name,
+                        kind=SignalKind.METRIC,
+                        indicator=indicator,
+                        value=value,
+                        instance=instance,
+                        series=key,
+                        message=_describe(indicator, value, target) + " (statistical)",
+                    )
+                )
+                flagged = True
+            if not flagged:
+                state.detector.learn_one(value)
+        if not any(a.detector.startswith("rule:") for a in found):
+            state.baseline = (
+                value
+                if state.baseline is None
+                else (1 - self._alpha) * state.baseline + self._alpha * value
+            )
+        state.seen += 1
+        return found
+
+
+def _clip(score: float) -> float:
+    if math.isnan(score):
+        return 0.0
+    return min(1.0, max(0.0, score))
+
+
+def _describe(indicator: str, value: float, target: str | None) -> str:
+    edge = f" toward {target}" if target else ""
+    return f"{indicator}{edge} = {value:.4g}"
+
+
+def rules_from_config(specs: Sequence[Mapping[str, Any]] | None) -> tuple[Rule, ...]:
+    """Rules from the ``detection.rules`` section (already validated); none → defaults."""
+    if specs is None:
+        return DEFAULT_RULES
+    return tuple(Rule.from_mapping(spec) for spec in specs)

@@ -1,0 +1,341 @@
+"""One validated configuration for the whole loop, read from YAML.
+
+``selfheal run --config FILE`` and ``selfheal demo`` build a ``Config`` here and
+hand its sections to the stages (the loop's wiring reads them; no stage reads
+the file itself). Validation happens at this edge with pydantic: unknown keys
+are rejected and every error names the dotted key that is wrong, raised as
+``ConfigError``. Each field documents its unit and why its default.
+
+This module parses text; ``load_config`` is the one function that reads a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from selfheal.core.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScrapeConfig(_Section):
+    """Where metrics come from and how often."""
+
+    targets: list[str] = Field(
+        default_factory=list,
+        description="Static scrape targets as host:port (each serves /metrics). Default none.",
+    )
+    discovery_url: str | None = Field(
+        default=None,
+        description="Prometheus HTTP service-discovery URL returning target groups; re-read every "
+        "cycle. Default none (static targets only).",
+    )
+    interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between scrapes of one target. Default 5 s: a common Prometheus "
+        "setting; the demo uses 1 s.",
+    )
+    timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds before a scrape counts as failed (target down). Default 2 s.",
+    )
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> ScrapeConfig:
+        if self.timeout_seconds > max(self.interval_seconds, 0.5) * 2:
+            raise ValueError("timeout_seconds must be at most twice interval_seconds")
+        return self
+
+
+class LoopConfig(_Section):
+    """The engine's own pace."""
+
+    cycle_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Seconds between two cycles of collect → detect → … → act. Default 2 s "
+        "(1–5 s keeps detection within two scrape intervals).",
+    )
+    max_concurrent_actions: int = Field(
+        default=2,
+        ge=1,
+        description="Actions that may run at the same time across incidents. Default 2.",
+    )
+
+
+class RuleConfig(_Section):
+    """One live rule over an indicator series; fires when its condition holds."""
+
+    indicator: str = Field(description="Indicator name, e.g. error_ratio, latency_p99_seconds.")
+    above: float | None = Field(
+        default=None, description="Fire when value > this (unit of the indicator)."
+    )
+    below: float | None = Field(
+        default=None, description="Fire when value < this (unit of the indicator)."
+    )
+    baseline_factor: float | None = Field(
+        default=None,
+        gt=1,
+        description="Fire when value > factor × the series' learned baseline. Default off.",
+    )
+    min_value: float = Field(
+        default=0.0,
+        description="With baseline_factor: never fire below this absolute value. Default 0.",
+    )
+    for_samples: int = Field(
+        default=1, ge=1, description="Consecutive samples the condition must hold. Default 1."
+    )
+    services: list[str] | None = Field(
+        default=None, description="Only these services. Default none = every service."
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> RuleConfig:
+        if self.above is None and self.below is None and self.baseline_factor is None:
+            raise ValueError(f"rule for {self.indicator!r} needs above, below or baseline_factor")
+        return self
+
+
+class DetectionConfig(_Section):
+    """Streaming detectors and live rules."""
+
+    rules: list[RuleConfig] | None = Field(
+        default=None,
+        description="Live rules. Default none = the built-in rule set (analysis.rules.DEFAULT_RULES).",
+    )
+    detector: Literal["default", "none"] = Field(
+        default="default",
+        description="Statistical detector run per series next to the rules: 'default' "
+        "(analysis.detection.default_detector) or 'none'. Default 'default'.",
+    )
+    detector_threshold: float = Field(
+        default=0.99,
+        ge=0,
+        le=1,
+        description="Calibrated score in [0, 1] above which the detector flags a sample. "
+        "Default 0.99 (evidence only; rules open incidents).",
+    )
+    warmup_samples: int = Field(
+        default=10,
+        ge=0,
+        description="Samples per series learned before any rule or detector may fire. Default 10.",
+    )
+
+
+class CorrelationConfig(_Section):
+    window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Anomalies within this many seconds of an open incident's last anomaly and "
+        "connected to it in the service graph join it. Default 60 s (the seed's temporal window).",
+    )
+    max_hops: int = Field(
+        default=3,
+        ge=0,
+        description="Graph distance (edges, any direction) that still counts as connected. Default 3.",
+    )
+    resolve_after_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="An incident with no anomaly for this long, and nothing running, resolves. "
+        "Default 10 s.",
+    )
+
+
+class RCAConfig(_Section):
+    threshold: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Causes below this confidence are not acted on. Default 0.7 (the seed's).",
+    )
+    max_causes: int = Field(default=5, ge=1, description="Causes kept per incident. Default 5.")
+
+
+class GuardsConfig(_Section):
+    cooldown_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Minimum seconds between two actions on the same target. Default 60 s.",
+    )
+    budget_actions: int = Field(
+        default=10, ge=1, description="Actions allowed per budget window, globally. Default 10."
+    )
+    budget_window_seconds: float = Field(
+        default=600.0, gt=0, description="Length of the action budget window. Default 600 s."
+    )
+    blast_radius_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Largest share of a service's instances one action may take down. Default 0.5.",
+    )
+    recurrence_limit: int = Field(
+        default=3,
+        ge=1,
+        description="Healed-then-returned incidents on one service within the recurrence window "
+        "before the loop stops acting and escalates. Default 3.",
+    )
+    recurrence_window_seconds: float = Field(
+        default=3600.0, gt=0, description="Window of the recurrence count. Default 1 h."
+    )
+
+
+class ApprovalConfig(_Section):
+    risk_level: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Actions with risk above this wait for a human. Default 0.7.",
+    )
+    expiry_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds before an unanswered approval expires. Default 15 min.",
+    )
+
+
+class StoreConfig(_Section):
+    url: str = Field(
+        default="sqlite:///selfheal.db",
+        description="SQLAlchemy URL of the state store (audit, intents, incidents, approvals). "
+        "Default a SQLite file in the working directory; postgresql+psycopg://… in production.",
+    )
+
+
+class ApiConfig(_Section):
+    enabled: bool = Field(default=True, description="Serve the REST API and dashboard. Default on.")
+    host: str = Field(default="127.0.0.1", description="Bind address. Default loopback only.")
+    port: int = Field(
+        default=8470, ge=0, le=65535, description="TCP port; 0 picks a free one. Default 8470."
+    )
+
+
+class LocalExecutorConfig(_Section):
+    control_url: str | None = Field(
+        default=None, description="Base URL of the local platform API (docs/local-platform-api.md)."
+    )
+
+
+class KubernetesExecutorConfig(_Section):
+    namespace: str = Field(
+        default="default", description="Namespace of the workloads. Default 'default'."
+    )
+    kubeconfig: str | None = Field(
+        default=None, description="Path of a kubeconfig; default in-cluster, then ~/.kube/config."
+    )
+
+
+class WebhookExecutorConfig(_Section):
+    url: str | None = Field(default=None, description="URL that receives each action as JSON POST.")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout. Default 10 s.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+
+
+class ExecutorConfig(_Section):
+    type: Literal["local", "kubernetes", "webhook"] = Field(
+        default="local", description="Which platform executes actions. Default 'local'."
+    )
+    local: LocalExecutorConfig = Field(default_factory=LocalExecutorConfig)
+    kubernetes: KubernetesExecutorConfig = Field(default_factory=KubernetesExecutorConfig)
+    webhook: WebhookExecutorConfig = Field(default_factory=WebhookExecutorConfig)
+
+    @model_validator(mode="after")
+    def _settings_for_type(self) -> ExecutorConfig:
+        if self.type == "webhook" and not self.webhook.url:
+            raise ValueError("executor type 'webhook' needs webhook.url")
+        return self
+
+
+class LogsConfig(_Section):
+    globs: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns of JSON-lines log files to tail. Default none.",
+    )
+    discovery_url: str | None = Field(
+        default=None,
+        description="URL listing log files ({'files': [{service, path}]}). Default none.",
+    )
+
+
+class OtlpConfig(_Section):
+    enabled: bool = Field(default=True, description="Run the OTLP/HTTP receiver. Default on.")
+    port: int = Field(
+        default=4318, ge=0, le=65535, description="Receiver port; 0 picks a free one. Default 4318."
+    )
+
+
+class Config(_Section):
+    """The root of the configuration: one section per concern."""
+
+    scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    correlation: CorrelationConfig = Field(default_factory=CorrelationConfig)
+    rca: RCAConfig = Field(default_factory=RCAConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    dry_run: bool = Field(
+        default=False, description="Decide and record, but never execute an action. Default off."
+    )
+    playbooks: str | None = Field(
+        default=None, description="Path of a YAML playbook file. Default the shipped playbooks."
+    )
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    otlp: OtlpConfig = Field(default_factory=OtlpConfig)
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(root)"
+
+
+def parse_config(data: Any, source: str = "configuration") -> Config:
+    """Validate a parsed mapping; raise ``ConfigError`` naming every bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = _key_of(tuple(err["loc"]))
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{key}: unknown key")
+            else:
+                problems.append(f"{key}: {err['msg']}")
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+
+
+def parse_config_text(text: str, source: str = "configuration") -> Config:
+    """Parse YAML text into a validated ``Config``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_config(data, source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    return parse_config_text(text, str(p))

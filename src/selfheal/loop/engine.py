@@ -1,0 +1,721 @@
+"""The engine: the one place where the loop's stages meet.
+
+Each cycle (``step``): collect → detect (rules + detectors) → correlate into
+incidents → diagnose (RCA ranking, failure-type classification, impact) → plan →
+guards → approval → execute → verify → roll back / escalate → resolve. Every step
+goes to the audit trail. Execution runs in a small worker pool so that the cycle
+keeps collecting while an action runs; verification is done here, cycle by cycle:
+an action succeeded when the symptom that opened the incident is gone for
+``verify_cycles`` consecutive cycles before the action's timeout, else it is
+rolled back and the next rung of the ladder is tried.
+
+The intent to act is written to the store before an action starts and completed
+after; at start the engine reconciles intents left pending by a crash: it does
+not run them again, it verifies them like any other action (so an action is
+neither repeated nor lost).
+
+All time comes from the injected clock; with a ``FakeClock`` and an inline job
+pool the whole loop runs in fake time (see tests/loop/test_engine.py). This
+module does no I/O of its own; the ports do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import networkx as nx
+
+from selfheal.analysis import classification, impact
+from selfheal.analysis import rules as ind
+from selfheal.analysis.correlation import Correlator
+from selfheal.analysis.rules import LiveDetection
+from selfheal.core.clock import Clock
+from selfheal.core.errors import PermanentError
+from selfheal.core.types import (
+    Action,
+    ActionResult,
+    Anomaly,
+    Cause,
+    FailureType,
+    Incident,
+    IncidentStatus,
+    Outcome,
+    Plan,
+    Rollback,
+    SeriesKey,
+    Verification,
+)
+from selfheal.decision.context import PlanningContext
+from selfheal.loop import serialize as ser
+from selfheal.loop.metrics import EngineMetrics
+from selfheal.loop.ports import (
+    Collector,
+    Guards,
+    Observation,
+    Planner,
+    PlatformView,
+    Prepared,
+    Ranker,
+    Runner,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+
+class JobPool(Protocol):
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]: ...
+
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+class InlinePool:
+    """Runs each job at once in the caller's thread (fake-time tests)."""
+
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # the engine reads it from the future
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        return None
+
+
+class ThreadPool:
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="selfheal-action")
+
+    def submit(self, fn: Callable[[], Any]) -> Future[Any]:
+        return self._pool.submit(fn)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    cycle_seconds: float = 2.0
+    rca_threshold: float = 0.7
+    approval_expiry_seconds: float = 900.0
+    dry_run: bool = False
+    verify_cycles: int = 2  # consecutive healthy cycles that prove the symptom gone
+    resolve_after_seconds: float = 10.0
+    diagnose_attempts: int = 5  # cycles to wait for a confident cause before escalating
+    change_window_seconds: float = 900.0
+
+
+@dataclass(slots=True)
+class _Remediation:
+    incident_id: str
+    plan: Plan
+    symptoms: tuple[SeriesKey, ...]
+    rung: int = 0
+    state: str = "ready"  # ready | approval | running | verifying | rolling_back | done
+    prepared: Prepared | None = None
+    intent_id: str | None = None
+    approval_id: str | None = None
+    job: Future[Any] | None = None
+    started_at: float = 0.0
+    executed_at: float = 0.0
+    deadline: float = 0.0
+    healthy_cycles: int = 0
+    blocked_reason: str = ""
+    failed_check: Verification | None = None
+    results: list[ActionResult] = field(default_factory=list)
+
+    @property
+    def action(self) -> Action:
+        return self.plan.actions[self.rung]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    at: float
+    anomalies: int
+    opened: tuple[str, ...]
+    resolved: tuple[str, ...]
+
+
+class Engine:
+    """Drives the loop; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        collector: Collector,
+        platform: PlatformView,
+        detection: LiveDetection,
+        correlator: Correlator,
+        ranker: Ranker,
+        planner: Planner,
+        guards: Guards,
+        runner: Runner,
+        store: Store,
+        clock: Clock,
+        settings: EngineSettings | None = None,
+        metrics: EngineMetrics | None = None,
+        pool: JobPool | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.collector = collector
+        self.platform = platform
+        self.detection = detection
+        self.correlator = correlator
+        self.ranker = ranker
+        self.planner = planner
+        self.guards = guards
+        self.runner = runner
+        self.store = store
+        self.clock = clock
+        self.settings = settings or EngineSettings()
+        self.metrics = metrics or EngineMetrics()
+        self.pool = pool or ThreadPool(2)
+        self._on_event = on_event
+        self._remediations: dict[str, _Remediation] = {}
+        self._diagnose_tries: dict[str, int] = {}
+        self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
+        self._graph: nx.DiGraph = nx.DiGraph()
+        self._context = PlanningContext()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cycles = 0
+        self._last_cycle_at: float | None = None
+        self._last_error: str = ""
+        self._resolved: list[Incident] = []
+        self._reconciled = False
+        self._business_series: dict[str, SeriesKey] = {}
+        self._business_last: dict[str, float] = {}
+
+    # -- control -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run cycles in a background thread until ``stop``."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run_forever, name="selfheal-engine", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.pool.shutdown(wait=False)
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            began = self.clock.now()
+            self.step()
+            elapsed = self.clock.now() - began
+            self._stop.wait(max(0.0, self.settings.cycle_seconds - elapsed))
+
+    def pause(self, by: str = "") -> None:
+        self.store.set_paused(True, self.clock.now(), by)
+        self._audit("engine.paused", {"by": by})
+
+    def resume(self, by: str = "") -> None:
+        self.store.set_paused(False, self.clock.now(), by)
+        self._audit("engine.resumed", {"by": by})
+
+    # -- the cycle -----------------------------------------------------------------------------
+
+    def step(self) -> CycleReport:
+        """One cycle. A failing stage is logged and counted; the loop goes on."""
+        with self._lock:
+            began = self.clock.now()
+            if not self._reconciled:
+                self._reconcile()
+            try:
+                report = self._cycle(began)
+            except Exception as exc:  # one bad cycle must not kill the loop
+                log.exception("engine cycle failed")
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.metrics.cycle_errors_total.inc()
+                report = CycleReport(began, 0, (), ())
+            self._cycles += 1
+            self._last_cycle_at = began
+            self.metrics.cycles_total.inc()
+            self.metrics.cycle_seconds.observe(max(0.0, self.clock.now() - began))
+            self.metrics.paused.set(1 if self.store.paused() else 0)
+            self.metrics.series.set(self.detection.series_count)
+            return report
+
+    def _cycle(self, now: float) -> CycleReport:
+        obs = self.collector.collect(now)
+        self._graph = obs.graph
+        self._context = self.platform.context(now)
+        found = self.detection.observe(obs.samples)
+        for sample in obs.samples:
+            if sample.series.name in ind.BUSINESS_INDICATORS:
+                self._business_series[sample.series.name] = sample.series
+                self._business_last[sample.series.name] = sample.value
+        anomalies = [*found, *obs.signals]
+        for a in anomalies:
+            source = "rule" if _is_rule(a) else ("signal" if a in obs.signals else "detector")
+            self.metrics.anomalies_total.labels(source=source).inc()
+        update = self.correlator.add(anomalies, now, obs.graph)
+        for inc in update.opened:
+            self.metrics.incidents_total.inc()
+            self._last_rule_hit[inc.id] = now
+            self.store.save_incident(inc)
+            self._audit(
+                "incident.opened",
+                {"incident": inc.id, "signals": [ser.anomaly(a) for a in inc.anomalies]},
+            )
+        for inc in update.grown:
+            self.store.save_incident(inc)
+        self._note_rule_hits(anomalies, now)
+        for inc in list(self.correlator.open_incidents):
+            self._advance(inc, obs, now)
+        resolved = self._resolve_quiet(now)
+        self.metrics.incidents_open.set(len(self.correlator.open_incidents))
+        return CycleReport(now, len(anomalies), tuple(i.id for i in update.opened), resolved)
+
+    def _note_rule_hits(self, anomalies: list[Anomaly], now: float) -> None:
+        for inc in self.correlator.open_incidents:
+            fps = {a.fingerprint for a in inc.anomalies}
+            if any(_is_rule(a) and a.fingerprint in fps for a in anomalies):
+                self._last_rule_hit[inc.id] = now
+
+    # -- per incident --------------------------------------------------------------------------
+
+    def _advance(self, inc: Incident, obs: Observation, now: float) -> None:
+        if inc.status in (IncidentStatus.RESOLVED, IncidentStatus.ESCALATED):
+            return
+        rem = self._remediations.get(inc.id)
+        if rem is None:
+            self._diagnose(inc, now)
+            return
+        self._drive(inc, rem, now)
+
+    def _diagnose(self, inc: Incident, now: float) -> None:
+        tries = self._diagnose_tries.get(inc.id, 0) + 1
+        self._diagnose_tries[inc.id] = tries
+        ranked = self.ranker.rank(inc, self._graph, now)
+        external = frozenset(
+            name
+            for s in self._context.services.values()
+            for pair in s.dependencies.items()
+            for name in pair
+        )
+        changes = [
+            classification.Change(c.service, c.kind.value, c.at) for c in self._context.changes
+        ]
+        since = inc.opened_at - self.settings.change_window_seconds
+        causes: list[Cause] = []
+        for c in ranked:
+            found = classification.classify(c, inc.anomalies, changes, external, since)
+            decided = c.failure_type is not FailureType.UNKNOWN
+            hard_fact = (
+                found.failure_type
+                in (
+                    FailureType.CODE_BUG,
+                    FailureType.CONFIGURATION_ERROR,
+                )
+                or found.indicator == ind.UP
+            )
+            if not decided or hard_fact:
+                c = classification.apply(c, found)
+            causes.append(c)
+        business = self._business_levels()
+        hurt = impact.assess(inc.anomalies, business, len(self._context.services))
+        inc = replace(inc, causes=tuple(causes), impact=hurt, updated_at=now)
+        self.correlator.update(inc)
+        self.store.save_incident(inc)
+        self._audit(
+            "incident.diagnosed",
+            {
+                "incident": inc.id,
+                "attempt": tries,
+                "causes": [ser.cause(c) for c in causes[:5]],
+                "impact": ser.impact(hurt),
+            },
+        )
+        confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
+        if not confident:
+            if tries >= self.settings.diagnose_attempts:
+                self._escalate(inc, "no cause reached the confidence threshold", now)
+            return
+        cause = confident[0]
+        plan = self.planner.plan(inc, cause, self._context, now)
+        if plan is None or not plan.actions:
+            self._escalate(
+                inc, f"no strategy fits {cause.failure_type.value} on {cause.service}", now
+            )
+            return
+        symptoms = tuple(
+            dict.fromkeys(a.series for a in inc.anomalies if _is_rule(a) and a.series is not None)
+        )
+        self._remediations[inc.id] = _Remediation(inc.id, plan, symptoms)
+        self._set_status(inc, IncidentStatus.REMEDIATING, now)
+        self._audit(
+            "decision",
+            {
+                "incident": inc.id,
+                "inputs": {
+                    "cause": ser.cause(cause),
+                    "impact": ser.impact(hurt),
+                    "symptoms": [str(s) for s in symptoms],
+                },
+                "strategy": plan.strategy,
+                "plan": [ser.action(a) for a in plan.actions],
+                "risk": plan.risk,
+            },
+        )
+        self._drive(self.correlator.get(inc.id) or inc, self._remediations[inc.id], now)
+
+    def _drive(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        if rem.state == "ready":
+            self._try_start(inc, rem, now)
+        elif rem.state == "approval":
+            self._check_approval(inc, rem, now)
+        elif rem.state == "running":
+            self._check_job(inc, rem, now)
+        elif rem.state == "verifying":
+            self._verify(inc, rem, now)
+        elif rem.state == "rolling_back":
+            self._check_rollback(inc, rem, now)
+
+    def _try_start(
+        self, inc: Incident, rem: _Remediation, now: float, approved: bool = False
+    ) -> None:
+        action = rem.action
+        if self.store.paused():
+            self._block_once(rem, "paused: the loop takes no action while paused", action, now)
+            return
+        if not approved:
+            verdict = self.guards.check(action, inc, self._context, now)
+            if verdict.escalate:
+                self._record(inc, rem, Outcome.BLOCKED, now, now, detail=verdict.reason)
+                self._escalate(inc, verdict.reason, now)
+                return
+            if not verdict.allowed:
+                self._block_once(rem, verdict.reason, action, now)
+                return
+            if verdict.needs_approval:
+                expires = now + self.settings.approval_expiry_seconds
+                rem.approval_id = self.store.request_approval(inc.id, action, now, expires)
+                rem.state = "approval"
+                self._audit(
+                    "approval.requested",
+                    {
+                        "incident": inc.id,
+                        "approval": rem.approval_id,
+                        "action": ser.action(action),
+                        "reason": verdict.reason,
+                        "expires_at": expires,
+                    },
+                )
+                return
+        if self.settings.dry_run:
+            self._record(inc, rem, Outcome.DRY_RUN, now, now, detail="dry-run: not executed")
+            rem.state = "done"
+            return
+        rem.intent_id = self.store.write_intent(inc.id, action, now)
+        self._audit(
+            "intent", {"incident": inc.id, "intent": rem.intent_id, "action": ser.action(action)}
+        )
+        rem.state = "running"
+        rem.started_at = now
+        rem.blocked_reason = ""
+        rem.healthy_cycles = 0
+
+        def job() -> tuple[Prepared, str]:
+            prepared = self.runner.prepare(action)
+            if prepared.skip_reason:
+                return prepared, ""
+            return prepared, self.runner.execute(prepared)
+
+        self._audit("action.started", {"incident": inc.id, "action": ser.action(action)})
+        rem.job = self.pool.submit(job)
+        self._check_job(inc, rem, now)
+
+    def _block_once(self, rem: _Remediation, reason: str, action: Action, now: float) -> None:
+        if rem.blocked_reason != reason:
+            rem.blocked_reason = reason
+            self.metrics.actions_total.labels(kind=action.kind.value, outcome="blocked").inc()
+            self._audit(
+                "guard.blocked",
+                {"incident": rem.incident_id, "action": ser.action(action), "reason": reason},
+            )
+
+    def _check_approval(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        assert rem.approval_id is not None
+        status = self.store.approval_status(rem.approval_id, now)
+        if status == "pending":
+            return
+        self._audit(f"approval.{status}", {"incident": inc.id, "approval": rem.approval_id})
+        if status == "approved":
+            rem.state = "ready"
+            self._try_start(inc, rem, now, approved=True)
+        else:
+            outcome = Outcome.DENIED if status == "denied" else Outcome.EXPIRED
+            self._record(inc, rem, outcome, now, now, detail=f"approval {status}")
+            self._escalate(inc, f"approval {status} for {rem.action.describe()}", now)
+
+    def _check_job(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        job = rem.job
+        if job is None or not job.done():
+            return
+        rem.job = None
+        try:
+            prepared, detail = job.result()
+        except Exception as exc:
+            kind = "permanent" if isinstance(exc, PermanentError) else "error"
+            self._finish(inc, rem, Outcome.FAILED, now, detail=f"{kind}: {exc}")
+            self._next_rung(inc, rem, now)
+            return
+        rem.prepared = prepared
+        if prepared.skip_reason:
+            self._finish(inc, rem, Outcome.SKIPPED, now, detail=prepared.skip_reason)
+            self._next_rung(inc, rem, now)
+            return
+        rem.state = "verifying"
+        rem.executed_at = now
+        rem.deadline = now + rem.action.timeout_seconds
+        self._audit(
+            "action.executed",
+            {"incident": inc.id, "action": ser.action(rem.action), "detail": detail},
+        )
+
+    def symptom_gone(self, rem: _Remediation, now: float) -> bool:
+        """The verification: every series that opened the incident is healthy again."""
+        stale_after = 3 * self.settings.cycle_seconds
+        for key in rem.symptoms:
+            seen = self.detection.last_seen(key)
+            if seen <= rem.executed_at:
+                if now - rem.executed_at < stale_after:
+                    return False
+                # The series vanished (instance replaced / removed): not a symptom any more.
+                continue
+            if self.detection.breaching(key):
+                return False
+        return True
+
+    def _verify(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        if self.symptom_gone(rem, now):
+            rem.healthy_cycles += 1
+        else:
+            rem.healthy_cycles = 0
+        if rem.healthy_cycles >= self.settings.verify_cycles:
+            check = Verification(True, now, "the symptom that opened the incident is gone")
+            self._audit(
+                "verification", {"incident": inc.id, "passed": True, "detail": check.detail}
+            )
+            self._finish(inc, rem, Outcome.SUCCEEDED, now, verification=check)
+            rem.state = "done"
+            self._resolve(inc, now, healed_by_action=True)
+            return
+        if now >= rem.deadline:
+            check = Verification(
+                False,
+                now,
+                f"symptom still present {rem.action.timeout_seconds:g} s after the action",
+            )
+            self._audit(
+                "verification", {"incident": inc.id, "passed": False, "detail": check.detail}
+            )
+            prepared = rem.prepared
+            assert prepared is not None
+            rem.state = "rolling_back"
+            rem.job = self.pool.submit(lambda: self.runner.rollback(prepared))
+            rem.deadline = now
+            rem.failed_check = check
+            self._check_rollback(inc, rem, now)
+
+    def _check_rollback(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        job = rem.job
+        if job is None or not job.done():
+            return
+        rem.job = None
+        try:
+            detail = str(job.result())
+            back = Rollback(True, now, detail)
+        except Exception as exc:
+            back = Rollback(False, now, f"rollback failed: {exc}")
+        self._audit(
+            "rollback", {"incident": inc.id, "restored": back.restored, "detail": back.detail}
+        )
+        self._finish(
+            inc, rem, Outcome.ROLLED_BACK, now, verification=rem.failed_check, rollback=back
+        )
+        self._next_rung(inc, rem, now)
+
+    def _next_rung(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        if rem.rung + 1 >= len(rem.plan.actions):
+            rem.state = "done"
+            self._escalate(inc, "the ladder is exhausted and the symptom remains", now)
+            return
+        rem.rung += 1
+        rem.state = "ready"
+        rem.prepared = None
+        self._try_start(self.correlator.get(inc.id) or inc, rem, now)
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        inc: Incident,
+        rem: _Remediation,
+        outcome: Outcome,
+        started: float,
+        now: float,
+        detail: str = "",
+        verification: Verification | None = None,
+        rollback: Rollback | None = None,
+    ) -> ActionResult:
+        result = ActionResult(rem.action, outcome, started, now, verification, rollback, detail)
+        rem.results.append(result)
+        self.metrics.actions_total.labels(kind=rem.action.kind.value, outcome=outcome.value).inc()
+        self.guards.record(result, inc, now)
+        self._audit("action.result", {"incident": inc.id, **ser.result(result)})
+        return result
+
+    def _finish(
+        self,
+        inc: Incident,
+        rem: _Remediation,
+        outcome: Outcome,
+        now: float,
+        detail: str = "",
+        verification: Verification | None = None,
+        rollback: Rollback | None = None,
+    ) -> None:
+        self._record(inc, rem, outcome, rem.started_at, now, detail, verification, rollback)
+        if rem.intent_id is not None:
+            self.store.complete_intent(rem.intent_id, outcome.value, now)
+            rem.intent_id = None
+
+    def _set_status(self, inc: Incident, status: IncidentStatus, now: float) -> Incident:
+        current = self.correlator.get(inc.id) or inc
+        updated = replace(current, status=status, updated_at=now)
+        self.correlator.update(updated)
+        self.store.save_incident(updated)
+        return updated
+
+    def _escalate(self, inc: Incident, reason: str, now: float) -> None:
+        self._set_status(inc, IncidentStatus.ESCALATED, now)
+        self._audit("incident.escalated", {"incident": inc.id, "reason": reason})
+
+    def _resolve(self, inc: Incident, now: float, healed_by_action: bool) -> None:
+        done = self._set_status(inc, IncidentStatus.RESOLVED, now)
+        self.correlator.close(inc.id)
+        self.guards.record_resolution(done, healed_by_action, now)
+        self._resolved.append(done)
+        self._resolved = self._resolved[-200:]
+        self._remediations.pop(inc.id, None)
+        self._diagnose_tries.pop(inc.id, None)
+        self._last_rule_hit.pop(inc.id, None)
+        self._audit("incident.resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
+
+    def _resolve_quiet(self, now: float) -> tuple[str, ...]:
+        """Close incidents whose symptoms stopped with nothing in flight."""
+        closed: list[str] = []
+        for inc in list(self.correlator.open_incidents):
+            rem = self._remediations.get(inc.id)
+            if rem is not None and rem.state in (
+                "running",
+                "verifying",
+                "rolling_back",
+                "approval",
+            ):
+                continue
+            last = self._last_rule_hit.get(inc.id, inc.opened_at)
+            if now - last < self.settings.resolve_after_seconds:
+                continue
+            if inc.status is IncidentStatus.ESCALATED:
+                self.correlator.close(inc.id)
+                self._remediations.pop(inc.id, None)
+                self._audit("incident.closed", {"incident": inc.id, "status": "escalated"})
+            else:
+                self._resolve(inc, now, healed_by_action=False)
+            closed.append(inc.id)
+        return tuple(closed)
+
+    # -- restart safety ------------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        """Intents written but never completed: the process died mid-action."""
+        self._reconciled = True
+        now = self.clock.now()
+        for intent_id, incident_id, action in self.store.pending_intents():
+            self.store.complete_intent(intent_id, "interrupted", now)
+            self._audit(
+                "intent.reconciled",
+                {
+                    "intent": intent_id,
+                    "incident": incident_id,
+                    "action": ser.action(action),
+                    "detail": "interrupted by a restart; not repeated, left to verification",
+                },
+            )
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def _business_levels(self) -> dict[str, tuple[float, float]]:
+        levels: dict[str, tuple[float, float]] = {}
+        for name in ind.BUSINESS_INDICATORS:
+            key = self._business_series.get(name)
+            if key is None:
+                continue
+            base = self.detection.baseline(key)
+            current = self._business_last.get(name)
+            if base is not None and current is not None:
+                levels[name] = (current, base)
+        return levels
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able picture of the engine for the API and the dashboard."""
+        with self._lock:
+            return {
+                "cycles": self._cycles,
+                "last_cycle_at": self._last_cycle_at,
+                "cycle_seconds": self.settings.cycle_seconds,
+                "paused": self.store.paused(),
+                "dry_run": self.settings.dry_run,
+                "series": self.detection.series_count,
+                "last_error": self._last_error,
+                "open_incidents": [
+                    {
+                        **ser.incident(i),
+                        "remediation": self._remediation_view(self._remediations.get(i.id)),
+                    }
+                    for i in self.correlator.open_incidents
+                ],
+            }
+
+    @staticmethod
+    def _remediation_view(rem: _Remediation | None) -> dict[str, Any] | None:
+        if rem is None:
+            return None
+        return {
+            "strategy": rem.plan.strategy,
+            "state": rem.state,
+            "rung": rem.rung,
+            "action": ser.action(rem.action),
+            "results": [ser.result(r) for r in rem.results],
+        }
+
+    def _audit(self, kind: str, payload: dict[str, Any]) -> None:
+        self.store.audit(kind, payload, self.clock.now())
+        if self._on_event is not None:
+            try:
+                self._on_event(kind, payload)
+            except Exception:
+                log.exception("event listener failed")
+
+
+def _is_rule(a: Anomaly) -> bool:
+    return a.detector.startswith("rule:")

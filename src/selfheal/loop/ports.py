@@ -1,0 +1,136 @@
+"""The seams the engine drives, one small protocol per stage.
+
+``selfheal.loop.engine`` talks only to these protocols; ``selfheal.loop.wiring``
+fills them with the real stages (monitoring's scraper and indicators, the RCA
+ranker, the decision planner and guards, the execution runner, the store) and
+the tests fill them with in-memory fakes. Each protocol has one job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+
+from selfheal.core.types import Action, ActionResult, Anomaly, Cause, Incident, Plan, Sample
+from selfheal.decision.context import PlanningContext
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one collection gives the engine.
+
+    ``samples`` are indicator samples (series name = indicator, labels ``service``
+    and optionally ``instance``/``target``); ``signals`` are anomalies found
+    upstream (e.g. log bursts, new log templates); ``graph`` is the call graph.
+    """
+
+    at: float
+    samples: tuple[Sample, ...] = ()
+    signals: tuple[Anomaly, ...] = ()
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+
+
+class Collector(Protocol):
+    """Monitoring: one cycle's indicators, upstream signals and call graph."""
+
+    def collect(self, now: float) -> Observation: ...
+
+
+class PlatformView(Protocol):
+    """What the platform looks like now (instances, versions, changes, dependencies)."""
+
+    def context(self, now: float) -> PlanningContext: ...
+
+
+class Ranker(Protocol):
+    """RCA: ranked causes of an incident, most likely first (all of them, any confidence)."""
+
+    def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]: ...
+
+
+class Planner(Protocol):
+    """Decision: the plan (ladder) for a cause, or ``None`` when no strategy fits."""
+
+    def plan(
+        self, incident: Incident, cause: Cause, context: PlanningContext, now: float
+    ) -> Plan | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A guard's answer for one action."""
+
+    allowed: bool
+    reason: str = ""
+    needs_approval: bool = False
+    escalate: bool = False  # stop acting on this incident; a human must look (recurrence, breaker)
+
+
+class Guards(Protocol):
+    """Decision: may this action run now?"""
+
+    def check(
+        self, action: Action, incident: Incident, context: PlanningContext, now: float
+    ) -> Verdict: ...
+
+    def record(self, result: ActionResult, incident: Incident, now: float) -> None:
+        """Tell the guards an action ran (cooldowns, budgets, breaker)."""
+        ...
+
+    def record_resolution(self, incident: Incident, healed_by_action: bool, now: float) -> None:
+        """Tell the guards an incident resolved (recurrence counting)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An action validated and snapshotted, ready to execute (or to skip)."""
+
+    action: Action
+    skip_reason: str = ""  # non-empty: validation found nothing to do
+    snapshot: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """Execution: validate+snapshot, execute, roll back one action (blocking calls)."""
+
+    def prepare(self, action: Action) -> Prepared: ...
+
+    def execute(self, prepared: Prepared) -> str:
+        """Do it; return a detail line. Raises ``TemporaryError``/``PermanentError``."""
+        ...
+
+    def rollback(self, prepared: Prepared) -> str:
+        """Undo it from the snapshot; return a detail line. Raises on failure."""
+        ...
+
+
+class Store(Protocol):
+    """State: audit trail, intents, incidents, approvals, the pause flag."""
+
+    def audit(self, kind: str, payload: Mapping[str, Any], at: float) -> None: ...
+
+    def write_intent(self, incident_id: str, action: Action, at: float) -> str: ...
+
+    def complete_intent(self, intent_id: str, outcome: str, at: float) -> None: ...
+
+    def pending_intents(self) -> list[tuple[str, str, Action]]:
+        """(intent id, incident id, action) of intents written but never completed."""
+        ...
+
+    def save_incident(self, incident: Incident) -> None: ...
+
+    def request_approval(
+        self, incident_id: str, action: Action, at: float, expires_at: float
+    ) -> str: ...
+
+    def approval_status(self, approval_id: str, now: float) -> str:
+        """'pending' | 'approved' | 'denied' | 'expired'."""
+        ...
+
+    def paused(self) -> bool: ...
+
+    def set_paused(self, paused: bool, at: float, by: str = "") -> None: ...

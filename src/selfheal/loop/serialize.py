@@ -1,0 +1,124 @@
+"""Plain-JSON forms of the loop's values, for the audit trail, the store and the API.
+
+The engine writes these dictionaries into the audit trail; the API returns them;
+``selfheal incidents`` prints them. One function per core value; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from selfheal.core.types import (
+    Action,
+    ActionKind,
+    ActionResult,
+    Anomaly,
+    Cause,
+    Impact,
+    Incident,
+    Plan,
+)
+
+
+def _num(x: float) -> float | None:
+    return None if isinstance(x, float) and (math.isnan(x) or math.isinf(x)) else x
+
+
+def anomaly(a: Anomaly) -> dict[str, Any]:
+    return {
+        "service": a.service,
+        "instance": a.instance,
+        "indicator": a.indicator,
+        "detector": a.detector,
+        "kind": a.kind.value,
+        "score": round(a.score, 4),
+        "value": _num(a.value),
+        "timestamp": a.timestamp,
+        "series": str(a.series) if a.series is not None else None,
+        "message": a.message,
+    }
+
+
+def cause(c: Cause) -> dict[str, Any]:
+    return {
+        "service": c.service,
+        "confidence": round(c.confidence, 4),
+        "failure_type": c.failure_type.value,
+        "instance": c.instance,
+        "indicator": c.indicator,
+        "evidence": list(c.evidence),
+        "path": list(c.path),
+        "impact": list(c.impact),
+    }
+
+
+def impact(i: Impact) -> dict[str, Any]:
+    return {"services": list(i.services), "business": dict(i.business), "severity": i.severity}
+
+
+def action(a: Action) -> dict[str, Any]:
+    return {
+        "kind": a.kind.value,
+        "target": a.target,
+        "instance": a.instance,
+        "params": dict(a.params),
+        "risk": round(a.risk, 4),
+        "timeout_seconds": a.timeout_seconds,
+        "describe": a.describe(),
+    }
+
+
+def action_from(d: dict[str, Any]) -> Action:
+    return Action(
+        kind=ActionKind(d["kind"]),
+        target=str(d["target"]),
+        instance=d.get("instance"),
+        params=dict(d.get("params") or {}),
+        risk=float(d.get("risk", 0.0)),
+        timeout_seconds=float(d.get("timeout_seconds", 30.0)),
+    )
+
+
+def plan(p: Plan) -> dict[str, Any]:
+    return {
+        "incident_id": p.incident_id,
+        "strategy": p.strategy,
+        "cause": cause(p.cause),
+        "actions": [action(a) for a in p.actions],
+        "risk": round(p.risk, 4),
+        "created_at": p.created_at,
+    }
+
+
+def result(r: ActionResult) -> dict[str, Any]:
+    return {
+        "action": action(r.action),
+        "outcome": r.outcome.value,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "verification": None
+        if r.verification is None
+        else {
+            "passed": r.verification.passed,
+            "checked_at": r.verification.checked_at,
+            "detail": r.verification.detail,
+        },
+        "rollback": None
+        if r.rollback is None
+        else {"restored": r.rollback.restored, "at": r.rollback.at, "detail": r.rollback.detail},
+        "detail": r.detail,
+    }
+
+
+def incident(i: Incident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "status": i.status.value,
+        "opened_at": i.opened_at,
+        "updated_at": i.updated_at,
+        "services": sorted(i.services),
+        "anomalies": [anomaly(a) for a in i.anomalies],
+        "causes": [cause(c) for c in i.causes],
+        "impact": impact(i.impact),
+    }

@@ -1,0 +1,74 @@
+"""Failure type from evidence."""
+
+from __future__ import annotations
+
+from selfheal.analysis.classification import Change, apply, classify
+from selfheal.core.types import Anomaly, Cause, FailureType, SeriesKey
+
+
+def a(
+    service: str,
+    indicator: str,
+    instance: str | None = None,
+    target: str | None = None,
+    message: str = "",
+) -> Anomaly:
+    labels = {"service": service} | ({"target": target} if target else {})
+    return Anomaly(
+        service,
+        10.0,
+        0.9,
+        "rule:x",
+        indicator=indicator,
+        instance=instance,
+        series=SeriesKey.of(indicator, labels),
+        message=message,
+    )
+
+
+def test_recent_deploy_means_code_bug_and_config_push_means_configuration_error() -> None:
+    cause = Cause("cart", 0.9)
+    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "deploy", 5.0)], since=0)
+    assert found.failure_type is FailureType.CODE_BUG
+    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=0)
+    assert found.failure_type is FailureType.CONFIGURATION_ERROR
+    old = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=6)
+    assert old.failure_type is FailureType.UNKNOWN
+
+
+def test_errors_toward_external_dependency() -> None:
+    ev = [a("payment", "upstream_error_ratio", target="bank")]
+    found = classify(Cause("bank", 0.9), ev, external=frozenset({"bank", "bank-b"}))
+    assert found.failure_type is FailureType.EXTERNAL_DEPENDENCY
+
+
+def test_down_instance_is_restartable_resource_exhaustion() -> None:
+    found = classify(Cause("cart", 0.9), [a("cart", "up", instance="cart-1")])
+    assert (found.failure_type, found.indicator, found.instance) == (
+        FailureType.RESOURCE_EXHAUSTION,
+        "up",
+        "cart-1",
+    )
+
+
+def test_memory_on_one_instance() -> None:
+    found = classify(Cause("cart", 0.9), [a("cart", "memory_bytes", instance="cart-0")])
+    assert found.failure_type is FailureType.RESOURCE_EXHAUSTION
+    assert found.instance == "cart-0"
+
+
+def test_cache_errors_mean_data_corruption() -> None:
+    found = classify(Cause("cache", 0.9), [a("cart", "error_ratio")])
+    assert found.failure_type is FailureType.DATA_CORRUPTION
+
+
+def test_latency_on_one_edge_is_network_failure() -> None:
+    ev = [a("checkout", "upstream_latency_p99_seconds", target="shipping")]
+    found = classify(Cause("shipping", 0.9), ev)
+    assert found.failure_type is FailureType.NETWORK_FAILURE
+
+
+def test_apply_keeps_evidence_and_adds_reason() -> None:
+    cause = Cause("cart", 0.9, evidence=("pagerank",))
+    new = apply(cause, classify(cause, [a("cart", "up", instance="cart-1")]))
+    assert new.instance == "cart-1" and new.evidence[0] == "pagerank" and len(new.evidence) == 2

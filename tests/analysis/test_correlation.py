@@ -1,0 +1,58 @@
+"""Correlation of anomalies into incidents."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from selfheal.analysis.correlation import Correlator
+from selfheal.core.types import Anomaly
+
+GRAPH = nx.DiGraph([("frontend", "checkout"), ("checkout", "payment"), ("payment", "bank")])
+
+
+def anomaly(service: str, t: float, indicator: str = "error_ratio") -> Anomaly:
+    return Anomaly(service=service, timestamp=t, score=0.9, detector="rule:x", indicator=indicator)
+
+
+def test_connected_anomalies_within_window_form_one_incident() -> None:
+    c = Correlator(window_seconds=60)
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    update = c.add([anomaly("checkout", 5), anomaly("frontend", 6)], 6, GRAPH)
+    assert update.opened == ()
+    (incident,) = c.open_incidents
+    assert incident.services == {"payment", "checkout", "frontend"}
+
+
+def test_disconnected_service_opens_its_own_incident() -> None:
+    c = Correlator(window_seconds=60)
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    update = c.add([anomaly("shipping", 1)], 1, GRAPH)
+    assert len(update.opened) == 1
+    assert len(c.open_incidents) == 2
+
+
+def test_anomaly_after_window_opens_a_new_incident() -> None:
+    c = Correlator(window_seconds=10)
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    c.add([anomaly("checkout", 30)], 30, GRAPH)
+    assert len(c.open_incidents) == 2
+
+
+def test_duplicates_are_folded_not_appended() -> None:
+    c = Correlator()
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    update = c.add([anomaly("payment", 1), anomaly("payment", 2)], 2, GRAPH)
+    assert update.folded == 2
+    (incident,) = c.open_incidents
+    assert len(incident.anomalies) == 1
+    assert c.last_seen(incident.id) == 2
+
+
+def test_evidence_joins_but_never_opens() -> None:
+    c = Correlator(opens=lambda a: a.detector.startswith("rule:"))
+    evidence = Anomaly("payment", 0, 0.99, "ewma", indicator="cpu_cores")
+    assert c.add([evidence], 0, GRAPH).opened == ()
+    c.add([anomaly("payment", 1)], 1, GRAPH)
+    c.add([Anomaly("payment", 2, 0.99, "ewma", indicator="cpu_cores")], 2, GRAPH)
+    (incident,) = c.open_incidents
+    assert {a.detector for a in incident.anomalies} == {"rule:x", "ewma"}

@@ -1,0 +1,74 @@
+"""The YAML configuration: defaults, validation, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selfheal.core.config import Config, load_config, parse_config_text
+from selfheal.core.errors import ConfigError
+
+
+def test_empty_file_gives_documented_defaults() -> None:
+    cfg = parse_config_text("")
+    assert cfg.rca.threshold == 0.7
+    assert cfg.store.url == "sqlite:///selfheal.db"
+    assert cfg.executor.type == "local"
+    assert cfg.dry_run is False
+
+
+def test_every_field_documents_itself() -> None:
+    def walk(model: type) -> list[str]:
+        missing = []
+        for name, f in model.model_fields.items():  # type: ignore[attr-defined]
+            ann = f.annotation
+            if isinstance(ann, type) and hasattr(ann, "model_fields"):
+                missing += walk(ann)
+            elif not f.description:
+                missing.append(f"{model.__name__}.{name}")
+        return missing
+
+    assert walk(Config) == []
+
+
+def test_unknown_key_is_rejected_by_its_dotted_name() -> None:
+    with pytest.raises(ConfigError, match=r"guards\.cooldown_secs: unknown key"):
+        parse_config_text("guards:\n  cooldown_secs: 5\n")
+
+
+def test_bad_value_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"rca\.threshold"):
+        parse_config_text("rca:\n  threshold: 1.5\n")
+
+
+def test_rule_without_condition_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"detection\.rules\.0"):
+        parse_config_text("detection:\n  rules:\n    - indicator: error_ratio\n")
+
+
+def test_webhook_executor_needs_url() -> None:
+    with pytest.raises(ConfigError, match="webhook.url"):
+        parse_config_text("executor:\n  type: webhook\n")
+
+
+def test_invalid_yaml_and_missing_file_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_config_text("a: [")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_full_file_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "selfheal.yaml"
+    path.write_text(
+        "scrape:\n  discovery_url: http://127.0.0.1:1/platform/targets\n  interval_seconds: 1\n"
+        "loop:\n  cycle_seconds: 1\n"
+        "detection:\n  rules:\n    - {indicator: error_ratio, above: 0.1, for_samples: 2}\n"
+        "executor:\n  type: local\n  local:\n    control_url: http://127.0.0.1:1\n"
+        "api:\n  port: 0\n"
+    )
+    cfg = load_config(path)
+    assert cfg.scrape.interval_seconds == 1
+    assert cfg.detection.rules is not None and cfg.detection.rules[0].for_samples == 2
+    assert cfg.executor.local.control_url == "http://127.0.0.1:1"

@@ -1,0 +1,174 @@
+"""In-memory siblings of the engine's ports: a scripted world, a runner that
+changes it, a store in dicts. Used by the fake-time engine tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from selfheal.core.clock import FakeClock
+from selfheal.core.errors import PermanentError
+from selfheal.core.types import (
+    Action,
+    ActionKind,
+    ActionResult,
+    Cause,
+    FailureType,
+    Incident,
+    Plan,
+    Sample,
+    SeriesKey,
+)
+from selfheal.decision.context import PlanningContext, ServiceState
+from selfheal.loop.ports import Observation, Prepared, Verdict
+
+
+@dataclass
+class World:
+    """A tiny shop: error ratio per service, broken until the right action fixes it."""
+
+    clock: FakeClock
+    services: tuple[str, ...] = ("frontend", "cart", "cache")
+    broken: dict[str, str] = field(default_factory=dict)  # service -> fixing action kind
+    executed: list[Action] = field(default_factory=list)
+    rolled_back: list[Action] = field(default_factory=list)
+    fail_kinds: set[ActionKind] = field(default_factory=set)
+
+    def collect(self, now: float) -> Observation:
+        samples = []
+        for svc in self.services:
+            value = 0.5 if svc in self.broken else 0.001
+            samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
+        graph = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
+        return Observation(now, tuple(samples), (), graph)
+
+
+class FakePlatform:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def context(self, now: float) -> PlanningContext:
+        return PlanningContext(
+            services={s: ServiceState(s, instances=(f"{s}-0",)) for s in self.world.services}
+        )
+
+
+class FakeRanker:
+    def __init__(self, confidence: float = 0.9) -> None:
+        self.confidence = confidence
+
+    def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
+        # The deepest anomalous service in the call graph is the cause.
+        services = sorted(incident.services, key=lambda s: -len(nx.ancestors(graph, s)))
+        return tuple(
+            Cause(s, self.confidence - 0.1 * i, FailureType.RESOURCE_EXHAUSTION)
+            for i, s in enumerate(services)
+        )
+
+
+class FakePlanner:
+    def __init__(self, ladder: tuple[ActionKind, ...] = (ActionKind.RESTART_SERVICE,)) -> None:
+        self.ladder = ladder
+
+    def plan(
+        self, incident: Incident, cause: Cause, context: PlanningContext, now: float
+    ) -> Plan | None:
+        actions = tuple(Action(k, cause.service, timeout_seconds=10.0) for k in self.ladder)
+        return Plan(incident.id, cause, "fake", actions, now, risk=0.1)
+
+
+class FakeGuards:
+    def __init__(self, approval: bool = False, allow: bool = True) -> None:
+        self.approval = approval
+        self.allow = allow
+        self.recorded: list[ActionResult] = []
+        self.resolutions: list[tuple[str, bool]] = []
+
+    def check(
+        self, action: Action, incident: Incident, context: PlanningContext, now: float
+    ) -> Verdict:
+        if not self.allow:
+            return Verdict(False, "budget exhausted")
+        return Verdict(True, "ok", needs_approval=self.approval)
+
+    def record(self, result: ActionResult, incident: Incident, now: float) -> None:
+        self.recorded.append(result)
+
+    def record_resolution(self, incident: Incident, healed_by_action: bool, now: float) -> None:
+        self.resolutions.append((incident.id, healed_by_action))
+
+
+class FakeRunner:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def prepare(self, action: Action) -> Prepared:
+        return Prepared(action, snapshot={"broken": dict(self.world.broken)})
+
+    def execute(self, prepared: Prepared) -> str:
+        action = prepared.action
+        if action.kind in self.world.fail_kinds:
+            raise PermanentError(f"{action.kind.value} not possible")
+        self.world.executed.append(action)
+        if self.world.broken.get(action.target) == action.kind.value:
+            del self.world.broken[action.target]
+        return "done"
+
+    def rollback(self, prepared: Prepared) -> str:
+        self.world.rolled_back.append(prepared.action)
+        return "restored"
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.incidents: dict[str, Incident] = {}
+        self.approvals: dict[str, dict[str, Any]] = {}
+        self._paused = False
+        self._ids = itertools.count(1)
+
+    def audit(self, kind: str, payload: Mapping[str, Any], at: float) -> None:
+        self.events.append((kind, dict(payload)))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.events]
+
+    def write_intent(self, incident_id: str, action: Action, at: float) -> str:
+        iid = f"intent-{next(self._ids)}"
+        self.intents[iid] = {"incident": incident_id, "action": action, "outcome": None}
+        return iid
+
+    def complete_intent(self, intent_id: str, outcome: str, at: float) -> None:
+        self.intents[intent_id]["outcome"] = outcome
+
+    def pending_intents(self) -> list[tuple[str, str, Action]]:
+        return [
+            (i, d["incident"], d["action"]) for i, d in self.intents.items() if d["outcome"] is None
+        ]
+
+    def save_incident(self, incident: Incident) -> None:
+        self.incidents[incident.id] = incident
+
+    def request_approval(
+        self, incident_id: str, action: Action, at: float, expires_at: float
+    ) -> str:
+        aid = f"appr-{next(self._ids)}"
+        self.approvals[aid] = {"status": "pending", "expires_at": expires_at}
+        return aid
+
+    def approval_status(self, approval_id: str, now: float) -> str:
+        entry = self.approvals[approval_id]
+        if entry["status"] == "pending" and now >= entry["expires_at"]:
+            entry["status"] = "expired"
+        return str(entry["status"])
+
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_paused(self, paused: bool, at: float, by: str = "") -> None:
+        self._paused = paused

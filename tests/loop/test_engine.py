@@ -1,0 +1,217 @@
+"""The engine in fake time, with a scripted world and in-memory ports."""
+
+from __future__ import annotations
+
+from selfheal.analysis.correlation import Correlator
+from selfheal.analysis.rules import LiveDetection
+from selfheal.core.clock import FakeClock
+from selfheal.core.types import ActionKind, IncidentStatus
+from selfheal.loop.engine import Engine, EngineSettings, InlinePool
+
+from .fakes import (
+    FakeGuards,
+    FakePlanner,
+    FakePlatform,
+    FakeRanker,
+    FakeRunner,
+    MemoryStore,
+    World,
+)
+
+
+def make_engine(
+    world: World,
+    store: MemoryStore | None = None,
+    planner: FakePlanner | None = None,
+    guards: FakeGuards | None = None,
+    dry_run: bool = False,
+) -> tuple[Engine, MemoryStore, FakeGuards]:
+    store = store or MemoryStore()
+    guards = guards or FakeGuards()
+    engine = Engine(
+        collector=world,
+        platform=FakePlatform(world),
+        detection=LiveDetection(warmup_samples=3, detector_factory=None),
+        correlator=Correlator(window_seconds=60, max_hops=3),
+        ranker=FakeRanker(),
+        planner=planner or FakePlanner(),
+        guards=guards,
+        runner=FakeRunner(world),
+        store=store,
+        clock=world.clock,
+        settings=EngineSettings(cycle_seconds=1.0, resolve_after_seconds=5.0, dry_run=dry_run),
+        pool=InlinePool(),
+    )
+    return engine, store, guards
+
+
+def run(engine: Engine, clock: FakeClock, cycles: int) -> None:
+    for _ in range(cycles):
+        engine.step()
+        clock.advance(1.0)
+
+
+def test_healthy_world_opens_no_incident_and_takes_no_action() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world)
+    run(engine, clock, 30)
+    assert store.incidents == {}
+    assert world.executed == []
+
+
+def test_fault_is_detected_diagnosed_healed_verified_and_audited_in_order() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, guards = make_engine(world)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 10)
+    assert [a.describe() for a in world.executed] == ["RestartService(cache)"]
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.top_cause is not None and incident.top_cause.service == "cache"
+    kinds = store.kinds()
+    chain = [
+        "incident.opened",
+        "incident.diagnosed",
+        "decision",
+        "intent",
+        "action.started",
+        "action.executed",
+        "verification",
+        "action.result",
+        "incident.resolved",
+    ]
+    positions = [kinds.index(k) for k in chain]
+    assert positions == sorted(positions)
+    assert all(i["outcome"] == "succeeded" for i in store.intents.values())
+    assert guards.resolutions == [(incident.id, True)]
+
+
+def test_failed_verification_rolls_back_then_next_rung_heals() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE))
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 30)
+    assert [a.kind for a in world.executed] == [
+        ActionKind.SCALE_SERVICE,
+        ActionKind.RESTART_SERVICE,
+    ]
+    assert [a.kind for a in world.rolled_back] == [ActionKind.SCALE_SERVICE]
+    outcomes = [p["outcome"] for k, p in store.events if k == "action.result"]
+    assert outcomes == ["rolled_back", "succeeded"]
+
+
+def test_exhausted_ladder_escalates_and_stops_acting() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, planner=FakePlanner((ActionKind.SCALE_SERVICE,)))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 60)
+    assert len(world.executed) == 1
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.ESCALATED
+
+
+def test_pause_blocks_new_actions_and_resume_lets_them_run() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world)
+    run(engine, clock, 10)
+    engine.pause(by="test")
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 5)
+    assert world.executed == []
+    assert "guard.blocked" in store.kinds()
+    engine.resume(by="test")
+    run(engine, clock, 5)
+    assert len(world.executed) == 1
+
+
+def test_dry_run_records_the_decision_but_executes_nothing() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, dry_run=True)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 10)
+    assert world.executed == []
+    outcomes = [p["outcome"] for k, p in store.events if k == "action.result"]
+    assert outcomes == ["dry_run"]
+
+
+def test_risky_action_waits_for_approval_then_runs() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, guards=FakeGuards(approval=True))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 5)
+    assert world.executed == []
+    (approval_id,) = store.approvals
+    store.approvals[approval_id]["status"] = "approved"
+    run(engine, clock, 5)
+    assert len(world.executed) == 1
+    assert "approval.approved" in store.kinds()
+
+
+def test_denied_approval_escalates_without_acting() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, guards=FakeGuards(approval=True))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 3)
+    (approval_id,) = store.approvals
+    store.approvals[approval_id]["status"] = "denied"
+    run(engine, clock, 3)
+    assert world.executed == []
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.ESCALATED
+
+
+def test_restart_reconciles_pending_intents_without_repeating_them() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    store = MemoryStore()
+    from selfheal.core.types import Action
+
+    store.write_intent("inc-old", Action(ActionKind.RESTART_SERVICE, "cart"), clock.now())
+    engine, _, _ = make_engine(world, store=store)
+    run(engine, clock, 3)
+    assert store.pending_intents() == []
+    assert world.executed == []
+    assert "intent.reconciled" in store.kinds()
+
+
+def test_duplicate_signals_fold_into_one_incident() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, guards=FakeGuards(allow=False))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 20)
+    assert len(store.incidents) == 1
+    (incident,) = store.incidents.values()
+    assert len(incident.anomalies) == 1
+    assert store.kinds().count("guard.blocked") == 1
+
+
+def test_engine_metrics_count_cycles_and_actions() -> None:
+    from prometheus_client import generate_latest
+
+    clock = FakeClock()
+    world = World(clock)
+    engine, _, _ = make_engine(world)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 10)
+    text = generate_latest(engine.metrics.registry).decode()
+    assert "selfheal_cycles_total 20.0" in text
+    assert 'selfheal_actions_total{kind="RestartService",outcome="succeeded"} 1.0' in text
+    assert "selfheal_cycle_seconds_bucket" in text
