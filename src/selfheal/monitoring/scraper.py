@@ -78,11 +78,10 @@ class ScrapeTarget:
             )
         if self.interval_seconds <= 0:
             raise ValueError(f"interval_seconds must be > 0, got {self.interval_seconds}")
-        if not 0 < self.timeout_seconds <= self.interval_seconds:
-            raise ValueError(
-                f"timeout_seconds must be in (0, interval_seconds={self.interval_seconds}],"
-                f" got {self.timeout_seconds}"
-            )
+        if self.timeout_seconds <= 0:
+            # Prometheus also wants timeout <= interval; here a slow target only
+            # delays its own next scrape, so a longer timeout is allowed.
+            raise ValueError(f"timeout_seconds must be > 0, got {self.timeout_seconds}")
 
     @property
     def label_dict(self) -> dict[str, str]:
@@ -137,7 +136,7 @@ class HttpServiceDiscovery:
         self.url = url
         self.refresh_seconds = refresh_seconds
         self.interval_seconds = interval_seconds
-        self.timeout_seconds = min(timeout_seconds, interval_seconds)
+        self.timeout_seconds = timeout_seconds
         self.scheme = scheme
         self.metrics_path = metrics_path
         self.extra_labels = dict(extra_labels or {})

@@ -1,0 +1,45 @@
+"""One handle on the whole state store: database plus every journal on it.
+
+The loop, the API and the CLI each call :func:`open_store` with the configured
+URL and use its parts; they may run in different processes on the same
+database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from selfheal.core.clock import Clock, SystemClock
+from selfheal.store.approvals import ApprovalQueue
+from selfheal.store.audit import AuditLog
+from selfheal.store.control import ControlFlag
+from selfheal.store.db import Database
+from selfheal.store.incidents import IncidentStore
+from selfheal.store.intents import IntentJournal
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    db: Database
+    audit: AuditLog
+    intents: IntentJournal
+    incidents: IncidentStore
+    approvals: ApprovalQueue
+    control: ControlFlag
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_store(url: str = "sqlite:///selfheal.db", clock: Clock | None = None) -> Store:
+    """Open (and create if needed) the store at ``url``."""
+    clock = clock or SystemClock()
+    db = Database(url)
+    return Store(
+        db=db,
+        audit=AuditLog(db),
+        intents=IntentJournal(db, clock),
+        incidents=IncidentStore(db),
+        approvals=ApprovalQueue(db, clock),
+        control=ControlFlag(db, clock),
+    )
