@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from selfheal.cli.bench_nab import nab
+from selfheal.cli.bench_rca import rca
 
 
 @click.group()
@@ -13,5 +14,6 @@ def bench() -> None:
 
 
 bench.add_command(nab)
+bench.add_command(rca)
 
 COMMANDS: list[click.Command] = [bench]

@@ -1,1 +1,53 @@
-"""analysis/rca"""
+"""Root-cause analysis: which service (and indicator) started an incident, and why.
+
+Placed in the loop after correlation (anomalies -> incident) and before the
+decision stage (cause -> strategy). The loop calls it once per incident update;
+it does no I/O and keeps no state between calls.
+
+Entry point::
+
+    from selfheal.analysis.rca import RCAInput, MetricSeries, rank
+
+    data = RCAInput(
+        start=incident.opened_at,            # seconds since the epoch
+        end=clock.now(),
+        graph=call_graph,                     # networkx.DiGraph, edge caller -> callee
+        metrics=(MetricSeries("payment", "error_ratio", ts, values), ...),
+        anomalies=incident.anomalies,         # selfheal.core.types.Anomaly, any detector
+        logs=(LogRecord(ts, "payment", "line"), ...),     # optional
+        calls=(CallSample("checkout", "payment", ts, latency_s, error), ...),  # optional
+        past_incidents=(PastIncident({...}, "payment"), ...),                 # optional
+    )
+    result = rank(data)                       # -> RCAResult
+    result.causes        # tuple[selfheal.core.types.Cause], best first
+    result.confident     # causes with confidence >= 0.7 (RCAConfig.confidence_threshold)
+    result.below_threshold  # reported, marked as unsure, never hidden
+
+Metric series should include samples from before ``start`` (the baseline; a few
+minutes is enough) and up to ``end``. Indicator names the engine reads for the
+failure type: ``cpu``, ``memory``, ``latency_p99``/``latency_*``, ``error_ratio``/
+``success_ratio``, ``request_rate``; names starting with ``client_`` are what a
+caller measures about its callees. ``rank(data, RCAConfig(...))`` takes one
+configuration; the default is the benchmarked one.
+"""
+
+from selfheal.analysis.rca.inputs import (
+    CallSample,
+    LogRecord,
+    MetricSeries,
+    PastIncident,
+    RCAInput,
+)
+from selfheal.analysis.rca.ranker import RCAConfig, rank
+from selfheal.analysis.rca.result import RCAResult
+
+__all__ = [
+    "CallSample",
+    "LogRecord",
+    "MetricSeries",
+    "PastIncident",
+    "RCAConfig",
+    "RCAInput",
+    "RCAResult",
+    "rank",
+]

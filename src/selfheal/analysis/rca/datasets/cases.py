@@ -1,0 +1,33 @@
+"""One iterator over the cases of either dataset, for the benchmark command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from selfheal.analysis.rca.datasets import nezha, petshop
+from selfheal.analysis.rca.inputs import RCAInput
+
+DATASETS = ("nezha", "petshop")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchCase:
+    case_id: str
+    group: str  # the system (Nezha) or scenario/SLI (PetShop) the case is reported under
+    load: Callable[[], RCAInput]
+
+
+def iter_cases(dataset: str, data_dir: Path) -> Iterator[BenchCase]:
+    if not (data_dir / "cases.csv").exists():
+        raise FileNotFoundError(f"{data_dir} has no cases.csv")
+    if dataset == "nezha":
+        for c in nezha.read_cases(data_dir):
+            yield BenchCase(c.case_id, c.system, lambda c=c: nezha.load_case(data_dir, c))
+    elif dataset == "petshop":
+        for p in petshop.read_cases(data_dir):
+            group = f"{p.scenario}/{p.target_metric}"
+            yield BenchCase(p.case_id, group, lambda p=p: petshop.load_case(data_dir, p))
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")

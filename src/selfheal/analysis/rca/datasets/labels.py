@@ -1,0 +1,44 @@
+"""Ground truth of the labelled RCA datasets, read only to score a ranking.
+
+Kept apart from the readers on purpose: nothing here is passed to the ranker.
+Held-out copies come without the label columns; then ``read_labels`` returns
+``None`` and the benchmark says no score can be computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+LABEL_COLUMN = {"nezha": "root_cause_service", "petshop": "root_cause_node"}
+
+
+def read_labels(dataset: str, data_dir: Path) -> dict[str, str] | None:
+    """``case_id -> root-cause service``, or ``None`` when the labels are absent."""
+    column = LABEL_COLUMN[dataset]
+    frame = pd.read_csv(data_dir / "cases.csv")
+    if column not in frame.columns or frame[column].isna().all():
+        return None
+    return {str(c): str(v) for c, v in zip(frame["case_id"], frame[column], strict=True)}
+
+
+def accuracy_at_k(
+    rankings: Mapping[str, Sequence[str]], labels: Mapping[str, str], ks: Sequence[int] = (1, 3, 5)
+) -> dict[str, float]:
+    """AC@k (share of cases whose true cause is in the top k) and Avg@5 (mean AC@1..5).
+
+    >>> accuracy_at_k({"a": ["x", "y"], "b": ["y", "x"]}, {"a": "x", "b": "x"})
+    {'AC@1': 0.5, 'AC@3': 1.0, 'AC@5': 1.0, 'Avg@5': 0.9}
+    """
+    cases = [c for c in rankings if c in labels]
+    if not cases:
+        return {}
+
+    def ac(k: int) -> float:
+        return sum(labels[c] in list(rankings[c])[:k] for c in cases) / len(cases)
+
+    out = {f"AC@{k}": ac(k) for k in ks}
+    out["Avg@5"] = sum(ac(k) for k in range(1, 6)) / 5.0
+    return out

@@ -1,0 +1,201 @@
+"""Reader for the Nezha dataset (Yu et al., ESEC/FSE 2023): metrics, logs, traces.
+
+Layout: ``rca_data/<day>/metric/<pod>_metric.csv.gz`` (60 s per pod),
+``rca_data/<day>/{trace,log}/<HH_MM>_*.csv.gz`` for the injection minute and the
+two after it (some are absent), ``construct_data/<day>/...`` for a fault-free
+stretch. The incident time is ``inject_ts_from_string`` (the epoch
+``inject_timestamp`` is 8 h off for most Train Ticket cases). Services are the
+service part of the pod name (``checkoutservice-578fcf4766-9csqn`` ->
+``checkoutservice``).
+
+Used by the benchmark command; reads no label column or file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from selfheal.analysis.rca.inputs import CallSample, LogRecord, MetricSeries, RCAInput
+
+# The columns a ranker may read; everything else in cases.csv is ground truth.
+INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
+
+# Pod-level metric columns -> indicator names the engine understands. Node-level
+# columns are shared by every pod on a node and do not point at one service.
+_METRIC_COLUMNS = {
+    "CpuUsageRate(%)": "cpu",
+    "MemoryUsageRate(%)": "memory",
+    "SyscallRead": "syscall_read",
+    "SyscallWrite": "syscall_write",
+    "NetworkReceiveBytes": "network_receive_bytes",
+    "NetworkTransmitBytes": "network_transmit_bytes",
+    "PodClientLatencyP90(s)": "client_latency_p90",
+    "PodServerLatencyP90(s)": "latency_p90",
+    "PodClientLatencyP99(s)": "client_latency_p99",
+    "PodServerLatencyP99(s)": "latency_p99",
+    "PodWorkload(Ops)": "request_rate",
+    "PodSuccessRate(%)": "success_ratio",
+}
+_NON_POD_FILES = ("dependency", "source_50", "destination_50", "front_service")
+BASELINE_SECONDS = 1800.0
+INCIDENT_SECONDS = 180.0
+_LOG_PREFIX = re.compile(r"^\s*\d{2}:\d{2}:\d{2}\.\d+\s+")
+
+
+def service_of_pod(pod: str) -> str:
+    """``ts-basic-service-5dc8d4f9fd-46997`` -> ``ts-basic-service``."""
+    parts = pod.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 else pod
+
+
+@dataclass(frozen=True, slots=True)
+class NezhaCase:
+    case_id: str
+    system: str
+    day: str
+    inject_ts: float
+
+
+def read_cases(data_dir: Path) -> list[NezhaCase]:
+    frame = pd.read_csv(data_dir / "cases.csv")
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{data_dir / 'cases.csv'} lacks input columns {missing}")
+    frame = frame[list(INPUT_COLUMNS)]
+    return [
+        NezhaCase(str(r.case_id), str(r.system), str(r.date), float(r.inject_ts_from_string))
+        for r in frame.itertuples(index=False)
+    ]
+
+
+@lru_cache(maxsize=4)
+def _day_metrics(metric_dir: str) -> tuple[tuple[str, str, pd.DataFrame], ...]:
+    out = []
+    for path in sorted(Path(metric_dir).glob("*_metric.csv.gz")):
+        pod = path.name[: -len("_metric.csv.gz")]
+        if pod in _NON_POD_FILES:
+            continue
+        frame = pd.read_csv(path)
+        keep = ["TimeStamp", *[c for c in _METRIC_COLUMNS if c in frame.columns]]
+        out.append((service_of_pod(pod), pod, frame[keep].sort_values("TimeStamp")))
+    return tuple(out)
+
+
+def _metrics(day_dir: Path, start: float, end: float) -> tuple[MetricSeries, ...]:
+    series: list[MetricSeries] = []
+    for service, pod, frame in _day_metrics(str(day_dir / "metric")):
+        ts = frame["TimeStamp"].to_numpy(dtype=np.float64)
+        mask = (ts >= start - BASELINE_SECONDS) & (ts <= end)
+        for column, indicator in _METRIC_COLUMNS.items():
+            if column in frame.columns:
+                values = frame[column].to_numpy(dtype=np.float64)[mask]
+                series.append(MetricSeries(service, indicator, ts[mask], values, instance=pod))
+    return tuple(series)
+
+
+def _minute_files(folder: Path, kind: str, start: float, minutes: int) -> list[Path]:
+    files = []
+    for k in range(minutes):
+        stamp = pd.Timestamp(start + 60 * k, unit="s", tz="UTC").strftime("%H_%M")
+        path = folder / f"{stamp}_{kind}.csv.gz"
+        if path.exists():
+            files.append(path)
+    return files
+
+
+def _read_logs(paths: list[Path]) -> list[LogRecord]:
+    records: list[LogRecord] = []
+    for path in paths:
+        frame = pd.read_csv(path, usecols=["TimeUnixNano", "PodName", "Log"])
+        for ts, pod, raw in frame.itertuples(index=False):
+            text = str(raw)
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                text = str(json.loads(text).get("log", text))
+            text = _LOG_PREFIX.sub("", text.strip())
+            records.append(LogRecord(float(ts) / 1e9, service_of_pod(str(pod)), text, str(pod)))
+    return records
+
+
+def _read_calls(paths: list[Path]) -> tuple[list[CallSample], list[tuple[str, str]]]:
+    if not paths:
+        return [], []
+    cols = ["SpanID", "ParentID", "PodName", "StartTimeUnixNano", "EndTimeUnixNano"]
+    spans = pd.concat([pd.read_csv(p, usecols=cols) for p in paths], ignore_index=True)
+    spans["service"] = spans["PodName"].astype(str).map(service_of_pod)
+    parent = spans[["SpanID", "service"]].rename(
+        columns={"SpanID": "ParentID", "service": "caller"}
+    )
+    joined = spans.merge(parent.drop_duplicates("ParentID"), on="ParentID", how="inner")
+    joined = joined[joined["caller"] != joined["service"]]
+    calls: list[CallSample] = []
+    for (caller, callee), group in joined.groupby(["caller", "service"], sort=True):
+        start = group["StartTimeUnixNano"].to_numpy(dtype=np.float64) / 1e9
+        latency = (
+            group["EndTimeUnixNano"].to_numpy(dtype=np.float64)
+            - group["StartTimeUnixNano"].to_numpy(dtype=np.float64)
+        ) / 1e9
+        calls.append(CallSample(str(caller), str(callee), start, latency, np.zeros_like(start)))
+    return calls, [(c.caller, c.callee) for c in calls]
+
+
+@lru_cache(maxsize=4)
+def _static_graph_edges(day_dir: str, construct_dir: str) -> tuple[tuple[str, str], ...]:
+    """Call edges known before any incident: the dependency file and fault-free traces."""
+    edges: set[tuple[str, str]] = set()
+    dep = Path(day_dir) / "metric" / "dependency.csv.gz"
+    if dep.exists():
+        frame = pd.read_csv(dep)
+        edges.update(
+            (str(s), str(t)) for s, t in zip(frame["Source"], frame["Target"], strict=True)
+        )
+    trace_dir = Path(construct_dir) / "trace"
+    if trace_dir.is_dir():
+        _, trace_edges = _read_calls(sorted(trace_dir.glob("*_trace.csv.gz")))
+        edges.update(trace_edges)
+    return tuple(sorted(edges))
+
+
+@lru_cache(maxsize=4)
+def _baseline_logs(construct_dir: str) -> tuple[LogRecord, ...]:
+    log_dir = Path(construct_dir) / "log"
+    if not log_dir.is_dir():
+        return ()
+    return tuple(_read_logs(sorted(log_dir.glob("*_log.csv.gz"))))
+
+
+def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
+    """Build the engine's input for one case from telemetry only."""
+    day_dir = data_dir / "rca_data" / case.day
+    construct_dir = data_dir / "construct_data" / case.day
+    if not day_dir.is_dir():
+        raise FileNotFoundError(f"no telemetry folder {day_dir} for case {case.case_id}")
+    start = case.inject_ts
+    end = start + INCIDENT_SECONDS
+    metrics = _metrics(day_dir, start, end)
+    minutes = int(INCIDENT_SECONDS // 60)
+    calls, call_edges = _read_calls(_minute_files(day_dir / "trace", "trace", start, minutes))
+    logs = _read_logs(_minute_files(day_dir / "log", "log", start, minutes))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(sorted({m.service for m in metrics}))
+    graph.add_edges_from(_static_graph_edges(str(day_dir), str(construct_dir)))
+    graph.add_edges_from(call_edges)
+    graph.remove_edges_from(list(nx.selfloop_edges(graph)))
+    pre_logs = tuple(r for r in logs if r.timestamp < start)
+    return RCAInput(
+        start=start,
+        end=end,
+        graph=graph,
+        metrics=metrics,
+        logs=tuple(r for r in logs if r.timestamp >= start),
+        baseline_logs=_baseline_logs(str(construct_dir)) + pre_logs,
+        calls=tuple(calls),
+    )

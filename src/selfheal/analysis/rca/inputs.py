@@ -1,0 +1,145 @@
+"""What the root-cause engine is given: one incident and the telemetry around it.
+
+The loop builds an ``RCAInput`` from its window store when an incident opens (and
+the benchmark command builds one per labelled case); ``selfheal.analysis.rca.rank``
+turns it into an ``RCAResult``. Every modality except the service graph may be
+empty: a real system must cope with missing metrics, logs or traces.
+
+Times are seconds since the epoch. Arrays are numpy ``float64``; ``NaN`` marks a
+missing sample. This module only holds values and checks their shape; it does no
+I/O and no scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+
+from selfheal.core.types import Anomaly, FailureType
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _as_float_array(values: object, name: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """One indicator of one service (or one instance of it) over time.
+
+    ``indicator`` names what is measured, e.g. ``"cpu"``, ``"memory"``,
+    ``"latency_p99"``, ``"error_ratio"``, ``"request_rate"``; the failure-type
+    inference reads these names (see ``failure_type.py``).
+    """
+
+    service: str
+    indicator: str
+    timestamps: FloatArray
+    values: FloatArray
+    instance: str | None = None
+
+    def __post_init__(self) -> None:
+        ts = _as_float_array(self.timestamps, "timestamps")
+        vs = _as_float_array(self.values, "values")
+        if ts.shape != vs.shape:
+            raise ValueError(
+                f"series {self.service}/{self.indicator}: {ts.size} timestamps but {vs.size} values"
+            )
+        object.__setattr__(self, "timestamps", ts)
+        object.__setattr__(self, "values", vs)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One log line emitted by a service."""
+
+    timestamp: float
+    service: str
+    message: str
+    instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallSample:
+    """Calls from ``caller`` to ``callee`` seen in traces (one span, or a batch).
+
+    ``latency_seconds`` and ``error`` are per-call arrays with matching
+    ``timestamps``; ``error`` holds 1.0 for a failed call, 0.0 otherwise.
+    """
+
+    caller: str
+    callee: str
+    timestamps: FloatArray
+    latency_seconds: FloatArray
+    error: FloatArray
+
+    def __post_init__(self) -> None:
+        ts = _as_float_array(self.timestamps, "timestamps")
+        lat = _as_float_array(self.latency_seconds, "latency_seconds")
+        err = _as_float_array(self.error, "error")
+        if not ts.shape == lat.shape == err.shape:
+            raise ValueError(f"edge {self.caller}->{self.callee}: arrays differ in length")
+        object.__setattr__(self, "timestamps", ts)
+        object.__setattr__(self, "latency_seconds", lat)
+        object.__setattr__(self, "error", err)
+
+
+@dataclass(frozen=True, slots=True)
+class PastIncident:
+    """A diagnosed incident the loop stored: its symptom fingerprint and cause.
+
+    ``signature`` maps ``"service:indicator"`` to an anomaly strength in [0, 1].
+    """
+
+    signature: Mapping[str, float]
+    root_service: str
+    failure_type: FailureType = FailureType.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class RCAInput:
+    """One incident plus its telemetry windows and the service graph.
+
+    ``start`` is when the incident began (first anomaly, or the known fault time);
+    samples before it are the baseline, samples in ``[start, end]`` the incident.
+    ``graph`` has an edge ``caller -> callee`` for each call relation; symptoms
+    travel against the edges (callers see their callees' errors and latency).
+    """
+
+    start: float
+    end: float
+    graph: nx.DiGraph
+    metrics: tuple[MetricSeries, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    logs: tuple[LogRecord, ...] = ()
+    baseline_logs: tuple[LogRecord, ...] = ()
+    calls: tuple[CallSample, ...] = ()
+    past_incidents: tuple[PastIncident, ...] = ()
+    # A fault-free stretch of the same metrics, if known; else the pre-``start`` part is used.
+    baseline_metrics: tuple[MetricSeries, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.end >= self.start:
+            raise ValueError(f"incident end {self.end} is before its start {self.start}")
+        if not isinstance(self.graph, nx.DiGraph):
+            raise TypeError("graph must be a networkx.DiGraph (caller -> callee)")
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Every service named by the graph or any telemetry, sorted."""
+        names: set[str] = set(self.graph.nodes)
+        names.update(m.service for m in self.metrics)
+        names.update(a.service for a in self.anomalies)
+        names.update(r.service for r in self.logs)
+        for c in self.calls:
+            names.add(c.caller)
+            names.add(c.callee)
+        return tuple(sorted(names))

@@ -1,0 +1,74 @@
+"""The shape every root-cause signal shares, and the registry the ranker reads.
+
+A signal looks at one modality of an ``RCAInput`` and says, per service, how
+strongly that service looks like the origin of the incident (``scores``, any
+non-negative scale; the ranker normalises them), plus short human-readable
+``evidence`` and, where it can tell, the indicator that moved most. Signals
+never see each other's output, except the propagation signal, which the ranker
+feeds with the combined local evidence (see ``ranker.py``).
+
+Signals register themselves into an explicit ``SignalRegistry`` object (no
+class-level dicts); tests may build their own registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from selfheal.analysis.rca.inputs import RCAInput
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutput:
+    """Per-service scores of one signal, with the evidence behind them."""
+
+    name: str
+    scores: Mapping[str, float]
+    evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    indicator: Mapping[str, str] = field(default_factory=dict)
+    onset: Mapping[str, float] = field(default_factory=dict)  # first anomalous time
+    # Absolute strength in [0, 1]: how sure the signal is that anything is wrong at all.
+    strength: Mapping[str, float] = field(default_factory=dict)
+
+    def normalised(self) -> dict[str, float]:
+        """Scores scaled so the largest is 1 (all zero when the signal saw nothing)."""
+        top = max((v for v in self.scores.values()), default=0.0)
+        if top <= 0.0:
+            return {k: 0.0 for k in self.scores}
+        return {k: max(0.0, v) / top for k, v in self.scores.items()}
+
+
+SignalFn = Callable[[RCAInput], SignalOutput]
+
+
+class SignalRegistry:
+    """Named local signals, in registration order."""
+
+    def __init__(self) -> None:
+        self._signals: dict[str, SignalFn] = {}
+
+    def register(self, name: str) -> Callable[[SignalFn], SignalFn]:
+        def add(fn: SignalFn) -> SignalFn:
+            if name in self._signals:
+                raise ValueError(f"signal {name!r} is already registered")
+            self._signals[name] = fn
+            return fn
+
+        return add
+
+    def get(self, name: str) -> SignalFn:
+        try:
+            return self._signals[name]
+        except KeyError:
+            known = ", ".join(self._signals) or "none"
+            raise KeyError(f"unknown RCA signal {name!r}; known: {known}") from None
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._signals)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._signals)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._signals

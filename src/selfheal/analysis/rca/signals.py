@@ -1,0 +1,20 @@
+"""The default signal registry: every local signal the ranker can combine.
+
+Built on first use (so optional modules such as the GNN import torch lazily,
+only when their signal runs).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from selfheal.analysis.rca import signals_metric
+from selfheal.analysis.rca.signal import SignalRegistry
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> SignalRegistry:
+    registry = SignalRegistry()
+    registry.register("anomalies")(signals_metric.detector_anomalies)
+    registry.register("metric_change")(signals_metric.metric_change)
+    return registry

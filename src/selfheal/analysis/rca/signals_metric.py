@@ -1,0 +1,113 @@
+"""Metric signals: robust change per service (BARO / N-sigma) and detector anomalies.
+
+``metric_change`` scores each service by the largest robust change of its own
+indicators (``change.py``). Indicators a caller measures about its callees
+(client-side latency, ``client_*``) are symptoms of someone else and are left
+out of the service's own score; the propagation signal uses the graph instead.
+
+``anomalies`` scores each service by the strongest calibrated anomaly the loop's
+detectors raised for it during the incident (live data), with its onset time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from selfheal.analysis.rca.change import IndicatorChange, indicator_changes
+from selfheal.analysis.rca.inputs import RCAInput
+from selfheal.analysis.rca.signal import SignalOutput
+
+CHANGE_THRESHOLD = 3.0  # robust deviations; below this a move is ordinary noise
+CHANGE_SATURATION = 10.0
+
+
+def _is_resource(indicator: str) -> bool:
+    return indicator.split("_")[0] in {"cpu", "memory", "disk", "threads", "fd"}
+
+
+def _own(change: IndicatorChange) -> bool:
+    return not change.indicator.startswith("client_")
+
+
+def metric_change(data: RCAInput) -> SignalOutput:
+    changes = [c for c in indicator_changes(data) if _own(c)]
+    scores: dict[str, float] = defaultdict(float)
+    indicator: dict[str, str] = {}
+    evidence: dict[str, list[str]] = defaultdict(list)
+    for c in changes:  # largest first
+        if c.score > scores[c.service]:
+            scores[c.service] = c.score
+            indicator[c.service] = c.indicator
+        if c.score >= CHANGE_THRESHOLD and len(evidence[c.service]) < 3:
+            arrow = "up" if c.direction > 0 else "down"
+            where = f" on {c.instance}" if c.instance else ""
+            evidence[c.service].append(
+                f"metric {c.indicator}{where} moved {arrow} {c.score:.1f} robust deviations"
+            )
+    # Name the indicator that best explains the service: a resource that moved
+    # explains its latency and errors, so it wins over them.
+    for c in changes:
+        if (
+            c.score >= CHANGE_THRESHOLD
+            and _is_resource(c.indicator)
+            and not _is_resource(indicator.get(c.service, ""))
+        ):
+            indicator[c.service] = c.indicator
+    onset = _metric_onset(data, {s for s, v in scores.items() if v >= CHANGE_THRESHOLD})
+    return SignalOutput(
+        "metric_change",
+        # Compress: a 1000-deviation jump is more telling than a 10-deviation one,
+        # but not a hundred times more.
+        {k: math.log1p(max(0.0, v - CHANGE_THRESHOLD)) for k, v in scores.items()},
+        {k: tuple(v) for k, v in evidence.items()},
+        indicator,
+        onset,
+        {s: 1.0 - math.exp(-v / CHANGE_SATURATION) for s, v in scores.items()},
+    )
+
+
+def _metric_onset(data: RCAInput, services: set[str]) -> dict[str, float]:
+    """First incident timestamp at which one of a service's own series left its band."""
+    import numpy as np
+
+    onset: dict[str, float] = {}
+    for s in data.metrics:
+        if s.service not in services or s.indicator.startswith("client_"):
+            continue
+        before = s.values[s.timestamps < data.start]
+        before = before[np.isfinite(before)]
+        if before.size < 2:
+            continue
+        med = float(np.median(before))
+        q75, q25 = np.percentile(before, [75.0, 25.0])
+        scale = max(float(q75 - q25), 0.01 * abs(med), 1e-9)
+        inside = (s.timestamps >= data.start) & (s.timestamps <= data.end)
+        hits = s.timestamps[inside][np.abs(s.values[inside] - med) / scale >= CHANGE_THRESHOLD]
+        if hits.size:
+            onset[s.service] = min(onset.get(s.service, math.inf), float(hits.min()))
+    return onset
+
+
+def detector_anomalies(data: RCAInput) -> SignalOutput:
+    scores: dict[str, float] = defaultdict(float)
+    onset: dict[str, float] = {}
+    indicator: dict[str, str] = {}
+    evidence: dict[str, list[str]] = defaultdict(list)
+    for a in sorted(data.anomalies, key=lambda a: (-a.score, a.timestamp)):
+        if a.score > scores[a.service]:
+            scores[a.service] = a.score
+            if a.indicator:
+                indicator[a.service] = a.indicator
+        onset[a.service] = min(onset.get(a.service, math.inf), a.timestamp)
+        if len(evidence[a.service]) < 3:
+            what = a.indicator or a.detector
+            evidence[a.service].append(f"anomaly {what} score {a.score:.2f} ({a.detector})")
+    return SignalOutput(
+        "anomalies",
+        dict(scores),
+        {k: tuple(v) for k, v in evidence.items()},
+        indicator,
+        onset,
+        {k: min(1.0, max(0.0, v)) for k, v in scores.items()},
+    )

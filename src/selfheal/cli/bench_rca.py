@@ -1,0 +1,79 @@
+"""``selfheal bench rca``: run the root-cause engine on a labelled public dataset.
+
+Runs every case of ``DIR/cases.csv`` through ``selfheal.analysis.rca.rank`` using
+only the telemetry and the input columns, writes
+``{"cases": [{"case_id", "ranking", "seconds"}]}`` and prints AC@1/3/5 and Avg@5
+per system when the labels are present.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import click
+
+from selfheal.analysis.rca import RCAConfig, rank
+from selfheal.analysis.rca.datasets.cases import DATASETS, iter_cases
+from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
+
+
+def _print_scores(title: str, scores: dict[str, float], n: int) -> None:
+    figures = "  ".join(f"{k}={v:.3f}" for k, v in scores.items())
+    click.echo(f"{title:<32} n={n:<3} {figures}")
+
+
+@click.command("rca")
+@click.option("--dataset", type=click.Choice(DATASETS), required=True)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Dataset folder holding cases.csv.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--signal",
+    default=None,
+    help="Rank with this one signal alone (ablation); default: the full combination.",
+)
+def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> None:
+    """Rank root causes for every case of a dataset and score them if labels exist."""
+    config = RCAConfig()
+    if signal:
+        config = config.only(signal)
+    cases = list(iter_cases(dataset, data_dir))
+    rows = []
+    groups: dict[str, list[str]] = defaultdict(list)
+    for i, case in enumerate(cases, start=1):
+        began = time.perf_counter()
+        result = rank(case.load(), config)
+        seconds = time.perf_counter() - began
+        ranking = list(result.ranking)
+        rows.append({"case_id": case.case_id, "ranking": ranking, "seconds": round(seconds, 4)})
+        groups[case.group].append(case.case_id)
+        top = ranking[0] if ranking else "-"
+        click.echo(f"[{i}/{len(cases)}] {case.case_id}: {top} ({seconds:.2f}s)", err=True)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps({"cases": rows}, indent=1))
+    click.echo(f"wrote {len(rows)} rankings to {out_file}")
+    labels = read_labels(dataset, data_dir)
+    if labels is None:
+        click.echo("no label column in cases.csv: no scores can be computed")
+        return
+    rankings = {r["case_id"]: r["ranking"] for r in rows}
+    systems: dict[str, list[str]] = defaultdict(list)
+    for group, ids in groups.items():
+        systems[group.split("/")[0] if dataset == "nezha" else dataset].extend(ids)
+    for system, ids in sorted(systems.items()):
+        _print_scores(system, accuracy_at_k({c: rankings[c] for c in ids}, labels), len(ids))
+    if dataset == "petshop":
+        for group, ids in sorted(groups.items()):
+            sub = {c: rankings[c] for c in ids}
+            _print_scores(f"  {group}", accuracy_at_k(sub, labels), len(ids))
+    slowest = max((r["seconds"] for r in rows), default=0.0)
+    mean = sum(r["seconds"] for r in rows) / max(1, len(rows))
+    click.echo(f"seconds per case: mean {mean:.2f}, max {slowest:.2f}")

@@ -1,0 +1,127 @@
+"""The ranker on the live shop's call graph: the deepest anomalous service wins."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+from tests.analysis.rca.shop import START, shop_graph, shop_input
+
+from selfheal.analysis.rca import RCAConfig, RCAInput, rank
+from selfheal.core.types import Anomaly, FailureType
+
+
+@pytest.mark.parametrize(
+    ("faulty", "expected"),
+    [
+        (
+            {
+                "payment": {"error_ratio": 0.2},
+                "checkout": {"error_ratio": 0.4},
+                "frontend": {"error_ratio": 0.5},
+            },
+            "payment",
+        ),
+        (
+            {
+                "cache": {"latency_p99": 0.3},
+                "cart": {"latency_p99": 0.6},
+                "checkout": {"latency_p99": 0.65},
+                "frontend": {"latency_p99": 0.7},
+            },
+            "cache",
+        ),
+        (
+            {
+                "inventory": {"cpu": 0.95, "latency_p99": 0.3},
+                "catalog": {"latency_p99": 0.35},
+                "checkout": {"latency_p99": 0.4},
+                "frontend": {"latency_p99": 0.45},
+            },
+            "inventory",
+        ),
+        (
+            {
+                "bank": {"latency_p99": 2.0},
+                "payment": {"latency_p99": 2.1},
+                "checkout": {"latency_p99": 2.2},
+                "frontend": {"latency_p99": 2.3},
+            },
+            "bank",
+        ),
+    ],
+)
+def test_deepest_anomalous_service_ranks_first(faulty: dict, expected: str) -> None:
+    assert rank(shop_input(faulty)).ranking[0] == expected
+
+
+def test_a_lone_symptom_at_the_top_blames_the_top() -> None:
+    result = rank(shop_input({"frontend": {"cpu": 0.9, "latency_p99": 0.3}}))
+    assert result.top is not None
+    assert result.top.service == "frontend"
+    assert result.top.failure_type is FailureType.RESOURCE_EXHAUSTION
+    assert result.top.indicator == "cpu"
+
+
+def test_causes_carry_path_impact_and_bounded_confidence() -> None:
+    result = rank(
+        shop_input(
+            {
+                "payment": {"error_ratio": 0.5},
+                "checkout": {"error_ratio": 0.4},
+                "frontend": {"error_ratio": 0.3},
+            }
+        )
+    )
+    top = result.causes[0]
+    assert top.path[0] == "payment" and top.path[-1] == "frontend"
+    assert set(top.impact) == {"checkout", "frontend"}
+    assert top.failure_type is FailureType.CODE_BUG
+    assert all(0.0 <= c.confidence <= 1.0 for c in result.causes)
+
+
+def test_causes_under_the_threshold_are_reported_and_marked() -> None:
+    result = rank(
+        shop_input({"payment": {"error_ratio": 0.5}}), RCAConfig(confidence_threshold=0.7)
+    )
+    assert len(result.causes) == len(result.confident) + len(result.below_threshold)
+    assert result.below_threshold, "weak candidates must be reported, not hidden"
+    lines = result.describe().splitlines()
+    assert all(
+        ("below threshold" in line) != c.is_confident(0.7)
+        for line, c in zip(lines, result.causes, strict=True)
+    )
+
+
+def test_detector_anomalies_alone_are_enough() -> None:
+    anomalies = tuple(
+        Anomaly(
+            service=s, timestamp=START + dt, score=sc, detector="zscore", indicator="error_ratio"
+        )
+        for s, dt, sc in [("payment", 0, 0.9), ("checkout", 2, 0.95), ("frontend", 3, 0.97)]
+    )
+    data = RCAInput(start=START, end=START + 60, graph=shop_graph(), anomalies=anomalies)
+    assert rank(data).ranking[0] == "payment"
+
+
+def test_ranking_ignores_node_relabelling() -> None:
+    faulty = {
+        "cache": {"latency_p99": 0.3},
+        "cart": {"latency_p99": 0.6},
+        "frontend": {"latency_p99": 0.7},
+    }
+    data = shop_input(faulty)
+    names = {n: f"svc-{i}" for i, n in enumerate(sorted(data.graph.nodes, reverse=True))}
+    renamed = RCAInput(
+        start=data.start,
+        end=data.end,
+        graph=nx.relabel_nodes(data.graph, names),
+        metrics=tuple(
+            type(m)(names[m.service], m.indicator, m.timestamps, m.values) for m in data.metrics
+        ),
+    )
+    assert names[rank(data).ranking[0]] == rank(renamed).ranking[0]
+
+
+def test_an_empty_incident_gives_no_confident_cause() -> None:
+    data = RCAInput(start=START, end=START + 60, graph=shop_graph())
+    assert rank(data).confident == ()
