@@ -1,0 +1,503 @@
+"""Safety guards: may this action run now?
+
+The loop asks ``Guards.check`` before every action of a plan, and tells the
+guards when an action starts (``started``) and finishes (``finished``) and when
+an incident healed (``healed``). Each check returns a typed ``GuardDecision``
+naming the guard and the reason. Guards never act and never call the platform;
+they only count, remember and compare, with all time from the injected clock.
+
+Checks, in order (the first refusal wins):
+
+1. pause — a global pause flag (a human said stop);
+2. maintenance — inside a maintenance window for the service;
+3. recurrence — the same cause healed N times within a window: stop, escalate;
+4. circuit breaker — after N consecutive failed actions, refuse until a
+   cool-off passes, then let one probe through (half-open), the classic
+   breaker of Nygard, *Release It!* (2007);
+5. budget — at most N actions per sliding window across the fleet;
+6. cooldown — a target recently acted on waits (a ladder's next rung of the
+   same incident is exempt, so escalation is not stalled);
+7. blast radius — never more than a share of a service's instances out at once;
+8. dry-run — would run, but only recorded;
+9. approval — risk at or above a level waits for a human.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.types import Action, Cause, FailureType, Outcome
+from selfheal.decision.context import PlanningContext
+from selfheal.decision.risk import instances_taken_out
+
+
+class MaintenanceWindow(BaseModel):
+    """A time span (seconds since the epoch) in which the loop does not act."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_seconds: float = Field(description="Window start, seconds since the epoch.")
+    end_seconds: float = Field(description="Window end (exclusive), seconds since the epoch.")
+    services: frozenset[str] = Field(
+        default=frozenset(), description="Services it covers; empty means every service."
+    )
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end_seconds <= self.start_seconds:
+            raise ValueError("end_seconds must be after start_seconds")
+        return self
+
+    def covers(self, service: str, now: float) -> bool:
+        in_time = self.start_seconds <= now < self.end_seconds
+        return in_time and (not self.services or service in self.services)
+
+
+class GuardSettings(BaseModel):
+    """Guard limits. Every field names its unit; defaults suit a demo-sized shop."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="After an action on a target, other incidents (and the same action kind) "
+        "wait this long before acting on it again: long enough for metrics to settle over "
+        "several scrape intervals, short enough to act on a new fault within a minute.",
+    )
+    budget_actions_total: int = Field(
+        default=20,
+        ge=1,
+        description="Actions allowed per budget window across the fleet; a storm of alerts "
+        "cannot turn into a storm of restarts.",
+    )
+    budget_window_seconds: float = Field(
+        default=600.0, gt=0, description="Length of the sliding budget window."
+    )
+    breaker_failures_total: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed or rolled-back actions that open the circuit breaker: "
+        "that many misses in a row means the loop itself is wrong.",
+    )
+    breaker_cooloff_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long an open breaker refuses before letting one probe action through.",
+    )
+    max_unavailable_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Largest share of a service's instances that may be out of service at once "
+        "(already unready ones included).",
+    )
+    max_unavailable_floor_instances: int = Field(
+        default=1,
+        ge=0,
+        description="At least this many instances may be out at once, so a one-instance "
+        "service can still be restarted; 0 forbids it.",
+    )
+    recurrence_limit_total: int = Field(
+        default=3,
+        ge=1,
+        description="Heals of the same cause (service + failure type) within the recurrence "
+        "window after which the loop stops acting on it and escalates to a human.",
+    )
+    recurrence_window_seconds: float = Field(
+        default=3600.0, gt=0, description="Window over which heals of one cause are counted."
+    )
+    approval_risk_threshold: float = Field(
+        default=0.65,
+        ge=0,
+        le=1,
+        description="Actions with risk at or above this wait for a human's approval. With the "
+        "default risk weights a failover or config patch on a fully critical service reaches it.",
+    )
+    approval_ttl_seconds: float = Field(
+        default=900.0, gt=0, description="How long an approval request stays open before expiry."
+    )
+    dry_run: bool = Field(default=False, description="Decide and record, never act (shadow mode).")
+    maintenance_windows: tuple[MaintenanceWindow, ...] = Field(
+        default=(), description="Spans in which the loop does not act."
+    )
+
+
+class Verdict(enum.StrEnum):
+    ALLOW = "allow"
+    BLOCK = "block"  # not now (may pass later)
+    ESCALATE = "escalate"  # stop acting; hand to a human
+    PENDING_APPROVAL = "pending_approval"
+    DRY_RUN = "dry_run"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardDecision:
+    """The answer of the guards for one action."""
+
+    verdict: Verdict
+    guard: str  # which guard decided; "none" when allowed
+    reason: str
+    retry_after_seconds: float | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == Verdict.ALLOW
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The action outcome to record when it does not run (None when allowed)."""
+        return {
+            Verdict.ALLOW: None,
+            Verdict.BLOCK: Outcome.BLOCKED,
+            Verdict.ESCALATE: Outcome.BLOCKED,
+            Verdict.PENDING_APPROVAL: Outcome.PENDING_APPROVAL,
+            Verdict.DRY_RUN: Outcome.DRY_RUN,
+        }[self.verdict]
+
+
+ALLOWED = GuardDecision(Verdict.ALLOW, "none", "every guard passed")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    service: str
+    instance: str | None
+    out: int  # instances it takes out of service at its worst moment (0: in-place change)
+
+
+@dataclass(slots=True)
+class _Touch:
+    at: float
+    incident_id: str
+    kinds: set[str] = field(default_factory=set)
+
+
+_FAILURES = frozenset({Outcome.FAILED, Outcome.ROLLED_BACK})
+_SUCCESSES = frozenset({Outcome.SUCCEEDED, Outcome.SKIPPED})
+
+
+def target_key(action: Action) -> str:
+    """The cooldown key: ``service`` or ``service/instance``."""
+    return f"{action.target}/{action.instance}" if action.instance else action.target
+
+
+class Guards:
+    """Stateful guards shared by every incident of one loop. Thread-safe."""
+
+    def __init__(
+        self,
+        settings: GuardSettings | None = None,
+        clock: Clock | None = None,
+        *,
+        is_paused: Callable[[], bool] | None = None,
+    ) -> None:
+        """``is_paused``: an outside pause flag (e.g. the store's control flag), or-ed
+        with ``pause()``."""
+        self.settings = settings or GuardSettings()
+        self._clock = clock or SystemClock()
+        self._outside_pause = is_paused
+        self._paused = False
+        self._lock = threading.RLock()
+        self._starts: deque[float] = deque()
+        self._touches: dict[str, _Touch] = {}
+        self._inflight: dict[int, _InFlight] = {}
+        self._next_token = 0
+        self._consecutive_failures = 0
+        self._opened_at: float | None = None
+        self._probe_out = False
+        self._heals: dict[tuple[str, FailureType], deque[float]] = {}
+
+    # -- controls ----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused or bool(self._outside_pause and self._outside_pause())
+
+    # -- the checks --------------------------------------------------------------------
+
+    def check(
+        self,
+        action: Action,
+        *,
+        incident_id: str,
+        context: PlanningContext,
+        cause: Cause | None = None,
+        approved: bool = False,
+    ) -> GuardDecision:
+        """Run every guard in order; the first refusal wins."""
+        with self._lock:
+            for decision in (
+                self.check_pause(),
+                self.check_maintenance(action),
+                self.check_recurrence(cause),
+                self.check_breaker(),
+                self.check_budget(),
+                self.check_cooldown(action, incident_id),
+                self.check_blast_radius(action, context),
+                self.check_dry_run(action),
+                self.check_approval(action, approved),
+            ):
+                if decision is not None:
+                    return decision
+            return ALLOWED
+
+    def check_pause(self) -> GuardDecision | None:
+        if self.paused:
+            return GuardDecision(Verdict.BLOCK, "pause", "the loop is paused by an operator")
+        return None
+
+    def check_maintenance(self, action: Action) -> GuardDecision | None:
+        now = self._clock.now()
+        for w in self.settings.maintenance_windows:
+            if w.covers(action.target, now):
+                return GuardDecision(
+                    Verdict.BLOCK,
+                    "maintenance",
+                    f"{action.target} is in a maintenance window until {w.end_seconds:.0f}"
+                    + (f" ({w.reason})" if w.reason else ""),
+                    retry_after_seconds=w.end_seconds - now,
+                )
+        return None
+
+    def check_recurrence(self, cause: Cause | None) -> GuardDecision | None:
+        if cause is None:
+            return None
+        with self._lock:
+            heals = self._recent_heals(cause)
+            limit = self.settings.recurrence_limit_total
+            if heals >= limit:
+                return GuardDecision(
+                    Verdict.ESCALATE,
+                    "recurrence",
+                    f"{cause.failure_type.value} on {cause.service} came back after {heals} "
+                    f"heals within {self.settings.recurrence_window_seconds:.0f}s "
+                    f"(limit {limit}): the fix does not hold, a human must look",
+                )
+        return None
+
+    def check_breaker(self) -> GuardDecision | None:
+        with self._lock:
+            state = self.breaker_state
+            if state == BreakerState.OPEN:
+                assert self._opened_at is not None
+                wait = self._opened_at + self.settings.breaker_cooloff_seconds - self._clock.now()
+                return GuardDecision(
+                    Verdict.BLOCK,
+                    "circuit_breaker",
+                    f"circuit breaker open after {self._consecutive_failures} consecutive failed "
+                    f"actions",
+                    retry_after_seconds=max(0.0, wait),
+                )
+            if state == BreakerState.HALF_OPEN and self._probe_out:
+                return GuardDecision(
+                    Verdict.BLOCK,
+                    "circuit_breaker",
+                    "circuit breaker half-open: waiting for the probe action's outcome",
+                )
+        return None
+
+    def check_budget(self) -> GuardDecision | None:
+        with self._lock:
+            now = self._clock.now()
+            self._expire_starts(now)
+            budget = self.settings.budget_actions_total
+            if len(self._starts) >= budget:
+                wait = self._starts[0] + self.settings.budget_window_seconds - now
+                return GuardDecision(
+                    Verdict.BLOCK,
+                    "budget",
+                    f"action budget spent: {len(self._starts)} actions in the last "
+                    f"{self.settings.budget_window_seconds:.0f}s (budget {budget})",
+                    retry_after_seconds=max(0.0, wait),
+                )
+        return None
+
+    def check_cooldown(self, action: Action, incident_id: str) -> GuardDecision | None:
+        with self._lock:
+            key = target_key(action)
+            touch = self._touches.get(key)
+            if touch is None:
+                return None
+            elapsed = self._clock.now() - touch.at
+            left = self.settings.cooldown_seconds - elapsed
+            if left <= 0:
+                return None
+            escalating = touch.incident_id == incident_id and action.kind.value not in touch.kinds
+            if escalating:
+                return None
+            return GuardDecision(
+                Verdict.BLOCK,
+                "cooldown",
+                f"{key} was acted on {elapsed:.0f}s ago (cooldown {self.settings.cooldown_seconds:.0f}s)",
+                retry_after_seconds=left,
+            )
+
+    def check_blast_radius(self, action: Action, context: PlanningContext) -> GuardDecision | None:
+        state = context.service(action.target)
+        if state is None or state.instances_total == 0:
+            return None
+        with self._lock:
+            out_now, adds = self._unavailable_after(action, context)
+            allowed = self.allowed_unavailable(state.instances_total)
+            if adds > 0 and out_now + adds > allowed:
+                return GuardDecision(
+                    Verdict.BLOCK,
+                    "blast_radius",
+                    f"{action.describe()} would leave {out_now + adds} of "
+                    f"{state.instances_total} {action.target} instances out of service "
+                    f"(limit {allowed}: {self.settings.max_unavailable_share:.0%})",
+                )
+        return None
+
+    def check_dry_run(self, action: Action) -> GuardDecision | None:
+        if self.settings.dry_run:
+            return GuardDecision(
+                Verdict.DRY_RUN, "dry_run", f"dry-run: {action.describe()} would run"
+            )
+        return None
+
+    def check_approval(self, action: Action, approved: bool) -> GuardDecision | None:
+        threshold = self.settings.approval_risk_threshold
+        if action.risk >= threshold and not approved:
+            return GuardDecision(
+                Verdict.PENDING_APPROVAL,
+                "approval",
+                f"risk {action.risk:.2f} >= {threshold:.2f}: a human must approve "
+                f"{action.describe()}",
+            )
+        return None
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def started(self, action: Action, *, incident_id: str, context: PlanningContext) -> int:
+        """Record that ``action`` starts now; returns a token for ``finished``."""
+        with self._lock:
+            now = self._clock.now()
+            self._expire_starts(now)
+            self._starts.append(now)
+            key = target_key(action)
+            touch = self._touches.get(key)
+            if touch is None or touch.incident_id != incident_id:
+                touch = _Touch(now, incident_id)
+                self._touches[key] = touch
+            touch.at = now
+            touch.kinds.add(action.kind.value)
+            if self.breaker_state == BreakerState.HALF_OPEN:
+                self._probe_out = True
+            state = context.service(action.target)
+            # the unadjusted count: an instance already out stays "taken" by this action too,
+            # so it is still counted if another action on it finishes first
+            takes = instances_taken_out(action, state.instances_total if state else 0)
+            self._next_token += 1
+            self._inflight[self._next_token] = _InFlight(action.target, action.instance, takes)
+            return self._next_token
+
+    def finished(self, token: int, outcome: Outcome) -> None:
+        """Record how the action of ``token`` ended (feeds the circuit breaker)."""
+        with self._lock:
+            self._inflight.pop(token, None)
+            if outcome in _FAILURES:
+                self._consecutive_failures += 1
+                half_open = self.breaker_state == BreakerState.HALF_OPEN
+                if half_open or self._consecutive_failures >= self.settings.breaker_failures_total:
+                    self._opened_at = self._clock.now()
+            elif outcome in _SUCCESSES:
+                self._consecutive_failures = 0
+                self._opened_at = None
+            self._probe_out = False
+
+    def healed(self, cause: Cause) -> None:
+        """Record that ``cause``'s incident healed (feeds the recurrence guard)."""
+        with self._lock:
+            self._heals.setdefault((cause.service, cause.failure_type), deque()).append(
+                self._clock.now()
+            )
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        with self._lock:
+            if self._opened_at is None:
+                return BreakerState.CLOSED
+            if self._clock.now() - self._opened_at < self.settings.breaker_cooloff_seconds:
+                return BreakerState.OPEN
+            return BreakerState.HALF_OPEN
+
+    def actions_in_window(self) -> int:
+        with self._lock:
+            self._expire_starts(self._clock.now())
+            return len(self._starts)
+
+    def allowed_unavailable(self, total: int) -> int:
+        """Instances of a ``total``-instance service that may be out at once."""
+        share = math.floor(self.settings.max_unavailable_share * total + 1e-9)
+        return min(total, max(self.settings.max_unavailable_floor_instances, share))
+
+    def in_flight_out(self, service: str) -> int:
+        """Instances of ``service`` that running actions have taken out."""
+        with self._lock:
+            named = {f.instance for f in self._inflight.values() if f.service == service and f.out}
+            named.discard(None)
+            anonymous = sum(
+                f.out
+                for f in self._inflight.values()
+                if f.service == service and f.instance is None
+            )
+            return len(named) + anonymous
+
+    def _unavailable_after(self, action: Action, context: PlanningContext) -> tuple[int, int]:
+        """(instances out now, instances the action would add)."""
+        state = context.service(action.target)
+        if state is None:
+            return 0, 0
+        named = set(state.unready)
+        anonymous = 0
+        for f in self._inflight.values():
+            if f.service != action.target or f.out == 0:
+                continue
+            if f.instance is not None:
+                named.add(f.instance)
+            else:
+                anonymous += f.out
+        out_now = len(named) + anonymous
+        takes = instances_taken_out(action, state.instances_total)
+        if action.instance is not None and action.instance in named:
+            takes = 0  # already out: acting on it takes nothing more down
+        return out_now, takes
+
+    def _expire_starts(self, now: float) -> None:
+        horizon = now - self.settings.budget_window_seconds
+        while self._starts and self._starts[0] <= horizon:
+            self._starts.popleft()
+
+    def _recent_heals(self, cause: Cause) -> int:
+        heals = self._heals.get((cause.service, cause.failure_type))
+        if not heals:
+            return 0
+        horizon = self._clock.now() - self.settings.recurrence_window_seconds
+        while heals and heals[0] < horizon:
+            heals.popleft()
+        return len(heals)

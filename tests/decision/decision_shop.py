@@ -1,0 +1,66 @@
+"""A planning context shaped like the demo shop, shared by the decision tests."""
+
+from __future__ import annotations
+
+from selfheal.core.types import Cause, FailureType, Incident
+from selfheal.decision.context import ChangeEvent, ChangeKind, PlanningContext, ServiceState
+
+NOW = 1_700_000_000.0
+
+
+def shop(
+    changes: tuple[ChangeEvent, ...] = (),
+    unready: dict[str, frozenset[str]] | None = None,
+    criticality: float = 0.5,
+) -> PlanningContext:
+    unready = unready or {}
+
+    def svc(name: str, n: int, deps: dict[str, str] | None = None) -> ServiceState:
+        return ServiceState(
+            name=name,
+            instances=tuple(f"{name}-{i}" for i in range(n)),
+            unready=unready.get(name, frozenset()),
+            version="v2",
+            config_revision=3,
+            dependencies=deps or {},
+            criticality=criticality,
+        )
+
+    services = [
+        svc("frontend", 2),
+        svc("checkout", 2),
+        svc("cart", 3),
+        svc("payment", 2, {"bank": "bank"}),
+        svc("cache", 1),
+        svc("bank", 1),
+        svc("bank-b", 1),
+    ]
+    return PlanningContext(services={s.name: s for s in services}, changes=changes)
+
+
+def incident(iid: str = "inc-1") -> Incident:
+    return Incident(id=iid, opened_at=NOW, anomalies=(), services=frozenset({"cart"}))
+
+
+def cause(
+    service: str,
+    failure_type: FailureType,
+    instance: str | None = None,
+    indicator: str | None = None,
+    confidence: float = 0.9,
+) -> Cause:
+    return Cause(
+        service=service,
+        confidence=confidence,
+        failure_type=failure_type,
+        instance=instance,
+        indicator=indicator,
+    )
+
+
+def deploy(service: str, at: float, before: str = "v1", after: str = "v2") -> ChangeEvent:
+    return ChangeEvent(service, ChangeKind.DEPLOY, at, before, after)
+
+
+def config_push(service: str, at: float) -> ChangeEvent:
+    return ChangeEvent(service, ChangeKind.CONFIG, at, "2", "3")

@@ -1,0 +1,301 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from decision_shop import NOW, cause, shop
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from selfheal.core.clock import FakeClock
+from selfheal.core.types import Action, ActionKind, FailureType, Outcome
+from selfheal.decision.context import PlanningContext
+from selfheal.decision.guards import (
+    BreakerState,
+    Guards,
+    GuardSettings,
+    MaintenanceWindow,
+    Verdict,
+)
+
+RESTART_CART_0 = Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0")
+
+
+def make(clock: FakeClock | None = None, **kw) -> tuple[Guards, FakeClock]:
+    clock = clock or FakeClock(NOW)
+    return Guards(GuardSettings(**kw), clock), clock
+
+
+def run_one(g: Guards, action: Action, outcome: Outcome, iid: str = "i1", ctx=None) -> None:
+    token = g.started(action, incident_id=iid, context=ctx or shop())
+    g.finished(token, outcome)
+
+
+def test_allows_a_plain_action() -> None:
+    g, _ = make()
+    d = g.check(RESTART_CART_0, incident_id="i1", context=shop())
+    assert d.allowed and d.outcome is None
+
+
+def test_pause_blocks_everything_until_resumed() -> None:
+    g, _ = make()
+    g.pause()
+    d = g.check(RESTART_CART_0, incident_id="i1", context=shop())
+    assert (d.verdict, d.guard, d.outcome) == (Verdict.BLOCK, "pause", Outcome.BLOCKED)
+    g.resume()
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).allowed
+
+
+def test_outside_pause_flag_is_honoured() -> None:
+    flag = {"paused": True}
+    g = Guards(GuardSettings(), FakeClock(NOW), is_paused=lambda: flag["paused"])
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).guard == "pause"
+    flag["paused"] = False
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).allowed
+
+
+def test_maintenance_window_blocks_its_services_only_while_open() -> None:
+    window = MaintenanceWindow(start_seconds=NOW, end_seconds=NOW + 60, services={"cart"})
+    g, clock = make(maintenance_windows=(window,))
+    d = g.check(RESTART_CART_0, incident_id="i1", context=shop())
+    assert d.guard == "maintenance" and d.retry_after_seconds == 60
+    other = Action(ActionKind.RESTART_SERVICE, "checkout")
+    assert g.check(other, incident_id="i1", context=shop()).allowed
+    clock.advance(60)
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).allowed
+
+
+def test_maintenance_window_must_end_after_it_starts() -> None:
+    with pytest.raises(ValueError, match="end_seconds"):
+        MaintenanceWindow(start_seconds=10, end_seconds=5)
+
+
+def test_cooldown_blocks_other_incidents_and_repeats_but_not_the_next_rung() -> None:
+    g, clock = make(cooldown_seconds=60)
+    run_one(g, RESTART_CART_0, Outcome.ROLLED_BACK, "i1")
+    # another incident on the same target waits
+    d = g.check(RESTART_CART_0, incident_id="i2", context=shop())
+    assert d.guard == "cooldown" and d.retry_after_seconds == 60
+    # the same action again for the same incident waits too
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).guard == "cooldown"
+    # the ladder's next rung (another kind, same target) passes
+    drain = Action(ActionKind.DRAIN_TRAFFIC, "cart", "cart-0")
+    assert g.check(drain, incident_id="i1", context=shop()).allowed
+    clock.advance(61)
+    assert g.check(RESTART_CART_0, incident_id="i2", context=shop()).allowed
+
+
+def test_budget_refuses_beyond_its_window_then_recovers() -> None:
+    g, clock = make(budget_actions_total=2, budget_window_seconds=100, cooldown_seconds=0)
+    for i in range(2):
+        run_one(g, Action(ActionKind.RESTART_SERVICE, f"s{i}"), Outcome.SUCCEEDED)
+        clock.advance(10)
+    d = g.check(Action(ActionKind.RESTART_SERVICE, "s9"), incident_id="i", context=shop())
+    assert d.guard == "budget" and d.retry_after_seconds == pytest.approx(80)
+    clock.advance(81)
+    assert g.check(
+        Action(ActionKind.RESTART_SERVICE, "s9"), incident_id="i", context=shop()
+    ).allowed
+
+
+def test_breaker_opens_after_consecutive_failures_then_half_opens() -> None:
+    g, clock = make(breaker_failures_total=2, breaker_cooloff_seconds=100, cooldown_seconds=0)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "a"), Outcome.FAILED)
+    assert g.breaker_state == BreakerState.CLOSED
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "b"), Outcome.ROLLED_BACK)
+    assert g.breaker_state == BreakerState.OPEN
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop()).guard == "circuit_breaker"
+    clock.advance(100)
+    assert g.breaker_state == BreakerState.HALF_OPEN
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop()).allowed
+    token = g.started(RESTART_CART_0, incident_id="i", context=shop())
+    # only one probe at a time
+    other = Action(ActionKind.RESTART_SERVICE, "checkout")
+    assert g.check(other, incident_id="j", context=shop()).guard == "circuit_breaker"
+    g.finished(token, Outcome.SUCCEEDED)
+    assert g.breaker_state == BreakerState.CLOSED
+
+
+def test_failed_probe_reopens_the_breaker() -> None:
+    g, clock = make(breaker_failures_total=1, breaker_cooloff_seconds=50, cooldown_seconds=0)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "a"), Outcome.FAILED)
+    clock.advance(50)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "b"), Outcome.FAILED)
+    assert g.breaker_state == BreakerState.OPEN
+
+
+def test_success_resets_the_failure_count() -> None:
+    g, _ = make(breaker_failures_total=2, cooldown_seconds=0)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "a"), Outcome.FAILED)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "b"), Outcome.SUCCEEDED)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "c"), Outcome.FAILED)
+    assert g.breaker_state == BreakerState.CLOSED
+
+
+def test_blast_radius_counts_unready_and_in_flight_instances() -> None:
+    g, _ = make(max_unavailable_share=0.34)  # cart has 3 instances: 1 may be out
+    ctx = shop()
+    g.started(RESTART_CART_0, incident_id="i1", context=ctx)
+    second = Action(ActionKind.RESTART_CONTAINER, "cart", "cart-1")
+    d = g.check(second, incident_id="i2", context=ctx)
+    assert d.guard == "blast_radius"
+    assert "2 of 3" in d.reason
+
+
+def test_acting_on_an_instance_that_is_already_down_adds_nothing() -> None:
+    g, _ = make()
+    ctx = shop(unready={"cache": frozenset({"cache-0"})})
+    crashed = Action(ActionKind.RESTART_CONTAINER, "cache", "cache-0")
+    assert g.check(crashed, incident_id="i", context=ctx).allowed
+
+
+def test_rolling_restart_is_refused_when_the_rest_is_already_down() -> None:
+    g, _ = make()
+    ctx = shop(unready={"checkout": frozenset({"checkout-0"})})
+    d = g.check(Action(ActionKind.RESTART_SERVICE, "checkout"), incident_id="i", context=ctx)
+    assert d.guard == "blast_radius"
+
+
+def test_floor_lets_a_single_instance_service_restart() -> None:
+    g, _ = make()
+    assert g.check(
+        Action(ActionKind.RESTART_SERVICE, "cache"), incident_id="i", context=shop()
+    ).allowed
+    g0, _ = make(max_unavailable_floor_instances=0)
+    d = g0.check(Action(ActionKind.RESTART_SERVICE, "cache"), incident_id="i", context=shop())
+    assert d.guard == "blast_radius"
+
+
+def test_recurrence_escalates_after_n_heals_within_the_window() -> None:
+    g, clock = make(recurrence_limit_total=2, recurrence_window_seconds=600)
+    c = cause("cart", FailureType.RESOURCE_EXHAUSTION)
+    g.healed(c)
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop(), cause=c).allowed
+    g.healed(c)
+    d = g.check(RESTART_CART_0, incident_id="i", context=shop(), cause=c)
+    assert (d.verdict, d.guard) == (Verdict.ESCALATE, "recurrence")
+    other = cause("cart", FailureType.CODE_BUG)
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop(), cause=other).allowed
+    clock.advance(601)
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop(), cause=c).allowed
+
+
+def test_dry_run_reports_without_acting() -> None:
+    g, _ = make(dry_run=True)
+    d = g.check(RESTART_CART_0, incident_id="i", context=shop())
+    assert (d.verdict, d.outcome) == (Verdict.DRY_RUN, Outcome.DRY_RUN)
+
+
+def test_risky_actions_wait_for_approval_unless_approved() -> None:
+    g, _ = make(approval_risk_threshold=0.5)
+    risky = dataclasses.replace(RESTART_CART_0, risk=0.6)
+    d = g.check(risky, incident_id="i", context=shop())
+    assert (d.verdict, d.outcome) == (Verdict.PENDING_APPROVAL, Outcome.PENDING_APPROVAL)
+    assert g.check(risky, incident_id="i", context=shop(), approved=True).allowed
+
+
+def test_settings_reject_bad_values() -> None:
+    with pytest.raises(ValueError, match="max_unavailable_share"):
+        GuardSettings(max_unavailable_share=1.5)
+    with pytest.raises(ValueError, match="budget_seconds"):
+        GuardSettings(budget_seconds=3)
+
+
+# -- properties --------------------------------------------------------------------------
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["start", "finish", "tick"]),
+        st.integers(0, 5),  # which action / which in-flight token
+        st.floats(0, 50),  # time advance
+        st.sampled_from([Outcome.SUCCEEDED, Outcome.FAILED, Outcome.ROLLED_BACK]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=_steps, budget=st.integers(1, 6), window=st.floats(10, 200))
+def test_budget_is_never_exceeded_in_any_window(steps, budget, window) -> None:
+    g, clock = make(
+        budget_actions_total=budget,
+        budget_window_seconds=window,
+        cooldown_seconds=0,
+        breaker_failures_total=1000,
+    )
+    starts: list[float] = []
+    tokens: list[int] = []
+    for op, n, dt, outcome in steps:
+        clock.advance(dt)
+        action = Action(ActionKind.RESTART_SERVICE, f"svc{n}")
+        if op == "start":
+            if g.check(action, incident_id=f"i{n}", context=PlanningContext()).allowed:
+                tokens.append(g.started(action, incident_id=f"i{n}", context=PlanningContext()))
+                starts.append(clock.now())
+        elif op == "finish" and tokens:
+            g.finished(tokens.pop(n % len(tokens)), outcome)
+    for t in starts:
+        in_window = [s for s in starts if t - window < s <= t]
+        assert len(in_window) <= budget
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=_steps,
+    share=st.floats(0, 1),
+    floor=st.integers(0, 2),
+    down=st.sets(st.integers(0, 2), max_size=2),
+)
+def test_blast_radius_is_never_exceeded(steps, share, floor, down) -> None:
+    g, clock = make(
+        max_unavailable_share=share,
+        max_unavailable_floor_instances=floor,
+        cooldown_seconds=0,
+        breaker_failures_total=1000,
+        budget_actions_total=1000,
+    )
+    ctx = shop(unready={"cart": frozenset(f"cart-{i}" for i in down)})
+    limit = max(len(down), g.allowed_unavailable(3))
+    candidates = [
+        Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0"),
+        Action(ActionKind.RESTART_CONTAINER, "cart", "cart-1"),
+        Action(ActionKind.DRAIN_TRAFFIC, "cart", "cart-2"),
+        Action(ActionKind.RESTART_SERVICE, "cart"),
+        Action(ActionKind.ROLLBACK_DEPLOYMENT, "cart"),
+        Action(ActionKind.SCALE_SERVICE, "cart", params={"replicas": 1}),
+    ]
+    running: dict[int, set[str] | int] = {}
+    for i, (op, n, dt, outcome) in enumerate(steps):
+        clock.advance(dt)
+        if op == "start":
+            action = candidates[n]
+            if g.check(action, incident_id=f"i{i}", context=ctx).allowed:
+                token = g.started(action, incident_id=f"i{i}", context=ctx)
+                if action.instance is not None:
+                    running[token] = {action.instance}
+                elif action.kind == ActionKind.SCALE_SERVICE:
+                    running[token] = 2
+                else:
+                    running[token] = 1
+        elif op == "finish" and running:
+            token = sorted(running)[n % len(running)]
+            del running[token]
+            g.finished(token, outcome)
+        named = {f"cart-{i}" for i in down}
+        anonymous = 0
+        for v in running.values():
+            if isinstance(v, set):
+                named |= v
+            else:
+                anonymous += v
+        assert len(named) + anonymous <= limit
+
+
+def test_in_flight_out_counts_each_instance_once() -> None:
+    g, _ = make(max_unavailable_share=1.0)
+    ctx = shop()
+    g.started(RESTART_CART_0, incident_id="i1", context=ctx)
+    g.started(RESTART_CART_0, incident_id="i2", context=ctx)
+    g.started(Action(ActionKind.RESTART_SERVICE, "cart"), incident_id="i3", context=ctx)
+    g.started(Action(ActionKind.CLEAR_CACHE, "cart"), incident_id="i4", context=ctx)
+    assert g.in_flight_out("cart") == 2

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import pytest
+from decision_shop import NOW, cause, config_push, deploy, incident, shop
+
+from selfheal.core.clock import FakeClock
+from selfheal.core.types import ActionKind, FailureType
+from selfheal.decision.context import PlanningContext
+from selfheal.decision.planner import Planner, dependency_pairs
+from selfheal.decision.playbook import Playbook
+
+K = ActionKind
+F = FailureType
+
+
+@pytest.fixture
+def planner() -> Planner:
+    return Planner(Playbook.default(), FakeClock(NOW))
+
+
+def first(planner: Planner, c, ctx: PlanningContext | None = None):
+    plan = planner.plan(incident(), c, ctx or shop())
+    assert plan.actions, "expected at least one action"
+    return plan.actions[0], plan
+
+
+@pytest.mark.parametrize("ftype", [F.UNKNOWN, F.RESOURCE_EXHAUSTION, F.NETWORK_FAILURE, F.CODE_BUG])
+@pytest.mark.parametrize("indicator", ["up", "instance_down", "health_check", "hang"])
+def test_crashed_or_hung_instance_is_restarted(planner: Planner, ftype, indicator) -> None:
+    action, plan = first(planner, cause("cart", ftype, "cart-1", indicator))
+    assert (action.kind, action.target, action.instance) == (K.RESTART_CONTAINER, "cart", "cart-1")
+    assert plan.strategy == "restart-dead-instance"
+
+
+@pytest.mark.parametrize(
+    "indicator", ["process_resident_memory_bytes", "process_cpu_seconds_total", "latency_p99"]
+)
+def test_exhausted_instance_is_restarted_then_service_then_scaled(planner, indicator) -> None:
+    plan = planner.plan(
+        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-2", indicator), shop()
+    )
+    kinds = [a.kind for a in plan.actions]
+    assert kinds[:3] == [K.RESTART_CONTAINER, K.RESTART_SERVICE, K.SCALE_SERVICE]
+    assert plan.actions[0].instance == "cart-2"
+    assert plan.actions[2].params == {"delta": 1}
+
+
+def test_errors_on_one_instance_without_change_restart_that_instance(planner) -> None:
+    action, plan = first(planner, cause("checkout", F.CODE_BUG, "checkout-1", "error_ratio"))
+    assert (action.kind, action.instance) == (K.RESTART_CONTAINER, "checkout-1")
+    assert plan.strategy == "restart-faulty-instance"
+
+
+def test_bad_release_is_rolled_back_to_the_version_before_the_deploy(planner) -> None:
+    ctx = shop(changes=(deploy("checkout", NOW - 40, before="v1", after="v2"),))
+    action, plan = first(planner, cause("checkout", F.CODE_BUG, None, "error_ratio"), ctx)
+    assert action.kind == K.ROLLBACK_DEPLOYMENT
+    assert action.params == {"version": "v1"}
+    assert plan.strategy == "roll-back-bad-release"
+
+
+def test_bad_release_wins_over_instance_evidence(planner) -> None:
+    ctx = shop(changes=(deploy("checkout", NOW - 40),))
+    action, _ = first(planner, cause("checkout", F.CODE_BUG, "checkout-0", "error_ratio"), ctx)
+    assert action.kind == K.ROLLBACK_DEPLOYMENT
+
+
+def test_old_deploy_outside_the_change_window_is_ignored(planner) -> None:
+    ctx = shop(changes=(deploy("checkout", NOW - 10_000),))
+    action, _ = first(planner, cause("checkout", F.CODE_BUG, None, "error_ratio"), ctx)
+    assert action.kind == K.ROLLBACK_DEPLOYMENT
+    assert action.params == {}  # platform default: the previous version
+
+
+@pytest.mark.parametrize("ftype", [F.CONFIGURATION_ERROR, F.CODE_BUG, F.UNKNOWN])
+def test_bad_config_restores_the_revision_before_the_first_push(planner, ftype) -> None:
+    ctx = shop(changes=(config_push("cart", NOW - 50), config_push("cart", NOW - 20)))
+    action, plan = first(planner, cause("cart", ftype, None, "error_ratio"), ctx)
+    assert action.kind == K.UPDATE_CONFIGURATION
+    assert action.params == {"restore_before": NOW - 50}
+    assert plan.strategy == "restore-last-good-config"
+
+
+def test_config_error_without_known_push_restores_previous_revision(planner) -> None:
+    action, _ = first(planner, cause("cart", F.CONFIGURATION_ERROR))
+    assert (action.kind, action.params) == (K.UPDATE_CONFIGURATION, {"restore": "previous"})
+
+
+def test_dependency_outage_fails_payment_over(planner) -> None:
+    action, plan = first(planner, cause("bank", F.EXTERNAL_DEPENDENCY, None, "availability"))
+    assert (action.kind, action.target, action.params) == (
+        K.FAILOVER,
+        "payment",
+        {"dependency": "bank"},
+    )
+    assert plan.strategy == "fail-over-dependency"
+
+
+def test_dependency_outage_blamed_on_the_caller_fails_it_over(planner) -> None:
+    action, _ = first(planner, cause("payment", F.EXTERNAL_DEPENDENCY, None, "upstream:bank"))
+    assert (action.kind, action.target, action.params) == (
+        K.FAILOVER,
+        "payment",
+        {"dependency": "bank"},
+    )
+
+
+def test_external_dependency_with_no_known_dependency_escalates(planner) -> None:
+    decision = planner.decide(incident(), cause("cart", F.EXTERNAL_DEPENDENCY), shop())
+    assert decision.escalate
+    assert decision.plan.actions == ()
+    assert any("dependency_known" in r for r in decision.reasons)
+
+
+def test_cache_corruption_clears_the_cache(planner) -> None:
+    action, _ = first(planner, cause("cache", F.DATA_CORRUPTION, None, "cache_entries"))
+    assert (action.kind, action.target) == (K.CLEAR_CACHE, "cache")
+
+
+def test_network_delay_drains_the_instance_first_then_restarts_it(planner) -> None:
+    plan = planner.plan(incident(), cause("cart", F.NETWORK_FAILURE, "cart-1", "latency"), shop())
+    assert [(a.kind, a.instance) for a in plan.actions[:2]] == [
+        (K.DRAIN_TRAFFIC, "cart-1"),
+        (K.RESTART_CONTAINER, "cart-1"),
+    ]
+
+
+def test_drain_is_left_out_when_no_other_instance_is_ready(planner) -> None:
+    ctx = shop(unready={"checkout": frozenset({"checkout-0"})})
+    decision = planner.decide(
+        incident(), cause("checkout", F.NETWORK_FAILURE, "checkout-1", "latency"), ctx
+    )
+    assert decision.plan.actions[0].kind == K.RESTART_CONTAINER
+    assert any("no other ready instance" in r for r in decision.reasons)
+
+
+def test_pool_exhaustion_scales_out_then_raises_pool_size(planner) -> None:
+    plan = planner.plan(
+        incident(),
+        cause("payment", F.RESOURCE_EXHAUSTION, "payment-0", "pool_wait_timeouts_total"),
+        shop(),
+    )
+    assert plan.strategy == "relieve-pool-exhaustion"
+    assert plan.actions[0].kind == K.SCALE_SERVICE
+    assert plan.actions[1].kind == K.UPDATE_CONFIGURATION
+    assert plan.actions[1].params == {"multiply": {"pool_size": 2}}
+
+
+def test_unknown_instance_is_left_out(planner) -> None:
+    decision = planner.decide(
+        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-9", "memory"), shop()
+    )
+    assert all(a.instance != "cart-9" for a in decision.plan.actions)
+    assert decision.plan.actions[0].kind == K.RESTART_SERVICE
+
+
+def test_every_action_carries_its_risk_and_plan_risk_is_the_max(planner) -> None:
+    decision = planner.decide(
+        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-1", "memory"), shop()
+    )
+    risks = [a.risk for a in decision.plan.actions]
+    assert all(0 < r < 1 for r in risks)
+    assert decision.plan.risk == max(risks)
+    assert [a.risk for a in decision.assessments] == risks
+
+
+def test_plans_are_capped_and_free_of_duplicates() -> None:
+    planner = Planner(Playbook.default(), FakeClock(NOW), max_actions=2)
+    plan = planner.plan(incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-1", "up"), shop())
+    assert len(plan.actions) == 2
+    assert len({a.describe() for a in plan.actions}) == 2
+
+
+def test_fallback_strategies_extend_the_ladder(planner) -> None:
+    plan = planner.plan(incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-1", "up"), shop())
+    # restart-dead-instance's two rungs, then restart-exhausted-instance adds scaling
+    assert [a.kind for a in plan.actions] == [
+        K.RESTART_CONTAINER,
+        K.RESTART_SERVICE,
+        K.SCALE_SERVICE,
+    ]
+
+
+def test_a_strategy_that_keeps_failing_is_passed_over(planner) -> None:
+    c = cause("cart", F.NETWORK_FAILURE, "cart-1", "latency")
+    assert planner.plan(incident(), c, shop()).strategy == "isolate-bad-instance"
+    for _ in range(20):
+        planner.record_outcome("isolate-bad-instance", success=False)
+    decision = planner.decide(incident(), c, shop())
+    assert decision.plan.strategy != "isolate-bad-instance"
+    assert any("passed over" in r for r in decision.reasons)
+
+
+def test_created_at_comes_from_the_clock(planner) -> None:
+    plan = planner.plan(incident(), cause("cache", F.DATA_CORRUPTION), shop())
+    assert plan.created_at == NOW
+    assert plan.incident_id == "inc-1"
+
+
+def test_dependency_pairs_follow_the_current_target() -> None:
+    ctx = shop()
+    payment = ctx.services["payment"]
+    moved = type(payment)(
+        name="payment",
+        instances=payment.instances,
+        dependencies={"bank": "bank-b"},
+    )
+    ctx2 = PlanningContext(services={**ctx.services, "payment": moved})
+    assert dependency_pairs(cause("bank-b", F.EXTERNAL_DEPENDENCY), ctx2) == [("payment", "bank")]
