@@ -32,13 +32,21 @@ def test_ring_keeps_only_the_newest_points() -> None:
     assert store.points == 50
 
 
-@given(st.integers(1, 70), st.integers(0, 300))
-def test_ring_unrolls_correctly_for_any_capacity_and_length(capacity: int, n: int) -> None:
+@given(st.integers(1, 70), st.integers(0, 300), st.integers(-1, 301), st.integers(-1, 301))
+def test_ring_unrolls_correctly_for_any_capacity_and_length(
+    capacity: int, n: int, since: int, until: int
+) -> None:
     store = WindowStore(max_points_per_series=capacity)
     store.append_many(Sample(K, float(t), float(t)) for t in range(n))
     ts, values = store.window(K, since=-1)
     expected = list(range(max(0, n - capacity), n))
     assert ts.tolist() == expected and values.tolist() == expected
+    ts, values = store.window(K, since=since, until=until)
+    expected = [t for t in expected if since <= t <= until]
+    assert ts.tolist() == expected and values.tolist() == expected
+    first = store.first_timestamp(K)
+    assert first == (None if n == 0 else float(max(0, n - capacity)))
+    assert store.has_wrapped(K) == (n > capacity)
     latest = store.latest(K)
     assert (latest is None) if n == 0 else (latest is not None and latest.value == n - 1)
 

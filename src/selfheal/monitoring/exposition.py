@@ -137,6 +137,9 @@ class SeriesParser:
         self._max = max_cached_series
         # series text -> key; None marks a `_created` sample to drop
         self._cache: dict[str, SeriesKey | None] = {}
+        # sample names that only go up (counters, histogram/summary _bucket/_count/_sum),
+        # from the TYPE lines seen so far
+        self.counter_names: set[str] = set()
 
     @property
     def cached_series(self) -> int:
@@ -161,9 +164,16 @@ class SeriesParser:
                 if line.startswith("# TYPE "):
                     parts = line.split()
                     if len(parts) == 4 and parts[3] in _TYPES_WITH_CREATED:
-                        base = parts[2]
-                        if parts[3] == "counter" and base.endswith("_total"):
-                            base = base[: -len("_total")]
+                        name, kind = parts[2], parts[3]
+                        base = name
+                        if kind == "counter":
+                            self.counter_names.add(name)
+                            if base.endswith("_total"):
+                                base = base[: -len("_total")]
+                        else:
+                            self.counter_names.update(
+                                (name + "_bucket", name + "_count", name + "_sum")
+                            )
                         created_names.add(base + "_created")
                 continue
             brace = line.rfind("}")

@@ -24,7 +24,11 @@ Prometheus semantics kept (https://prometheus.io/docs/concepts/jobs_instances/):
   staleness marker, and a target dropped by discovery marks all its series
   stale at once;
 - sample timestamps are the scrape's start time on the injected clock
-  (timestamps in the body are ignored).
+  (timestamps in the body are ignored);
+- a counter series (by its ``# TYPE``) that appears on a target scraped
+  before gets a 0 at the previous scrape's time, so that ``rate`` counts its
+  first increments (as Prometheus' created-timestamp zero injection does):
+  the first 5xx of an outage is not lost.
 
 It never imports the testbed; it speaks HTTP only.
 """
@@ -334,9 +338,17 @@ class Scraper:
 
             state.seq += 1
             seq = state.seq
-            out = [Sample(k, now, v) for k, v in pairs]
             last_seen = state.last_seen
-            for k, _ in pairs:
+            previous = state.last_scrape_at
+            counters = state.parser.counter_names
+            out: list[Sample] = []
+            for k, v in pairs:
+                if previous is not None and k not in last_seen and k.name in counters:
+                    # A counter that appears on a target we scraped before did not exist
+                    # then, i.e. was 0: write that zero, so the first increments count
+                    # in rate() (Prometheus' created-timestamp zero injection).
+                    out.append(Sample(k, previous, 0.0))
+                out.append(Sample(k, now, v))
                 last_seen[k] = seq
             # a series missed `stale_after_missed` scrapes in a row: one staleness marker
             cutoff = seq - self.stale_after_missed

@@ -51,7 +51,7 @@ class _Ring:
     """One series' points, oldest first once unrolled. Grows by doubling up to
     ``capacity`` so that short-lived series stay small."""
 
-    __slots__ = ("capacity", "count", "head", "ts", "values")
+    __slots__ = ("capacity", "count", "dropped", "head", "ts", "values")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -60,6 +60,7 @@ class _Ring:
         self.values: FloatArray = np.empty(size, dtype=np.float64)
         self.head = 0  # index of the next write
         self.count = 0
+        self.dropped = False  # an old point was overwritten
 
     def last_ts(self) -> float:
         return float(self.ts[self.head - 1]) if self.count else -math.inf
@@ -78,6 +79,32 @@ class _Ring:
         self.head = (self.head + 1) % size
         if self.count < size:
             self.count += 1
+        else:
+            self.dropped = True
+
+    def since(self, since: float) -> tuple[FloatArray, FloatArray]:
+        """Points with ``ts >= since``, oldest first; views where possible. A recent
+        ``since`` touches only the newest segment (no concatenation)."""
+        size = self.ts.shape[0]
+        if self.count < size or self.head == 0:
+            n = self.count
+            lo = int(np.searchsorted(self.ts[:n], since, side="left"))
+            return self.ts[lo:n], self.values[lo:n]
+        newer_ts = self.ts[: self.head]
+        if since >= newer_ts[0]:
+            lo = int(np.searchsorted(newer_ts, since, side="left"))
+            return newer_ts[lo:], self.values[lo : self.head]
+        older_ts = self.ts[self.head :]
+        lo = self.head + int(np.searchsorted(older_ts, since, side="left"))
+        return (
+            np.concatenate((self.ts[lo:], newer_ts)),
+            np.concatenate((self.values[lo:], self.values[: self.head])),
+        )
+
+    def first_ts(self) -> float:
+        if not self.count:
+            return math.inf
+        return float(self.ts[0] if self.count < self.ts.shape[0] else self.ts[self.head])
 
     def ordered(self) -> tuple[FloatArray, FloatArray]:
         size = self.ts.shape[0]
@@ -177,10 +204,11 @@ class WindowStore:
             ring = self._series.get(key)
             if ring is None:
                 return np.empty(0), np.empty(0)
-            ts, values = ring.ordered()
-            lo = int(np.searchsorted(ts, since, side="left"))
-            hi = ts.shape[0] if until is None else int(np.searchsorted(ts, until, side="right"))
-            return ts[lo:hi].copy(), values[lo:hi].copy()
+            ts, values = ring.since(since)
+            if until is not None:
+                hi = int(np.searchsorted(ts, until, side="right"))
+                ts, values = ts[:hi], values[:hi]
+            return ts.copy(), values.copy()
 
     def latest(self, key: SeriesKey) -> Sample | None:
         """The newest sample of ``key`` (its value may be the NaN staleness marker)."""
@@ -190,6 +218,18 @@ class WindowStore:
                 return None
             i = ring.head - 1
             return Sample(key, float(ring.ts[i]), float(ring.values[i]))
+
+    def first_timestamp(self, key: SeriesKey) -> float | None:
+        """Timestamp of the oldest point still held for ``key``."""
+        with self._lock:
+            ring = self._series.get(key)
+            return None if ring is None or ring.count == 0 else ring.first_ts()
+
+    def has_wrapped(self, key: SeriesKey) -> bool:
+        """True once ``key`` has lost points to the ring bound (its history is cut)."""
+        with self._lock:
+            ring = self._series.get(key)
+            return ring is not None and ring.dropped
 
     def select(self, name: str, **label_equals: str) -> list[SeriesKey]:
         """Series named ``name`` whose labels include every ``label=value`` given,
