@@ -44,3 +44,13 @@ def test_instance_counts_and_dependents() -> None:
     cart = ctx.services["cart"]
     assert (cart.instances_total, cart.instances_ready) == (3, 2)
     assert ctx.dependents_of("bank") == ("payment",)
+
+
+def test_expected_changes_are_labelled_as_the_loops_own() -> None:
+    t = ChangeTracker()
+    t.observe([ServiceState("cart", config_revision=1, version="v1")], NOW)
+    t.expect("cart", ChangeKind.CONFIG, until=NOW + 30)
+    (own,) = t.observe([ServiceState("cart", config_revision=2, version="v1")], NOW + 10)
+    assert own.by_selfheal
+    (theirs,) = t.observe([ServiceState("cart", config_revision=3, version="v1")], NOW + 40)
+    assert not theirs.by_selfheal

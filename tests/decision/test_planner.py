@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from decision_shop import NOW, cause, config_push, deploy, incident, shop
 
@@ -207,3 +209,26 @@ def test_dependency_pairs_follow_the_current_target() -> None:
     )
     ctx2 = PlanningContext(services={**ctx.services, "payment": moved})
     assert dependency_pairs(cause("bank-b", F.EXTERNAL_DEPENDENCY), ctx2) == [("payment", "bank")]
+
+
+def test_corrupt_cache_blamed_on_its_caller_clears_the_cache(planner) -> None:
+    ctx = shop()
+    cart = dataclasses.replace(ctx.services["cart"], dependencies={"cache": "cache"})
+    ctx = PlanningContext(services={**ctx.services, "cart": cart})
+    action, _ = first(planner, cause("cart", F.DATA_CORRUPTION, None, "error_ratio"), ctx)
+    assert (action.kind, action.target) == (K.CLEAR_CACHE, "cache")
+
+
+def test_pool_shrunk_by_a_config_push_restores_the_config_first(planner) -> None:
+    ctx = shop(changes=(config_push("payment", NOW - 30),))
+    c = cause("payment", F.RESOURCE_EXHAUSTION, "payment-0", "pool_wait_timeouts_total")
+    action, plan = first(planner, c, ctx)
+    assert plan.strategy == "restore-config-after-pool-shrink"
+    assert (action.kind, action.params) == (K.UPDATE_CONFIGURATION, {"restore_before": NOW - 30})
+
+
+def test_the_loops_own_changes_are_not_taken_for_a_cause(planner) -> None:
+    own = dataclasses.replace(config_push("payment", NOW - 30), by_selfheal=True)
+    c = cause("payment", F.RESOURCE_EXHAUSTION, "payment-0", "pool_wait_timeouts_total")
+    _, plan = first(planner, c, shop(changes=(own,)))
+    assert plan.strategy == "relieve-pool-exhaustion"

@@ -35,6 +35,7 @@ class ChangeEvent:
     at: float
     before: str = ""  # e.g. previous version / revision
     after: str = ""  # e.g. new version / revision
+    by_selfheal: bool = False  # made by the loop's own action (a restore, a failover)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +70,22 @@ class PlanningContext:
         return self.services.get(name)
 
     def recent_changes(
-        self, service: str, since: float, kind: ChangeKind | None = None
+        self,
+        service: str,
+        since: float,
+        kind: ChangeKind | None = None,
+        *,
+        include_own: bool = False,
     ) -> tuple[ChangeEvent, ...]:
-        """Changes to ``service`` at or after ``since``, newest first."""
+        """Changes to ``service`` at or after ``since``, newest first; the loop's own
+        changes only when ``include_own``."""
         found = [
             c
             for c in self.changes
-            if c.service == service and c.at >= since and (kind is None or c.kind == kind)
+            if c.service == service
+            and c.at >= since
+            and (kind is None or c.kind == kind)
+            and (include_own or not c.by_selfheal)
         ]
         return tuple(sorted(found, key=lambda c: c.at, reverse=True))
 
@@ -98,6 +108,13 @@ class ChangeTracker:
         self._keep_seconds = keep_seconds
         self._last: dict[str, ServiceState] = {}
         self._events: list[ChangeEvent] = []
+        self._expected: dict[tuple[str, ChangeKind], float] = {}
+
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        """The loop is about to change ``service`` itself (a config restore, a failover,
+        a rollback, a scale): label such changes seen up to ``until`` as its own, so
+        the planner does not mistake them for the cause of the next incident."""
+        self._expected[(service, kind)] = until
 
     def observe(self, services: Iterable[ServiceState], now: float) -> tuple[ChangeEvent, ...]:
         """Record one observation; return the changes it revealed."""
@@ -105,28 +122,14 @@ class ChangeTracker:
         for s in services:
             prev = self._last.get(s.name)
             if prev is not None:
-                if prev.version != s.version:
-                    new.append(ChangeEvent(s.name, ChangeKind.DEPLOY, now, prev.version, s.version))
-                if prev.config_revision != s.config_revision:
-                    new.append(
-                        ChangeEvent(
-                            s.name,
-                            ChangeKind.CONFIG,
-                            now,
-                            str(prev.config_revision),
-                            str(s.config_revision),
-                        )
-                    )
-                if prev.instances_total != s.instances_total:
-                    new.append(
-                        ChangeEvent(
-                            s.name,
-                            ChangeKind.SCALE,
-                            now,
-                            str(prev.instances_total),
-                            str(s.instances_total),
-                        )
-                    )
+                for kind, before, after in (
+                    (ChangeKind.DEPLOY, prev.version, s.version),
+                    (ChangeKind.CONFIG, str(prev.config_revision), str(s.config_revision)),
+                    (ChangeKind.SCALE, str(prev.instances_total), str(s.instances_total)),
+                ):
+                    if before != after:
+                        own = self._expected.get((s.name, kind), float("-inf")) >= now
+                        new.append(ChangeEvent(s.name, kind, now, before, after, own))
             self._last[s.name] = s
         self._events.extend(new)
         self._events = [e for e in self._events if e.at >= now - self._keep_seconds]

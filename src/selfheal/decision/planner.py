@@ -184,6 +184,7 @@ class Planner:
                     "indicator": cause.indicator,
                     "dependent": dependent,
                     "dependency": dependency,
+                    "cache": cache_service(cause, context),
                 }
                 try:
                     action = _fill(template, values)
@@ -208,8 +209,8 @@ class Planner:
         if action.kind == ActionKind.UPDATE_CONFIGURATION and params.get("restore") == "last_good":
             pushes = context.recent_changes(action.target, since, ChangeKind.CONFIG)
             del params["restore"]
+            # the oldest push in the window is the first bad one: restore what preceded it
             if pushes:
-                # the oldest push in the window is the first bad one: restore what preceded it
                 params["restore_before"] = pushes[-1].at
             else:
                 params["restore"] = "previous"
@@ -247,6 +248,20 @@ def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, 
     if len(state.dependencies) == 1:
         return [(cause.service, next(iter(state.dependencies)))]
     return []
+
+
+def cache_service(cause: Cause, context: PlanningContext) -> str:
+    """The cache to clear: the cause's service if it is a cache, else the one it depends on.
+
+    Corrupt cache entries often surface as errors of the cache's caller, so the
+    cause may name the caller; a dependency whose name contains ``cache`` is the
+    cache it reads from.
+    """
+    if "cache" in cause.service.lower():
+        return cause.service
+    state = context.service(cause.service)
+    caches = sorted(d for d in (state.dependencies if state else {}) if "cache" in d.lower())
+    return caches[0] if caches else cause.service
 
 
 class _Missing(Exception):

@@ -7,7 +7,7 @@ I/O besides reading the YAML file it is pointed at.
 
 A strategy is an escalation ladder of action templates, cheapest safe rung
 first. Templates reference the cause: ``{service}``, ``{instance}``,
-``{indicator}``, ``{dependency}``, ``{dependent}``. Selection is customised to
+``{indicator}``, ``{dependency}``, ``{dependent}``, ``{cache}``. Selection is customised to
 the cause by ``indicators`` (substrings of ``Cause.indicator``),
 ``prerequisites`` (named checks, see ``PREREQUISITES``) and ``priority``.
 
