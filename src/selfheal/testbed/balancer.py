@@ -39,7 +39,7 @@ class LoadBalancer:
         self._counter = itertools.count()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"lb-{service}", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name=f"lb-{service}", daemon=True
         )
 
     @property

@@ -38,7 +38,7 @@ class ControlServer:
         self._add_routes()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="control", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name="control", daemon=True
         )
 
     @property

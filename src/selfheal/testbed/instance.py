@@ -31,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from selfheal.testbed.apps import APPS, App, AppContext, Cache, HttpError, Request
 from selfheal.testbed.effects import Effects
 from selfheal.testbed.telemetry import JsonLog, create_metrics, create_tracer
-from selfheal.testbed.upstream import Upstream
+from selfheal.testbed.upstream import Upstream, UpstreamError
 
 _PROBES = ("/health", "/ready", "/metrics")
 
@@ -71,6 +71,7 @@ class Instance:
         )
         self.app: App = APPS[self.service](self.ctx)
         self.effects = Effects(self.app, self.upstream, self.log)
+        self.calls_others = bool(config.get("dependencies"))
 
     def reload(self) -> None:
         config = _read_config(self.config_path)
@@ -130,7 +131,15 @@ class Instance:
                 request = Request(
                     method, path, query, data if isinstance(data, dict) else {}, found[2]
                 )
-                status, payload = found[1](request)
+                if self.calls_others:
+                    # A request holds one pool connection for all its calls.
+                    try:
+                        with self.upstream.connection():
+                            status, payload = found[1](request)
+                    except UpstreamError as exc:
+                        raise HttpError(503, f"{self.service}: {exc}") from exc
+                else:
+                    status, payload = found[1](request)
             except HttpError as exc:
                 status, payload = exc.status, {"error": str(exc), **exc.extra}
             except Exception as exc:  # a bug in the app: answer 500 like a real server
@@ -257,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         server = _Server(("127.0.0.1", 0), _handler_class(instance))  # old port taken
     port = server.server_address[1]
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
     instance.log.info("instance started", port=port, version=instance.version, pid=os.getpid())
     tmp = args.ready_file + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

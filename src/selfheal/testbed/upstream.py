@@ -8,10 +8,12 @@ service's current config, so a config push or restore changes them live.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,8 +82,26 @@ class Upstream:
         self._tracer = tracer
         self._config = config
         self.pool = Pool(int(config.get("pool_size", 16)), metrics)
+        self._local = threading.local()
         self.extra_delay: dict[str, float] = {}
         """target → seconds added before each call (the ``network_delay`` fault)."""
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[None]:
+        """Hold one pool connection; re-entrant within a thread, so a request
+        that holds one for its whole handling (as a worker holds its database
+        connection) makes all its calls on it."""
+        if getattr(self._local, "held", False):
+            yield
+            return
+        if not self.pool.acquire(float(self._config.get("pool_timeout_seconds", 0.5))):
+            raise UpstreamError("connection pool exhausted")
+        self._local.held = True
+        try:
+            yield
+        finally:
+            self._local.held = False
+            self.pool.release()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         self._config = config
@@ -103,15 +123,11 @@ class Upstream:
             attributes={"peer.service": target, "http.method": method, "url.path": path},
         ) as span:
             try:
-                if not self.pool.acquire(float(config.get("pool_timeout_seconds", 0.5))):
-                    raise UpstreamError(f"connection pool exhausted calling {target}")
-                try:
+                with self.connection():
                     delay = self.extra_delay.get(target, 0.0)
                     if delay:
                         time.sleep(delay)
                     response = self._send(base, method, path, body, timeout)
-                finally:
-                    self.pool.release()
                 status_label = str(response.status)
                 span.set_attribute("http.status_code", response.status)
                 if response.status >= 500:

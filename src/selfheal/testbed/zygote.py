@@ -104,7 +104,10 @@ def main() -> None:
     from selfheal.testbed.telemetry import create_tracer  # noqa: F401
 
     if "--otlp" in sys.argv:
-        from opentelemetry.exporter.otlp.proto.http import trace_exporter  # noqa: F401
+        from opentelemetry.exporter.otlp.proto.http import trace_exporter
+
+        # The exporter imports its HTTP stack on first construction; do it here, once.
+        trace_exporter.OTLPSpanExporter(endpoint="http://127.0.0.1:1/v1/traces").shutdown()
 
     signal.signal(signal.SIGTERM, _terminate)
     children: set[int] = set()
