@@ -9,15 +9,21 @@ imported lazily). The execution layer never decides what to do.
 """
 
 from selfheal.execution.base import Executor, Undo, Validation
+from selfheal.execution.kubernetes import KubernetesExecutor
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.runner import ActionRunner, AuditHook, RetryPolicy
+from selfheal.execution.webhook import WebhookExecutor, sign, verify_signature
 
 __all__ = [
     "ActionRunner",
     "AuditHook",
     "Executor",
+    "KubernetesExecutor",
     "LocalExecutor",
     "RetryPolicy",
     "Undo",
     "Validation",
+    "WebhookExecutor",
+    "sign",
+    "verify_signature",
 ]
