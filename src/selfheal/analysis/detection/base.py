@@ -36,7 +36,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from selfheal.analysis.detection.calibration import Calibrator, ExponentialCalibrator
+from selfheal.analysis.detection.calibration import (
+    Calibrator,
+    ExponentialCalibrator,
+    calibrator_from_spec,
+)
 
 #: State exported by a detector: JSON-able scalars plus numpy arrays.
 State = dict[str, Any]
@@ -51,6 +55,8 @@ class Detector(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    #: True when ``score_one`` already returns calibrated [0, 1] scores.
+    emits_calibrated: ClassVar[bool] = False
 
     @abc.abstractmethod
     def score_one(self, x: float, t: float) -> float:
@@ -71,6 +77,10 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def set_state(self, state: State) -> None:
         """Restore what ``get_state`` returned; raise ``KeyError``/``ValueError`` if invalid."""
+
+    def spec(self) -> dict[str, Any]:
+        """Registry name and parameters: ``registry.create(**spec, calibrated=False)`` rebuilds it."""
+        return {"name": self.name, "params": self.params()}
 
     def default_calibrator(self) -> Calibrator:
         """The calibrator that suits this detector's raw score scale."""
@@ -96,10 +106,20 @@ class Calibrated(Detector):
     that refuses to learn a flagged sample keeps the calibrator unpolluted too.
     """
 
-    def __init__(self, detector: Detector, calibrator: Calibrator | None = None) -> None:
+    name = "calibrated"
+    emits_calibrated = True
+
+    def __init__(
+        self,
+        detector: Detector | dict[str, Any],
+        calibrator: Calibrator | dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(detector, dict):
+            detector = build(detector)
+        if isinstance(calibrator, dict):
+            calibrator = calibrator_from_spec(calibrator)
         self.detector = detector
         self.calibrator = calibrator if calibrator is not None else detector.default_calibrator()
-        self.name = detector.name  # type: ignore[misc]
 
     def score_one(self, x: float, t: float) -> float:
         raw = self.detector.score_one(x, t)
@@ -123,7 +143,7 @@ class Calibrated(Detector):
 
     def params(self) -> dict[str, Any]:
         return {
-            "detector": {"name": self.detector.name, "params": self.detector.params()},
+            "detector": self.detector.spec(),
             "calibrator": self.calibrator.spec(),
         }
 
@@ -187,6 +207,17 @@ def check_value(x: float) -> float:
     if not math.isfinite(xf):
         raise ValueError(f"sample value must be finite, got {x!r}")
     return xf
+
+
+def build(spec: dict[str, Any]) -> Detector:
+    """Rebuild an untrained detector from :meth:`Detector.spec` output (by registry name)."""
+    from selfheal.analysis.detection.registry import registry  # the registry imports this module
+
+    try:
+        name, params = spec["name"], spec.get("params", {})
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a detector spec: {spec!r}") from exc
+    return registry.create(name, calibrated=False, **params)
 
 
 def _sub(state: State, prefix: str) -> State:

@@ -33,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: them is cheap (no torch at import time); it happens on first lookup.
 BUILTIN_MODULES: tuple[str, ...] = (
     "selfheal.analysis.detection.ewma",
+    "selfheal.analysis.detection.seasonal",
+    "selfheal.analysis.detection.onset",
     "selfheal.analysis.detection.default",
 )
 
@@ -82,16 +84,12 @@ class DetectorRegistry:
             known = ", ".join(sorted(self._factories))
             raise KeyError(f"unknown detector {name!r}; known: {known}") from None
         detector = factory(**params)
-        if calibrated and not isinstance(detector, Calibrated) and not _self_calibrated(detector):
+        if calibrated and not detector.emits_calibrated:
             return Calibrated(detector)
         return detector
-
-
-def _self_calibrated(detector: Detector) -> bool:
-    """Ensembles and the default detector already emit [0, 1] scores."""
-    return bool(getattr(detector, "emits_calibrated", False))
 
 
 #: The shared registry, filled by the built-in detector modules.
 registry = DetectorRegistry(BUILTIN_MODULES)
 register = registry.register
+register("calibrated")(Calibrated)
