@@ -225,3 +225,23 @@ def test_background_thread_scrapes_on_interval_and_stops() -> None:
         key = store.select("http_requests_total", service="cart")[0]
         assert len(store.window(key, 0)[0]) >= 4
         assert not math.isnan(store.latest(key).value)  # type: ignore[union-attr]
+
+
+def test_new_counter_series_gets_a_zero_at_the_previous_scrape() -> None:
+    registry, requests = _shop_registry()
+    clock = FakeClock(10.0)
+    with serve({"/metrics": Route(body=lambda: generate_latest(registry))}) as srv:
+        store = WindowStore()
+        target = ScrapeTarget(f"{srv.base_url}/metrics", {"service": "cart"}, 1.0, 0.5)
+        with Scraper(store, targets=[target], clock=clock) as scraper:
+            scraper.scrape_once()
+            clock.advance(1)
+            requests.labels("/cart", "GET", "500").inc(3)  # first error: a new series
+            scraper.scrape_once()
+        errors = store.select("http_requests_total", status="500")[0]
+        ts, values = store.window(errors, since=0)
+        assert ts.tolist() == [10.0, 11.0] and values.tolist() == [0.0, 3.0]
+        ok = store.select("http_requests_total", status="200")[0]
+        assert store.window(ok, since=0)[0].tolist() == [10.0, 11.0]  # no zero for old series
+        gauge_like = store.select("up")[0]
+        assert store.window(gauge_like, since=0)[1].tolist() == [1.0, 1.0]

@@ -1,1 +1,47 @@
-"""monitoring"""
+"""Monitoring: the loop's senses. Collectors turn metrics, logs and traces into
+typed samples and signals for analysis; nothing here decides or acts.
+
+- metrics: :class:`Scraper` (embedded Prometheus scraper; static targets and
+  HTTP service discovery) → :class:`WindowStore` (bounded ring buffers) →
+  :class:`IndicatorEngine` (rates, ratios, quantiles per service/instance);
+- logs: :class:`LogTailer` → :class:`LogMonitor` (templates, error windows);
+- traces: :class:`OtlpReceiver` (OTLP/HTTP) → :class:`ServiceGraph` (call graph
+  with per-edge statistics).
+
+Imports only ``selfheal.core`` (and never the testbed).
+"""
+
+from selfheal.monitoring.exposition import (
+    ExpositionError,
+    ExpositionSample,
+    ParseResult,
+    SeriesParser,
+    parse_exposition,
+)
+from selfheal.monitoring.indicators import (
+    INDICATORS,
+    IndicatorEngine,
+    IndicatorSettings,
+    indicator_name,
+)
+from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogSource, LogTailer, RawLine
+from selfheal.monitoring.logs import LogEvent, LogMonitor
+from selfheal.monitoring.otlp import OtlpReceiver
+from selfheal.monitoring.promql import histogram_quantile, increase, rate
+from selfheal.monitoring.scraper import (
+    STALE,
+    HttpServiceDiscovery,
+    Scraper,
+    ScrapeTarget,
+    TargetHealth,
+)
+from selfheal.monitoring.service_graph import EdgeStats, ServiceGraph, SpanRecord
+from selfheal.monitoring.window_store import WindowStore, is_stale
+
+__all__ = [
+    "INDICATORS", "STALE", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
+    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogEvent", "LogMonitor",
+    "LogSource", "LogTailer", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
+    "SeriesParser", "ServiceGraph", "SpanRecord", "TargetHealth", "WindowStore",
+    "histogram_quantile", "increase", "indicator_name", "is_stale", "parse_exposition", "rate",
+]  # fmt: skip

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+import selfheal.monitoring as monitoring
+import selfheal.store as store
+
+MONITORING_API = {
+    "INDICATORS", "STALE", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
+    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogEvent", "LogMonitor",
+    "LogSource", "LogTailer", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
+    "SeriesParser", "ServiceGraph", "SpanRecord", "TargetHealth", "WindowStore",
+    "histogram_quantile", "increase", "indicator_name", "is_stale", "parse_exposition", "rate",
+}  # fmt: skip
+
+MODULES = [
+    "selfheal.monitoring.exposition",
+    "selfheal.monitoring.window_store",
+    "selfheal.monitoring.promql",
+    "selfheal.monitoring.log_templates",
+    "selfheal.store.json_codec",
+]
+
+
+def test_monitoring_public_api_is_pinned() -> None:
+    assert set(monitoring.__all__) == MONITORING_API
+    for name in MONITORING_API:
+        assert getattr(monitoring, name) is not None
+
+
+def test_store_public_api_resolves() -> None:
+    for name in store.__all__:
+        assert getattr(store, name) is not None
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
