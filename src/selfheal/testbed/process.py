@@ -64,7 +64,10 @@ class Forked:
 
     @property
     def returncode(self) -> int | None:
-        return self.zygote.exit_code(self.pid)
+        code = self.zygote.exit_code(self.pid)
+        if code is None and not self.zygote.running() and not _exists(self.pid):
+            return -signal.SIGKILL  # its launcher died and took it along; nobody reported it
+        return code
 
     def poll(self) -> int | None:
         return self.returncode
@@ -137,8 +140,11 @@ class Zygote:
         with self._cond:
             return self._cond.wait_for(lambda: pid in self._exits or self._dead(), timeout)
 
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
     def _dead(self) -> bool:
-        return self._proc.poll() is not None
+        return not self.running()
 
     def close(self) -> None:
         """Stop every child (the zygote does it on EOF) and the zygote."""
@@ -226,3 +232,13 @@ def wait_ready(spec: LaunchSpec, proc: Forked, timeout_seconds: float = 30.0) ->
     proc.kill()
     proc.wait(5.0)
     raise TestbedError(f"instance {spec.instance_id} not ready within {timeout_seconds:.0f}s")
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,88 @@
+"""Fast checks of the testbed's pure parts: topology, config history, the
+fault catalogue, the load generator's statistics, the public API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import selfheal.testbed as testbed
+from selfheal.testbed.configstore import ConfigStore
+from selfheal.testbed.daemon import parse_replicas
+from selfheal.testbed.faults import CATALOGUE, FAULTS
+from selfheal.testbed.load import JourneyStats, _quantile
+from selfheal.testbed.topology import SERVICES, spec
+
+
+def test_call_graph_is_the_shop_of_the_issue() -> None:
+    edges = {(s.name, d) for s in SERVICES for d in s.dependencies}
+    assert edges == {
+        ("frontend", "catalog"), ("frontend", "cart"), ("frontend", "checkout"),
+        ("checkout", "cart"), ("checkout", "payment"), ("checkout", "inventory"),
+        ("checkout", "shipping"), ("cart", "cache"), ("catalog", "inventory"),
+        ("payment", "bank"),
+    }  # fmt: skip
+    assert spec("bank").standby == "bank-b" and spec("bank-b").standby == "bank"
+    assert {s.name: s.default_replicas for s in SERVICES if s.default_replicas == 2} == {
+        "frontend": 2, "catalog": 2, "cart": 2, "checkout": 2,
+    }  # fmt: skip
+
+
+def test_config_store_keeps_every_revision_and_writes_the_current_file(tmp_path: Path) -> None:
+    store = ConfigStore(str(tmp_path / "cart"), {"pool_size": 16})
+    assert store.write({"pool_size": 1}).revision == 2
+    assert store.write({"pool_size": 16}).revision == 3
+    assert [r.revision for r in store.history()] == [1, 2, 3]
+    assert json.loads(Path(store.path).read_text()) == {"pool_size": 16}
+    assert json.loads((tmp_path / "cart" / "rev-2.json").read_text()) == {"pool_size": 1}
+    got = store.get(2)
+    assert got is not None and got.config == {"pool_size": 1}
+    assert store.get(9) is None
+
+
+def test_config_store_copies_what_it_is_given(tmp_path: Path) -> None:
+    config = {"dependencies": {"cache": "http://x"}}
+    store = ConfigStore(str(tmp_path), config)
+    config["dependencies"]["cache"] = "changed"
+    assert store.current().config == {"dependencies": {"cache": "http://x"}}
+
+
+def test_every_fault_has_a_symptom_and_a_remediation_in_the_docs() -> None:
+    assert set(FAULTS) == set(CATALOGUE) and len(FAULTS) == 12
+    doc = testbed.__doc__ or ""
+    for name, info in CATALOGUE.items():
+        assert info.symptom and info.remediation
+        assert f"\n{name} " in doc, name
+
+
+def test_replica_overrides_parse_and_reject_garbage() -> None:
+    assert parse_replicas(["cart=3", "bank = 0"]) == {"cart": 3, "bank": 0}
+    with pytest.raises(ValueError, match="SERVICE=N"):
+        parse_replicas(["cart"])
+    with pytest.raises(ValueError, match="SERVICE=N"):
+        parse_replicas(["cart=many"])
+
+
+def test_load_statistics() -> None:
+    assert JourneyStats(0, 0).success_ratio == 1.0
+    assert JourneyStats(4, 3).success_ratio == 0.75
+    values = [float(i) for i in range(1, 101)]
+    assert _quantile(values, 0.5) in (50.0, 51.0)
+    assert _quantile(values, 0.99) == 99.0
+    assert _quantile([], 0.5) == 0.0
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert testbed.__all__ == sorted(
+        [
+            "CATALOGUE", "ControlClient", "ControlError", "FAULTS", "JourneyStats",
+            "LoadGenerator", "LoadStats", "SERVICES", "Shop", "ShopState", "TestbedError",
+            "default_run_dir", "start_detached", "stop_detached",
+        ]
+    )  # fmt: skip
+    for name in testbed.__all__:
+        assert getattr(testbed, name) is not None
+    with pytest.raises(AttributeError):
+        _ = testbed.Nope  # type: ignore[attr-defined]
