@@ -173,7 +173,9 @@ class Planner:
         now: float,
         reasons: list[str],
     ) -> list[Action]:
-        pairs = dependency_pairs(cause, context) or [(None, None)]
+        pairs: list[tuple[str | None, str | None]] = list(dependency_pairs(cause, context))
+        if not pairs:
+            pairs = [(None, None)]
         out: list[Action] = []
         for template in entry.strategy.ladder:
             fans_out = "{dependent}" in _fields(template)
@@ -236,17 +238,17 @@ def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, 
                 pairs.append((state.name, name))
     if pairs:
         return pairs
-    state = context.service(cause.service)
-    if state is None or not state.dependencies:
+    own = context.service(cause.service)
+    if own is None or not own.dependencies:
         return []
     words = set(_WORD.findall(cause.indicator or "")) | set(
         w for e in cause.evidence for w in _WORD.findall(e)
     )
-    named = [d for d in state.dependencies if d in words]
+    named = [d for d in own.dependencies if d in words]
     if len(named) == 1:
         return [(cause.service, named[0])]
-    if len(state.dependencies) == 1:
-        return [(cause.service, next(iter(state.dependencies)))]
+    if len(own.dependencies) == 1:
+        return [(cause.service, next(iter(own.dependencies)))]
     return []
 
 

@@ -68,9 +68,9 @@ class KubernetesExecutor:
             from kubernetes import client, config
 
             if in_cluster:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             else:
-                config.load_kube_config(config_file=kubeconfig)
+                config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
             apps_api = apps_api or client.AppsV1Api()
             core_api = core_api or client.CoreV1Api()
         self.apps = apps_api
@@ -281,7 +281,9 @@ class KubernetesExecutor:
         ns = self.namespace
         if kind == ActionKind.RESTART_SERVICE:
             stamp = datetime.fromtimestamp(self._clock.now(), tz=UTC).isoformat()
-            body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+            body: dict[str, Any] = {
+                "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}
+            }
             self._call(
                 f"restart {ns}/{name}", self.apps.patch_namespaced_deployment, name, ns, body
             )
@@ -292,7 +294,7 @@ class KubernetesExecutor:
             return f"deleted pod {pod}"
         if kind == ActionKind.SCALE_SERVICE:
             n = _scale_target(action, self._replicas(action))
-            body = {"spec": {"replicas": n}}
+            body = {"spec": {"replicas": n}}  # the new count
             self._call(
                 f"scale {ns}/{name}", self.apps.patch_namespaced_deployment_scale, name, ns, body
             )

@@ -170,18 +170,18 @@ class LocalExecutor:
             return Validation.proceed()
         if kind == ActionKind.ROLLBACK_DEPLOYMENT:
             versions = self._call("GET", self._path(action, "/versions"))
-            current = versions.get("current")
+            running = str(versions.get("current"))
             history = [str(v) for v in versions.get("history", [])]
-            wanted = action.params.get("version") or _previous(history, current)
-            if wanted is None:
+            target = action.params.get("version") or _previous(history, running)
+            if target is None:
                 return Validation.refuse(f"{action.target} has no earlier version to roll back to")
-            if wanted == current:
-                return Validation.nothing_to_do(f"{action.target} already runs {current}")
-            if wanted not in history:
+            if target == running:
+                return Validation.nothing_to_do(f"{action.target} already runs {running}")
+            if target not in history:
                 return Validation.refuse(
-                    f"{action.target} never ran version {wanted!r} (history: {history})"
+                    f"{action.target} never ran version {target!r} (history: {history})"
                 )
-            return Validation.proceed(f"{current} -> {wanted}")
+            return Validation.proceed(f"{running} -> {target}")
         return Validation.proceed()  # RestartService, ClearCache: the service exists
 
     def _validate_config(self, action: Action) -> Validation:
@@ -332,7 +332,7 @@ def _scale_target(action: Action, current: int) -> int:
     return current + int(action.params.get("delta", 1))
 
 
-def _previous(history: list[str], current: object) -> str | None:
+def _previous(history: list[str], current: str) -> str | None:
     for version in reversed(history):
         if version != current:
             return version
