@@ -155,8 +155,12 @@ class Platform:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        stoppers = [threading.Thread(target=st.lb.stop) for st in self.services.values()]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         for st in self.services.values():
-            st.lb.stop()
             for inst in st.instances:
                 inst.process = None
                 inst.healthy = inst.ready = False
