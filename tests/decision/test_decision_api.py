@@ -1,0 +1,52 @@
+"""Pins the decision layer's public API: what the loop imports from ``selfheal.decision``."""
+
+from __future__ import annotations
+
+import doctest
+
+import selfheal.decision
+from selfheal.decision import conflicts, context
+
+EXPECTED = {
+    "PREREQUISITES",
+    "ApprovalBook",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalStatus",
+    "Assessment",
+    "BreakerState",
+    "ChangeEvent",
+    "ChangeKind",
+    "ChangeTracker",
+    "Decision",
+    "Folded",
+    "GuardDecision",
+    "GuardSettings",
+    "Guards",
+    "Lease",
+    "MaintenanceWindow",
+    "MergeResult",
+    "Planner",
+    "PlanningContext",
+    "Playbook",
+    "PlaybookEntry",
+    "ServiceState",
+    "TargetLocks",
+    "Verdict",
+    "assess",
+    "dependency_pairs",
+    "merge_plans",
+    "target_key",
+}
+
+
+def test_public_api_is_pinned() -> None:
+    assert set(selfheal.decision.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(selfheal.decision, name) is not None
+
+
+def test_docstring_examples_run() -> None:
+    for module in (context, conflicts):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
