@@ -62,5 +62,5 @@ def deploy(service: str, at: float, before: str = "v1", after: str = "v2") -> Ch
     return ChangeEvent(service, ChangeKind.DEPLOY, at, before, after)
 
 
-def config_push(service: str, at: float) -> ChangeEvent:
-    return ChangeEvent(service, ChangeKind.CONFIG, at, "2", "3")
+def config_push(service: str, at: float, before: str = "2", after: str = "3") -> ChangeEvent:
+    return ChangeEvent(service, ChangeKind.CONFIG, at, before, after)

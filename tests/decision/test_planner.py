@@ -76,10 +76,12 @@ def test_old_deploy_outside_the_change_window_is_ignored(planner) -> None:
 
 @pytest.mark.parametrize("ftype", [F.CONFIGURATION_ERROR, F.CODE_BUG, F.UNKNOWN])
 def test_bad_config_restores_the_revision_before_the_first_push(planner, ftype) -> None:
-    ctx = shop(changes=(config_push("cart", NOW - 50), config_push("cart", NOW - 20)))
+    ctx = shop(
+        changes=(config_push("cart", NOW - 50, "2", "3"), config_push("cart", NOW - 20, "3", "4"))
+    )
     action, plan = first(planner, cause("cart", ftype, None, "error_ratio"), ctx)
     assert action.kind == K.UPDATE_CONFIGURATION
-    assert action.params == {"restore_before": NOW - 50}
+    assert action.params == {"revision": 2}
     assert plan.strategy == "restore-last-good-config"
 
 
@@ -224,7 +226,7 @@ def test_pool_shrunk_by_a_config_push_restores_the_config_first(planner) -> None
     c = cause("payment", F.RESOURCE_EXHAUSTION, "payment-0", "pool_wait_timeouts_total")
     action, plan = first(planner, c, ctx)
     assert plan.strategy == "restore-config-after-pool-shrink"
-    assert (action.kind, action.params) == (K.UPDATE_CONFIGURATION, {"restore_before": NOW - 30})
+    assert (action.kind, action.params) == (K.UPDATE_CONFIGURATION, {"revision": 2})
 
 
 def test_the_loops_own_changes_are_not_taken_for_a_cause(planner) -> None:
@@ -241,7 +243,7 @@ def test_a_config_restore_the_loop_planned_is_not_the_next_incidents_cause() -> 
     first_plan = planner.plan(
         incident("i1"), cause("payment", F.CONFIGURATION_ERROR), shop(changes=(bad_push,))
     )
-    assert first_plan.actions[0].params == {"restore_before": NOW - 20}
+    assert first_plan.actions[0].params == {"revision": 2}
     restore = config_push("payment", NOW + 3)  # the loop's restore, seen a cycle later
     clock.advance(120)
     later = planner.plan(
@@ -263,3 +265,9 @@ def test_an_outside_push_after_the_loops_window_is_a_cause_again() -> None:
         incident("i2"), cause("payment", F.CODE_BUG, None, "error_ratio"), shop(changes=(outside,))
     )
     assert later.strategy == "restore-last-good-config"
+
+
+def test_a_push_without_a_known_revision_restores_by_time(planner) -> None:
+    ctx = shop(changes=(config_push("cart", NOW - 50, before="?"),))
+    action, _ = first(planner, cause("cart", F.CONFIGURATION_ERROR), ctx)
+    assert action.params == {"restore_before": NOW - 50}

@@ -253,8 +253,12 @@ class Planner:
             pushes = context.recent_changes(action.target, since, ChangeKind.CONFIG)
             del params["restore"]
             # the oldest push in the window is the first bad one: restore what preceded it
-            if pushes:
-                params["restore_before"] = pushes[-1].at
+            first = pushes[-1] if pushes else None
+            if first is not None and first.before.isdigit():
+                # the revision in effect before the first push: exact, whatever the clocks
+                params["revision"] = int(first.before)
+            elif first is not None:
+                params["restore_before"] = first.at
             else:
                 params["restore"] = "previous"
         if action.kind == ActionKind.ROLLBACK_DEPLOYMENT and params.get("version") == "previous":

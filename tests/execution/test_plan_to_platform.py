@@ -1,0 +1,120 @@
+"""Decision and execution together against the fake platform over real HTTP:
+plan a cause, pass each rung through the guards, run it, climb the ladder when
+verification fails — the path the loop drives for every incident."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fake_local_platform import FakePlatform
+
+from selfheal.core.clock import FakeClock
+from selfheal.core.types import ActionResult, Cause, FailureType, Incident, Outcome
+from selfheal.decision import (
+    ChangeEvent,
+    ChangeKind,
+    Guards,
+    GuardSettings,
+    Planner,
+    PlanningContext,
+    Playbook,
+    ServiceState,
+)
+from selfheal.execution import ActionRunner, LocalExecutor
+
+NOW = 1_700_000_000.0
+
+
+def context_of(ex: LocalExecutor, changes: tuple[ChangeEvent, ...] = ()) -> PlanningContext:
+    services = {}
+    for s in ex.status()["services"]:
+        services[s["name"]] = ServiceState(
+            name=s["name"],
+            instances=tuple(i["id"] for i in s["instances"]),
+            unready=frozenset(i["id"] for i in s["instances"] if not i["ready"] or i["drained"]),
+            version=s["version"],
+            config_revision=s["config_revision"],
+            dependencies=s["dependencies"],
+        )
+    return PlanningContext(services=services, changes=changes)
+
+
+def heal(
+    platform: FakePlatform,
+    cause: Cause,
+    healed: Callable[[], bool],
+    changes: tuple[ChangeEvent, ...] = (),
+) -> list[ActionResult]:
+    """The loop's inner path, in fake time: plan, guard, run each rung until one heals."""
+    clock = FakeClock(NOW)
+    incident = Incident("inc-1", NOW, (), frozenset({cause.service}), (cause,))
+    guards = Guards(GuardSettings(), clock)
+    results = []
+    with LocalExecutor(platform.url, timeout_seconds=5) as ex:
+        ctx = context_of(ex, changes)
+        plan = Planner(Playbook.default(), clock).plan(incident, cause, ctx)
+        runner = ActionRunner(ex, clock, poll_interval_seconds=1)
+        for action in plan.actions:
+            ctx = context_of(ex, changes)
+            verdict = guards.check(action, incident_id=incident.id, context=ctx, cause=cause)
+            assert verdict.allowed, verdict.reason
+            token = guards.started(action, incident_id=incident.id, context=ctx)
+            result = runner.run(action, verify=healed)
+            guards.finished(token, result.outcome)
+            results.append(result)
+            if result.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED):
+                break
+    return results
+
+
+def test_bad_release_is_rolled_back(platform: FakePlatform) -> None:
+    platform.deploy("checkout", "v2")
+    changes = (ChangeEvent("checkout", ChangeKind.DEPLOY, NOW - 30, "v1", "v2"),)
+    results = heal(
+        platform,
+        Cause("checkout", 0.9, FailureType.CODE_BUG, indicator="error_ratio"),
+        healed=lambda: platform.services["checkout"].versions[-1] == "v1",
+        changes=changes,
+    )
+    assert [r.outcome for r in results] == [Outcome.SUCCEEDED]
+    assert platform.services["checkout"].versions == ["v1", "v2", "v1"]
+
+
+def test_bank_outage_fails_payment_over(platform: FakePlatform) -> None:
+    results = heal(
+        platform,
+        Cause("bank", 0.9, FailureType.EXTERNAL_DEPENDENCY),
+        healed=lambda: platform.config("payment")["config"]["dependencies"]["bank"] == "bank-b",
+    )
+    assert [(r.action.kind.value, r.outcome) for r in results] == [("Failover", Outcome.SUCCEEDED)]
+
+
+def test_ladder_climbs_after_a_rung_fails_and_leaves_no_trace(platform: FakePlatform) -> None:
+    """Draining does not fix this instance; the drain is undone and the restart heals it."""
+    restarts = platform.services["cart"].restarts
+    results = heal(
+        platform,
+        Cause("cart", 0.9, FailureType.NETWORK_FAILURE, instance="cart-1", indicator="latency"),
+        healed=lambda: restarts.get("cart-1", 0) > 0,
+    )
+    assert [(r.action.kind.value, r.outcome) for r in results] == [
+        ("DrainTraffic", Outcome.ROLLED_BACK),
+        ("RestartContainer", Outcome.SUCCEEDED),
+    ]
+    assert platform.services["cart"].drained == set()
+    assert restarts == {"cart-1": 1}
+
+
+def test_bad_config_push_is_restored(platform: FakePlatform) -> None:
+    good = platform.config("payment")
+    bad = platform.push_config("payment", {**good["config"], "dependencies": {"bank": "nowhere"}})
+    # the tracker saw the push a cycle later, on the loop's clock
+    changes = (ChangeEvent("payment", ChangeKind.CONFIG, NOW - 5, str(good["revision"]), str(bad)),)
+    results = heal(
+        platform,
+        Cause("payment", 0.9, FailureType.CONFIGURATION_ERROR),
+        healed=lambda: platform.config("payment")["config"] == good["config"],
+        changes=changes,
+    )
+    assert [r.outcome for r in results] == [Outcome.SUCCEEDED]
+    assert platform.config("payment")["config"] == good["config"]
