@@ -434,7 +434,7 @@ class Shipping(App):
         label = f"{req.body.get('user', '')}-{len(req.body.get('items', []))}"
         if self.v2:
             # v2 prints the address on the label; the shop never sends one.
-            label = req.body.get("address").upper() + label
+            label = req.body.get("address").upper() + label  # type: ignore[union-attr]
         return 200, {"tracking": f"TRK-{uuid.uuid4().hex[:10]}", "label": label}
 
 
@@ -449,7 +449,7 @@ class Bank(App):
         time.sleep(float(self.ctx.config.get("processing_ms", 15)) / 1000.0)
         amount = req.body.get("amount")
         if self.v2:
-            amount = round(amount, "2")  # v2: a string where an int belongs
+            amount = round(amount, "2")  # type: ignore[call-overload]  # v2: str for int
         if not isinstance(amount, int | float) or amount < 0:
             raise HttpError(400, "amount must be a non-negative number")
         if not req.body.get("currency"):

@@ -96,7 +96,7 @@ class ControlServer:
                 b.get("duration"),
             ),
         )
-        add("GET", "/faults", lambda b: f.list())
+        add("GET", "/faults", lambda b: f.listing())
         add(
             "GET",
             "/faults/catalogue",

@@ -216,7 +216,7 @@ class FaultManager:
             self._records[rec.id] = rec
         return self._to_json(rec)
 
-    def list(self) -> dict[str, Any]:
+    def listing(self) -> dict[str, Any]:
         with self._lock:
             return {"faults": [self._to_json(r) for r in self._records.values()]}
 

@@ -289,7 +289,7 @@ class Platform:
                 victim.drained = True  # stop sending it traffic before it goes
                 self._halt(victim)
                 st.instances.remove(victim)
-            added = []
+            added: list[InstanceState] = []
             used = {i.index for i in st.instances}
             index = 0
             while len(st.instances) + len(added) < replicas:

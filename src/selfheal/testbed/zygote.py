@@ -107,7 +107,8 @@ def main() -> None:
         from opentelemetry.exporter.otlp.proto.http import trace_exporter
 
         # The exporter imports its HTTP stack on first construction; do it here, once.
-        trace_exporter.OTLPSpanExporter(endpoint="http://127.0.0.1:1/v1/traces").shutdown()
+        exporter = trace_exporter.OTLPSpanExporter(endpoint="http://127.0.0.1:1/v1/traces")
+        exporter.shutdown()  # type: ignore[no-untyped-call]
 
     signal.signal(signal.SIGTERM, _terminate)
     children: set[int] = set()
