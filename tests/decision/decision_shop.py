@@ -15,7 +15,9 @@ def shop(
 ) -> PlanningContext:
     unready = unready or {}
 
-    def svc(name: str, n: int, deps: dict[str, str] | None = None) -> ServiceState:
+    def svc(
+        name: str, n: int, deps: dict[str, str] | None = None, external: bool = False
+    ) -> ServiceState:
         return ServiceState(
             name=name,
             instances=tuple(f"{name}-{i}" for i in range(n)),
@@ -24,16 +26,17 @@ def shop(
             config_revision=3,
             dependencies=deps or {},
             criticality=criticality,
+            external=external,
         )
 
     services = [
-        svc("frontend", 2),
-        svc("checkout", 2),
-        svc("cart", 3),
+        svc("frontend", 2, {"checkout": "checkout", "cart": "cart"}),
+        svc("checkout", 2, {"payment": "payment", "cart": "cart"}),
+        svc("cart", 3, {"cache": "cache"}),
         svc("payment", 2, {"bank": "bank"}),
         svc("cache", 1),
-        svc("bank", 1),
-        svc("bank-b", 1),
+        svc("bank", 1, external=True),
+        svc("bank-b", 1, external=True),
     ]
     return PlanningContext(services={s.name: s for s in services}, changes=changes)
 

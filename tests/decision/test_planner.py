@@ -201,14 +201,25 @@ def test_created_at_comes_from_the_clock(planner) -> None:
     assert plan.incident_id == "inc-1"
 
 
+def test_an_internal_service_is_never_failed_over_from(planner) -> None:
+    # payment is checkout's dependency, but internal: the failover is payment's, to bank-b
+    assert dependency_pairs(cause("payment", F.EXTERNAL_DEPENDENCY), shop()) == [
+        ("payment", "bank")
+    ]
+
+
+def test_without_external_flags_leaves_of_the_call_graph_are_external() -> None:
+    ctx = shop()
+    plain = {n: dataclasses.replace(s, external=False) for n, s in ctx.services.items()}
+    ctx = PlanningContext(services=plain)
+    assert dependency_pairs(cause("bank", F.EXTERNAL_DEPENDENCY), ctx) == [("payment", "bank")]
+    assert dependency_pairs(cause("payment", F.EXTERNAL_DEPENDENCY), ctx) == [("payment", "bank")]
+
+
 def test_dependency_pairs_follow_the_current_target() -> None:
     ctx = shop()
     payment = ctx.services["payment"]
-    moved = type(payment)(
-        name="payment",
-        instances=payment.instances,
-        dependencies={"bank": "bank-b"},
-    )
+    moved = dataclasses.replace(payment, dependencies={"bank": "bank-b"})
     ctx2 = PlanningContext(services={**ctx.services, "payment": moved})
     assert dependency_pairs(cause("bank-b", F.EXTERNAL_DEPENDENCY), ctx2) == [("payment", "bank")]
 

@@ -139,6 +139,7 @@ class FakePlatform:
                     "config_revision": s.configs[-1]["revision"],
                     "lb_url": f"http://lb/{s.name}",
                     "dependencies": dict(s.configs[-1]["config"].get("dependencies", {})),
+                    "external": s.name.startswith("bank"),
                     "instances": [
                         {
                             "id": i,

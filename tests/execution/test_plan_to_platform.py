@@ -35,6 +35,7 @@ def context_of(ex: LocalExecutor, changes: tuple[ChangeEvent, ...] = ()) -> Plan
             version=s["version"],
             config_revision=s["config_revision"],
             dependencies=s["dependencies"],
+            external=s["external"],
         )
     return PlanningContext(services=services, changes=changes)
 

@@ -49,6 +49,7 @@ class ServiceState:
     config_revision: int = 0
     dependencies: Mapping[str, str] = field(default_factory=dict)  # dep name -> current target
     criticality: float = 0.5  # 0 (nobody notices) .. 1 (revenue path)
+    external: bool = False  # a provider outside the shop (e.g. a bank), with a standby
 
     @property
     def instances_total(self) -> int:

@@ -269,31 +269,47 @@ class Planner:
         return dataclasses.replace(action, params=params)
 
 
+def is_external(name: str, context: PlanningContext) -> bool:
+    """Whether ``name`` is an external dependency (a provider one can fail over from).
+
+    Uses the platform's ``external`` flag when the context carries any; otherwise a
+    service the platform knows that depends on nothing (a leaf of the call graph), or
+    one the platform does not list at all.
+    """
+    state = context.service(name)
+    if any(s.external for s in context.services.values()):
+        return state is not None and state.external
+    return state is None or not state.dependencies
+
+
 def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, str]]:
     """(dependent service, dependency name) pairs a failover could fix.
 
-    The cause is either the dependency itself (``bank``: every service wired to it,
-    by name or by current target) or a service whose dependency the indicator names
-    (or whose only dependency it is).
+    The cause is either the external dependency itself (``bank``: every service
+    wired to it, by name or by current target) or a service whose external
+    dependency the indicator or evidence names (or whose only external dependency
+    it is). Internal services (``payment`` as seen from ``checkout``) are never
+    failed over from.
     """
     pairs: list[tuple[str, str]] = []
     for state in sorted(context.services.values(), key=lambda s: s.name):
         for name, target in state.dependencies.items():
             if cause.service in (name, target) and state.name != cause.service:
                 pairs.append((state.name, name))
-    if pairs:
+    if pairs and is_external(cause.service, context):
         return pairs
     own = context.service(cause.service)
-    if own is None or not own.dependencies:
+    if own is None:
         return []
+    external = [d for d in own.dependencies if is_external(own.dependencies[d], context)]
     words = set(_WORD.findall(cause.indicator or "")) | set(
         w for e in cause.evidence for w in _WORD.findall(e)
     )
-    named = [d for d in own.dependencies if d in words]
+    named = [d for d in external if d in words]
     if len(named) == 1:
         return [(cause.service, named[0])]
-    if len(own.dependencies) == 1:
-        return [(cause.service, next(iter(own.dependencies)))]
+    if len(external) == 1:
+        return [(cause.service, external[0])]
     return []
 
 
