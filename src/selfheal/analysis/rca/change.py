@@ -4,18 +4,20 @@ Signal of the root-cause ranker (``ranker.py``). For each series, the samples
 before the incident are the baseline and those inside it the incident; the
 score is the largest robust deviation of an incident sample from the baseline,
 
-    score = max_t |x_t - median(baseline)| / scale(baseline),
+    score = max2_t |x_t - median(baseline)| / scale(baseline),
 
-with ``scale`` the inter-quartile range (BARO's RobustScorer; Pham, Ha, Zhang,
+(``max2``: the second-largest, so one spike is not a change) with ``scale`` a
+robust spread of the baseline. This is BARO's RobustScorer (Pham, Ha, Zhang,
 "BARO: Robust Root Cause Analysis for Microservices via Multivariate Bayesian
-Online Change Point Detection", FSE 2024), falling back to the MAD and then to a
-small fraction of the level for flat baselines, so an N-sigma test
-(Shan et al., "ε-Diagnosis", WWW 2019 use the same idea) on a constant series
-still registers a step. Scores are capped so one flat series cannot dominate.
+Online Change Point Detection", FSE 2024) and the N-sigma rule, with the spread
+taken as the scaled MAD (Hampel's identifier) instead of the inter-quartile range
+because baselines often hold an earlier incident; it falls back to the IQR and is
+never below a tenth of the level, so flat or quantised series do not produce
+thousand-sigma scores. Scores are capped so one flat series cannot dominate.
 
 >>> import numpy as np
->>> round(robust_change(np.array([1.0, 1.1, 0.9, 1.0, 1.05]), np.array([3.0])), 1)
-40.0
+>>> round(robust_change(np.array([1.0, 1.1, 0.9, 1.0, 1.05]), np.array([3.0, 3.0])), 1)
+20.0
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
 
 SCORE_CAP = 1000.0
+RELATIVE_FLOOR = 0.1
 
 
 def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
@@ -41,12 +44,19 @@ def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
         # Too few samples for a spread: count steps of 10% of the level instead.
         scale = max(0.1 * abs(median), 1e-9)
     else:
-        q75, q25 = np.percentile(base, [75.0, 25.0])
-        scale = float(q75 - q25)
+        # MAD rather than BARO's IQR: it survives a baseline in which an earlier
+        # incident occupies up to half of the samples (IQR breaks at a quarter).
+        scale = 1.4826 * float(np.median(np.abs(base - median)))
         if scale <= 0.0:
-            scale = 1.4826 * float(np.median(np.abs(base - median)))
-        scale = max(scale, 0.01 * abs(median), 1e-9)
-    return float(min(SCORE_CAP, np.max(np.abs(now - median)) / scale))
+            q75, q25 = np.percentile(base, [75.0, 25.0])
+            scale = float(q75 - q25)
+        # A tenth of the level: quantised series (a 5 ms latency that reads 8 ms
+        # once) must not look like a thousand-sigma event.
+        scale = max(scale, RELATIVE_FLOOR * abs(median), 1e-9)
+    deviations = np.sort(np.abs(now - median))[::-1]
+    # The second-largest deviation: a fault persists, a single spike does not.
+    level = deviations[1] if deviations.size >= 2 else deviations[0]
+    return float(min(SCORE_CAP, level / scale))
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,8 +71,11 @@ class LogRecord:
 class CallSample:
     """Calls from ``caller`` to ``callee`` seen in traces (one span, or a batch).
 
-    ``latency_seconds`` and ``error`` are per-call arrays with matching
-    ``timestamps``; ``error`` holds 1.0 for a failed call, 0.0 otherwise.
+    ``latency_seconds`` (as the caller measured it) and ``error`` are arrays
+    with matching ``timestamps``, one entry per call or per aggregation step;
+    ``error`` holds the failed share (1.0 / 0.0 for single calls).
+    ``server_latency_seconds``, when known, is the same calls as the callee
+    measured them (its server span); the gap between the two is the network.
     """
 
     caller: str
@@ -80,6 +83,7 @@ class CallSample:
     timestamps: FloatArray
     latency_seconds: FloatArray
     error: FloatArray
+    server_latency_seconds: FloatArray | None = None
 
     def __post_init__(self) -> None:
         ts = _as_float_array(self.timestamps, "timestamps")
@@ -90,6 +94,11 @@ class CallSample:
         object.__setattr__(self, "timestamps", ts)
         object.__setattr__(self, "latency_seconds", lat)
         object.__setattr__(self, "error", err)
+        if self.server_latency_seconds is not None:
+            srv = _as_float_array(self.server_latency_seconds, "server_latency_seconds")
+            if srv.shape != ts.shape:
+                raise ValueError(f"edge {self.caller}->{self.callee}: server latency length")
+            object.__setattr__(self, "server_latency_seconds", srv)
 
 
 @dataclass(frozen=True, slots=True)

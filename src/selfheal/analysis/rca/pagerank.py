@@ -11,8 +11,14 @@ through Causality Inference", IWQoS 2020): an anomaly that started earlier than
 another within ``temporal_window_seconds`` gets an edge from the later one to it,
 so the walk also flows toward what went wrong first.
 
-Each node keeps a self-loop weighted by its own anomaly, so a walker at an
-anomalous service with healthy callees stays there (MicroRCA's self-edge).
+Following CloudRanger (Wang et al., "CloudRanger: Root Cause Identification for
+Cloud Native Systems", CCGrid 2018), whose second-order walk MicroCause reuses,
+the walker may also step back from a callee to a caller (weight ``rho`` times the
+caller's anomaly), and a service keeps a self-loop only for the anomaly it has
+beyond its most anomalous callee (CloudRanger compares with every neighbour; we
+compare downstream only, since symptoms travel upstream). So the walk does not
+sink into whichever anomalous service has the fewest exits; it settles on the
+deepest anomalous service whose own callees are healthy.
 
 >>> import networkx as nx
 >>> g = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
@@ -28,6 +34,9 @@ from collections.abc import Mapping
 import networkx as nx
 
 TEMPORAL_WINDOW_SECONDS = 60.0
+BACKWARD_WEIGHT = 0.3  # CloudRanger's rho: how easily the walker climbs back to a caller
+TEMPORAL_WEIGHT = 0.5
+FLOOR = 0.01
 
 
 def propagation_graph(
@@ -35,27 +44,39 @@ def propagation_graph(
     anomaly: Mapping[str, float],
     onset: Mapping[str, float] | None = None,
     temporal_window_seconds: float = TEMPORAL_WINDOW_SECONDS,
-    floor: float = 0.01,
+    backward: float = BACKWARD_WEIGHT,
 ) -> nx.DiGraph:
-    """Walk graph: caller -> callee edges weighted by the callee's anomaly,
-    temporal edges later -> earlier anomaly, and anomaly-weighted self-loops."""
+    """Walk graph: forward caller -> callee edges weighted by the callee's anomaly,
+    weaker backward edges, temporal edges later -> earlier anomaly, and a
+    self-loop holding what a service has beyond its most anomalous callee."""
     walk = nx.DiGraph()
     nodes = set(graph.nodes) | set(anomaly)
     walk.add_nodes_from(sorted(nodes))
+
+    def a(node: str) -> float:
+        return max(0.0, anomaly.get(node, 0.0))
+
+    def add(u: str, v: str, w: float) -> None:
+        if u != v and w > 0.0:
+            old = walk.get_edge_data(u, v, {}).get("weight", 0.0)
+            walk.add_edge(u, v, weight=max(old, w))
+
     for caller, callee in graph.edges:
-        if caller != callee:
-            walk.add_edge(caller, callee, weight=floor + anomaly.get(callee, 0.0))
+        add(caller, callee, FLOOR + a(callee))
+        add(callee, caller, backward * (FLOOR + a(caller)))
     if onset:
-        timed = sorted((t, s) for s, t in onset.items() if anomaly.get(s, 0.0) > 0.0)
+        timed = sorted((t, s) for s, t in onset.items() if a(s) > 0.0)
         for i, (t_early, early) in enumerate(timed):
             for t_late, late in timed[i + 1 :]:
                 if t_late - t_early > temporal_window_seconds:
                     break
                 # Only a strictly earlier onset says who came first.
-                if t_late > t_early and late != early and not walk.has_edge(late, early):
-                    walk.add_edge(late, early, weight=0.5 * (floor + anomaly.get(early, 0.0)))
-    for node in walk.nodes:
-        walk.add_edge(node, node, weight=floor + anomaly.get(node, 0.0))
+                if t_late > t_early:
+                    add(late, early, TEMPORAL_WEIGHT * (FLOOR + a(early)))
+    for node in list(walk.nodes):
+        callees = graph.successors(node) if node in graph else ()
+        top = max((a(n) for n in callees), default=0.0)
+        walk.add_edge(node, node, weight=FLOOR + max(0.0, a(node) - top))
     return walk
 
 

@@ -40,6 +40,8 @@ PROPAGATION = "propagation"
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "anomalies": 1.0,
     "metric_change": 1.0,
+    "trace_edges": 1.0,
+    "log_templates": 1.0,
 }
 
 
@@ -87,16 +89,26 @@ def _combine(outputs: Sequence[SignalOutput], weights: Mapping[str, float]) -> d
     return {s: v / weight_sum for s, v in total.items()}
 
 
+def _observed(data: RCAInput) -> set[str]:
+    names = {m.service for m in data.metrics}
+    names.update(a.service for a in data.anomalies)
+    names.update(r.service for r in data.logs)
+    for c in data.calls:
+        names.add(c.caller)
+        names.add(c.callee)
+    return names
+
+
 def _path_and_impact(
-    graph: nx.DiGraph, cause: str, local: Mapping[str, float], level: float = 0.2
+    graph: nx.DiGraph, cause: str, hurt: Mapping[str, float], level: float = 0.2
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Anomalous callers that (transitively) depend on ``cause``, and the longest
     chain of anomalous callers from the cause up to a symptom."""
     if cause not in graph:
         return (cause,), ()
-    hurt = [s for s in nx.ancestors(graph, cause) if local.get(s, 0.0) >= level]
-    impact = tuple(sorted(hurt))
-    sub = graph.subgraph([cause, *hurt]).reverse(copy=True)
+    affected = [s for s in nx.ancestors(graph, cause) if hurt.get(s, 0.0) >= level]
+    impact = tuple(sorted(affected))
+    sub = graph.subgraph([cause, *affected]).reverse(copy=True)
     best: tuple[str, ...] = (cause,)
     lengths = nx.single_source_shortest_path(sub, cause)
     for _target, p in sorted(lengths.items()):
@@ -140,7 +152,17 @@ def rank(
             s: (1.0 - pw) * local.get(s, 0.0) + pw * prop.get(s, 0.0)
             for s in set(local) | set(prop)
         }
-    ordered = sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.max_causes]
+    # Rank only services some telemetry speaks about; graph-only nodes (hosts,
+    # unmonitored externals) help the walk but are not candidates.
+    observed = _observed(data)
+    candidates = {s: v for s, v in final.items() if s in observed}
+    ordered = sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.max_causes]
+    # How clearly each service shows *any* symptom (its own or inherited): the
+    # impact scope and the propagation path are read from this.
+    hurt: dict[str, float] = {}
+    for o in outputs:
+        for svc, v in o.strength.items():
+            hurt[svc] = max(hurt.get(svc, 0.0), v)
     causes = []
     for i, (service, score) in enumerate(ordered):
         others = [v for j, (_, v) in enumerate(ordered) if j != i]
@@ -148,7 +170,7 @@ def rank(
         strength = max((o.strength.get(service, 0.0) for o in outputs), default=0.0)
         evidence = tuple(e for o in outputs for e in o.evidence.get(service, ()))
         indicator = next((o.indicator[service] for o in outputs if service in o.indicator), None)
-        path, impact = _path_and_impact(data.graph, service, local)
+        path, impact = _path_and_impact(data.graph, service, hurt)
         is_leaf = service in data.graph and data.graph.out_degree(service) == 0
         causes.append(
             Cause(

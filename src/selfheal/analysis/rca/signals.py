@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from selfheal.analysis.rca import signals_metric
+from selfheal.analysis.rca import signals_log, signals_metric, signals_trace
 from selfheal.analysis.rca.signal import SignalRegistry
 
 
@@ -17,4 +17,6 @@ def default_registry() -> SignalRegistry:
     registry = SignalRegistry()
     registry.register("anomalies")(signals_metric.detector_anomalies)
     registry.register("metric_change")(signals_metric.metric_change)
+    registry.register("trace_edges")(signals_trace.trace_edges)
+    registry.register("log_templates")(signals_log.log_templates)
     return registry

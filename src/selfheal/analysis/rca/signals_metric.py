@@ -1,9 +1,12 @@
 """Metric signals: robust change per service (BARO / N-sigma) and detector anomalies.
 
-``metric_change`` scores each service by the largest robust change of its own
+``metric_change`` scores each service by the robust change of its own
 indicators (``change.py``). Indicators a caller measures about its callees
 (client-side latency, ``client_*``) are symptoms of someone else and are left
-out of the service's own score; the propagation signal uses the graph instead.
+out. A resource indicator (CPU, memory) that moved counts in full; a latency,
+error or traffic change counts only as far as it exceeds the same change at the
+service's callees, since callers inherit their callees' latency and errors
+(the exclusive-time idea of TraceRCA, applied to metrics).
 
 ``anomalies`` scores each service by the strongest calibrated anomaly the loop's
 detectors raised for it during the incident (live data), with its onset time.
@@ -32,12 +35,17 @@ def _own(change: IndicatorChange) -> bool:
 
 def metric_change(data: RCAInput) -> SignalOutput:
     changes = [c for c in indicator_changes(data) if _own(c)]
-    scores: dict[str, float] = defaultdict(float)
+    raw: dict[str, float] = defaultdict(float)
+    resource: dict[str, float] = defaultdict(float)
+    other: dict[str, float] = defaultdict(float)
     indicator: dict[str, str] = {}
     evidence: dict[str, list[str]] = defaultdict(list)
     for c in changes:  # largest first
-        if c.score > scores[c.service]:
-            scores[c.service] = c.score
+        level = math.log1p(max(0.0, c.score - CHANGE_THRESHOLD))
+        bucket = resource if _is_resource(c.indicator) else other
+        bucket[c.service] = max(bucket[c.service], level)
+        if c.score > raw[c.service]:
+            raw[c.service] = c.score
             indicator[c.service] = c.indicator
         if c.score >= CHANGE_THRESHOLD and len(evidence[c.service]) < 3:
             arrow = "up" if c.direction > 0 else "down"
@@ -54,16 +62,25 @@ def metric_change(data: RCAInput) -> SignalOutput:
             and not _is_resource(indicator.get(c.service, ""))
         ):
             indicator[c.service] = c.indicator
-    onset = _metric_onset(data, {s for s, v in scores.items() if v >= CHANGE_THRESHOLD})
+    graph = data.graph
+    scores: dict[str, float] = {}
+    for service in raw:
+        callees = graph.successors(service) if service in graph else ()
+        inherited = max((other.get(c, 0.0) for c in callees), default=0.0)
+        # Compressed (log) levels: a 1000-deviation jump is more telling than a
+        # 10-deviation one, but not a hundred times more.
+        scores[service] = max(resource.get(service, 0.0), other.get(service, 0.0) - inherited)
+    onset = _metric_onset(data, {s for s, v in raw.items() if v >= CHANGE_THRESHOLD})
     return SignalOutput(
         "metric_change",
-        # Compress: a 1000-deviation jump is more telling than a 10-deviation one,
-        # but not a hundred times more.
-        {k: math.log1p(max(0.0, v - CHANGE_THRESHOLD)) for k, v in scores.items()},
+        scores,
         {k: tuple(v) for k, v in evidence.items()},
         indicator,
         onset,
-        {s: 1.0 - math.exp(-v / CHANGE_SATURATION) for s, v in scores.items()},
+        {
+            s: 1.0 - math.exp(-max(0.0, v - CHANGE_THRESHOLD) / CHANGE_SATURATION)
+            for s, v in raw.items()
+        },
     )
 
 

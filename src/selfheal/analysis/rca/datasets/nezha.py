@@ -125,26 +125,102 @@ def _read_logs(paths: list[Path]) -> list[LogRecord]:
     return records
 
 
-def _read_calls(paths: list[Path]) -> tuple[list[CallSample], list[tuple[str, str]]]:
-    if not paths:
-        return [], []
+def _read_spans(paths: list[Path]) -> pd.DataFrame:
+    """Calls between services: one row per server span whose parent is in another service."""
     cols = ["SpanID", "ParentID", "PodName", "StartTimeUnixNano", "EndTimeUnixNano"]
+    if not paths:
+        return pd.DataFrame(columns=["caller", "callee", "ts", "client", "server"])
     spans = pd.concat([pd.read_csv(p, usecols=cols) for p in paths], ignore_index=True)
     spans["service"] = spans["PodName"].astype(str).map(service_of_pod)
-    parent = spans[["SpanID", "service"]].rename(
-        columns={"SpanID": "ParentID", "service": "caller"}
+    spans["duration"] = (spans["EndTimeUnixNano"] - spans["StartTimeUnixNano"]) / 1e9
+    parent = spans[["SpanID", "service", "duration"]].drop_duplicates("SpanID")
+    parent = parent.rename(
+        columns={"SpanID": "ParentID", "service": "caller", "duration": "client"}
     )
-    joined = spans.merge(parent.drop_duplicates("ParentID"), on="ParentID", how="inner")
+    joined = spans.merge(parent, on="ParentID", how="inner")
     joined = joined[joined["caller"] != joined["service"]]
+    return pd.DataFrame(
+        {
+            "caller": joined["caller"],
+            "callee": joined["service"],
+            "ts": joined["StartTimeUnixNano"] / 1e9,
+            "client": joined["client"],
+            "server": joined["duration"],
+        }
+    )
+
+
+def _calls_from_spans(frame: pd.DataFrame) -> list[CallSample]:
     calls: list[CallSample] = []
-    for (caller, callee), group in joined.groupby(["caller", "service"], sort=True):
-        start = group["StartTimeUnixNano"].to_numpy(dtype=np.float64) / 1e9
-        latency = (
-            group["EndTimeUnixNano"].to_numpy(dtype=np.float64)
-            - group["StartTimeUnixNano"].to_numpy(dtype=np.float64)
-        ) / 1e9
-        calls.append(CallSample(str(caller), str(callee), start, latency, np.zeros_like(start)))
-    return calls, [(c.caller, c.callee) for c in calls]
+    for (caller, callee), group in frame.groupby(["caller", "callee"], sort=True):
+        group = group.sort_values("ts")
+        ts = group["ts"].to_numpy(dtype=np.float64)
+        calls.append(
+            CallSample(
+                str(caller),
+                str(callee),
+                ts,
+                group["client"].to_numpy(dtype=np.float64),
+                np.zeros_like(ts),  # the dataset's spans carry no status
+                group["server"].to_numpy(dtype=np.float64),
+            )
+        )
+    return calls
+
+
+@lru_cache(maxsize=4)
+def _edge_latency_frames(metric_dir: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Per-edge latency at 60 s over the whole day, as the caller (source) and
+    the callee (destination) measured it; Online Boutique ships these."""
+    src = Path(metric_dir) / "source_50.csv.gz"
+    dst = Path(metric_dir) / "destination_50.csv.gz"
+    if not (src.exists() and dst.exists()):
+        return None
+    frames = []
+    for path in (src, dst):
+        frame = pd.read_csv(path).drop(columns=["time"], errors="ignore")
+        frame["timestamp"] = (frame["timestamp"] / 60.0).round() * 60.0
+        frames.append(frame.groupby("timestamp").mean().sort_index())
+    return frames[0], frames[1]
+
+
+def _calls_from_edge_metrics(
+    metric_dir: Path, services: set[str], start: float, end: float
+) -> list[CallSample]:
+    frames = _edge_latency_frames(str(metric_dir))
+    if frames is None:
+        return []
+    src, dst = frames
+    src = src[(src.index >= start - BASELINE_SECONDS) & (src.index <= end)]
+    dst = dst.reindex(src.index)
+    calls = []
+    for column in src.columns:
+        caller, callee = _split_edge(str(column), services)
+        if caller is None or callee is None:
+            continue
+        ts = src.index.to_numpy(dtype=np.float64)
+        server = dst[column].to_numpy(dtype=np.float64) if column in dst.columns else None
+        calls.append(
+            CallSample(
+                caller,
+                callee,
+                ts,
+                src[column].to_numpy(dtype=np.float64),
+                np.zeros_like(ts),
+                server,
+            )
+        )
+    return calls
+
+
+def _split_edge(column: str, services: set[str]) -> tuple[str | None, str | None]:
+    for i in range(1, len(column)):
+        if column[i - 1] == "_" or column[i] != "_":
+            continue
+        caller, callee = column[:i], column[i + 1 :]
+        if caller in services and callee in services:
+            return caller, callee
+    return None, None
 
 
 @lru_cache(maxsize=4)
@@ -157,11 +233,20 @@ def _static_graph_edges(day_dir: str, construct_dir: str) -> tuple[tuple[str, st
         edges.update(
             (str(s), str(t)) for s, t in zip(frame["Source"], frame["Target"], strict=True)
         )
-    trace_dir = Path(construct_dir) / "trace"
-    if trace_dir.is_dir():
-        _, trace_edges = _read_calls(sorted(trace_dir.glob("*_trace.csv.gz")))
-        edges.update(trace_edges)
+    spans = _baseline_spans(construct_dir)
+    edges.update(zip(spans["caller"].astype(str), spans["callee"].astype(str), strict=True))
     return tuple(sorted(edges))
+
+
+@lru_cache(maxsize=4)
+def _baseline_spans(construct_dir: str) -> pd.DataFrame:
+    """Calls from the fault-free stretch, with times relative to its first call."""
+    trace_dir = Path(construct_dir) / "trace"
+    paths = sorted(trace_dir.glob("*_trace.csv.gz")) if trace_dir.is_dir() else []
+    frame = _read_spans(paths)
+    if len(frame):
+        frame["ts"] = frame["ts"] - float(frame["ts"].max())
+    return frame
 
 
 @lru_cache(maxsize=4)
@@ -182,7 +267,16 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
     end = start + INCIDENT_SECONDS
     metrics = _metrics(day_dir, start, end)
     minutes = int(INCIDENT_SECONDS // 60)
-    calls, call_edges = _read_calls(_minute_files(day_dir / "trace", "trace", start, minutes))
+    spans = _read_spans(_minute_files(day_dir / "trace", "trace", start, minutes))
+    call_edges = list(zip(spans["caller"].astype(str), spans["callee"].astype(str), strict=True))
+    services = {m.service for m in metrics}
+    calls = _calls_from_edge_metrics(day_dir / "metric", services, start, end)
+    if not calls:
+        # No per-edge metrics: use the spans, with the fault-free stretch placed
+        # just before the incident as the baseline.
+        reference = _baseline_spans(str(construct_dir)).copy()
+        reference["ts"] = reference["ts"] + (start - 60.0)
+        calls = _calls_from_spans(pd.concat([reference, spans], ignore_index=True))
     logs = _read_logs(_minute_files(day_dir / "log", "log", start, minutes))
     graph = nx.DiGraph()
     graph.add_nodes_from(sorted({m.service for m in metrics}))
