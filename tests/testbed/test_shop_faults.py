@@ -246,8 +246,12 @@ def test_pool_exhaustion_is_fixed_by_restoring_the_pool(
 
     before = timeouts()
     fault = client.inject("pool_exhaustion", "frontend")
-    assert all(scrape(u)["pool_connections_max"] == 1.0 for u in urls)
+    assert all(scrape(u)["pool_connections_max"] == 0.0 for u in urls)
     assert wait_until(lambda: timeouts() >= before + 3, timeout=10)
+    assert _broken(load, "all", below=0.2)
+    client.scale("frontend", 3)  # more instances, each with the same empty pool
+    assert _broken(load, "all", below=0.2)
+    client.scale("frontend", 2)
     client.restore_config("frontend")
     assert not client.fault(fault["id"])["active"]
     assert all(scrape(u)["pool_connections_max"] == 16.0 for u in urls)

@@ -123,10 +123,11 @@ CATALOGUE: dict[str, FaultInfo] = {
         ),
         FaultInfo(
             "pool_exhaustion",
-            "a config push shrinks the connection pool below the load: "
-            "pool_wait_timeouts_total rises, calls fail with 502",
-            "restore the previous config revision (scaling out only dilutes it)",
-            "size=1 timeout_ms=5",
+            "a config push shrinks the connection pool below the load (default: no "
+            "connection at all): pool_connections_max drops, pool_wait_timeouts_total rises, "
+            "requests that need a dependency answer 503",
+            "restore the previous config revision (scaling out does not add connections)",
+            "size=0 timeout_ms=5",
             "service",
         ),
     )
@@ -351,7 +352,7 @@ class FaultManager:
                 raise BadRequest("bad_config mode must be dependency_url or timeout")
         else:
             try:
-                size = int(rec.params.get("size", 1))
+                size = int(rec.params.get("size", 0))
                 timeout_ms = float(rec.params.get("timeout_ms", 5))
             except (TypeError, ValueError) as exc:
                 raise BadRequest("pool_exhaustion params size and timeout_ms are numbers") from exc
