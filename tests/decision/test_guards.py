@@ -222,6 +222,7 @@ def test_budget_is_never_exceeded_in_any_window(steps, budget, window) -> None:
         budget_window_seconds=window,
         cooldown_seconds=0,
         breaker_failures_total=1000,
+        breaker_target_failures_total=1000,
     )
     starts: list[float] = []
     tokens: list[int] = []
@@ -252,6 +253,7 @@ def test_blast_radius_is_never_exceeded(steps, share, floor, down) -> None:
         max_unavailable_floor_instances=floor,
         cooldown_seconds=0,
         breaker_failures_total=1000,
+        breaker_target_failures_total=1000,
         budget_actions_total=1000,
     )
     ctx = shop(unready={"cart": frozenset(f"cart-{i}" for i in down)})
@@ -299,3 +301,25 @@ def test_in_flight_out_counts_each_instance_once() -> None:
     g.started(Action(ActionKind.RESTART_SERVICE, "cart"), incident_id="i3", context=ctx)
     g.started(Action(ActionKind.CLEAR_CACHE, "cart"), incident_id="i4", context=ctx)
     assert g.in_flight_out("cart") == 2
+
+
+def test_target_breaker_stops_acting_on_a_service_that_keeps_failing() -> None:
+    g, clock = make(
+        breaker_target_failures_total=2, breaker_cooloff_seconds=100, cooldown_seconds=0
+    )
+    run_one(g, Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0"), Outcome.ROLLED_BACK)
+    run_one(g, Action(ActionKind.RESTART_SERVICE, "cart"), Outcome.FAILED)
+    d = g.check(Action(ActionKind.SCALE_SERVICE, "cart"), incident_id="i1", context=shop())
+    assert d.guard == "circuit_breaker" and "for cart" in d.reason
+    assert g.check(
+        Action(ActionKind.RESTART_SERVICE, "checkout"), incident_id="i2", context=shop()
+    ).allowed
+    clock.advance(100)
+    assert g.check(
+        Action(ActionKind.SCALE_SERVICE, "cart"), incident_id="i1", context=shop()
+    ).allowed
+    run_one(g, Action(ActionKind.SCALE_SERVICE, "cart"), Outcome.FAILED)
+    assert g.check(RESTART_CART_0, incident_id="i1", context=shop()).guard == "circuit_breaker"
+    clock.advance(100)
+    run_one(g, Action(ActionKind.SCALE_SERVICE, "cart"), Outcome.SUCCEEDED)
+    assert g.check(RESTART_CART_0, incident_id="i9", context=shop()).allowed

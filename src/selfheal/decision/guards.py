@@ -13,7 +13,7 @@ Checks, in order (the first refusal wins):
 3. recurrence — the same cause healed N times within a window: stop, escalate;
 4. circuit breaker — after N consecutive failed actions, refuse until a
    cool-off passes, then let one probe through (half-open), the classic
-   breaker of Nygard, *Release It!* (2007);
+   breaker of Nygard, *Release It!* (2007); globally and per service;
 5. budget — at most N actions per sliding window across the fleet;
 6. cooldown — a target recently acted on waits (a ladder's next rung of the
    same incident is exempt, so escalation is not stalled);
@@ -88,6 +88,12 @@ class GuardSettings(BaseModel):
         ge=1,
         description="Consecutive failed or rolled-back actions that open the circuit breaker: "
         "that many misses in a row means the loop itself is wrong.",
+    )
+    breaker_target_failures_total: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed or rolled-back actions on one service that stop the "
+        "loop acting on that service for the cool-off: every rung of a typical ladder missed.",
     )
     breaker_cooloff_seconds: float = Field(
         default=300.0,
@@ -221,6 +227,8 @@ class Guards:
         self._consecutive_failures = 0
         self._opened_at: float | None = None
         self._probe_out = False
+        self._target_failures: dict[str, int] = {}
+        self._target_opened: dict[str, float] = {}
         self._heals: dict[tuple[str, FailureType], deque[float]] = {}
 
     # -- controls ----------------------------------------------------------------------
@@ -253,6 +261,7 @@ class Guards:
                 self.check_maintenance(action),
                 self.check_recurrence(cause),
                 self.check_breaker(),
+                self.check_target_breaker(action),
                 self.check_budget(),
                 self.check_cooldown(action, incident_id),
                 self.check_blast_radius(action, context),
@@ -317,6 +326,22 @@ class Guards:
                     "circuit breaker half-open: waiting for the probe action's outcome",
                 )
         return None
+
+    def check_target_breaker(self, action: Action) -> GuardDecision | None:
+        with self._lock:
+            opened = self._target_opened.get(action.target)
+            if opened is None:
+                return None
+            wait = opened + self.settings.breaker_cooloff_seconds - self._clock.now()
+            if wait <= 0:
+                return None  # half-open: let the next action try; a failure reopens it
+            return GuardDecision(
+                Verdict.BLOCK,
+                "circuit_breaker",
+                f"circuit breaker for {action.target} open after "
+                f"{self._target_failures.get(action.target, 0)} consecutive failed actions on it",
+                retry_after_seconds=wait,
+            )
 
     def check_budget(self) -> GuardDecision | None:
         with self._lock:
@@ -417,7 +442,9 @@ class Guards:
     def finished(self, token: int, outcome: Outcome) -> None:
         """Record how the action of ``token`` ended (feeds the circuit breaker)."""
         with self._lock:
-            self._inflight.pop(token, None)
+            flight = self._inflight.pop(token, None)
+            if flight is not None:
+                self._count_for_target(flight.service, outcome)
             if outcome in _FAILURES:
                 self._consecutive_failures += 1
                 half_open = self.breaker_state == BreakerState.HALF_OPEN
@@ -427,6 +454,16 @@ class Guards:
                 self._consecutive_failures = 0
                 self._opened_at = None
             self._probe_out = False
+
+    def _count_for_target(self, service: str, outcome: Outcome) -> None:
+        if outcome in _FAILURES:
+            n = self._target_failures.get(service, 0) + 1
+            self._target_failures[service] = n
+            if n >= self.settings.breaker_target_failures_total:
+                self._target_opened[service] = self._clock.now()
+        elif outcome in _SUCCESSES:
+            self._target_failures.pop(service, None)
+            self._target_opened.pop(service, None)
 
     def healed(self, cause: Cause) -> None:
         """Record that ``cause``'s incident healed (feeds the recurrence guard)."""
