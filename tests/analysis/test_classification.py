@@ -37,7 +37,7 @@ def test_recent_deploy_means_code_bug_and_config_push_means_configuration_error(
 
 
 def test_errors_toward_external_dependency() -> None:
-    ev = [a("payment", "upstream_error_ratio", target="bank")]
+    ev = [a("payment", "upstream_error_ratio", target="bank"), a("bank", "error_ratio")]
     found = classify(Cause("bank", 0.9), ev, external=frozenset({"bank", "bank-b"}))
     assert found.failure_type is FailureType.EXTERNAL_DEPENDENCY
 

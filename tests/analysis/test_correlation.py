@@ -56,3 +56,18 @@ def test_evidence_joins_but_never_opens() -> None:
     c.add([Anomaly("payment", 2, 0.99, "ewma", indicator="cpu_cores")], 2, GRAPH)
     (incident,) = c.open_incidents
     assert {a.detector for a in incident.anomalies} == {"rule:x", "ewma"}
+
+
+def test_escalated_incident_absorbs_its_repeats_but_not_new_problems() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import IncidentStatus
+
+    c = Correlator()
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    (incident,) = c.open_incidents
+    c.update(replace(incident, status=IncidentStatus.ESCALATED))
+    assert c.add([anomaly("payment", 1)], 1, GRAPH).folded == 1
+    assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).opened == ()
+    update = c.add([anomaly("checkout", 2)], 2, GRAPH)
+    assert len(update.opened) == 1

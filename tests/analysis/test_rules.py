@@ -44,10 +44,10 @@ def test_detector_flags_are_evidence_and_are_not_learned() -> None:
     class Jump:
         learned: list[float] = []
 
-        def score_one(self, x: float) -> float:
+        def score_one(self, x: float, t: float) -> float:
             return 1.0 if x > 10 else 0.0
 
-        def learn_one(self, x: float) -> None:
+        def learn_one(self, x: float, t: float) -> None:
             self.learned.append(x)
 
     jump = Jump()

@@ -57,6 +57,10 @@ class FakePlatform:
         )
 
 
+    def external(self) -> frozenset[str]:
+        return frozenset()
+
+
 class FakeRanker:
     def __init__(self, confidence: float = 0.9) -> None:
         self.confidence = confidence
@@ -129,6 +133,7 @@ class MemoryStore:
         self.intents: dict[str, dict[str, Any]] = {}
         self.incidents: dict[str, Incident] = {}
         self.approvals: dict[str, dict[str, Any]] = {}
+        self.actions: list[tuple[str, ActionResult]] = []
         self._paused = False
         self._ids = itertools.count(1)
 
@@ -153,6 +158,9 @@ class MemoryStore:
 
     def save_incident(self, incident: Incident) -> None:
         self.incidents[incident.id] = incident
+
+    def record_action(self, incident_id: str, result: ActionResult) -> None:
+        self.actions.append((incident_id, result))
 
     def request_approval(
         self, incident_id: str, action: Action, at: float, expires_at: float

@@ -73,15 +73,15 @@ def test_fault_is_detected_diagnosed_healed_verified_and_audited_in_order() -> N
     assert incident.top_cause is not None and incident.top_cause.service == "cache"
     kinds = store.kinds()
     chain = [
-        "incident.opened",
-        "incident.diagnosed",
+        "incident_opened",
+        "incident_diagnosed",
         "decision",
         "intent",
-        "action.started",
-        "action.executed",
+        "action_started",
+        "action_executed",
         "verification",
-        "action.result",
-        "incident.resolved",
+        "action_result",
+        "incident_resolved",
     ]
     positions = [kinds.index(k) for k in chain]
     assert positions == sorted(positions)
@@ -102,7 +102,7 @@ def test_failed_verification_rolls_back_then_next_rung_heals() -> None:
         ActionKind.RESTART_SERVICE,
     ]
     assert [a.kind for a in world.rolled_back] == [ActionKind.SCALE_SERVICE]
-    outcomes = [p["outcome"] for k, p in store.events if k == "action.result"]
+    outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
     assert outcomes == ["rolled_back", "succeeded"]
 
 
@@ -127,7 +127,7 @@ def test_pause_blocks_new_actions_and_resume_lets_them_run() -> None:
     world.broken["cache"] = "RestartService"
     run(engine, clock, 5)
     assert world.executed == []
-    assert "guard.blocked" in store.kinds()
+    assert "guard_blocked" in store.kinds()
     engine.resume(by="test")
     run(engine, clock, 5)
     assert len(world.executed) == 1
@@ -141,7 +141,7 @@ def test_dry_run_records_the_decision_but_executes_nothing() -> None:
     world.broken["cache"] = "RestartService"
     run(engine, clock, 10)
     assert world.executed == []
-    outcomes = [p["outcome"] for k, p in store.events if k == "action.result"]
+    outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
     assert outcomes == ["dry_run"]
 
 
@@ -157,7 +157,7 @@ def test_risky_action_waits_for_approval_then_runs() -> None:
     store.approvals[approval_id]["status"] = "approved"
     run(engine, clock, 5)
     assert len(world.executed) == 1
-    assert "approval.approved" in store.kinds()
+    assert "approval_approved" in store.kinds()
 
 
 def test_denied_approval_escalates_without_acting() -> None:
@@ -186,7 +186,7 @@ def test_restart_reconciles_pending_intents_without_repeating_them() -> None:
     run(engine, clock, 3)
     assert store.pending_intents() == []
     assert world.executed == []
-    assert "intent.reconciled" in store.kinds()
+    assert "intent_reconciled" in store.kinds()
 
 
 def test_duplicate_signals_fold_into_one_incident() -> None:
@@ -199,7 +199,7 @@ def test_duplicate_signals_fold_into_one_incident() -> None:
     assert len(store.incidents) == 1
     (incident,) = store.incidents.values()
     assert len(incident.anomalies) == 1
-    assert store.kinds().count("guard.blocked") == 1
+    assert store.kinds().count("guard_blocked") == 1
 
 
 def test_engine_metrics_count_cycles_and_actions() -> None:

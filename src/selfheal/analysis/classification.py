@@ -43,6 +43,7 @@ class Classification:
     indicator: str | None
     instance: str | None
     reason: str
+    service: str | None = None  # set when the evidence points at another service
 
 
 RESOURCE_INDICATORS = (ind.MEMORY, ind.CPU, ind.SATURATION, ind.POOL_TIMEOUTS)
@@ -54,8 +55,12 @@ def classify(
     changes: Iterable[Change] = (),
     external: frozenset[str] = frozenset(),
     since: float = 0.0,
+    callees: Iterable[str] = (),
 ) -> Classification:
-    """Decide the failure type of ``cause`` from the evidence; see the module rules."""
+    """Decide the failure type of ``cause`` from the evidence; see the module rules.
+
+    ``callees`` are the services ``cause.service`` calls (from the service graph).
+    """
     service = cause.service
     mine = [a for a in anomalies if a.service == service]
     recent = [c for c in changes if c.service == service and c.at >= since]
@@ -75,13 +80,18 @@ def classify(
     external_edges = [
         a
         for a in anomalies
-        if a.indicator in (ind.UPSTREAM_ERROR_RATIO, ind.UPSTREAM_LATENCY)
+        if a.indicator == ind.UPSTREAM_ERROR_RATIO
         and a.series is not None
         and a.series.label("target") in external
     ]
-    if service in external or (
-        external_edges and any(a.service == service for a in external_edges)
-    ):
+    own_failure = any(
+        a.indicator in (ind.UP, ind.ERROR_RATIO) and a.detector.startswith("rule:") for a in mine
+    )
+    toward_me = [
+        a for a in external_edges if a.series is not None and a.series.label("target") == service
+    ]
+    calls_out = [a for a in external_edges if a.service == service]
+    if (service in external and (own_failure or toward_me)) or calls_out:
         return Classification(
             FailureType.EXTERNAL_DEPENDENCY,
             "dependency",
@@ -95,7 +105,19 @@ def classify(
             None,
             "the cache serves data that makes calls fail",
         )
+    caches = [c for c in callees if "cache" in c.lower()]
+    erroring = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
+    own_edges_fail = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in mine)
     down = [a for a in mine if a.indicator == ind.UP]
+    if caches and not down and len(erroring) >= 2 and not own_edges_fail:
+        # Every instance fails while its calls to the cache succeed: the cached data is bad.
+        return Classification(
+            FailureType.DATA_CORRUPTION,
+            "cache",
+            None,
+            f"all instances of {service} fail while {caches[0]} answers: corrupt cached data",
+            service=caches[0],
+        )
     if down:
         instance = cause.instance or down[0].instance
         return Classification(
@@ -128,7 +150,10 @@ def classify(
                 None,
                 f"latency only on the edge {caller} → {callee}",
             )
-    return Classification(cause.failure_type, cause.indicator, cause.instance, "no rule matched")
+    instance = cause.instance or _single_instance(
+        [a for a in mine if a.instance and a.indicator != ind.UP]
+    )
+    return Classification(cause.failure_type, cause.indicator, instance, "no rule matched")
 
 
 def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:
@@ -140,6 +165,7 @@ def apply(cause: Cause, found: Classification) -> Cause:
     """The cause with the classification's failure type, indicator, instance and reason."""
     return replace(
         cause,
+        service=found.service or cause.service,
         failure_type=found.failure_type,
         indicator=found.indicator or cause.indicator,
         instance=found.instance or cause.instance,

@@ -148,8 +148,15 @@ class Correlator:
     def _find(self, anomaly: Anomaly, graph: nx.Graph) -> _Open | None:
         best: tuple[int, float, _Open] | None = None
         for entry in self._open.values():
-            # An escalated incident keeps absorbing its symptoms (no new incident per cycle).
             if entry.incident.status is IncidentStatus.RESOLVED:
+                continue
+            # An escalated incident keeps absorbing symptoms of its own services (no new
+            # incident per cycle) but no other service: a new problem must not hide behind
+            # a human's queue.
+            if (
+                entry.incident.status is IncidentStatus.ESCALATED
+                and anomaly.service not in entry.incident.services
+            ):
                 continue
             if anomaly.timestamp - entry.last_seen > self._window:
                 continue

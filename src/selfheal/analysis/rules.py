@@ -43,9 +43,9 @@ BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
 class Detector(Protocol):
     """The streaming detector seam (``selfheal.analysis.detection``)."""
 
-    def score_one(self, x: float) -> float: ...
+    def score_one(self, x: float, t: float) -> float: ...
 
-    def learn_one(self, x: float) -> None: ...
+    def learn_one(self, x: float, t: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +113,13 @@ def _excess(value: float, limit: float) -> float:
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(UP, below=0.5),
     Rule(ERROR_RATIO, above=0.05, for_samples=1),
-    Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.25, for_samples=2),
+    Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.4, for_samples=3),
     Rule(SATURATION, above=0.95, for_samples=2),
     Rule(POOL_TIMEOUTS, above=0.5, for_samples=1),
     Rule(CPU, above=0.6, for_samples=2),
-    Rule(MEMORY, baseline_factor=2.5, min_value=150e6, for_samples=2),
+    Rule(MEMORY, baseline_factor=1.5, min_value=200e6, for_samples=2),
     Rule(UPSTREAM_ERROR_RATIO, above=0.2, for_samples=1),
-    Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.25, for_samples=2),
+    Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.4, for_samples=3),
     Rule(ORDER_SUCCESS, below=0.9, for_samples=1),
     Rule(PAYMENT_SUCCESS, below=0.9, for_samples=1),
 )
@@ -225,7 +225,7 @@ class LiveDetection:
                 )
         flagged = bool(found)
         if state.detector is not None:
-            score = _clip(state.detector.score_one(value))
+            score = _clip(state.detector.score_one(value, sample.timestamp))
             if warm and score >= self._threshold and not flagged:
                 found.append(
                     Anomaly(
@@ -243,7 +243,7 @@ class LiveDetection:
                 )
                 flagged = True
             if not flagged:
-                state.detector.learn_one(value)
+                state.detector.learn_one(value, sample.timestamp)
         if not any(a.detector.startswith("rule:") for a in found):
             state.baseline = (
                 value

@@ -1,7 +1,231 @@
-"""``selfheal demo|run|incidents|audit|pause|resume|approve|deny``."""
+"""``selfheal demo|run|incidents|audit|pause|resume|approve|deny``.
+
+``demo`` and ``run`` start the loop in this process; the others work on the
+state store (``--db``, the same SQLite/PostgreSQL URL the loop uses), so they
+work from another terminal while the loop runs, and also when it does not.
+User errors print one clear line and exit 2; never a traceback.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
-COMMANDS: list[click.Command] = []
+from selfheal.core.errors import SelfHealError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = "State store URL (SQLAlchemy). Default: sqlite:///selfheal.db in this directory."
+
+
+def serve(runtime: Any, host: str, port: int) -> Any:
+    """Start the REST API and the dashboard for a running loop; returns the server."""
+    from selfheal.api import Server, create_app
+    from selfheal.web import mount
+
+    app = mount(create_app(runtime.engine, runtime.store, runtime.engine.metrics.registry))
+    return Server(app, host, port).start()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(2)
+
+
+def _store(db: str) -> Any:
+    from selfheal.store.state import open_store
+
+    try:
+        return open_store(db)
+    except Exception as exc:
+        _fail(f"cannot open the state store {db!r}: {exc}")
+
+
+@click.command()
+@click.option(
+    "--scenario-file", type=click.Path(dir_okay=False), help="YAML list of faults to play."
+)
+@click.option(
+    "--json-summary", type=click.Path(dir_okay=False), help="Write the outcome as JSON here."
+)
+@click.option(
+    "--api-port",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Port of the API/dashboard (0: free port).",
+)
+def demo(scenario_file: str | None, json_summary: str | None, api_port: int) -> None:
+    """Start the shop and its load, run the loop, play faults, show the outcome."""
+    from rich.console import Console
+
+    from selfheal.cli.demo import DEFAULT_SCENARIO, load_scenario, run_demo
+
+    try:
+        scenario = load_scenario(scenario_file) if scenario_file else DEFAULT_SCENARIO
+    except SelfHealError as exc:
+        _fail(str(exc))
+    summary = run_demo(scenario, Console(), json_summary, api_port)
+    if not summary["scenarios"]:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="YAML configuration.",
+)
+def run(config_path: str) -> None:
+    """Run the loop against the configured targets until Ctrl-C."""
+    from selfheal.core.config import load_config
+    from selfheal.loop.wiring import build
+
+    try:
+        cfg = load_config(config_path)
+        runtime = build(
+            cfg, on_event=lambda k, p: click.echo(f"{k} {json.dumps(p, default=str)[:200]}")
+        )
+    except SelfHealError as exc:
+        _fail(str(exc))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    server = None
+    try:
+        if cfg.api.enabled:
+            try:
+                server = serve(runtime, cfg.api.host, cfg.api.port)
+            except OSError as exc:
+                _fail(f"api: cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror}")
+            click.echo(f"API and dashboard on {server.url}")
+        runtime.engine.start()
+        click.echo(f"loop running every {cfg.loop.cycle_seconds:g} s; Ctrl-C stops it")
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
+        runtime.close()
+
+
+@click.command()
+@click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)
+@click.option("--status", type=click.Choice(["open", "remediating", "resolved", "escalated"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def incidents(db: str, status: str | None, as_json: bool) -> None:
+    """List incidents, newest first."""
+    store = _store(db)
+    rows = store.incidents.list(status=status)
+    if as_json:
+        click.echo(json.dumps([_record(r) for r in rows], indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no incidents")
+    for r in rows:
+        d = _record(r)
+        cause = d["causes"][0] if d["causes"] else None
+        top = (
+            f"{cause['service']} {cause['failure_type']} {cause['confidence']:.2f}"
+            if cause
+            else "-"
+        )
+        click.echo(f"{d['id']:<24} {d['status']:<12} {','.join(d['services']):<30} cause: {top}")
+
+
+def _record(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "status": r.status,
+        "opened_at": r.opened_at,
+        "updated_at": r.updated_at,
+        "services": list(r.services),
+        "causes": list(r.causes or []),
+        "impact": r.impact,
+    }
+
+
+@click.command()
+@click.argument("what", required=False, type=click.Choice(["verify"]))
+@click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)
+@click.option("--limit", default=50, show_default=True, help="Entries to show.")
+def audit(what: str | None, db: str, limit: int) -> None:
+    """Show the audit trail, or `audit verify` its hash chain (exit 1 if tampered)."""
+    store = _store(db)
+    if what == "verify":
+        result = store.audit.verify()
+        if result.ok:
+            click.echo(f"audit trail intact: {result.checked} entries")
+            return
+        click.echo(
+            f"audit trail TAMPERED at entry {result.first_bad_seq}: {result.message}", err=True
+        )
+        raise SystemExit(1)
+    entries = store.audit.entries()
+    for e in entries[-limit:]:
+        click.echo(f"{e.seq:>6} {e.at:.3f} {e.kind:<22} {json.dumps(e.payload, default=str)[:160]}")
+
+
+def _control(paused: bool) -> Callable[[str], None]:
+    def command(db: str) -> None:
+        store = _store(db)
+        if paused:
+            store.control.pause(by="cli")
+            store.audit.append("engine_paused", {"by": "cli"}, store.control.state().at)
+            click.echo("paused: the loop watches and diagnoses but takes no action")
+        else:
+            store.control.resume(by="cli")
+            store.audit.append("engine_resumed", {"by": "cli"}, store.control.state().at)
+            click.echo("resumed: the loop acts again")
+
+    return command
+
+
+pause = click.command("pause", help="Stop the loop from acting (it keeps watching).")(
+    click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(
+        _control(True)
+    )
+)
+resume = click.command("resume", help="Let the loop act again.")(
+    click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(
+        _control(False)
+    )
+)
+
+
+def _decide(approved: bool) -> Callable[..., None]:
+    def command(approval_id: str, db: str, by: str) -> None:
+        from selfheal.store.db import ConflictError, NotFoundError
+
+        store = _store(db)
+        try:
+            request = store.approvals.decide(approval_id, approved, by=by)
+        except (NotFoundError, ConflictError, ValueError) as exc:
+            _fail(str(exc).strip("'\""))
+        word = "approved" if approved else "denied"
+        click.echo(f"approval {request.id} {word} by {by}")
+
+    return command
+
+
+def _approval_command(name: str, approved: bool) -> click.Command:
+    fn = _decide(approved)
+    fn = click.option("--by", default="cli", show_default=True, help="Who decides.")(fn)
+    fn = click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(fn)
+    fn = click.argument("approval_id")(fn)
+    verb = "Approve" if approved else "Deny"
+    return click.command(name, help=f"{verb} a pending action (its approval ID).")(fn)
+
+
+approve = _approval_command("approve", True)
+deny = _approval_command("deny", False)
+
+COMMANDS: list[click.Command] = [demo, run, incidents, audit, pause, resume, approve, deny]

@@ -125,9 +125,10 @@ class DetectionConfig(_Section):
         "Default 0.99 (evidence only; rules open incidents).",
     )
     warmup_samples: int = Field(
-        default=10,
+        default=20,
         ge=0,
-        description="Samples per series learned before any rule or detector may fire. Default 10.",
+        description="Samples per series learned before any rule or detector may fire. Default 20 "
+        "(one fresh baseline per series; an instance down fires at once).",
     )
 
 

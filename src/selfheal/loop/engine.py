@@ -109,6 +109,7 @@ class EngineSettings:
     verify_cycles: int = 2  # consecutive healthy cycles that prove the symptom gone
     resolve_after_seconds: float = 10.0
     diagnose_attempts: int = 5  # cycles to wait for a confident cause before escalating
+    diagnose_after_seconds: float = 0.0  # evidence gathered before the first diagnosis
     change_window_seconds: float = 900.0
 
 
@@ -193,6 +194,7 @@ class Engine:
         self._resolved: list[Incident] = []
         self._reconciled = False
         self._business_series: dict[str, SeriesKey] = {}
+        self._touches: list[tuple[str, float, float]] = []  # (service, from, to) we acted on
         self._business_last: dict[str, float] = {}
 
     # -- control -------------------------------------------------------------------------------
@@ -223,11 +225,11 @@ class Engine:
 
     def pause(self, by: str = "") -> None:
         self.store.set_paused(True, self.clock.now(), by)
-        self._audit("engine.paused", {"by": by})
+        self._audit("engine_paused", {"by": by})
 
     def resume(self, by: str = "") -> None:
         self.store.set_paused(False, self.clock.now(), by)
-        self._audit("engine.resumed", {"by": by})
+        self._audit("engine_resumed", {"by": by})
 
     # -- the cycle -----------------------------------------------------------------------------
 
@@ -271,7 +273,7 @@ class Engine:
             self._last_rule_hit[inc.id] = now
             self.store.save_incident(inc)
             self._audit(
-                "incident.opened",
+                "incident_opened",
                 {"incident": inc.id, "signals": [ser.anomaly(a) for a in inc.anomalies]},
             )
         for inc in update.grown:
@@ -296,7 +298,10 @@ class Engine:
             return
         rem = self._remediations.get(inc.id)
         if rem is None:
-            self._diagnose(inc, now)
+            # One more cycle of evidence before the first diagnosis: symptoms that the
+            # same fault causes elsewhere arrive a scrape later.
+            if now - inc.opened_at >= self.settings.diagnose_after_seconds:
+                self._diagnose(inc, now)
             return
         self._drive(inc, rem, now)
 
@@ -304,38 +309,21 @@ class Engine:
         tries = self._diagnose_tries.get(inc.id, 0) + 1
         self._diagnose_tries[inc.id] = tries
         ranked = self.ranker.rank(inc, self._graph, now)
-        external = frozenset(
-            name
-            for s in self._context.services.values()
-            for pair in s.dependencies.items()
-            for name in pair
-        )
+        external = self.platform.external()
         changes = [
-            classification.Change(c.service, c.kind.value, c.at) for c in self._context.changes
+            classification.Change(c.service, c.kind.value, c.at)
+            for c in self._context.changes
+            if not getattr(c, "by_selfheal", False) and not self._made_by_us(c.service, c.at)
         ]
         since = inc.opened_at - self.settings.change_window_seconds
-        causes: list[Cause] = []
-        for c in ranked:
-            found = classification.classify(c, inc.anomalies, changes, external, since)
-            decided = c.failure_type is not FailureType.UNKNOWN
-            hard_fact = (
-                found.failure_type
-                in (
-                    FailureType.CODE_BUG,
-                    FailureType.CONFIGURATION_ERROR,
-                )
-                or found.indicator == ind.UP
-            )
-            if not decided or hard_fact:
-                c = classification.apply(c, found)
-            causes.append(c)
+        causes = self._with_facts(list(ranked), inc, changes, external, since)
         business = self._business_levels()
         hurt = impact.assess(inc.anomalies, business, len(self._context.services))
         inc = replace(inc, causes=tuple(causes), impact=hurt, updated_at=now)
         self.correlator.update(inc)
         self.store.save_incident(inc)
         self._audit(
-            "incident.diagnosed",
+            "incident_diagnosed",
             {
                 "incident": inc.id,
                 "attempt": tries,
@@ -358,6 +346,10 @@ class Engine:
         symptoms = tuple(
             dict.fromkeys(a.series for a in inc.anomalies if _is_rule(a) and a.series is not None)
         )
+        # An external dependency's own health is not ours to restore (a failover routes
+        # around it): verify on our services' symptoms when there are any.
+        ours = tuple(k for k in symptoms if k.label("service") not in external)
+        symptoms = ours or symptoms
         self._remediations[inc.id] = _Remediation(inc.id, plan, symptoms)
         self._set_status(inc, IncidentStatus.REMEDIATING, now)
         self._audit(
@@ -375,6 +367,61 @@ class Engine:
             },
         )
         self._drive(self.correlator.get(inc.id) or inc, self._remediations[inc.id], now)
+
+    def _made_by_us(self, service: str, at: float) -> bool:
+        """Whether a platform change is the loop's own doing (an action or its rollback)."""
+        return any(svc == service and start - 2.0 <= at <= end for svc, start, end in self._touches)
+
+    def _touch(self, service: str, start: float, end: float) -> None:
+        self._touches = [t for t in self._touches if t[2] > start - 3600] + [(service, start, end)]
+
+    def _with_facts(
+        self,
+        ranked: list[Cause],
+        inc: Incident,
+        changes: list[classification.Change],
+        external: frozenset[str],
+        since: float,
+    ) -> list[Cause]:
+        """Classify every cause; put causes backed by a hard fact first.
+
+        A hard fact is a change on the service just before the incident (deploy,
+        config push), an external dependency in the incident, or a dead instance:
+        what an SRE checks first ("what changed? what is down?"). Such a cause gets
+        at least the confidence threshold, and joins the list if the ranker missed it.
+        """
+        known = {c.service for c in ranked}
+        for service in sorted(inc.services):
+            if service not in known:
+                ranked.append(Cause(service, 0.0))
+        out: list[tuple[int, Cause]] = []
+        for c in ranked:
+            callees = list(self._graph.successors(c.service)) if c.service in self._graph else []
+            found = classification.classify(c, inc.anomalies, changes, external, since, callees)
+            fact = 0
+            own = any(a.service == c.service and _is_rule(a) for a in inc.anomalies)
+            if not own:
+                pass  # a fact about a service that shows no symptom of its own proves nothing
+            elif found.indicator in ("version", "config"):
+                fact = 3
+            elif found.indicator == ind.UP:
+                fact = 2
+            elif found.failure_type is FailureType.EXTERNAL_DEPENDENCY and c.service in external:
+                fact = 1
+            # The live evidence is more specific than a ranker's guess from names.
+            if found.reason != "no rule matched" or c.failure_type is FailureType.UNKNOWN:
+                c = classification.apply(c, found)
+            elif found.instance and not c.instance:
+                c = replace(c, instance=found.instance)
+            if fact:
+                floor = min(1.0, self.settings.rca_threshold + 0.05 * fact)
+                c = replace(c, confidence=max(c.confidence, floor))
+            out.append((fact, c))
+        out.sort(key=lambda fc: (-fc[0], -fc[1].confidence))
+        merged: dict[str, Cause] = {}
+        for _, c in out:
+            merged.setdefault(c.service, c)
+        return list(merged.values())
 
     def _drive(self, inc: Incident, rem: _Remediation, now: float) -> None:
         if rem.state == "ready":
@@ -409,7 +456,7 @@ class Engine:
                 rem.approval_id = self.store.request_approval(inc.id, action, now, expires)
                 rem.state = "approval"
                 self._audit(
-                    "approval.requested",
+                    "approval_requested",
                     {
                         "incident": inc.id,
                         "approval": rem.approval_id,
@@ -438,7 +485,8 @@ class Engine:
                 return prepared, ""
             return prepared, self.runner.execute(prepared)
 
-        self._audit("action.started", {"incident": inc.id, "action": ser.action(action)})
+        self._touch(action.target, now, now + action.timeout_seconds + 60.0)
+        self._audit("action_started", {"incident": inc.id, "action": ser.action(action)})
         rem.job = self.pool.submit(job)
         self._check_job(inc, rem, now)
 
@@ -447,7 +495,7 @@ class Engine:
             rem.blocked_reason = reason
             self.metrics.actions_total.labels(kind=action.kind.value, outcome="blocked").inc()
             self._audit(
-                "guard.blocked",
+                "guard_blocked",
                 {"incident": rem.incident_id, "action": ser.action(action), "reason": reason},
             )
 
@@ -456,7 +504,7 @@ class Engine:
         status = self.store.approval_status(rem.approval_id, now)
         if status == "pending":
             return
-        self._audit(f"approval.{status}", {"incident": inc.id, "approval": rem.approval_id})
+        self._audit(f"approval_{status}", {"incident": inc.id, "approval": rem.approval_id})
         if status == "approved":
             rem.state = "ready"
             self._try_start(inc, rem, now, approved=True)
@@ -486,7 +534,7 @@ class Engine:
         rem.executed_at = now
         rem.deadline = now + rem.action.timeout_seconds
         self._audit(
-            "action.executed",
+            "action_executed",
             {"incident": inc.id, "action": ser.action(rem.action), "detail": detail},
         )
 
@@ -530,6 +578,7 @@ class Engine:
             prepared = rem.prepared
             assert prepared is not None
             rem.state = "rolling_back"
+            self._touch(rem.action.target, now, now + 60.0)
             rem.job = self.pool.submit(lambda: self.runner.rollback(prepared))
             rem.deadline = now
             rem.failed_check = check
@@ -580,7 +629,8 @@ class Engine:
         rem.results.append(result)
         self.metrics.actions_total.labels(kind=rem.action.kind.value, outcome=outcome.value).inc()
         self.guards.record(result, inc, now)
-        self._audit("action.result", {"incident": inc.id, **ser.result(result)})
+        self.store.record_action(inc.id, result)
+        self._audit("action_result", {"incident": inc.id, **ser.result(result)})
         return result
 
     def _finish(
@@ -607,7 +657,7 @@ class Engine:
 
     def _escalate(self, inc: Incident, reason: str, now: float) -> None:
         self._set_status(inc, IncidentStatus.ESCALATED, now)
-        self._audit("incident.escalated", {"incident": inc.id, "reason": reason})
+        self._audit("incident_escalated", {"incident": inc.id, "reason": reason})
 
     def _resolve(self, inc: Incident, now: float, healed_by_action: bool) -> None:
         done = self._set_status(inc, IncidentStatus.RESOLVED, now)
@@ -618,7 +668,7 @@ class Engine:
         self._remediations.pop(inc.id, None)
         self._diagnose_tries.pop(inc.id, None)
         self._last_rule_hit.pop(inc.id, None)
-        self._audit("incident.resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
+        self._audit("incident_resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
 
     def _resolve_quiet(self, now: float) -> tuple[str, ...]:
         """Close incidents whose symptoms stopped with nothing in flight."""
@@ -638,7 +688,7 @@ class Engine:
             if inc.status is IncidentStatus.ESCALATED:
                 self.correlator.close(inc.id)
                 self._remediations.pop(inc.id, None)
-                self._audit("incident.closed", {"incident": inc.id, "status": "escalated"})
+                self._audit("incident_closed", {"incident": inc.id, "status": "escalated"})
             else:
                 self._resolve(inc, now, healed_by_action=False)
             closed.append(inc.id)
@@ -653,7 +703,7 @@ class Engine:
         for intent_id, incident_id, action in self.store.pending_intents():
             self.store.complete_intent(intent_id, "interrupted", now)
             self._audit(
-                "intent.reconciled",
+                "intent_reconciled",
                 {
                     "intent": intent_id,
                     "incident": incident_id,

@@ -44,6 +44,10 @@ class PlatformView(Protocol):
 
     def context(self, now: float) -> PlanningContext: ...
 
+    def external(self) -> frozenset[str]:
+        """Services that are external dependencies (third parties, not ours to restart)."""
+        ...
+
 
 class Ranker(Protocol):
     """RCA: ranked causes of an incident, most likely first (all of them, any confidence)."""
@@ -122,6 +126,8 @@ class Store(Protocol):
         ...
 
     def save_incident(self, incident: Incident) -> None: ...
+
+    def record_action(self, incident_id: str, result: ActionResult) -> None: ...
 
     def request_approval(
         self, incident_id: str, action: Action, at: float, expires_at: float

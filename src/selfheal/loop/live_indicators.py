@@ -1,0 +1,240 @@
+"""Indicators the live rules read, derived from scraped Prometheus series.
+
+The loop's collector (``selfheal.loop.collector``) calls ``derive`` once per
+cycle over the raw window store the scraper fills. Counters become rates and
+ratios over a short sliding window (``window_seconds``, default 3 s: long enough
+to smooth a handful of requests, short enough to see a fault within two 1 s
+scrapes); histograms become p99 by linear interpolation inside the bucket
+(Prometheus ``histogram_quantile``). Names follow ``selfheal.analysis.rules``.
+
+Per service (summed over its instances): ``error_ratio``, ``latency_p99_seconds``,
+``request_rate``, ``pool_wait_timeouts_per_second``, the business
+``order_success_ratio`` / ``payment_success_ratio``; per caller → callee edge:
+``upstream_error_ratio``, ``upstream_latency_p99_seconds``; per instance: ``up``,
+``cpu_cores``, ``memory_bytes``, ``pool_saturation``. The call graph comes from
+the ``upstream_requests_total{target}`` series. Reads the store; no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+import networkx as nx
+import numpy as np
+
+from selfheal.analysis import rules as ind
+from selfheal.core.types import Sample, SeriesKey
+from selfheal.monitoring.window_store import WindowStore
+
+MIN_REQUESTS = 5.0  # fewer requests than this in the window: a ratio says nothing
+MIN_ORDERS = 3.0
+_PROBES = ("/metrics", "/health", "/ready")
+
+
+def _service(key: SeriesKey) -> str | None:
+    return key.label("service")
+
+
+def _instance(key: SeriesKey) -> str | None:
+    return key.label("instance_id") or key.label("instance")
+
+
+def _delta(store: WindowStore, key: SeriesKey, since: float) -> tuple[float, float]:
+    """Increase of a counter over the window (resets handled) and the time it spans."""
+    ts, values = store.window(key, since=since)
+    mask = ~np.isnan(values)
+    ts, values = ts[mask], values[mask]
+    if values.size < 2:
+        return 0.0, 0.0
+    steps = np.diff(values)
+    # A counter that went down was reset (process restarted): count from zero.
+    increase = float(np.where(steps >= 0, steps, values[1:]).sum())
+    return increase, float(ts[-1] - ts[0])
+
+
+def _p99(buckets: dict[float, float]) -> float:
+    """Quantile 0.99 from cumulative bucket counts keyed by upper bound."""
+    if not buckets:
+        return math.nan
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total <= 0:
+        return math.nan
+    rank = 0.99 * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            width = count - lower_count
+            frac = (rank - lower_count) / width if width > 0 else 1.0
+            return lower_bound + (bound - lower_bound) * frac
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+class IndicatorDeriver:
+    """Turns the raw scraped series into the loop's indicator samples."""
+
+    def __init__(self, window_seconds: float = 3.0) -> None:
+        self.window_seconds = window_seconds
+
+    def derive(self, raw: WindowStore, now: float) -> tuple[list[Sample], nx.DiGraph]:
+        since = now - self.window_seconds - 0.5
+        out: list[Sample] = []
+        graph = nx.DiGraph()
+
+        def emit(name: str, value: float, **labels: str | None) -> None:
+            clean = {k: v for k, v in labels.items() if v is not None}
+            out.append(Sample(SeriesKey.of(name, clean), now, value))
+
+        # up, cpu, memory, pool saturation: per instance.
+        for key in raw.select("up"):
+            svc = _service(key)
+            latest = raw.latest(key)
+            if svc and latest is not None and not math.isnan(latest.value):
+                emit(ind.UP, latest.value, service=svc, instance=_instance(key))
+                graph.add_node(svc)
+        for key in raw.select("process_cpu_seconds_total"):
+            used, span = _delta(raw, key, since)
+            if span > 0 and _service(key):
+                emit(ind.CPU, used / span, service=_service(key), instance=_instance(key))
+        for key in raw.select("process_resident_memory_bytes"):
+            latest = raw.latest(key)
+            if latest is not None and not math.isnan(latest.value) and _service(key):
+                emit(ind.MEMORY, latest.value, service=_service(key), instance=_instance(key))
+        in_use = {
+            (_service(k), _instance(k)): raw.latest(k)
+            for k in raw.select("pool_connections_in_use")
+        }
+        for key in raw.select("pool_connections_max"):
+            top = raw.latest(key)
+            used = in_use.get((_service(key), _instance(key)))
+            if top and used and top.value > 0 and not math.isnan(used.value):
+                emit(
+                    ind.SATURATION,
+                    used.value / top.value,
+                    service=_service(key),
+                    instance=_instance(key),
+                )
+
+        # Served requests: per service.
+        # Served requests: per service and per instance (a fault often hits one instance).
+        Where = tuple[str, str | None]
+        total: dict[Where, float] = defaultdict(float)
+        failed: dict[Where, float] = defaultdict(float)
+        spans: dict[Where, float] = defaultdict(float)
+        for key in raw.select("http_requests_total"):
+            svc = _service(key)
+            if not svc or key.label("route") in _PROBES:
+                continue
+            inc, span = _delta(raw, key, since)
+            bad = (key.label("status") or "").startswith("5")
+            for where in ((svc, None), (svc, _instance(key))):
+                total[where] += inc
+                spans[where] = max(spans[where], span)
+                if bad:
+                    failed[where] += inc
+        for (svc, inst), n in total.items():
+            if spans[(svc, inst)] > 0 and inst is None:
+                emit(ind.REQUEST_RATE, n / spans[(svc, inst)], service=svc)
+            if n >= MIN_REQUESTS:
+                emit(ind.ERROR_RATIO, failed[(svc, inst)] / n, service=svc, instance=inst)
+        buckets: dict[Where, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        for key in raw.select("http_request_duration_seconds_bucket"):
+            svc = _service(key)
+            if not svc or key.label("route") in _PROBES:
+                continue
+            inc, _ = _delta(raw, key, since)
+            le = float(key.label("le") or "inf")
+            for where in ((svc, None), (svc, _instance(key))):
+                buckets[where][le] += inc
+        for (svc, inst), b in buckets.items():
+            if total.get((svc, inst), 0.0) >= MIN_REQUESTS:
+                value = _p99(b)
+                if not math.isnan(value):
+                    emit(ind.LATENCY_P99, value, service=svc, instance=inst)
+
+        # Calls to dependencies: per edge.
+        edge_total: dict[tuple[str, str], float] = defaultdict(float)
+        edge_failed: dict[tuple[str, str], float] = defaultdict(float)
+        for key in raw.select("upstream_requests_total"):
+            svc, target = _service(key), key.label("target")
+            if not svc or not target:
+                continue
+            graph.add_edge(svc, target)
+            inc, _ = _delta(raw, key, since)
+            edge_total[(svc, target)] += inc
+            status = key.label("status") or ""
+            if status == "error" or status.startswith("5"):
+                edge_failed[(svc, target)] += inc
+        for (svc, target), n in edge_total.items():
+            if n >= MIN_REQUESTS:
+                emit(
+                    ind.UPSTREAM_ERROR_RATIO,
+                    edge_failed[(svc, target)] / n,
+                    service=svc,
+                    target=target,
+                )
+        Edge = tuple[str, str, str | None]
+        edge_buckets: dict[Edge, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+        for key in raw.select("upstream_request_duration_seconds_bucket"):
+            svc, target = _service(key), key.label("target")
+            if svc and target:
+                inc, _ = _delta(raw, key, since)
+                le = float(key.label("le") or "inf")
+                edge_buckets[(svc, target, None)][le] += inc
+                edge_buckets[(svc, target, _instance(key))][le] += inc
+        for (svc, target, inst), b in edge_buckets.items():
+            if edge_total.get((svc, target), 0.0) >= MIN_REQUESTS:
+                value = _p99(b)
+                if not math.isnan(value):
+                    emit(ind.UPSTREAM_LATENCY, value, service=svc, target=target, instance=inst)
+
+        # Pool timeouts and business success rates: per service.
+        self._rate(raw, "pool_wait_timeouts_total", ind.POOL_TIMEOUTS, since, emit)
+        self._success(raw, "orders_total", "orders_failed_total", ind.ORDER_SUCCESS, since, emit)
+        self._success(
+            raw, "payments_total", "payments_failed_total", ind.PAYMENT_SUCCESS, since, emit
+        )
+        return out, graph
+
+    @staticmethod
+    def _by_service(raw: WindowStore, name: str, since: float) -> dict[str, tuple[float, float]]:
+        sums: dict[str, tuple[float, float]] = {}
+        for key in raw.select(name):
+            svc = _service(key)
+            if not svc:
+                continue
+            inc, span = _delta(raw, key, since)
+            prev = sums.get(svc, (0.0, 0.0))
+            sums[svc] = (prev[0] + inc, max(prev[1], span))
+        return sums
+
+    def _rate(self, raw: WindowStore, name: str, indicator: str, since: float, emit) -> None:  # type: ignore[no-untyped-def]
+        for svc, (inc, span) in self._by_service(raw, name, since).items():
+            if span > 0:
+                emit(indicator, inc / span, service=svc)
+
+    def _success(  # type: ignore[no-untyped-def]
+        self,
+        raw: WindowStore,
+        total_name: str,
+        failed_name: str,
+        indicator: str,
+        since: float,
+        emit,
+    ) -> None:
+        failed = self._by_service(raw, failed_name, since)
+        for svc, (n, _) in self._by_service(raw, total_name, since).items():
+            if n >= MIN_ORDERS:
+                emit(indicator, 1.0 - failed.get(svc, (0.0, 0.0))[0] / n, service=svc)
+
+
+def business_services(samples: Iterable[Sample]) -> set[str]:
+    return {
+        s.series.label("service") or "" for s in samples if s.series.name in ind.BUSINESS_INDICATORS
+    }

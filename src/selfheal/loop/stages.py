@@ -1,0 +1,247 @@
+"""Adapters that fit the real stages to the engine's ports (``selfheal.loop.ports``).
+
+- ``StoreAdapter``: the state store (``selfheal.store``): audit chain, intent
+  journal, incidents, approvals, pause flag.
+- ``PlannerAdapter`` / ``GuardsAdapter``: the decision layer's planner and guards.
+- ``RankerAdapter``: the RCA ranker (``selfheal.analysis.rca.rank``) fed from the
+  indicator history.
+
+Each adapter only translates; the logic stays in its stage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import networkx as nx
+
+from selfheal.analysis import rules as ind
+from selfheal.core.clock import Clock
+from selfheal.core.errors import PermanentError, TemporaryError
+from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
+from selfheal.decision.context import PlanningContext
+from selfheal.decision.guards import Guards
+from selfheal.decision.guards import Verdict as GuardVerdict
+from selfheal.decision.planner import Planner
+from selfheal.execution.base import Executor, Undo
+from selfheal.loop import serialize as ser
+from selfheal.loop.ports import Prepared, Verdict
+from selfheal.monitoring.window_store import WindowStore
+from selfheal.store.state import Store
+
+
+class StoreAdapter:
+    """``ports.Store`` over ``selfheal.store.Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._seq = itertools.count(1)
+
+    def audit(self, kind: str, payload: Mapping[str, Any], at: float) -> None:
+        self.store.audit.append(kind, dict(payload), at)
+
+    def write_intent(self, incident_id: str, action: Action, at: float) -> str:
+        key = f"{incident_id}:{action.describe()}:{at:.3f}:{next(self._seq)}"
+        self.store.intents.record_intent(key, ser.action(action), incident_id, at)
+        return key
+
+    def complete_intent(self, intent_id: str, outcome: str, at: float) -> None:
+        self.store.intents.complete(intent_id, outcome, at=at)
+
+    def pending_intents(self) -> list[tuple[str, str, Action]]:
+        found = []
+        for intent in self.store.intents.pending():
+            try:
+                action = ser.action_from(dict(intent.action))
+            except (KeyError, ValueError, TypeError):
+                continue
+            found.append((intent.key, intent.incident_id, action))
+        return found
+
+    def save_incident(self, incident: Incident) -> None:
+        self.store.incidents.upsert(
+            incident.id,
+            opened_at=incident.opened_at,
+            updated_at=incident.updated_at or incident.opened_at,
+            status=incident.status,
+            services=incident.services,
+            causes=[ser.cause(c) for c in incident.causes],
+            impact=ser.impact(incident.impact),
+            anomalies=[ser.anomaly(a) for a in incident.anomalies[:50]],
+        )
+
+    def record_action(self, incident_id: str, result: ActionResult) -> None:
+        self.store.incidents.add_action(
+            incident_id,
+            ser.action(result.action),
+            result.outcome.value,
+            result.finished_at,
+            ser.result(result),
+        )
+
+    def request_approval(
+        self, incident_id: str, action: Action, at: float, expires_at: float
+    ) -> str:
+        return str(
+            self.store.approvals.request(
+                ser.action(action), incident_id, action.risk, expires_at, at
+            )
+        )
+
+    def approval_status(self, approval_id: str, now: float) -> str:
+        self.store.approvals.expire(now)
+        request = self.store.approvals.get(approval_id)
+        return "expired" if request is None else str(request.status)
+
+    def paused(self) -> bool:
+        return self.store.control.paused
+
+    def set_paused(self, paused: bool, at: float, by: str = "") -> None:
+        if paused:
+            self.store.control.pause(by=by, at=at)
+        else:
+            self.store.control.resume(by=by, at=at)
+
+
+class ExecutorRunner:
+    """``ports.Runner`` over an execution-layer ``Executor`` (validate, snapshot,
+    execute with bounded retries of temporary failures, roll back from the snapshot).
+    Verification is the engine's, cycle by cycle, so it is not done here."""
+
+    def __init__(self, executor: Executor, clock: Clock, attempts: int = 3) -> None:
+        self.executor = executor
+        self.clock = clock
+        self.attempts = attempts
+
+    def prepare(self, action: Action) -> Prepared:
+        check = self.executor.validate(action)
+        if not check.ok:
+            raise PermanentError(f"validation refused {action.describe()}: {check.reason}")
+        if check.skip:
+            return Prepared(action, check.reason or "nothing to do")
+        return Prepared(action, "", {"undo": self.executor.snapshot(action)})
+
+    def execute(self, prepared: Prepared) -> str:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self.executor.execute(prepared.action)
+            except TemporaryError as exc:
+                if attempt == self.attempts:
+                    raise
+                self.clock.sleep(min(exc.delay_seconds, 5.0))
+        raise AssertionError("unreachable")
+
+    def rollback(self, prepared: Prepared) -> str:
+        undo = prepared.snapshot.get("undo")
+        if not isinstance(undo, Undo) or not undo.reversible:
+            why = undo.description if isinstance(undo, Undo) else "no snapshot"
+            return f"nothing to undo: {why}"
+        return self.executor.rollback(prepared.action, undo)
+
+
+class PlannerAdapter:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    def plan(
+        self, incident: Incident, cause: Cause, context: PlanningContext, now: float
+    ) -> Plan | None:
+        plan = self.planner.decide(incident, cause, context).plan
+        return plan if plan.actions else None
+
+
+class GuardsAdapter:
+    """``ports.Guards`` over the decision layer's ``Guards`` (tokens kept here)."""
+
+    def __init__(self, guards: Guards) -> None:
+        self.guards = guards
+        self._tokens: dict[tuple[str, str], int] = {}
+        self._context = PlanningContext()
+
+    def check(
+        self, action: Action, incident: Incident, context: PlanningContext, now: float
+    ) -> Verdict:
+        self._context = context
+        decision = self.guards.check(
+            action, incident_id=incident.id, context=context, cause=incident.top_cause
+        )
+        if decision.verdict is GuardVerdict.ALLOW or decision.verdict is GuardVerdict.DRY_RUN:
+            key = (incident.id, action.describe())
+            self._tokens[key] = self.guards.started(
+                action, incident_id=incident.id, context=context
+            )
+            return Verdict(True, decision.reason)
+        if decision.verdict is GuardVerdict.PENDING_APPROVAL:
+            return Verdict(True, decision.reason, needs_approval=True)
+        if decision.verdict is GuardVerdict.ESCALATE:
+            return Verdict(False, f"{decision.guard}: {decision.reason}", escalate=True)
+        return Verdict(False, f"{decision.guard}: {decision.reason}")
+
+    def record(self, result: ActionResult, incident: Incident, now: float) -> None:
+        token = self._tokens.pop((incident.id, result.action.describe()), None)
+        if token is None and result.outcome in (
+            Outcome.SUCCEEDED,
+            Outcome.FAILED,
+            Outcome.ROLLED_BACK,
+        ):
+            token = self.guards.started(
+                result.action, incident_id=incident.id, context=self._context
+            )
+        if token is not None:
+            self.guards.finished(token, result.outcome)
+
+    def record_resolution(self, incident: Incident, healed_by_action: bool, now: float) -> None:
+        if healed_by_action and incident.top_cause is not None:
+            self.guards.healed(incident.top_cause)
+
+
+# Our indicator names → the names the RCA's failure-type reading expects.
+_RCA_NAMES = {
+    ind.CPU: "cpu",
+    ind.MEMORY: "memory",
+    ind.LATENCY_P99: "latency_p99",
+    ind.ERROR_RATIO: "error_ratio",
+    ind.REQUEST_RATE: "request_rate",
+    ind.SATURATION: "pool_saturation",
+    ind.POOL_TIMEOUTS: "pool_timeouts",
+    ind.UP: "up",
+    ind.UPSTREAM_ERROR_RATIO: "client_error_ratio",
+    ind.UPSTREAM_LATENCY: "client_latency_p99",
+}
+
+
+class RankerAdapter:
+    """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history."""
+
+    def __init__(self, history: WindowStore, baseline_seconds: float = 120.0) -> None:
+        self.history = history
+        self.baseline_seconds = baseline_seconds
+
+    def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
+        from selfheal.analysis.rca import MetricSeries, RCAInput, rank
+
+        start = min(incident.opened_at, now)
+        since = start - self.baseline_seconds
+        metrics = []
+        for key in self.history.keys():  # noqa: SIM118 - a store, not a dict
+            name = _RCA_NAMES.get(key.name)
+            service = key.label("service")
+            if name is None or service is None or key.label("instance"):
+                continue
+            target = key.label("target")
+            ts, values = self.history.window(key, since=since)
+            if ts.size == 0 or all(math.isnan(v) for v in values):
+                continue
+            indicator = f"{name}:{target}" if target else name
+            metrics.append(MetricSeries(service, indicator, ts, values))
+        data = RCAInput(
+            start=start,
+            end=max(now, start),
+            graph=graph,
+            metrics=tuple(metrics),
+            anomalies=incident.anomalies,
+        )
+        return rank(data).causes

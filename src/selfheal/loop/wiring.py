@@ -1,0 +1,152 @@
+"""Build a running loop from one ``Config``: the stages, their adapters, the engine.
+
+``selfheal run`` and ``selfheal demo`` call ``build``; it is the only place that
+knows which concrete stage fills which port. ``Runtime.close`` releases
+everything it opened (HTTP clients, the store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfheal.analysis.correlation import Correlator
+from selfheal.analysis.rules import LiveDetection, rules_from_config
+from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.config import Config
+from selfheal.core.errors import ConfigError
+from selfheal.decision.guards import Guards, GuardSettings
+from selfheal.decision.planner import Planner
+from selfheal.decision.playbook import Playbook
+from selfheal.execution.local import LocalExecutor
+from selfheal.loop.collector import ScrapeCollector
+from selfheal.loop.engine import Engine, EngineSettings, ThreadPool
+from selfheal.loop.platform import LocalPlatformView
+from selfheal.loop.stages import (
+    ExecutorRunner,
+    GuardsAdapter,
+    PlannerAdapter,
+    RankerAdapter,
+    StoreAdapter,
+)
+from selfheal.monitoring.scraper import HttpServiceDiscovery, Scraper, ScrapeTarget
+from selfheal.monitoring.window_store import WindowStore
+from selfheal.store.state import Store, open_store
+
+
+@dataclass
+class Runtime:
+    engine: Engine
+    store: Store
+    config: Config
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.engine.stop()
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):  # closing must not hide the first error
+                close()
+
+
+def build(
+    config: Config,
+    clock: Clock | None = None,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+) -> Runtime:
+    clock = clock or SystemClock()
+    if config.executor.type != "local":
+        raise ConfigError(
+            f"executor.type: {config.executor.type!r} is not wired into the loop yet; use 'local'"
+        )
+    control_url = config.executor.local.control_url
+    if not control_url:
+        raise ConfigError("executor.local.control_url: required for the local executor")
+    scrape = config.scrape
+    discovery = []
+    if scrape.discovery_url:
+        discovery.append(
+            HttpServiceDiscovery(
+                scrape.discovery_url,
+                refresh_seconds=max(5.0, scrape.interval_seconds * 5),
+                interval_seconds=scrape.interval_seconds,
+                timeout_seconds=scrape.timeout_seconds,
+            )
+        )
+    targets = [
+        ScrapeTarget(
+            t if "://" in t else f"http://{t}/metrics",
+            interval_seconds=scrape.interval_seconds,
+            timeout_seconds=scrape.timeout_seconds,
+        )
+        for t in scrape.targets
+    ]
+    if not targets and not discovery:
+        raise ConfigError("scrape: give targets or discovery_url")
+    raw = WindowStore(max_points_per_series=8)
+    history = WindowStore(max_points_per_series=600)
+    scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
+    collector = ScrapeCollector(scraper, raw, history, clock)
+    store = open_store(config.store.url, clock)
+    platform = LocalPlatformView(control_url)
+    executor = LocalExecutor(control_url)
+    runner = ExecutorRunner(executor, clock)
+    det = config.detection
+    factory = None
+    if det.detector == "default":
+        from selfheal.analysis.detection import default_detector
+
+        factory = default_detector
+    detection = LiveDetection(
+        rules_from_config([r.model_dump() for r in det.rules] if det.rules is not None else None),
+        detector_factory=factory,
+        detector_name="detector:default",
+        detector_threshold=det.detector_threshold,
+        warmup_samples=det.warmup_samples,
+    )
+    correlator = Correlator(
+        window_seconds=config.correlation.window_seconds,
+        max_hops=config.correlation.max_hops,
+        opens=lambda a: a.detector.startswith("rule:"),
+    )
+    playbook = Playbook.load(config.playbooks) if config.playbooks else Playbook.default()
+    g = config.guards
+    guards = Guards(
+        GuardSettings(
+            cooldown_seconds=g.cooldown_seconds,
+            budget_actions_total=g.budget_actions,
+            budget_window_seconds=g.budget_window_seconds,
+            max_unavailable_share=g.blast_radius_fraction,
+            recurrence_limit_total=g.recurrence_limit,
+            recurrence_window_seconds=g.recurrence_window_seconds,
+            approval_risk_threshold=config.approval.risk_level,
+            approval_ttl_seconds=config.approval.expiry_seconds,
+        ),
+        clock,
+    )
+    engine = Engine(
+        collector=collector,
+        platform=platform,
+        detection=detection,
+        correlator=correlator,
+        ranker=RankerAdapter(history),
+        planner=PlannerAdapter(Planner(playbook, clock)),
+        guards=GuardsAdapter(guards),
+        runner=runner,
+        store=StoreAdapter(store),
+        clock=clock,
+        settings=EngineSettings(
+            cycle_seconds=config.loop.cycle_seconds,
+            rca_threshold=config.rca.threshold,
+            approval_expiry_seconds=config.approval.expiry_seconds,
+            dry_run=config.dry_run,
+            resolve_after_seconds=config.correlation.resolve_after_seconds,
+            diagnose_after_seconds=config.loop.cycle_seconds * 0.9,
+        ),
+        pool=ThreadPool(config.loop.max_concurrent_actions),
+        on_event=on_event,
+    )
+    return Runtime(
+        engine, store, config, [collector.close, platform.close, executor.close, store.close]
+    )

@@ -1,0 +1,117 @@
+// The dashboard polls the REST API every two seconds and renders four tables.
+"use strict";
+
+const POLL_MS = 2000;
+
+function text(value) {
+  const span = document.createElement("span");
+  span.textContent = value === null || value === undefined ? "—" : String(value);
+  return span;
+}
+
+function row(cells, className) {
+  const tr = document.createElement("tr");
+  if (className) tr.className = className;
+  for (const cell of cells) {
+    const td = document.createElement("td");
+    td.appendChild(cell instanceof Node ? cell : text(cell));
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+function fill(id, rows, empty) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(...(rows.length ? rows : [row([empty])]));
+}
+
+function when(ts) {
+  return ts ? new Date(ts * 1000).toLocaleTimeString() : "—";
+}
+
+function cause(causes) {
+  const c = (causes || [])[0];
+  return c ? `${c.service} · ${c.failure_type} · ${Number(c.confidence).toFixed(2)}` : "—";
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+async function decide(id, verdict) {
+  try {
+    await api(`/approvals/${id}/${verdict}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ by: "dashboard" }),
+    });
+    refresh();
+  } catch (err) {
+    document.getElementById("error").textContent = err.message;
+  }
+}
+
+async function refresh() {
+  try {
+    const [status, incidents, approvals, actions] = await Promise.all([
+      api("/status"),
+      api("/incidents?limit=30"),
+      api("/approvals?pending=true"),
+      api("/audit?kind=action_result&newest_first=true&limit=30"),
+    ]);
+    const state = document.getElementById("state");
+    state.textContent = status.paused ? "paused" : (status.dry_run ? "watching (dry-run)" : "watching and acting");
+    state.className = "pill" + (status.paused ? " paused" : "");
+    document.getElementById("cycles").textContent =
+      `cycles ${status.cycles} · series ${status.series} · last cycle ${when(status.last_cycle_at)}`;
+    document.getElementById("error").textContent = status.last_error || "";
+
+    fill("open", status.open_incidents.map((i) => row([
+      i.id, i.services.join(", "), cause(i.causes),
+      i.remediation ? `${i.remediation.strategy}: ${i.remediation.action.describe} (${i.remediation.state})` : i.status,
+    ])), "no open incident");
+
+    const now = Date.now() / 1000;
+    fill("approvals", approvals.approvals.map((a) => {
+      const buttons = document.createElement("span");
+      for (const verdict of ["approve", "deny"]) {
+        const b = document.createElement("button");
+        b.textContent = verdict === "approve" ? "Approve" : "Deny";
+        b.dataset.approval = String(a.id);
+        b.dataset.verdict = verdict;
+        b.addEventListener("click", () => decide(a.id, verdict));
+        buttons.appendChild(b);
+      }
+      return row([a.id, a.incident_id, a.action.describe || a.action.kind,
+        Number(a.risk).toFixed(2), `${Math.max(0, Math.round(a.expires_at - now))} s`, buttons]);
+    }), "nothing waits for a human");
+
+    fill("actions", actions.entries.map((e) => row([
+      when(e.at), e.payload.incident, e.payload.action.describe,
+      e.payload.outcome, e.payload.detail || (e.payload.verification || {}).detail || "",
+    ], `o-${e.payload.outcome}`)), "no action yet");
+
+    fill("incidents", incidents.incidents.map((i) => row([
+      i.id, when(i.opened_at), i.status, i.services.join(", "), cause(i.causes),
+    ], `s-${i.status}`)), "no incident yet");
+  } catch (err) {
+    document.getElementById("error").textContent = `API unreachable: ${err.message}`;
+  }
+}
+
+async function control(path) {
+  try {
+    await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) });
+    refresh();
+  } catch (err) {
+    document.getElementById("error").textContent = err.message;
+  }
+}
+
+document.getElementById("pause").addEventListener("click", () => control("/pause"));
+document.getElementById("resume").addEventListener("click", () => control("/resume"));
+refresh();
+setInterval(refresh, POLL_MS);
