@@ -56,7 +56,6 @@ class FakePlatform:
             services={s: ServiceState(s, instances=(f"{s}-0",)) for s in self.world.services}
         )
 
-
     def external(self) -> frozenset[str]:
         return frozenset()
 

@@ -59,7 +59,12 @@ DEFAULT_SCENARIO: tuple[ScenarioStep, ...] = tuple(
             {"fault": "hang", "service": "frontend", "instance": "frontend-1"},
             {"fault": "memory_leak", "service": "inventory", "params": {"rate_mb": 40}},
             {"fault": "cache_corruption", "service": "cache"},
-            {"fault": "latency", "service": "catalog", "instance": "catalog-0", "params": {"delay_ms": 800}},
+            {
+                "fault": "latency",
+                "service": "catalog",
+                "instance": "catalog-0",
+                "params": {"delay_ms": 800},
+            },
             {"fault": "pool_exhaustion", "service": "cart"},
             {"fault": "cpu_hog", "service": "shipping"},
             {
