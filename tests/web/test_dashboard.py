@@ -1,0 +1,90 @@
+"""The dashboard in a real headless browser, against the real API and store."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from selfheal.api import Server, create_app
+from selfheal.core.types import Cause, FailureType, Incident, IncidentStatus
+from selfheal.store.state import open_store
+from selfheal.web import mount
+
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs /usr/bin/chromium"),
+]
+
+
+class EngineView:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "cycles": 7,
+            "paused": self.store.control.paused,
+            "dry_run": False,
+            "series": 12,
+            "last_cycle_at": 1.0,
+            "last_error": "",
+            "open_incidents": [],
+        }
+
+    def pause(self, by: str = "") -> None:
+        self.store.control.pause(by=by)
+
+    def resume(self, by: str = "") -> None:
+        self.store.control.resume(by=by)
+
+
+def test_dashboard_shows_incidents_and_approves_and_pauses(tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    store = open_store(f"sqlite:///{tmp_path}/web.db")
+    store.incidents.save(
+        Incident(
+            "inc-42",
+            100.0,
+            (),
+            frozenset({"payment"}),
+            causes=(Cause("bank", 0.9, FailureType.EXTERNAL_DEPENDENCY),),
+            status=IncidentStatus.RESOLVED,
+        )
+    )
+    rid = store.approvals.request(
+        {"kind": "Failover", "describe": "Failover(payment)"}, "inc-42", 0.8, expires_at=4e9
+    )
+    from prometheus_client import CollectorRegistry
+
+    app = mount(create_app(EngineView(store), store, CollectorRegistry()))
+    server = Server(app).start()
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_selector("#incidents tbody tr.s-resolved")
+            assert "bank · ExternalDependency · 0.90" in page.inner_text("#incidents")
+            assert "Failover(payment)" in page.inner_text("#approvals")
+            page.click(f"button[data-approval='{rid}'][data-verdict='approve']")
+            page.wait_for_function(
+                "document.querySelector('#approvals').innerText.includes('nothing waits')"
+            )
+            assert store.approvals.get(rid).status == "approved"
+            page.click("#pause")
+            page.wait_for_function("document.querySelector('#state').innerText === 'paused'")
+            assert store.control.paused
+            page.click("#resume")
+            page.wait_for_function("document.querySelector('#state').innerText !== 'paused'")
+            assert not store.control.paused
+            browser.close()
+    finally:
+        server.stop()
+        store.close()
