@@ -282,3 +282,16 @@ def test_a_push_without_a_known_revision_restores_by_time(planner) -> None:
     ctx = shop(changes=(config_push("cart", NOW - 50, before="?"),))
     action, _ = first(planner, cause("cart", F.CONFIGURATION_ERROR), ctx)
     assert action.params == {"restore_before": NOW - 50}
+
+
+def test_service_wide_network_trouble_restarts_first_then_fails_over(planner) -> None:
+    plan = planner.plan(incident(), cause("payment", F.NETWORK_FAILURE, None, "network"), shop())
+    assert [(a.kind, a.target) for a in plan.actions[:2]] == [
+        (K.RESTART_SERVICE, "payment"),
+        (K.FAILOVER, "payment"),
+    ]
+
+
+def test_network_trouble_on_an_internal_leaf_never_fails_over(planner) -> None:
+    plan = planner.plan(incident(), cause("cache", F.NETWORK_FAILURE, None, "network"), shop())
+    assert all(a.kind != K.FAILOVER for a in plan.actions)
