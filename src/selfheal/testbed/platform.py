@@ -17,6 +17,7 @@ import copy
 import http.client
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -116,7 +117,10 @@ class Platform:
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
+        # A new shop starts fresh: an old run's cache snapshot, config history or log lines
+        # in the same run dir would leak into this one (only our own sub-folders go).
         for sub in ("logs", "config", "data", "ready"):
+            shutil.rmtree(os.path.join(self.run_dir, sub), ignore_errors=True)
             os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
         self._zygote = Zygote(
             os.path.join(self.run_dir, "logs", "launcher.stderr"), otlp=bool(self.otlp_endpoint)
