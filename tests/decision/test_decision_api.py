@@ -5,7 +5,7 @@ from __future__ import annotations
 import doctest
 
 import selfheal.decision
-from selfheal.decision import conflicts, context
+from selfheal.decision import conflicts, context, guards
 
 EXPECTED = {
     "PREREQUISITES",
@@ -35,6 +35,7 @@ EXPECTED = {
     "Verdict",
     "assess",
     "dependency_pairs",
+    "load_guard_settings",
     "merge_plans",
     "target_key",
 }
@@ -47,6 +48,6 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    for module in (context, conflicts):
+    for module in (context, conflicts, guards):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -323,3 +323,16 @@ def test_target_breaker_stops_acting_on_a_service_that_keeps_failing() -> None:
     clock.advance(100)
     run_one(g, Action(ActionKind.SCALE_SERVICE, "cart"), Outcome.SUCCEEDED)
     assert g.check(RESTART_CART_0, incident_id="i9", context=shop()).allowed
+
+
+def test_loading_settings_names_the_bad_key_and_source() -> None:
+    from selfheal.core.errors import ConfigError
+    from selfheal.decision.guards import load_guard_settings
+
+    assert load_guard_settings({"dry_run": True}, "x.yaml").dry_run
+    with pytest.raises(ConfigError, match=r"selfheal.yaml: .*budget_actions_total"):
+        load_guard_settings({"budget_actions_total": 0}, "selfheal.yaml")
+    with pytest.raises(ConfigError, match=r"maintenance_windows\.0"):
+        load_guard_settings(
+            {"maintenance_windows": [{"start_seconds": 5, "end_seconds": 1}]}, "selfheal.yaml"
+        )

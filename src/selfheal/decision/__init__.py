@@ -30,6 +30,7 @@ from selfheal.decision.guards import (
     GuardSettings,
     MaintenanceWindow,
     Verdict,
+    load_guard_settings,
     target_key,
 )
 from selfheal.decision.planner import Decision, Planner, dependency_pairs
@@ -64,6 +65,7 @@ __all__ = [
     "Verdict",
     "assess",
     "dependency_pairs",
+    "load_guard_settings",
     "merge_plans",
     "target_key",
 ]

@@ -28,12 +28,14 @@ import enum
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, Cause, FailureType, Outcome
 from selfheal.decision.context import PlanningContext
 from selfheal.decision.risk import instances_taken_out
@@ -136,6 +138,22 @@ class GuardSettings(BaseModel):
     maintenance_windows: tuple[MaintenanceWindow, ...] = Field(
         default=(), description="Spans in which the loop does not act."
     )
+
+
+def load_guard_settings(data: Mapping[str, Any] | None, source: str = "<config>") -> GuardSettings:
+    """``GuardSettings`` from a config mapping; errors name the key and the source.
+
+    >>> load_guard_settings({"cooldown_seconds": 30}).cooldown_seconds
+    30.0
+    """
+    try:
+        return GuardSettings.model_validate(dict(data or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source}: invalid guard settings: {problems}") from exc
 
 
 class Verdict(enum.StrEnum):
