@@ -43,8 +43,12 @@ def _child(request: dict[str, object]) -> None:
         sys.stdout = os.fdopen(1, "w", buffering=1)
         sys.stderr = os.fdopen(2, "w", buffering=1)
         from selfheal.testbed import instance
+        from selfheal.testbed.process import set_process_name
 
         argv = request["argv"]
+        set_process_name(
+            str(argv[argv.index("--instance-id") + 1]) if "--instance-id" in argv else "shop"
+        )
         assert isinstance(argv, list)
         instance.main([str(a) for a in argv])
         code = 0
@@ -101,7 +105,10 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     # Preload everything an instance needs, so children start warm.
     from selfheal.testbed import instance  # noqa: F401
+    from selfheal.testbed.process import set_process_name
     from selfheal.testbed.telemetry import create_tracer  # noqa: F401
+
+    set_process_name("shop-launcher")
 
     if "--otlp" in sys.argv:
         from opentelemetry.exporter.otlp.proto.http import trace_exporter
