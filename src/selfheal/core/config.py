@@ -34,7 +34,7 @@ class ScrapeConfig(_Section):
     discovery_url: str | None = Field(
         default=None,
         description="Prometheus HTTP service-discovery URL returning target groups; re-read every "
-        "cycle. Default none (static targets only).",
+        "5 scrape intervals (at least 5 s). Default none (static targets only).",
     )
     interval_seconds: float = Field(
         default=5.0,
@@ -258,6 +258,8 @@ class ExecutorConfig(_Section):
 
 
 class LogsConfig(_Section):
+    """Log sources. Validated, but the loop does not tail logs yet (metrics only)."""
+
     globs: list[str] = Field(
         default_factory=list,
         description="Glob patterns of JSON-lines log files to tail. Default none.",
@@ -269,6 +271,9 @@ class LogsConfig(_Section):
 
 
 class OtlpConfig(_Section):
+    """Trace receiver. Validated, but the loop takes its call graph from the
+    ``upstream_requests_total`` metric for now, not from traces."""
+
     enabled: bool = Field(default=True, description="Run the OTLP/HTTP receiver. Default on.")
     port: int = Field(
         default=4318, ge=0, le=65535, description="Receiver port; 0 picks a free one. Default 4318."
