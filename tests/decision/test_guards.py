@@ -336,3 +336,34 @@ def test_loading_settings_names_the_bad_key_and_source() -> None:
         load_guard_settings(
             {"maintenance_windows": [{"start_seconds": 5, "end_seconds": 1}]}, "selfheal.yaml"
         )
+
+
+def test_a_repeating_maintenance_window_blocks_every_occurrence() -> None:
+    window = MaintenanceWindow(
+        start_seconds=NOW, end_seconds=NOW + 3600, every_seconds=86400, reason="nightly backup"
+    )
+    g, clock = make(maintenance_windows=(window,))
+    clock.advance(86400 + 600)  # the next day, 10 minutes into the window
+    d = g.check(RESTART_CART_0, incident_id="i", context=shop())
+    assert d.guard == "maintenance" and "nightly backup" in d.reason
+    assert d.retry_after_seconds == pytest.approx(3000)
+    clock.advance(3000)
+    assert g.check(RESTART_CART_0, incident_id="i", context=shop()).allowed
+
+
+def test_a_repeating_window_must_be_shorter_than_its_period() -> None:
+    with pytest.raises(ValueError, match="every_seconds"):
+        MaintenanceWindow(start_seconds=0, end_seconds=100, every_seconds=50)
+
+
+def test_storm_of_services_escalates_instead_of_acting() -> None:
+    g, clock = make(storm_services_total=3, storm_window_seconds=60)
+    for name in ("a", "b", "c"):
+        assert g.check(
+            Action(ActionKind.RESTART_SERVICE, name), incident_id=name, context=shop()
+        ).allowed
+    d = g.check(Action(ActionKind.RESTART_SERVICE, "d"), incident_id="d", context=shop())
+    assert (d.verdict, d.guard) == (Verdict.ESCALATE, "storm")
+    # asking again for the same services does not grow the storm; time heals it
+    clock.advance(61)
+    assert g.check(Action(ActionKind.RESTART_SERVICE, "a"), incident_id="a", context=shop()).allowed

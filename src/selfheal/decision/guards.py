@@ -9,17 +9,18 @@ they only count, remember and compare, with all time from the injected clock.
 Checks, in order (the first refusal wins):
 
 1. pause — a global pause flag (a human said stop);
-2. maintenance — inside a maintenance window for the service;
-3. recurrence — the same cause healed N times within a window: stop, escalate;
-4. circuit breaker — after N consecutive failed actions, refuse until a
+2. maintenance — inside a (one-off or repeating) maintenance window;
+3. storm — too many services need action at once: escalate, do not act;
+4. recurrence — the same cause healed N times within a window: stop, escalate;
+5. circuit breaker — after N consecutive failed actions, refuse until a
    cool-off passes, then let one probe through (half-open), the classic
    breaker of Nygard, *Release It!* (2007); globally and per service;
-5. budget — at most N actions per sliding window across the fleet;
-6. cooldown — a target recently acted on waits (a ladder's next rung of the
+6. budget — at most N actions per sliding window across the fleet;
+7. cooldown — a target recently acted on waits (a ladder's next rung of the
    same incident is exempt, so escalation is not stalled);
-7. blast radius — never more than a share of a service's instances out at once;
-8. dry-run — would run, but only recorded;
-9. approval — risk at or above a level waits for a human.
+8. blast radius — never more than a share of a service's instances out at once;
+9. dry-run — would run, but only recorded;
+10. approval — risk at or above a level waits for a human.
 """
 
 from __future__ import annotations
@@ -42,12 +43,18 @@ from selfheal.decision.risk import instances_taken_out
 
 
 class MaintenanceWindow(BaseModel):
-    """A time span (seconds since the epoch) in which the loop does not act."""
+    """A time span (seconds since the epoch) in which the loop does not act, optionally
+    repeating every ``every_seconds`` (86400: daily, 604800: weekly)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start_seconds: float = Field(description="Window start, seconds since the epoch.")
-    end_seconds: float = Field(description="Window end (exclusive), seconds since the epoch.")
+    start_seconds: float = Field(description="(First) window start, seconds since the epoch.")
+    end_seconds: float = Field(
+        description="(First) window end (exclusive), seconds since the epoch."
+    )
+    every_seconds: float | None = Field(
+        default=None, gt=0, description="Repeat period; None for a one-off window."
+    )
     services: frozenset[str] = Field(
         default=frozenset(), description="Services it covers; empty means every service."
     )
@@ -57,11 +64,25 @@ class MaintenanceWindow(BaseModel):
     def _ordered(self) -> MaintenanceWindow:
         if self.end_seconds <= self.start_seconds:
             raise ValueError("end_seconds must be after start_seconds")
+        if self.every_seconds is not None and self.every_seconds <= (
+            self.end_seconds - self.start_seconds
+        ):
+            raise ValueError("every_seconds must be longer than the window")
         return self
 
+    def ends_at(self, now: float) -> float | None:
+        """End of the occurrence covering ``now``, or None when ``now`` is outside."""
+        if now < self.start_seconds:
+            return None
+        duration = self.end_seconds - self.start_seconds
+        offset = now - self.start_seconds
+        if self.every_seconds is not None:
+            offset %= self.every_seconds
+        return now + (duration - offset) if offset < duration else None
+
     def covers(self, service: str, now: float) -> bool:
-        in_time = self.start_seconds <= now < self.end_seconds
-        return in_time and (not self.services or service in self.services)
+        in_scope = not self.services or service in self.services
+        return in_scope and self.ends_at(now) is not None
 
 
 class GuardSettings(BaseModel):
@@ -133,6 +154,16 @@ class GuardSettings(BaseModel):
     )
     approval_ttl_seconds: float = Field(
         default=900.0, gt=0, description="How long an approval request stays open before expiry."
+    )
+    storm_services_total: int = Field(
+        default=6,
+        ge=1,
+        description="More distinct services than this needing action within the storm window "
+        "is a storm: so many failing at once share a cause the loop cannot see (network, a "
+        "node, a shared dependency), and acting on each would make it worse; escalate instead.",
+    )
+    storm_window_seconds: float = Field(
+        default=120.0, gt=0, description="Window over which services needing action are counted."
     )
     dry_run: bool = Field(default=False, description="Decide and record, never act (shadow mode).")
     maintenance_windows: tuple[MaintenanceWindow, ...] = Field(
@@ -245,6 +276,7 @@ class Guards:
         self._consecutive_failures = 0
         self._opened_at: float | None = None
         self._probe_out = False
+        self._asks: dict[str, float] = {}
         self._target_failures: dict[str, int] = {}
         self._target_opened: dict[str, float] = {}
         self._heals: dict[tuple[str, FailureType], deque[float]] = {}
@@ -277,6 +309,7 @@ class Guards:
             for decision in (
                 self.check_pause(),
                 self.check_maintenance(action),
+                self.check_storm(action),
                 self.check_recurrence(cause),
                 self.check_breaker(),
                 self.check_target_breaker(action),
@@ -298,13 +331,33 @@ class Guards:
     def check_maintenance(self, action: Action) -> GuardDecision | None:
         now = self._clock.now()
         for w in self.settings.maintenance_windows:
-            if w.covers(action.target, now):
+            end = w.ends_at(now)
+            if end is not None and w.covers(action.target, now):
                 return GuardDecision(
                     Verdict.BLOCK,
                     "maintenance",
-                    f"{action.target} is in a maintenance window until {w.end_seconds:.0f}"
+                    f"{action.target} is in a maintenance window until {end:.0f}"
                     + (f" ({w.reason})" if w.reason else ""),
-                    retry_after_seconds=w.end_seconds - now,
+                    retry_after_seconds=end - now,
+                )
+        return None
+
+    def check_storm(self, action: Action) -> GuardDecision | None:
+        """Counts ``action.target`` as needing action now; refuses while in a storm."""
+        with self._lock:
+            now = self._clock.now()
+            self._asks[action.target] = now
+            horizon = now - self.settings.storm_window_seconds
+            for service in [s for s, at in self._asks.items() if at <= horizon]:
+                del self._asks[service]
+            limit = self.settings.storm_services_total
+            if len(self._asks) > limit:
+                return GuardDecision(
+                    Verdict.ESCALATE,
+                    "storm",
+                    f"storm: {len(self._asks)} services need action within "
+                    f"{self.settings.storm_window_seconds:.0f}s (limit {limit}); a shared cause "
+                    f"is likely, a human must look",
                 )
         return None
 
