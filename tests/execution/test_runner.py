@@ -3,6 +3,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind, Outcome
@@ -196,3 +199,48 @@ def test_a_failing_audit_hook_does_not_abort_the_action() -> None:
 
     r = runner(ex, clock, audit_hook=hook).run(SCALE, verify=lambda: True)
     assert r.outcome == Outcome.SUCCEEDED
+
+
+_errors = st.lists(
+    st.sampled_from(["temporary", "permanent"]).map(
+        lambda k: TemporaryError("busy", 0.1) if k == "temporary" else PermanentError("no")
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    execute_errors=_errors,
+    rollback_errors=_errors,
+    heals_after=st.one_of(st.none(), st.integers(0, 15)),
+    attempts=st.integers(1, 4),
+)
+def test_runner_outcomes_are_consistent(
+    execute_errors, rollback_errors, heals_after, attempts
+) -> None:
+    """Whatever fails, the outcome tells the truth about the platform's state."""
+    ex, clock = MemoryExecutor(), FakeClock()
+    ex.execute_errors = list(execute_errors)
+    ex.rollback_errors = list(rollback_errors)
+    start = clock.now()
+
+    def verify() -> bool:
+        return heals_after is not None and clock.now() - start >= heals_after
+
+    r = runner(ex, clock, retry=RetryPolicy(max_attempts=attempts)).run(SCALE, verify=verify)
+    assert ex.calls.count("execute") <= attempts
+    assert r.started_at <= r.finished_at
+    if r.outcome == Outcome.SUCCEEDED:
+        assert r.verification is not None and r.verification.passed
+        assert ex.replicas["cart"] == 3
+    elif r.outcome == Outcome.ROLLED_BACK:
+        assert r.verification is not None and not r.verification.passed
+        assert r.rollback is not None and r.rollback.restored
+        assert ex.replicas["cart"] == 2
+    else:
+        assert r.outcome == Outcome.FAILED
+        if r.rollback is None or r.rollback.restored:
+            assert ex.replicas["cart"] == 2  # nothing changed, or the change was undone
+        else:
+            assert "rollback failed" in r.detail or "rollback failed" in r.rollback.detail
