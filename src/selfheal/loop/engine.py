@@ -386,8 +386,9 @@ class Engine:
         """Classify every cause; put causes backed by a hard fact first.
 
         A hard fact is a change on the service just before the incident (deploy,
-        config push), an external dependency in the incident, or a dead instance:
-        what an SRE checks first ("what changed? what is down?"). Such a cause gets
+        config push), a dead instance, a failing external dependency, or a resource
+        rule (memory, CPU, pool) broken on the service itself: what an SRE checks
+        first ("what changed? what is down? what is full?"). Such a cause gets
         at least the confidence threshold, and joins the list if the ranker missed it.
         """
         known = {c.service for c in ranked}
@@ -407,6 +408,13 @@ class Engine:
             elif found.indicator == ind.UP:
                 fact = 2
             elif found.failure_type is FailureType.EXTERNAL_DEPENDENCY and c.service in external:
+                fact = 1
+            elif any(
+                a.service == c.service
+                and _is_rule(a)
+                and a.indicator in classification.RESOURCE_INDICATORS
+                for a in inc.anomalies
+            ):
                 fact = 1
             # The live evidence is more specific than a ranker's guess from names.
             if found.reason != "no rule matched" or c.failure_type is FailureType.UNKNOWN:

@@ -237,11 +237,13 @@ class RankerAdapter:
                 continue
             indicator = f"{name}:{target}" if target else name
             metrics.append(MetricSeries(service, indicator, ts, values))
+        # Rule anomalies only: the statistical detectors' evidence is too noisy on a
+        # busy host to steer the ranking (it stays on the incident for humans).
         data = RCAInput(
             start=start,
             end=max(now, start),
             graph=graph,
             metrics=tuple(metrics),
-            anomalies=incident.anomalies,
+            anomalies=tuple(a for a in incident.anomalies if a.detector.startswith("rule:")),
         )
         return rank(data).causes
