@@ -5,13 +5,14 @@ traffic moves. And bad requests get the contract's errors."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import httpx
 import pytest
 from testbed_helpers import alive, instance_url, metric_sum, scrape, wait_until
 
-from selfheal.testbed import ControlClient, ControlError, Shop
+from selfheal.testbed import ControlClient, ControlError, LoadGenerator, Shop
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +54,18 @@ def test_rolling_restart_replaces_every_process(client: ControlClient) -> None:
     after = _pids(client, "cart")
     assert set(after) == set(before)
     assert all(after[i] != before[i] and after[i] is not None for i in before)
+
+
+def test_rolling_restart_under_load_loses_no_request(client: ControlClient, shop: Shop) -> None:
+    with LoadGenerator(shop.frontend_url, rate=15, seed=3) as load:
+        time.sleep(0.5)
+        started = time.monotonic()
+        client.restart_service("frontend")
+        client.restart_service("checkout")
+        time.sleep(0.5)
+        stats = load.stats(time.monotonic() - started)
+    assert stats.overall.total >= 5
+    assert stats.success_ratio == 1.0, stats.errors
 
 
 def test_scale_out_and_in_changes_the_processes(client: ControlClient) -> None:

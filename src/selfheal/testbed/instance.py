@@ -72,6 +72,8 @@ class Instance:
         self.app: App = APPS[self.service](self.ctx)
         self.effects = Effects(self.app, self.upstream, self.log)
         self.calls_others = bool(config.get("dependencies"))
+        self.in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     def reload(self) -> None:
         config = _read_config(self.config_path)
@@ -105,6 +107,8 @@ class Instance:
         route = found[0] if found else "unmatched"
         context = propagate.extract(dict(headers.items()))
         self.metrics.in_flight.inc()
+        with self._in_flight_lock:
+            self.in_flight += 1
         status = 500
         payload: dict[str, Any] = {}
         with self.tracer.start_as_current_span(
@@ -150,6 +154,8 @@ class Instance:
                 span.set_status(Status(StatusCode.ERROR, str(payload.get("error", ""))))
         elapsed = time.perf_counter() - started
         self.metrics.in_flight.dec()
+        with self._in_flight_lock:
+            self.in_flight -= 1
         self.metrics.requests.labels(route=route, method=method, status=str(status)).inc()
         self.metrics.duration.labels(route=route).observe(elapsed)
         level = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
@@ -278,6 +284,10 @@ def main(argv: list[str] | None = None) -> None:
     while not stop.wait(1.0):
         pass
     server.shutdown()
+    # Let requests already being served finish (briefly), as a graceful stop does.
+    deadline = time.monotonic() + 2.0
+    while instance.in_flight > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
     instance.log.info("instance stopping")
     instance.close()
     sys.exit(0)

@@ -48,6 +48,7 @@ class InstanceState:
     ready: bool = False
     drained: bool = False
     failures: int = 0
+    stopping: bool = False
 
     @property
     def url(self) -> str:
@@ -501,9 +502,12 @@ class Platform:
         inst.port = proc.port
         inst.healthy = inst.ready = True
         inst.failures = 0
+        inst.stopping = False
 
     @staticmethod
     def _halt(inst: InstanceState) -> None:
+        inst.stopping = True  # probes must not mark it ready again while it stops
+        inst.ready = False  # the load balancer stops sending it new requests first
         if inst.process is not None:
             inst.process.stop()
         inst.process = None
@@ -572,8 +576,8 @@ class Platform:
             if inst.failures >= PROBE_FAILURES_TO_UNHEALTHY and inst.process is proc:
                 inst.healthy = inst.ready = False
             return
-        if inst.process is not proc:
-            return  # restarted meanwhile; its launch set the state
+        if inst.process is not proc or inst.stopping:
+            return  # being stopped or restarted; that operation sets the state
         inst.failures = 0
         inst.healthy = True
         inst.ready = status == 200
