@@ -84,3 +84,25 @@ def test_instance_level_gauges() -> None:
     assert got["memory_bytes" + where] == 5e8
     assert got["cpu_cores" + where] == 1.0
     assert got["pool_saturation" + where] == 1.0
+
+
+def test_slow_instance_stands_out_from_its_peers() -> None:
+    raw = WindowStore()
+    for inst, slow in (("catalog-0", True), ("catalog-1", False)):
+        labels = {"service": "catalog", "instance_id": inst, "route": "/items"}
+        put(raw, "http_requests_total", labels | {"status": "200"}, [(0, 0), (3, 30)])
+        fast_le, slow_le = ("0.1", "1.0")
+        put(
+            raw,
+            "http_request_duration_seconds_bucket",
+            labels | {"le": fast_le},
+            [(0, 0), (3, 0 if slow else 30)],
+        )
+        put(
+            raw, "http_request_duration_seconds_bucket", labels | {"le": slow_le}, [(0, 0), (3, 30)]
+        )
+        put(raw, "http_request_duration_seconds_bucket", labels | {"le": "+Inf"}, [(0, 0), (3, 30)])
+    samples, _ = IndicatorDeriver(window_seconds=3).derive(raw, 3.0)
+    got = values(samples)
+    assert got['latency_p99_vs_peers{instance="catalog-0",service="catalog"}'] > 3.0
+    assert got['latency_p99_vs_peers{instance="catalog-1",service="catalog"}'] == 1.0

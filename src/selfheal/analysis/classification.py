@@ -137,7 +137,10 @@ def classify(
             f"{strongest.indicator} of {service} is exhausted",
         )
     edge_latency = [
-        a for a in anomalies if a.indicator == ind.UPSTREAM_LATENCY and a.series is not None
+        a
+        for a in anomalies
+        if a.indicator in (ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS)
+        and a.series is not None
     ]
     own_latency = {a.service for a in anomalies if a.indicator == ind.LATENCY_P99}
     edges = {(a.service, a.series.label("target")) for a in edge_latency if a.series is not None}

@@ -36,6 +36,10 @@ UPSTREAM_LATENCY = "upstream_latency_p99_seconds"  # latency of calls to one cal
 ORDER_SUCCESS = "order_success_ratio"  # business: orders that succeeded, 0..1
 PAYMENT_SUCCESS = "payment_success_ratio"  # business: payments that succeeded, 0..1
 REQUEST_RATE = "request_rate"  # served requests per second
+# An instance's p99 over the median of its sibling instances' (1.0 while it is fast): a slow
+# instance stands out even when the whole host is loaded and every baseline moved.
+LATENCY_VS_PEERS = "latency_p99_vs_peers"
+UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 
 BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
 
@@ -118,6 +122,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(POOL_TIMEOUTS, above=0.5, for_samples=1),
     Rule(CPU, above=0.45, for_samples=2),
     Rule(MEMORY, baseline_factor=1.5, min_value=200e6, for_samples=2),
+    Rule(LATENCY_VS_PEERS, above=3.0, for_samples=3),
+    Rule(UPSTREAM_LATENCY_VS_PEERS, above=3.0, for_samples=3),
     Rule(UPSTREAM_ERROR_RATIO, above=0.2, for_samples=1),
     Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.4, for_samples=3),
     Rule(ORDER_SUCCESS, below=0.9, for_samples=1),

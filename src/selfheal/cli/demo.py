@@ -219,6 +219,10 @@ class Judge:
             return False
         for s in status.get("services", []):
             if s["name"] == service:
+                if s.get("external"):
+                    # A third party is not ours to restore; routing around it (failover)
+                    # is the remedy, so the shop's success rates alone tell recovery.
+                    return True
                 return all(i.get("healthy") and i.get("ready") for i in s.get("instances", []))
         return False
 

@@ -70,7 +70,10 @@ def demo(scenario_file: str | None, json_summary: str | None, api_port: int) -> 
         scenario = load_scenario(scenario_file) if scenario_file else DEFAULT_SCENARIO
     except SelfHealError as exc:
         _fail(str(exc))
-    summary = run_demo(scenario, Console(), json_summary, api_port)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    summary = run_demo(scenario, console, json_summary, api_port)
     if not summary["scenarios"]:
         raise SystemExit(1)
 

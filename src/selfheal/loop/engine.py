@@ -407,13 +407,15 @@ class Engine:
                 fact = 3
             elif found.indicator == ind.UP:
                 fact = 2
-            elif found.failure_type is FailureType.EXTERNAL_DEPENDENCY and c.service in external:
-                fact = 1
-            elif any(
-                a.service == c.service
-                and _is_rule(a)
-                and a.indicator in classification.RESOURCE_INDICATORS
-                for a in inc.anomalies
+            elif (
+                found.failure_type is FailureType.EXTERNAL_DEPENDENCY
+                and c.service in external
+                or any(
+                    a.service == c.service
+                    and _is_rule(a)
+                    and a.indicator in classification.RESOURCE_INDICATORS
+                    for a in inc.anomalies
+                )
             ):
                 fact = 1
             # The live evidence is more specific than a ranker's guess from names.

@@ -76,6 +76,25 @@ def _p99(buckets: dict[float, float]) -> float:
     return lower_bound
 
 
+SLOW_SECONDS = 0.3  # below this p99 an instance is not slow, whatever its peers do
+
+
+def _vs_peers(by_instance: dict[str, float]) -> dict[str, float]:
+    """Each instance's p99 over the median p99 of the others (1.0 when it is fast)."""
+    if len(by_instance) < 2:
+        return {}
+    out = {}
+    for inst, value in by_instance.items():
+        others = sorted(v for i, v in by_instance.items() if i != inst)
+        peer = (
+            others[len(others) // 2]
+            if len(others) % 2
+            else (others[len(others) // 2 - 1] + others[len(others) // 2]) / 2
+        )
+        out[inst] = value / max(peer, 0.01) if value >= SLOW_SECONDS else 1.0
+    return out
+
+
 class IndicatorDeriver:
     """Turns the raw scraped series into the loop's indicator samples."""
 
@@ -152,11 +171,17 @@ class IndicatorDeriver:
             le = float(key.label("le") or "inf")
             for where in ((svc, None), (svc, _instance(key))):
                 buckets[where][le] += inc
+        per_instance: dict[str, dict[str, float]] = defaultdict(dict)
         for (svc, inst), b in buckets.items():
             if total.get((svc, inst), 0.0) >= MIN_REQUESTS:
                 value = _p99(b)
                 if not math.isnan(value):
                     emit(ind.LATENCY_P99, value, service=svc, instance=inst)
+                    if inst is not None:
+                        per_instance[svc][inst] = value
+        for svc, by_inst in per_instance.items():
+            for inst, ratio in _vs_peers(by_inst).items():
+                emit(ind.LATENCY_VS_PEERS, ratio, service=svc, instance=inst)
 
         # Calls to dependencies: per edge.
         edge_total: dict[tuple[str, str], float] = defaultdict(float)
@@ -188,11 +213,19 @@ class IndicatorDeriver:
                 le = float(key.label("le") or "inf")
                 edge_buckets[(svc, target, None)][le] += inc
                 edge_buckets[(svc, target, _instance(key))][le] += inc
+        edge_instances: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
         for (svc, target, inst), b in edge_buckets.items():
             if edge_total.get((svc, target), 0.0) >= MIN_REQUESTS:
                 value = _p99(b)
                 if not math.isnan(value):
                     emit(ind.UPSTREAM_LATENCY, value, service=svc, target=target, instance=inst)
+                    if inst is not None:
+                        edge_instances[(svc, target)][inst] = value
+        for (svc, target), by_inst in edge_instances.items():
+            for inst, ratio in _vs_peers(by_inst).items():
+                emit(
+                    ind.UPSTREAM_LATENCY_VS_PEERS, ratio, service=svc, target=target, instance=inst
+                )
 
         # Pool timeouts and business success rates: per service.
         self._rate(raw, "pool_wait_timeouts_total", ind.POOL_TIMEOUTS, since, emit)
