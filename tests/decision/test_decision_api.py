@@ -5,7 +5,7 @@ from __future__ import annotations
 import doctest
 
 import selfheal.decision
-from selfheal.decision import conflicts, context, guards
+from selfheal.decision import conflicts, context, guard_settings
 
 EXPECTED = {
     "PREREQUISITES",
@@ -48,6 +48,6 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    for module in (context, conflicts, guards):
+    for module in (context, conflicts, guard_settings):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

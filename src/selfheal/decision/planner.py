@@ -14,7 +14,6 @@ executor, moving to the next rung when verification fails.
 from __future__ import annotations
 
 import dataclasses
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,10 +22,18 @@ from typing import Any
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.types import Action, ActionKind, Cause, Incident, Plan, Strategy
 from selfheal.decision.context import ChangeKind, PlanningContext
+from selfheal.decision.dependencies import cache_service, dependency_pairs, is_external
 from selfheal.decision.playbook import Playbook, PlaybookEntry
 from selfheal.decision.risk import Assessment, assess
 
-_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+__all__ = [
+    "CHANGE_OF",
+    "Decision",
+    "Planner",
+    "cache_service",
+    "dependency_pairs",
+    "is_external",
+]
 
 #: The platform change each action kind makes (failover rewrites the dependency config).
 CHANGE_OF: Mapping[ActionKind, ChangeKind] = {
@@ -267,64 +274,6 @@ class Planner:
             if deploys and deploys[-1].before:
                 params["version"] = deploys[-1].before
         return dataclasses.replace(action, params=params)
-
-
-def is_external(name: str, context: PlanningContext) -> bool:
-    """Whether ``name`` is an external dependency (a provider one can fail over from).
-
-    Uses the platform's ``external`` flag when the context carries any; otherwise a
-    service the platform knows that depends on nothing (a leaf of the call graph), or
-    one the platform does not list at all.
-    """
-    state = context.service(name)
-    if any(s.external for s in context.services.values()):
-        return state is not None and state.external
-    return state is None or not state.dependencies
-
-
-def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, str]]:
-    """(dependent service, dependency name) pairs a failover could fix.
-
-    The cause is either the external dependency itself (``bank``: every service
-    wired to it, by name or by current target) or a service whose external
-    dependency the indicator or evidence names (or whose only external dependency
-    it is). Internal services (``payment`` as seen from ``checkout``) are never
-    failed over from.
-    """
-    pairs: list[tuple[str, str]] = []
-    for state in sorted(context.services.values(), key=lambda s: s.name):
-        for name, target in state.dependencies.items():
-            if cause.service in (name, target) and state.name != cause.service:
-                pairs.append((state.name, name))
-    if pairs and is_external(cause.service, context):
-        return pairs
-    own = context.service(cause.service)
-    if own is None:
-        return []
-    external = [d for d in own.dependencies if is_external(own.dependencies[d], context)]
-    words = set(_WORD.findall(cause.indicator or "")) | set(
-        w for e in cause.evidence for w in _WORD.findall(e)
-    )
-    named = [d for d in external if d in words]
-    if len(named) == 1:
-        return [(cause.service, named[0])]
-    if len(external) == 1:
-        return [(cause.service, external[0])]
-    return []
-
-
-def cache_service(cause: Cause, context: PlanningContext) -> str:
-    """The cache to clear: the cause's service if it is a cache, else the one it depends on.
-
-    Corrupt cache entries often surface as errors of the cache's caller, so the
-    cause may name the caller; a dependency whose name contains ``cache`` is the
-    cache it reads from.
-    """
-    if "cache" in cause.service.lower():
-        return cause.service
-    state = context.service(cause.service)
-    caches = sorted(d for d in (state.dependencies if state else {}) if "cache" in d.lower())
-    return caches[0] if caches else cause.service
 
 
 class _Missing(Exception):
