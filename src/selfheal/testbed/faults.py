@@ -411,21 +411,21 @@ class FaultManager:
     # -- platform callbacks --------------------------------------------------------------
     def _instance_started(self, inst: InstanceState) -> None:
         """An outage of an external provider outlives a restart of its instances."""
-        with self._lock:
-            sticky = [
-                r
-                for r in self._records.values()
-                if r.fault == "dependency_outage" and r.service == inst.service and not r.stopped
-            ]
+        # Called under the service's lock: taking self._lock here would invert the lock
+        # order of inject/stop (ours, then the service's). A copy of the values is enough.
+        sticky = [
+            r
+            for r in list(self._records.values())
+            if r.fault == "dependency_outage" and r.service == inst.service and not r.stopped
+        ]
         for rec in sticky:
             with contextlib.suppress(TestbedError):
                 self._send(inst, rec)
 
     def _cache_cleared(self, service: str) -> None:
-        with self._lock:
-            for rec in self._records.values():
-                if rec.fault == "cache_corruption" and rec.service == service:
-                    rec.cleared = True
+        for rec in list(self._records.values()):  # under the service's lock; see above
+            if rec.fault == "cache_corruption" and rec.service == service:
+                rec.cleared = True
 
     def _reap_loop(self) -> None:
         while not self._stop.wait(0.2):
