@@ -25,8 +25,7 @@ Entry point::
 
 Metric series should include samples from before ``start`` (the baseline; a few
 minutes is enough) and up to ``end``. Indicator names the engine reads for the
-failure type: ``cpu``, ``memory``, ``latency_p99``/``latency_*``, ``error_ratio``/
-``success_ratio``, ``request_rate``; names starting with ``client_`` are what a
+failure type: ``cpu``, ``memory``, ``latency_p99``/``latency_*``, ``error_ratio``, ``request_rate``; names starting with ``client_`` are what a
 caller measures about its callees. ``rank(data, RCAConfig(...))`` takes one
 configuration; the default is the benchmarked one.
 """

@@ -31,15 +31,26 @@ from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
 
 SCORE_CAP = 1000.0
 RELATIVE_FLOOR = 0.1
+FROM_ZERO_SCORE = 10.0
+MIN_COVERAGE = 0.5  # share of baseline samples present for full trust
 
 
 def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
-    """Largest robust deviation of ``incident`` from ``baseline`` (0 when either is empty)."""
+    """Largest robust deviation of ``incident`` from ``baseline`` (0 when either is empty).
+
+    A series that was flat at zero (never called, never failed) and is not any
+    more scores at most ``FROM_ZERO_SCORE``: it changed, but it has no scale to
+    say by how much. A baseline that is mostly missing samples is trusted in
+    proportion to how much of it is there.
+    """
+    coverage = float(np.isfinite(baseline).mean()) if baseline.size else 0.0
     base = baseline[np.isfinite(baseline)]
     now = incident[np.isfinite(incident)]
     if base.size == 0 or now.size == 0:
         return 0.0
     median = float(np.median(base))
+    if not np.any(base):
+        return FROM_ZERO_SCORE if np.count_nonzero(now) >= min(2, now.size) else 0.0
     if base.size < 3:
         # Too few samples for a spread: count steps of 10% of the level instead.
         scale = max(0.1 * abs(median), 1e-9)
@@ -52,11 +63,14 @@ def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
             scale = float(q75 - q25)
         # A tenth of the level: quantised series (a 5 ms latency that reads 8 ms
         # once) must not look like a thousand-sigma event.
-        scale = max(scale, RELATIVE_FLOOR * abs(median), 1e-9)
+        # A sparse series (mostly zero) takes its scale from its upper tail.
+        tail = float(np.percentile(np.abs(base), 99.0))
+        scale = max(scale, RELATIVE_FLOOR * max(abs(median), tail), 1e-9)
     deviations = np.sort(np.abs(now - median))[::-1]
     # The second-largest deviation: a fault persists, a single spike does not.
     level = deviations[1] if deviations.size >= 2 else deviations[0]
-    return float(min(SCORE_CAP, level / scale))
+    trust = min(1.0, coverage / MIN_COVERAGE)
+    return float(min(SCORE_CAP, level / scale) * trust)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -89,6 +89,51 @@ def _combine(outputs: Sequence[SignalOutput], weights: Mapping[str, float]) -> d
     return {s: v / weight_sum for s, v in total.items()}
 
 
+OFF_PATH_WEIGHT = 0.3
+# Signals that report symptoms as observed (not already net of the callees).
+SYMPTOM_SIGNALS = frozenset({"anomalies"})
+
+
+def _explain_away(data: RCAInput, outputs: list[SignalOutput]) -> list[SignalOutput]:
+    """Net a symptom signal of what the service's callees show.
+
+    A detector anomaly on a caller whose callee is at least as clearly unwell
+    is inherited, not its own: keep only the excess over the worst callee
+    (the same rule the walk's self-loops use)."""
+    hurt: dict[str, float] = {}
+    for o in outputs:
+        for s, v in o.strength.items():
+            hurt[s] = max(hurt.get(s, 0.0), v)
+    out = []
+    for o in outputs:
+        if o.name not in SYMPTOM_SIGNALS:
+            out.append(o)
+            continue
+        net = {}
+        for s, v in o.scores.items():
+            callees = data.graph.successors(s) if s in data.graph else ()
+            worst = max((hurt.get(c, 0.0) for c in callees), default=0.0)
+            net[s] = max(0.0, v - worst)
+        out.append(replace(o, scores=net))
+    return out
+
+
+def _focus(data: RCAInput, local: dict[str, float]) -> dict[str, float]:
+    """Discount services that cannot explain the incident's known symptoms.
+
+    A cause sits at or below a symptom (callers inherit their callees' trouble),
+    so when the incident names anomalous services, only they and their
+    transitive callees keep full weight (the PetShop authors' "anomaly
+    traversal" reads the graph the same way)."""
+    symptomatic = {a.service for a in data.anomalies if a.service in data.graph}
+    if not symptomatic:
+        return local
+    reachable = set(symptomatic)
+    for s in symptomatic:
+        reachable |= nx.descendants(data.graph, s)
+    return {s: v if s in reachable else OFF_PATH_WEIGHT * v for s, v in local.items()}
+
+
 def _observed(data: RCAInput) -> set[str]:
     names = {m.service for m in data.metrics}
     names.update(a.service for a in data.anomalies)
@@ -137,12 +182,14 @@ def rank(
     reg = registry or default_registry()
     began = time.perf_counter()
     outputs = [reg.get(name)(data) for name in cfg.weights if name != PROPAGATION]
+    outputs = _explain_away(data, outputs)
     local = _combine(outputs, cfg.weights)
     onset: dict[str, float] = {}
     for out in outputs:
         for s, t in out.onset.items():
             onset[s] = min(onset.get(s, math.inf), t)
     signal_scores: dict[str, dict[str, float]] = {o.name: o.normalised() for o in outputs}
+    local = _focus(data, local)
     final = dict(local)
     if cfg.propagation_weight > 0.0 and local:
         prop = pagerank_scores(data.graph, local, onset)

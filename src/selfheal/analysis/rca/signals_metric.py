@@ -25,6 +25,19 @@ CHANGE_THRESHOLD = 3.0  # robust deviations; below this a move is ordinary noise
 CHANGE_SATURATION = 10.0
 
 
+WEAK = 0.5
+
+
+def _kind(indicator: str) -> str:
+    if _is_resource(indicator):
+        return "resource"
+    if "latency" in indicator:
+        return "latency"
+    if "error" in indicator:
+        return "error"
+    return "traffic"
+
+
 def _is_resource(indicator: str) -> bool:
     return indicator.split("_")[0] in {"cpu", "memory", "disk", "threads", "fd"}
 
@@ -36,14 +49,13 @@ def _own(change: IndicatorChange) -> bool:
 def metric_change(data: RCAInput) -> SignalOutput:
     changes = [c for c in indicator_changes(data) if _own(c)]
     raw: dict[str, float] = defaultdict(float)
-    resource: dict[str, float] = defaultdict(float)
-    other: dict[str, float] = defaultdict(float)
+    kinds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     indicator: dict[str, str] = {}
     evidence: dict[str, list[str]] = defaultdict(list)
     for c in changes:  # largest first
         level = math.log1p(max(0.0, c.score - CHANGE_THRESHOLD))
-        bucket = resource if _is_resource(c.indicator) else other
-        bucket[c.service] = max(bucket[c.service], level)
+        kind = _kind(c.indicator)
+        kinds[kind][c.service] = max(kinds[kind][c.service], level)
         if c.score > raw[c.service]:
             raw[c.service] = c.score
             indicator[c.service] = c.indicator
@@ -65,11 +77,17 @@ def metric_change(data: RCAInput) -> SignalOutput:
     graph = data.graph
     scores: dict[str, float] = {}
     for service in raw:
-        callees = graph.successors(service) if service in graph else ()
-        inherited = max((other.get(c, 0.0) for c in callees), default=0.0)
+        callees = list(graph.successors(service)) if service in graph else []
         # Compressed (log) levels: a 1000-deviation jump is more telling than a
-        # 10-deviation one, but not a hundred times more.
-        scores[service] = max(resource.get(service, 0.0), other.get(service, 0.0) - inherited)
+        # 10-deviation one, but not a hundred times more. Latency and errors are
+        # counted beyond what the callees show; traffic and the rest are weak
+        # evidence (they move with load, wherever the fault is).
+        own = [kinds["resource"].get(service, 0.0)]
+        for kind in ("latency", "error"):
+            inherited = max((kinds[kind].get(c, 0.0) for c in callees), default=0.0)
+            own.append(kinds[kind].get(service, 0.0) - inherited)
+        own.append(WEAK * kinds["traffic"].get(service, 0.0))
+        scores[service] = max(0.0, *own)
     onset = _metric_onset(data, {s for s, v in raw.items() if v >= CHANGE_THRESHOLD})
     return SignalOutput(
         "metric_change",

@@ -43,7 +43,7 @@ _METRIC_COLUMNS = {
     "PodClientLatencyP99(s)": "client_latency_p99",
     "PodServerLatencyP99(s)": "latency_p99",
     "PodWorkload(Ops)": "request_rate",
-    "PodSuccessRate(%)": "success_ratio",
+    "PodSuccessRate(%)": "error_ratio",  # stored as 1 - rate/100
 }
 _NON_POD_FILES = ("dependency", "source_50", "destination_50", "front_service")
 BASELINE_SECONDS = 1800.0
@@ -98,6 +98,8 @@ def _metrics(day_dir: Path, start: float, end: float) -> tuple[MetricSeries, ...
         for column, indicator in _METRIC_COLUMNS.items():
             if column in frame.columns:
                 values = frame[column].to_numpy(dtype=np.float64)[mask]
+                if indicator == "error_ratio":
+                    values = 1.0 - values / 100.0
                 series.append(MetricSeries(service, indicator, ts[mask], values, instance=pod))
     return tuple(series)
 

@@ -38,8 +38,16 @@ _INDICATORS = {
     ("latency", "p95"): "latency_p95",
     ("latency", "p99"): "latency_p99",
     ("requests", "Sum"): "request_rate",
-    ("availability", "Average"): "success_ratio",
+    ("availability", "Average"): "error_ratio",  # stored as 1 - availability/100
 }
+
+
+def _is_client_view(node: str) -> bool:
+    """AWS X-Ray names a node ``*_remote`` when it only knows it from the calling
+    side (an endpoint the caller reached) and ``*_client`` for the calling side of
+    an instrumented client: their metrics are what a caller measured about a call,
+    i.e. client-side indicators, like Nezha's ``PodClientLatency``."""
+    return node.endswith("_remote") or node.endswith("_client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +97,11 @@ def read_metrics(path: Path) -> tuple[MetricSeries, ...]:
         indicator = _INDICATORS.get(key)
         if indicator is None:
             continue
+        if _is_client_view(node):
+            indicator = f"client_{indicator}"
         values = pd.to_numeric(raw.iloc[4:, col], errors="coerce").to_numpy(dtype=np.float64)
+        if indicator == "error_ratio":
+            values = 1.0 - values / 100.0
         series.append(MetricSeries(node, indicator, ts[order], values[order]))
     return tuple(series)
 
