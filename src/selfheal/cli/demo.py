@@ -230,7 +230,7 @@ class Judge:
         stats = self.load.stats(4.0)
         if stats.overall.total < 3:
             return False
-        return (
+        return bool(
             stats.success_ratio >= self.baseline_success - 0.05
             and stats.payment.success_ratio >= min(0.95, self.baseline_success - 0.05)
         )
@@ -372,7 +372,8 @@ def run_demo(
             runtime.close()
         shop.stop()
         judge.close()
-    fault_free = (judge.records[0].injected_at - t0) if judge.records else time.time() - t0
+    first = judge.records[0].injected_at if judge.records else None
+    fault_free = (first or time.time()) - t0
     summary = {
         "scenarios": [r.summary() for r in judge.records],
         "fault_free_seconds": round(fault_free or 0.0, 2),

@@ -12,7 +12,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -32,7 +32,7 @@ def serve(runtime: Any, host: str, port: int) -> Any:
     return Server(app, host, port).start()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(2)
 

@@ -131,11 +131,11 @@ class IndicatorDeriver:
         }
         for key in raw.select("pool_connections_max"):
             top = raw.latest(key)
-            used = in_use.get((_service(key), _instance(key)))
-            if top and used and top.value > 0 and not math.isnan(used.value):
+            now_used = in_use.get((_service(key), _instance(key)))
+            if top and now_used and top.value > 0 and not math.isnan(now_used.value):
                 emit(
                     ind.SATURATION,
-                    used.value / top.value,
+                    now_used.value / top.value,
                     service=_service(key),
                     instance=_instance(key),
                 )
