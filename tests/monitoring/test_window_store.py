@@ -145,3 +145,27 @@ def test_concurrent_writers_and_readers() -> None:
         t.join()
     assert errors == []
     assert len(store) == 32 and store.points == 32 * 100
+
+
+@given(st.integers(1, 40), st.integers(0, 120), st.floats(-2, 125), st.floats(-2, 125))
+def test_scan_agrees_with_window(capacity: int, n: int, since: float, until: float) -> None:
+    store = WindowStore(max_points_per_series=capacity)
+    store.append_many(Sample(K, float(t), float(t) * 2) for t in range(n))
+    expected_ts, expected_values = store.window(K, since=since, until=until)
+    ((key, labels, ts, values),) = store.scan(K.name, since, until) or [(K, {}, [], [])]
+    assert ts == expected_ts.tolist() and values == expected_values.tolist()
+    if n:
+        assert key == K and labels == dict(K.labels)
+        ((_, _, last_t, last_v),) = store.scan_latest(K.name)
+        assert (last_t, last_v) == (n - 1, (n - 1) * 2)
+
+
+def test_series_keys_hash_once_and_survive_pickling() -> None:
+    import pickle
+
+    key = SeriesKey.of("m", {"service": "cart", "status": "500"})
+    assert hash(key) == hash(("m", key.labels))
+    clone = pickle.loads(pickle.dumps(key))
+    store = WindowStore()
+    store.append(Sample(key, 1.0, 2.0))
+    assert clone == key and hash(clone) == hash(key) and clone in store

@@ -91,6 +91,19 @@ class SeriesKey:
 
     name: str
     labels: tuple[tuple[str, str], ...] = ()
+    # Hash computed once: keys are looked up several times per sample on the
+    # scrape path, and hashing the label tuples each time dominated its cost.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.name, self.labels)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[SeriesKey], tuple[str, tuple[tuple[str, str], ...]]]:
+        # string hashes differ between processes: rebuild (and rehash) when unpickled
+        return (SeriesKey, (self.name, self.labels))
 
     @classmethod
     def of(cls, name: str, labels: Mapping[str, str] | None = None) -> SeriesKey:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from selfheal.core.types import Sample, SeriesKey
@@ -118,14 +118,6 @@ def _wheres(service: str, instance: str | None) -> tuple[Where, ...]:
     return ((service, None),) if instance is None else ((service, None), (service, instance))
 
 
-def _service(key: SeriesKey) -> str | None:
-    return key.label("service")
-
-
-def _instance(key: SeriesKey) -> str | None:
-    return key.label("instance_id") or key.label("instance")
-
-
 class IndicatorEngine:
     """Computes every indicator of one cycle from a window store of raw series."""
 
@@ -147,26 +139,32 @@ class IndicatorEngine:
         self.output.append_many(samples)
         return samples
 
-    # -- helpers -------------------------------------------------------------------------
-    def _increase(self, key: SeriesKey, now: float) -> float:
+    # -- reading the raw store ---------------------------------------------------------------
+    def _counters(
+        self, name: str, now: float
+    ) -> Iterator[tuple[dict[str, str], str, str | None, float]]:
+        """(labels, service, instance, increase over the window) of every series ``name``."""
         start = now - self.settings.window_seconds
-        ts, values = self.store.window(key, since=start, until=now)
-        return increase(ts, values, start, now)
+        for _, labels, ts, values in self.store.scan(name, start, now):
+            service = labels.get("service")
+            if not service:
+                continue
+            inc = increase(ts, values, start, now)
+            if not math.isnan(inc):
+                yield labels, service, labels.get("instance_id") or labels.get("instance"), inc
 
-    def _gauge(self, key: SeriesKey, now: float) -> float:
-        latest = self.store.latest(key)
-        if latest is None or latest.timestamp < now - self.settings.lookback_seconds:
-            return math.nan
-        return latest.value  # NaN when stale
+    def _gauges(
+        self, name: str, now: float
+    ) -> Iterator[tuple[dict[str, str], str, str | None, float]]:
+        """(labels, service, instance, newest value) of every fresh, non-stale series ``name``."""
+        oldest = now - self.settings.lookback_seconds
+        for _, labels, ts, value in self.store.scan_latest(name):
+            service = labels.get("service")
+            if service and ts >= oldest and not math.isnan(value):
+                yield labels, service, labels.get("instance_id") or labels.get("instance"), value
 
-    def _keys(self, name: str) -> Iterable[tuple[SeriesKey, str, str | None]]:
-        for key in self.store.select(name):
-            service = _service(key)
-            if service:
-                yield key, service, _instance(key)
-
-    def _served(self, key: SeriesKey) -> bool:
-        return key.label("route") not in self.settings.ignore_routes
+    def _served(self, labels: dict[str, str]) -> bool:
+        return labels.get("route") not in self.settings.ignore_routes
 
     # -- the cycle -----------------------------------------------------------------------
     def compute(self, now: float) -> list[Sample]:
@@ -185,24 +183,19 @@ class IndicatorEngine:
 
         # availability
         up_by_service: dict[str, list[float]] = defaultdict(list)
-        for key, service, instance in self._keys("up"):
-            value = self._gauge(key, now)
-            if not math.isnan(value):
-                emit(UP, value, service, instance=instance)
-                up_by_service[service].append(value)
+        for _, service, instance, value in self._gauges("up", now):
+            emit(UP, value, service, instance=instance)
+            up_by_service[service].append(value)
         for service, values in up_by_service.items():
             emit(UP_RATIO, sum(values) / len(values), service)
 
         # served requests, per service and per instance
         total: dict[Where, float] = defaultdict(float)
         failed: dict[Where, float] = defaultdict(float)
-        for key, service, instance in self._keys("http_requests_total"):
-            if not self._served(key):
+        for labels, service, instance, inc in self._counters("http_requests_total", now):
+            if not self._served(labels):
                 continue
-            inc = self._increase(key, now)
-            if math.isnan(inc):
-                continue
-            bad = (key.label("status") or "").startswith("5")
+            bad = labels.get("status", "").startswith("5")
             for where in _wheres(service, instance):
                 total[where] += inc
                 if bad:
@@ -212,12 +205,11 @@ class IndicatorEngine:
             if n >= s.min_requests:
                 emit(ERROR_RATIO, failed[(service, instance)] / n, service, instance=instance)
         buckets: dict[Where, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-        for key, service, instance in self._keys("http_request_duration_seconds_bucket"):
-            if not self._served(key):
-                continue
-            inc = self._increase(key, now)
-            le = _le(key)
-            if math.isnan(inc) or le is None:
+        for labels, service, instance, inc in self._counters(
+            "http_request_duration_seconds_bucket", now
+        ):
+            le = _le(labels)
+            if le is None or not self._served(labels):
                 continue
             for where in _wheres(service, instance):
                 buckets[where][le] += inc
@@ -232,14 +224,12 @@ class IndicatorEngine:
         self._per_instance(now, "http_requests_in_flight", IN_FLIGHT, False, sum, emit)
         self._per_instance(now, "pool_wait_timeouts_total", POOL_TIMEOUTS, True, sum, emit)
         in_use = {
-            (svc, inst): self._gauge(k, now)
-            for k, svc, inst in self._keys("pool_connections_in_use")
+            (svc, inst): v for _, svc, inst, v in self._gauges("pool_connections_in_use", now)
         }
         saturation: dict[str, list[float]] = defaultdict(list)
-        for key, service, instance in self._keys("pool_connections_max"):
-            top = self._gauge(key, now)
-            used = in_use.get((service, instance), math.nan)
-            if top > 0 and not math.isnan(used):
+        for _, service, instance, top in self._gauges("pool_connections_max", now):
+            used = in_use.get((service, instance))
+            if top > 0 and used is not None:
                 if instance is not None:
                     emit(POOL_SATURATION, used / top, service, instance=instance)
                 saturation[service].append(used / top)
@@ -249,13 +239,12 @@ class IndicatorEngine:
         # calls to dependencies, per caller → callee
         edge_total: dict[tuple[str, str], float] = defaultdict(float)
         edge_failed: dict[tuple[str, str], float] = defaultdict(float)
-        for key, service, _ in self._keys("upstream_requests_total"):
-            target = key.label("target")
-            inc = self._increase(key, now)
-            if not target or math.isnan(inc):
+        for labels, service, _, inc in self._counters("upstream_requests_total", now):
+            target = labels.get("target")
+            if not target:
                 continue
             edge_total[(service, target)] += inc
-            status = key.label("status") or ""
+            status = labels.get("status", "")
             if status == "error" or status.startswith("5"):
                 edge_failed[(service, target)] += inc
         for (service, target), n in edge_total.items():
@@ -267,10 +256,11 @@ class IndicatorEngine:
         edge_buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(
             lambda: defaultdict(float)
         )
-        for key, service, _ in self._keys("upstream_request_duration_seconds_bucket"):
-            target, le = key.label("target"), _le(key)
-            inc = self._increase(key, now)
-            if target and le is not None and not math.isnan(inc):
+        for labels, service, _, inc in self._counters(
+            "upstream_request_duration_seconds_bucket", now
+        ):
+            target, le = labels.get("target"), _le(labels)
+            if target and le is not None:
                 edge_buckets[(service, target)][le] += inc
         for (service, target), b in edge_buckets.items():
             if b.get(math.inf, 0.0) >= s.min_requests:
@@ -299,15 +289,17 @@ class IndicatorEngine:
         emit: Callable[..., None],
     ) -> None:
         by_service: dict[str, list[float]] = defaultdict(list)
-        for key, service, instance in self._keys(metric):
-            if is_counter:
-                value = self._increase(key, now) / self.settings.window_seconds
-            else:
-                value = self._gauge(key, now)
-            if not math.isnan(value):
-                if instance is not None:
-                    emit(indicator, value, service, instance=instance)
-                by_service[service].append(value)
+        if is_counter:
+            rows = [
+                (svc, inst, inc / self.settings.window_seconds)
+                for _, svc, inst, inc in self._counters(metric, now)
+            ]
+        else:
+            rows = [(svc, inst, v) for _, svc, inst, v in self._gauges(metric, now)]
+        for service, instance, value in rows:
+            if instance is not None:
+                emit(indicator, value, service, instance=instance)
+            by_service[service].append(value)
         for service, values in by_service.items():
             emit(indicator, aggregate(values), service)
 
@@ -321,21 +313,17 @@ class IndicatorEngine:
     ) -> None:
         totals: dict[str, float] = defaultdict(float)
         failures: dict[str, float] = defaultdict(float)
-        for key, service, _ in self._keys(total_name):
-            inc = self._increase(key, now)
-            if not math.isnan(inc):
-                totals[service] += inc
-        for key, service, _ in self._keys(failed_name):
-            inc = self._increase(key, now)
-            if not math.isnan(inc):
-                failures[service] += inc
+        for _, service, _, inc in self._counters(total_name, now):
+            totals[service] += inc
+        for _, service, _, inc in self._counters(failed_name, now):
+            failures[service] += inc
         for service, n in totals.items():
             if n >= self.settings.min_business_events:
                 emit(indicator, max(0.0, 1.0 - failures[service] / n), service)
 
 
-def _le(key: SeriesKey) -> float | None:
-    raw = key.label("le")
+def _le(labels: dict[str, str]) -> float | None:
+    raw = labels.get("le")
     if raw is None:
         return None
     try:

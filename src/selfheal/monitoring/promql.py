@@ -28,7 +28,7 @@ Pure functions, no I/O; NaN points (staleness markers) are skipped.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -36,29 +36,39 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 
-def _finite(ts: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
-    mask = ~np.isnan(values)
-    if mask.all():
-        return ts, values
-    return ts[mask], values[mask]
+Values = Sequence[float] | FloatArray
 
 
-def raw_increase(values: FloatArray) -> float:
+def _points(ts: Values, values: Values) -> tuple[list[float], list[float]]:
+    """Plain lists without the NaN (stale) points: windows are a handful of points,
+    where Python floats beat numpy's per-call overhead."""
+    t = ts.tolist() if isinstance(ts, np.ndarray) else list(ts)
+    v = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    if any(x != x for x in v):  # NaN is the only value unequal to itself
+        kept = [(a, b) for a, b in zip(t, v, strict=True) if b == b]
+        t = [a for a, _ in kept]
+        v = [b for _, b in kept]
+    return t, v
+
+
+def raw_increase(values: Values) -> float:
     """Increase between the first and last value, adding back the value before
     every counter reset (a drop), without extrapolation. Never negative for a
     counter (non-negative values)."""
-    values = values[~np.isnan(values)]
-    if values.size < 2:
+    _, v = _points(values, values)
+    if len(v) < 2:
         return 0.0
-    prev = values[:-1]
-    drops = values[1:] < prev
-    correction = float(prev[drops].sum()) if drops.any() else 0.0
-    return float(values[-1] - values[0]) + correction
+    total = 0.0
+    prev = v[0]
+    for x in v[1:]:
+        total += x - prev if x >= prev else x
+        prev = x
+    return total
 
 
 def increase(
-    ts: FloatArray,
-    values: FloatArray,
+    ts: Values,
+    values: Values,
     range_start: float,
     range_end: float,
     *,
@@ -69,31 +79,39 @@ def increase(
     return _extrapolated(ts, values, range_start, range_end, is_counter, is_rate=False)
 
 
-def rate(ts: FloatArray, values: FloatArray, range_start: float, range_end: float) -> float:
+def rate(ts: Values, values: Values, range_start: float, range_end: float) -> float:
     """PromQL ``rate(x[range])``, per second; NaN when fewer than two points."""
     return _extrapolated(ts, values, range_start, range_end, True, is_rate=True)
 
 
 def _extrapolated(
-    ts: FloatArray,
-    values: FloatArray,
+    ts: Values,
+    values: Values,
     range_start: float,
     range_end: float,
     is_counter: bool,
     is_rate: bool,
 ) -> float:
-    ts, values = _finite(ts, values)
-    if ts.size < 2:
+    t, v = _points(ts, values)
+    n = len(t)
+    if n < 2:
         return math.nan
-    first_t, last_t = float(ts[0]), float(ts[-1])
-    first_v = float(values[0])
-    result = raw_increase(values) if is_counter else float(values[-1] - first_v)
+    first_t, last_t = t[0], t[-1]
+    first_v = v[0]
+    if is_counter:
+        result = 0.0
+        prev = first_v
+        for x in v[1:]:
+            result += x - prev if x >= prev else x
+            prev = x
+    else:
+        result = v[-1] - first_v
     sampled = last_t - first_t
     if sampled <= 0:
         return math.nan
     to_start = first_t - range_start
     to_end = range_end - last_t
-    average = sampled / (ts.size - 1)
+    average = sampled / (n - 1)
     if is_counter and result > 0 and first_v >= 0:
         to_zero = sampled * (first_v / result)
         if to_zero < to_start:

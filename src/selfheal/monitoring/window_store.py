@@ -51,7 +51,7 @@ class _Ring:
     """One series' points, oldest first once unrolled. Grows by doubling up to
     ``capacity`` so that short-lived series stay small."""
 
-    __slots__ = ("capacity", "count", "dropped", "head", "ts", "values")
+    __slots__ = ("capacity", "count", "dropped", "head", "labels", "ts", "values")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -61,6 +61,7 @@ class _Ring:
         self.head = 0  # index of the next write
         self.count = 0
         self.dropped = False  # an old point was overwritten
+        self.labels: dict[str, str] | None = None  # label dict, built on first scan
 
     def last_ts(self) -> float:
         return float(self.ts[self.head - 1]) if self.count else -math.inf
@@ -101,6 +102,40 @@ class _Ring:
             np.concatenate((self.values[lo:], self.values[: self.head])),
         )
 
+    def recent(self, since: float, until: float) -> tuple[list[float], list[float]]:
+        """Points in ``[since, until]`` as lists, found by walking back from the
+        newest point: a short window costs a few element reads, no numpy call."""
+        size = self.ts.shape[0]
+        ts, values = self.ts, self.values
+        head = self.head
+        # fast path: the newest few points (contiguous before head) reach back past
+        # `since`; index head-k-1 may be -1, the last slot, which precedes slot 0
+        # exactly when the ring has wrapped
+        k = min(8, head)
+        if k and (k == self.count or float(ts[head - k - 1]) < since):
+            t = ts[head - k : head].tolist()
+            v = values[head - k : head].tolist()
+            lo, hi = 0, k
+            while lo < hi and t[lo] < since:
+                lo += 1
+            while hi > lo and t[hi - 1] > until:
+                hi -= 1
+            return t[lo:hi], v[lo:hi]
+        i = head
+        t = []
+        v = []
+        for _ in range(self.count):
+            i = i - 1 if i > 0 else size - 1
+            x = float(ts[i])
+            if x < since:
+                break
+            if x <= until:
+                t.append(x)
+                v.append(float(values[i]))
+        t.reverse()
+        v.reverse()
+        return t, v
+
     def first_ts(self) -> float:
         if not self.count:
             return math.inf
@@ -137,7 +172,7 @@ class WindowStore:
         self.max_series = max_series
         self.on_full: OnFull = on_full
         self._series: OrderedDict[SeriesKey, _Ring] = OrderedDict()  # least recently written first
-        self._by_name: dict[str, set[SeriesKey]] = {}
+        self._by_name: dict[str, dict[SeriesKey, _Ring]] = {}
         self._lock = threading.Lock()
         self.evicted_series_total = 0
         self.refused_series_total = 0
@@ -159,7 +194,7 @@ class WindowStore:
                 self.evicted_series_total += 1
             ring = _Ring(self.max_points_per_series)
             self._series[key] = ring
-            self._by_name.setdefault(key.name, set()).add(key)
+            self._by_name.setdefault(key.name, {})[key] = ring
         else:
             if sample.timestamp <= ring.last_ts():
                 # Prometheus rejects out-of-order and duplicate timestamps too
@@ -172,7 +207,7 @@ class WindowStore:
     def _forget_name(self, key: SeriesKey) -> None:
         keys = self._by_name.get(key.name)
         if keys is not None:
-            keys.discard(key)
+            keys.pop(key, None)
             if not keys:
                 del self._by_name[key.name]
 
@@ -209,6 +244,53 @@ class WindowStore:
                 hi = int(np.searchsorted(ts, until, side="right"))
                 ts, values = ts[:hi], values[:hi]
             return ts.copy(), values.copy()
+
+    def window_lists(
+        self, key: SeriesKey, since: float, until: float | None = None
+    ) -> tuple[list[float], list[float]]:
+        """Like :meth:`window`, as Python lists: cheaper for the few points of a
+        short window that are then read one by one."""
+        with self._lock:
+            ring = self._series.get(key)
+            if ring is None:
+                return [], []
+            ts, values = ring.since(since)
+            t, v = ts.tolist(), values.tolist()
+        if until is not None:
+            while t and t[-1] > until:
+                t.pop()
+                v.pop()
+        return t, v
+
+    def scan(
+        self, name: str, since: float, until: float = math.inf
+    ) -> list[tuple[SeriesKey, dict[str, str], list[float], list[float]]]:
+        """Every series named ``name`` with its labels (as a dict, kept from one
+        call to the next: do not modify) and its points in ``[since, until]``,
+        under one lock. Made for short windows read every cycle."""
+        out = []
+        with self._lock:
+            for key, ring in self._by_name.get(name, {}).items():
+                labels = ring.labels
+                if labels is None:
+                    labels = ring.labels = dict(key.labels)
+                t, v = ring.recent(since, until)
+                out.append((key, labels, t, v))
+        return out
+
+    def scan_latest(self, name: str) -> list[tuple[SeriesKey, dict[str, str], float, float]]:
+        """Every series named ``name`` with its labels and newest point (time, value)."""
+        out = []
+        with self._lock:
+            for key, ring in self._by_name.get(name, {}).items():
+                if not ring.count:
+                    continue
+                labels = ring.labels
+                if labels is None:
+                    labels = ring.labels = dict(key.labels)
+                i = ring.head - 1
+                out.append((key, labels, float(ring.ts[i]), float(ring.values[i])))
+        return out
 
     def latest(self, key: SeriesKey) -> Sample | None:
         """The newest sample of ``key`` (its value may be the NaN staleness marker)."""

@@ -31,7 +31,11 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")  # private caches (e.g. SeriesKey's hash)
+        }
     if isinstance(value, Mapping):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, frozenset | set):
