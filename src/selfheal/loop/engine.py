@@ -108,7 +108,7 @@ class EngineSettings:
     dry_run: bool = False
     verify_cycles: int = 2  # consecutive healthy cycles that prove the symptom gone
     resolve_after_seconds: float = 10.0
-    diagnose_attempts: int = 5  # cycles to wait for a confident cause before escalating
+    diagnose_attempts: int = 10  # cycles to wait for a confident cause before escalating
     diagnose_after_seconds: float = 0.0  # evidence gathered before the first diagnosis
     change_window_seconds: float = 900.0
 

@@ -76,7 +76,7 @@ def _p99(buckets: dict[float, float]) -> float:
     return lower_bound
 
 
-SLOW_SECONDS = 0.3  # below this p99 an instance is not slow, whatever its peers do
+SLOW_SECONDS = 0.6  # below this p99 an instance is not slow, whatever its peers do
 
 
 def _vs_peers(by_instance: dict[str, float]) -> dict[str, float]:
