@@ -182,6 +182,7 @@ class Engine:
         self._on_event = on_event
         self._remediations: dict[str, _Remediation] = {}
         self._diagnose_tries: dict[str, int] = {}
+        self._evidence_seen: dict[str, int] = {}
         self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
         self._graph: nx.DiGraph = nx.DiGraph()
         self._context = PlanningContext()
@@ -306,7 +307,11 @@ class Engine:
         self._drive(inc, rem, now)
 
     def _diagnose(self, inc: Incident, now: float) -> None:
-        tries = self._diagnose_tries.get(inc.id, 0) + 1
+        # Count only diagnoses that saw no new evidence: while symptoms keep arriving the
+        # picture is still forming, and escalating then would be premature.
+        seen = self._evidence_seen.get(inc.id, -1)
+        tries = 1 if len(inc.anomalies) > seen else self._diagnose_tries.get(inc.id, 0) + 1
+        self._evidence_seen[inc.id] = len(inc.anomalies)
         self._diagnose_tries[inc.id] = tries
         ranked = self.ranker.rank(inc, self._graph, now)
         external = self.platform.external()
@@ -677,6 +682,7 @@ class Engine:
         self._resolved = self._resolved[-200:]
         self._remediations.pop(inc.id, None)
         self._diagnose_tries.pop(inc.id, None)
+        self._evidence_seen.pop(inc.id, None)
         self._last_rule_hit.pop(inc.id, None)
         self._audit("incident_resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
 
