@@ -215,3 +215,19 @@ def test_engine_metrics_count_cycles_and_actions() -> None:
     assert "selfheal_cycles_total 20.0" in text
     assert 'selfheal_actions_total{kind="RestartService",outcome="succeeded"} 1.0' in text
     assert "selfheal_cycle_seconds_bucket" in text
+
+
+def test_no_confident_cause_escalates_only_after_quiet_diagnoses() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world)
+    engine.ranker = FakeRanker(confidence=0.3)  # never confident
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 5)
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.OPEN
+    run(engine, clock, 10)
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.ESCALATED
+    assert world.executed == []
