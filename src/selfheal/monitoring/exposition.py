@@ -208,7 +208,7 @@ class SeriesParser:
                 except ValueError as exc:
                     return [], ExpositionError(str(exc), number, line[:200])
             if key is not None:
-                out.append((key, value))  # type: ignore[arg-type]
+                out.append((key, value))
         return out, None
 
 

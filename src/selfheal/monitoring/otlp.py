@@ -175,6 +175,8 @@ class OtlpReceiver:
         if self._server is None:
             raise RuntimeError("the OTLP receiver is not started")
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}{TRACES_PATH}"
 
     def handle(

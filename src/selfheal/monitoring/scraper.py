@@ -396,12 +396,11 @@ class Scraper:
             return []
         if len(states) == 1 or self._max_workers <= 1:
             return [s for st in states for s in self._scrape(st)]
-        pool = self._pool or ThreadPoolExecutor(self._max_workers, "scrape")
-        try:
-            return [s for batch in pool.map(self._scrape, states) for s in batch]
-        finally:
-            if pool is not self._pool:
-                pool.shutdown(wait=True)
+        with self._lock:
+            if self._pool is None:  # kept between cycles; closed by stop()/close()
+                self._pool = ThreadPoolExecutor(self._max_workers, "scrape")
+            pool = self._pool
+        return [s for batch in pool.map(self._scrape, states) for s in batch]
 
     def health(self) -> list[TargetHealth]:
         """One report per target, sorted by URL."""
@@ -430,7 +429,6 @@ class Scraper:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._pool = ThreadPoolExecutor(self._max_workers, "scrape")
         self._thread = threading.Thread(target=self._loop, name="selfheal-scraper", daemon=True)
         self._thread.start()
 
@@ -440,9 +438,10 @@ class Scraper:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def close(self) -> None:
         """Stop and close the HTTP client if the scraper created it."""

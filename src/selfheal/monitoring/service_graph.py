@@ -208,13 +208,10 @@ class ServiceGraph:
                 continue
             self._remember(self._counted, span_id, now)
             self._record(span.service, peer, span.duration_seconds, span.is_error, now)
-        for mapping in (self._recent, self._orphans):
-            while mapping:
-                key, value = next(iter(mapping.items()))
-                arrived = value[1] if isinstance(value, tuple) else value[0][1]
-                if arrived > deadline:
-                    break
-                del mapping[key]
+        while self._recent and next(iter(self._recent.values()))[1] <= deadline:
+            self._recent.popitem(last=False)
+        while self._orphans and next(iter(self._orphans.values()))[0][1] <= deadline:
+            self._orphans.popitem(last=False)
         keep = now - max(self.window_seconds, self.match_wait_seconds * 4)
         while self._counted and next(iter(self._counted.values())) < keep:
             self._counted.popitem(last=False)

@@ -14,6 +14,7 @@ answering at once cannot both win.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +157,7 @@ class ApprovalQueue:
             row = session.get(ApprovalRow, _id(request_id))
             return None if row is None else _request(row)
 
-    def pending(self, now: float | None = None) -> list[ApprovalRequest]:
+    def pending(self, now: float | None = None) -> builtins.list[ApprovalRequest]:
         """Requests still waiting (not yet expired at ``now``, if given), oldest first."""
         query = select(ApprovalRow).where(ApprovalRow.status == PENDING)
         if now is not None:
@@ -165,7 +166,7 @@ class ApprovalQueue:
             rows = session.execute(query.order_by(ApprovalRow.id)).scalars()
             return [_request(r) for r in rows]
 
-    def list(self, *, limit: int = 100) -> list[ApprovalRequest]:
+    def list(self, *, limit: int = 100) -> builtins.list[ApprovalRequest]:
         """Newest first, any status."""
         with self.db.session() as session:
             rows = session.execute(
@@ -173,7 +174,7 @@ class ApprovalQueue:
             ).scalars()
             return [_request(r) for r in rows]
 
-    def expire(self, now: float | None = None) -> list[ApprovalRequest]:
+    def expire(self, now: float | None = None) -> builtins.list[ApprovalRequest]:
         """Mark every pending request whose deadline passed as expired; returns them."""
         when = self.clock.now() if now is None else float(now)
         with self.db.write_session() as session:

@@ -94,6 +94,7 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
+        self._write_engine: Engine
         if self.dialect == "sqlite":
             _setup_sqlite(self.engine, busy_timeout_ms, wal=not in_memory)
             self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")

@@ -9,6 +9,7 @@ them back. Causes, impact and anomalies are stored as JSON documents.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +132,7 @@ class IncidentStore:
 
     def list(
         self, *, status: IncidentStatus | str | None = None, limit: int = 100
-    ) -> list[IncidentRecord]:
+    ) -> builtins.list[IncidentRecord]:
         """Newest first."""
         query = select(IncidentRow).order_by(IncidentRow.opened_at.desc(), IncidentRow.id)
         if status is not None:
@@ -164,7 +165,7 @@ class IncidentStore:
             session.flush()
             return _action(row)
 
-    def actions(self, incident_id: str) -> list[ActionRecord]:
+    def actions(self, incident_id: str) -> builtins.list[ActionRecord]:
         """Oldest first."""
         with self.db.session() as session:
             rows = session.execute(
