@@ -120,15 +120,23 @@ class Calibrated(Detector):
             calibrator = calibrator_from_spec(calibrator)
         self.detector = detector
         self.calibrator = calibrator if calibrator is not None else detector.default_calibrator()
+        self._cache: tuple[float, float, float] | None = None  # (x, t, raw) of the last score
+
+    def _raw(self, x: float, t: float) -> float:
+        c = self._cache
+        if c is not None and c[0] == x and c[1] == t:
+            return c[2]
+        raw = self.detector.score_one(x, t)
+        self._cache = (x, t, raw)
+        return raw
 
     def score_one(self, x: float, t: float) -> float:
-        raw = self.detector.score_one(x, t)
-        return self.calibrator.calibrate(raw)
+        return self.calibrator.calibrate(self._raw(x, t))
 
     def learn_one(self, x: float, t: float) -> None:
-        raw = self.detector.score_one(x, t)
-        self.calibrator.learn(raw)
+        self.calibrator.learn(self._raw(x, t))
         self.detector.learn_one(x, t)
+        self._cache = None
 
     def process_one(self, x: float, t: float) -> float:
         raw = self.detector.score_one(x, t)
@@ -155,6 +163,7 @@ class Calibrated(Detector):
     def set_state(self, state: State) -> None:
         self.detector.set_state(_sub(state, "detector."))
         self.calibrator.set_state(_sub(state, "calibrator."))
+        self._cache = None
 
 
 class FleetDetector(abc.ABC):

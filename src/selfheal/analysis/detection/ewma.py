@@ -115,10 +115,10 @@ class EwmaZScoreFleet(FleetDetector):
 
     name = "ewma"
 
-    def __init__(self, n_series: int, **params: Any) -> None:
+    def __init__(self, n_series: int, calibration_scale: float = 1.5, **params: Any) -> None:
         self._proto = EwmaZScore(**params)
         self._n_series = int(n_series)
-        self.calibrator = ExponentialCalibrator()
+        self.calibrator = ExponentialCalibrator(calibration_scale)
         self.n = np.zeros(self._n_series, dtype=np.int64)
         self.mean = np.zeros(self._n_series)
         self.var = np.zeros(self._n_series)
@@ -155,7 +155,11 @@ class EwmaZScoreFleet(FleetDetector):
         self.n = n
 
     def params(self) -> dict[str, Any]:
-        return {"n_series": self._n_series, **self._proto.params()}
+        return {
+            "n_series": self._n_series,
+            "calibration_scale": self.calibrator.scale,
+            **self._proto.params(),
+        }
 
     def get_state(self) -> State:
         return {"n": self.n.copy(), "mean": self.mean.copy(), "var": self.var.copy()}

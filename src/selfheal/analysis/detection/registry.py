@@ -33,7 +33,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: them is cheap (no torch at import time); it happens on first lookup.
 BUILTIN_MODULES: tuple[str, ...] = (
     "selfheal.analysis.detection.ewma",
+    "selfheal.analysis.detection.mad",
     "selfheal.analysis.detection.seasonal",
+    "selfheal.analysis.detection.cusum",
+    "selfheal.analysis.detection.bocpd",
+    "selfheal.analysis.detection.isolation_forest",
+    "selfheal.analysis.detection.lstm_autoencoder",
+    "selfheal.analysis.detection.rules",
+    "selfheal.analysis.detection.ensemble",
     "selfheal.analysis.detection.onset",
     "selfheal.analysis.detection.default",
 )
