@@ -27,9 +27,9 @@ import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from selfheal.store.db import Database, StoreError
@@ -58,6 +58,19 @@ KINDS = (
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _HEAD_ID = 1
 _APPEND_ATTEMPTS = 5
+
+
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_LOG = cast(Table, AuditRow.__table__)
+_SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_SELECT_LAST = select(_LOG.c.seq, _LOG.c.hash).order_by(_LOG.c.seq.desc()).limit(1)
+_INSERT_HEAD = insert(_HEAD)
+_INSERT_ENTRY = insert(_LOG)
+_UPDATE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def entry_hash(seq: int, kind: str, payload: Any, at: float, prev_hash: str) -> str:
@@ -114,30 +127,26 @@ class AuditLog:
         raise AssertionError("unreachable")
 
     def _append_once(self, kind: str, plain: Any, text: str, at: float) -> AuditEntry:
+        # Prebuilt Core statements on the session's connection, not the ORM unit of
+        # work: this runs for every loop step, and statement building was its main cost.
         with self.db.write_session() as session:
-            head = session.execute(
-                select(AuditHeadRow).where(AuditHeadRow.id == _HEAD_ID).with_for_update()
-            ).scalar_one_or_none()
+            conn = session.connection()
+            head = conn.execute(_SELECT_HEAD).first()
             if head is None:
-                last = session.execute(
-                    select(AuditRow).order_by(AuditRow.seq.desc()).limit(1)
-                ).scalar_one_or_none()
-                head = AuditHeadRow(
-                    id=_HEAD_ID,
-                    seq=last.seq if last else 0,
-                    hash=last.hash if last else GENESIS_HASH,
-                )
-                session.add(head)
-                session.flush()
-            seq = head.seq + 1
-            digest = entry_hash(seq, kind, plain, at, head.hash)
-            row = AuditRow(
-                seq=seq, kind=kind, payload=text, at=at, prev_hash=head.hash, hash=digest
-            )
-            session.add(row)
-            head.seq, head.hash = seq, digest
-            session.flush()
-            return AuditEntry(seq, kind, plain, at, row.prev_hash, digest)
+                last = conn.execute(_SELECT_LAST).first()
+                last_seq, last_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+                conn.execute(_INSERT_HEAD, {"id": _HEAD_ID, "seq": last_seq, "hash": last_hash})
+            else:
+                last_seq, last_hash = head[0], head[1]
+            seq = last_seq + 1
+            digest = entry_hash(seq, kind, plain, at, last_hash)
+            conn.execute(
+                _INSERT_ENTRY,
+                {"seq": seq, "kind": kind, "payload": text, "at": at,
+                 "prev_hash": last_hash, "hash": digest},
+            )  # fmt: skip
+            conn.execute(_UPDATE_HEAD, {"new_seq": seq, "new_hash": digest})
+            return AuditEntry(seq, kind, plain, at, last_hash, digest)
 
     # -- reading -----------------------------------------------------------------------
     def entries(
