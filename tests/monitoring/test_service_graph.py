@@ -92,3 +92,21 @@ def test_pending_state_is_bounded() -> None:
     graph.add_spans(span(f"c{i}", "a", KIND_CLIENT) for i in range(1000))
     graph.add_spans(span(f"s{i}", "b", KIND_SERVER, f"x{i}") for i in range(1000))
     assert len(graph._pending_clients) <= 100 and len(graph._orphans) <= 100
+
+
+def test_edge_indicators() -> None:
+    graph = ServiceGraph(FakeClock(0.0), window_seconds=10)
+    graph.add_static_edge("x", "y")
+    spans = []
+    for i in range(6):
+        spans += [
+            span(f"c{i}", "cart", KIND_CLIENT, ms=10 * (i + 1)),
+            span(f"s{i}", "cache", KIND_SERVER, f"c{i}", error=i == 0),
+        ]
+    graph.add_spans(spans)
+    values = {(s.series.name, s.series.labels): s.value for s in graph.indicators()}
+    labels = (("service", "cart"), ("target", "cache"))
+    assert values[("indicator:trace_call_rate", labels)] == pytest.approx(0.6)
+    assert values[("indicator:trace_error_ratio", labels)] == pytest.approx(1 / 6)
+    assert values[("indicator:trace_latency_p99_seconds", labels)] == pytest.approx(0.0595)
+    assert len(values) == 3  # the static edge has no calls: no samples

@@ -40,7 +40,10 @@ indicator                      unit        labels              from
 ``payment_success_ratio``      0..1        service             1 - payments_failed / payments
 =============================  ==========  ==================  ===================================
 
-``log_error_rate`` (per service) comes from :mod:`selfheal.monitoring.logs`.
+Computed elsewhere, same naming: ``log_error_rate`` (ERROR log lines per second, per
+service) by :mod:`selfheal.monitoring.logs`; ``trace_call_rate`` (1/s),
+``trace_error_ratio`` and ``trace_latency_p99_seconds`` (per caller ``service`` and
+callee ``target``, from spans) by :mod:`selfheal.monitoring.service_graph`.
 """
 
 from __future__ import annotations
@@ -72,11 +75,15 @@ UPSTREAM_LATENCY_P99 = "upstream_latency_p99_seconds"
 ORDER_SUCCESS = "order_success_ratio"
 PAYMENT_SUCCESS = "payment_success_ratio"
 LOG_ERROR_RATE = "log_error_rate"
+TRACE_CALL_RATE = "trace_call_rate"
+TRACE_ERROR_RATIO = "trace_error_ratio"
+TRACE_LATENCY_P99 = "trace_latency_p99_seconds"
 
 INDICATORS = (
     UP, UP_RATIO, REQUEST_RATE, ERROR_RATIO, LATENCY_P50, LATENCY_P99, CPU, MEMORY, IN_FLIGHT,
     POOL_SATURATION, POOL_TIMEOUTS, UPSTREAM_RATE, UPSTREAM_ERROR_RATIO, UPSTREAM_LATENCY_P50,
-    UPSTREAM_LATENCY_P99, ORDER_SUCCESS, PAYMENT_SUCCESS, LOG_ERROR_RATE,
+    UPSTREAM_LATENCY_P99, ORDER_SUCCESS, PAYMENT_SUCCESS, LOG_ERROR_RATE, TRACE_CALL_RATE,
+    TRACE_ERROR_RATIO, TRACE_LATENCY_P99,
 )  # fmt: skip
 
 DEFAULT_PREFIX = "indicator:"

@@ -20,6 +20,7 @@ the OpenTelemetry Collector and Grafana Tempo do:
   named by its ``peer.service`` attribute, else ``server.address`` /
   ``net.peer.name``; without any, it is dropped (counted in ``unmatched_total``).
 
+:meth:`ServiceGraph.indicators` gives the same numbers as indicator samples.
 Statistics are over a sliding window (``window_seconds``) of ingestion time
 on the injected clock: calls, errors, error ratio, rate, latency p50/p99.
 Memory is bounded (pending spans and per-edge samples are capped). Thread-safe.
@@ -37,6 +38,13 @@ import networkx as nx
 import numpy as np
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.types import Sample, SeriesKey
+from selfheal.monitoring.indicators import (
+    DEFAULT_PREFIX,
+    TRACE_CALL_RATE,
+    TRACE_ERROR_RATIO,
+    TRACE_LATENCY_P99,
+)
 
 # OTLP span kinds (opentelemetry.proto.trace.v1.Span.SpanKind)
 KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
@@ -255,6 +263,27 @@ class ServiceGraph:
             static,
             self.window_seconds,
         )
+
+    def indicators(
+        self, now: float | None = None, prefix: str = DEFAULT_PREFIX, min_calls: int = 5
+    ) -> list[Sample]:
+        """Per-edge indicator samples (labels ``service`` = caller, ``target`` = callee):
+        ``trace_call_rate`` always, ``trace_error_ratio`` and ``trace_latency_p99_seconds``
+        once the window holds ``min_calls`` calls. Static edges without calls give none."""
+        when = self.clock.now() if now is None else now
+        out: list[Sample] = []
+        for e in self.edges(when):
+            if e.calls == 0:
+                continue
+            labels = {"service": e.caller, "target": e.callee}
+            values = [(TRACE_CALL_RATE, e.rate_per_second)]
+            if e.calls >= min_calls:
+                values += [
+                    (TRACE_ERROR_RATIO, e.error_ratio),
+                    (TRACE_LATENCY_P99, e.latency_p99_seconds),
+                ]
+            out.extend(Sample(SeriesKey.of(prefix + name, labels), when, v) for name, v in values)
+        return out
 
     def services(self) -> set[str]:
         with self._lock:
