@@ -246,3 +246,17 @@ def test_new_counter_series_gets_a_zero_at_the_previous_scrape() -> None:
         assert store.window(ok, since=0)[0].tolist() == [10.0, 11.0]  # no zero for old series
         gauge_like = store.select("up")[0]
         assert store.window(gauge_like, since=0)[1].tolist() == [1.0, 1.0]
+
+
+def test_sample_and_body_limits_fail_the_scrape() -> None:
+    body = "".join(f'm{{i="{i}"}} 1\n' for i in range(50)).encode()
+    with serve({"/metrics": Route(body=body)}) as srv:
+        target = ScrapeTarget(f"{srv.base_url}/metrics", {"service": "s"}, 1.0, 0.5)
+        store = WindowStore()
+        with Scraper(store, targets=[target], sample_limit=10) as scraper:
+            scraper.scrape_once()
+            assert "sample_limit=10" in (scraper.health()[0].last_error or "")
+        with Scraper(store, targets=[target], max_body_bytes=100) as scraper:
+            scraper.scrape_once()
+            assert "max_body_bytes=100" in (scraper.health()[0].last_error or "")
+        assert store.select("m") == []

@@ -48,7 +48,7 @@ def pg_url() -> Iterator[str]:
             ),
             **run,
         )  # fmt: skip
-        yield f"postgresql+psycopg://postgres@/postgres?host={root}"
+        yield f"postgresql://postgres@/postgres?host={root}"  # plain URL: the psycopg 3 driver is chosen
     finally:
         subprocess.run(_as_postgres(["pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]), check=False, capture_output=True, timeout=60)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)

@@ -18,7 +18,8 @@ Prometheus semantics kept (https://prometheus.io/docs/concepts/jobs_instances/):
   ``scrape_samples_scraped`` series per target, with the target's labels;
 - an ``instance`` label (``host:port``) unless the target sets one; an exposed
   label that clashes with a target label is kept as ``exported_<label>``;
-- a whole scrape fails on one malformed line;
+- a whole scrape fails on one malformed line, on more than ``sample_limit``
+  samples, or on a body over ``max_body_bytes``;
 - staleness: a series missing from ``stale_after_missed`` consecutive scrapes
   of its target (the series vanished, or the target is down) gets one NaN
   staleness marker, and a target dropped by discovery marks all its series
@@ -227,12 +228,18 @@ class Scraper:
         client: httpx.Client | None = None,
         max_workers: int = 8,
         on_samples: Callable[[list[Sample]], None] | None = None,
+        sample_limit: int = 100_000,
+        max_body_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         if stale_after_missed < 1:
             raise ValueError(f"stale_after_missed must be >= 1, got {stale_after_missed}")
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.stale_after_missed = stale_after_missed
+        # A scrape with more samples fails as a whole (Prometheus' sample_limit): a
+        # cardinality explosion on one target must not flood the window store.
+        self.sample_limit = sample_limit
+        self.max_body_bytes = max_body_bytes
         self._static = tuple(targets)
         self._discovery = tuple(discovery)
         self._own_client = client is None
@@ -319,17 +326,17 @@ class Scraper:
             error: str | None = None
             pairs: list[tuple[SeriesKey, float]] = []
             try:
-                response = self._client.get(
-                    target.url,
-                    timeout=target.timeout_seconds,
-                    headers={"X-Prometheus-Scrape-Timeout-Seconds": str(target.timeout_seconds)},
-                )
-                if response.status_code != 200:
-                    error = f"HTTP {response.status_code} from {target.url}"
-                else:
-                    pairs, parse_error = state.parser.parse(response.text)
+                body, error = self._fetch(target)
+                if body is not None:
+                    pairs, parse_error = state.parser.parse(body)
                     if parse_error is not None:
                         error = str(parse_error)
+                    elif len(pairs) > self.sample_limit:
+                        error = (
+                            f"{len(pairs)} samples exceed sample_limit={self.sample_limit}"
+                            f" scraping {target.url}"
+                        )
+                        pairs = []
             except httpx.TimeoutException:
                 error = f"timeout after {target.timeout_seconds:g}s scraping {target.url}"
             except httpx.HTTPError as exc:
@@ -374,6 +381,33 @@ class Scraper:
                 log.debug("scrape failed: %s", error)
         self._emit(out)
         return out
+
+    def _fetch(self, target: ScrapeTarget) -> tuple[str | None, str | None]:
+        """The body, or an error; bodies over ``max_body_bytes`` are refused while
+        streaming (Prometheus' ``body_size_limit``), so a runaway target cannot
+        exhaust memory."""
+        request = self._client.build_request(
+            "GET",
+            target.url,
+            timeout=target.timeout_seconds,
+            headers={"X-Prometheus-Scrape-Timeout-Seconds": str(target.timeout_seconds)},
+        )
+        response = self._client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                return None, f"HTTP {response.status_code} from {target.url}"
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    return None, (
+                        f"body over max_body_bytes={self.max_body_bytes} scraping {target.url}"
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace"), None
+        finally:
+            response.close()
 
     def scrape_target(self, target: ScrapeTarget) -> list[Sample]:
         """Scrape one known target now; returns the samples written."""

@@ -19,6 +19,7 @@ This module knows nothing of the loop's values; the modules beside it do.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,17 @@ class NotFoundError(StoreError, KeyError):
 
 class ConflictError(StoreError):
     """The row is not in a state that allows the operation (e.g. decided twice)."""
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` / ``postgres://`` mean psycopg 3 (the driver the ``postgres``
+    extra installs) unless psycopg2 is present; other URLs pass unchanged."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            if importlib.util.find_spec("psycopg2") is None:
+                return "postgresql+psycopg://" + url[len(prefix) :]
+            return "postgresql://" + url[len(prefix) :]
+    return url
 
 
 def _setup_sqlite(engine: Engine, busy_timeout_ms: int, wal: bool) -> None:
@@ -79,6 +91,7 @@ class Database:
         busy_timeout_ms: int = 10_000,
         echo: bool = False,
     ) -> None:
+        url = normalize_url(url)
         parsed = make_url(url)
         self.url = url
         self.dialect = parsed.get_backend_name()
