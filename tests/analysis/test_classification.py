@@ -72,3 +72,10 @@ def test_apply_keeps_evidence_and_adds_reason() -> None:
     cause = Cause("cart", 0.9, evidence=("pagerank",))
     new = apply(cause, classify(cause, [a("cart", "up", instance="cart-1")]))
     assert new.instance == "cart-1" and new.evidence[0] == "pagerank" and len(new.evidence) == 2
+
+
+def test_one_instance_slower_than_its_peers_is_restartable() -> None:
+    found = classify(
+        Cause("catalog", 0.9), [a("catalog", "latency_p99_vs_peers", instance="catalog-0")]
+    )
+    assert (found.failure_type, found.instance) == (FailureType.RESOURCE_EXHAUSTION, "catalog-0")

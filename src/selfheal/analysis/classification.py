@@ -12,7 +12,8 @@ first:
 3. errors only on calls toward an external dependency → ``ExternalDependency``;
 4. the cache service, or cache-related errors → ``DataCorruption``;
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
-   that instance, indicator ``up`` (restarting the instance is the remedy);
+   that instance, indicator ``up`` (restarting the instance is the remedy); one
+   instance much slower than its siblings → the same, on that instance;
 6. memory, CPU, pool saturation or pool timeouts → ``ResourceExhaustion``;
 7. latency on one call edge while the callee's own latency is fine → ``NetworkFailure``.
 
@@ -125,6 +126,15 @@ def classify(
             ind.UP,
             instance,
             f"instance {instance or '?'} of {service} is down or not answering",
+        )
+    slow = [a for a in mine if a.indicator == ind.LATENCY_VS_PEERS and a.instance]
+    if len({a.instance for a in slow}) == 1:
+        # One instance much slower than its siblings: that process is sick, restart it.
+        return Classification(
+            FailureType.RESOURCE_EXHAUSTION,
+            ind.LATENCY_VS_PEERS,
+            slow[0].instance,
+            f"instance {slow[0].instance} of {service} is much slower than its peers",
         )
     resource = [a for a in mine if a.indicator in RESOURCE_INDICATORS]
     if resource:

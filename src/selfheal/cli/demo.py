@@ -146,7 +146,12 @@ def demo_config(control_url: str, run_dir: str, api_port: int = 0) -> Config:
                 "timeout_seconds": 0.8,
             },
             "loop": {"cycle_seconds": 1.0, "max_concurrent_actions": 2},
-            "guards": {"cooldown_seconds": 10.0, "budget_actions": 40},
+            # Faults come every 19 s on purpose: count a storm over 30 s, not 2 minutes.
+            "guards": {
+                "cooldown_seconds": 10.0,
+                "budget_actions": 40,
+                "storm_window_seconds": 30.0,
+            },
             "approval": {"risk_level": 0.95},
             "correlation": {"window_seconds": 30.0, "resolve_after_seconds": 8.0},
             "store": {"url": f"sqlite:///{run_dir}/selfheal.db"},

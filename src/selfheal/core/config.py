@@ -189,6 +189,26 @@ class GuardsConfig(_Section):
     recurrence_window_seconds: float = Field(
         default=3600.0, gt=0, description="Window of the recurrence count. Default 1 h."
     )
+    storm_services: int = Field(
+        default=6,
+        ge=1,
+        description="More distinct services than this needing action within the storm window "
+        "is a storm (a shared cause the loop cannot see): escalate instead of acting. Default 6.",
+    )
+    storm_window_seconds: float = Field(
+        default=120.0, gt=0, description="Window of the storm count, seconds. Default 120 s."
+    )
+    breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed or rolled-back actions that open the circuit breaker. "
+        "Default 5.",
+    )
+    breaker_cooloff_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds an open breaker refuses before one probe action. Default 300 s.",
+    )
 
 
 class ApprovalConfig(_Section):
