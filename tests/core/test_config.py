@@ -72,3 +72,20 @@ def test_full_file_round_trips(tmp_path: Path) -> None:
     assert cfg.scrape.interval_seconds == 1
     assert cfg.detection.rules is not None and cfg.detection.rules[0].for_samples == 2
     assert cfg.executor.local.control_url == "http://127.0.0.1:1"
+
+
+def test_readme_reference_names_every_key() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def keys(model: type, prefix: str = "") -> list[str]:
+        out = []
+        for name, f in model.model_fields.items():  # type: ignore[attr-defined]
+            ann = f.annotation
+            if isinstance(ann, type) and hasattr(ann, "model_fields"):
+                out += keys(ann, f"{prefix}{name}.")
+            else:
+                out.append(f"{prefix}{name}")
+        return out
+
+    missing = [k for k in keys(Config) if f"`{k}`" not in readme]
+    assert missing == []
