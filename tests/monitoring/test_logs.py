@@ -87,3 +87,10 @@ def test_plain_lines_take_service_from_the_source() -> None:
         "ERROR",
         True,
     )
+
+
+def test_service_names_from_lines_are_bounded() -> None:
+    monitor = LogMonitor(clock=FakeClock(0.0), max_services=3)
+    for i in range(10):
+        monitor.observe_text(_json_line("hello", service=f"svc{i}"))
+    assert set(monitor.error_counts()) == {"svc0", "svc1", "svc2", "unknown"}

@@ -151,3 +151,14 @@ def test_other_paths_and_methods() -> None:
 def test_endpoint_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         _ = OtlpReceiver(ServiceGraph()).endpoint
+
+
+def test_gzip_bomb_is_refused() -> None:
+    with OtlpReceiver(ServiceGraph(FakeClock(0.0)), max_body_bytes=1024) as receiver:
+        bomb = gzip.compress(b"\x00" * 1_000_000)  # ~1 KB compressed, 1 MB inflated
+        response = httpx.post(
+            receiver.endpoint,
+            content=bomb,
+            headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+        )
+        assert response.status_code == 400 and "inflates beyond" in response.json()["error"]

@@ -119,6 +119,7 @@ class LogMonitor:
         burst_threshold: int = 5,
         prefix: str = DEFAULT_PREFIX,
         max_errors_kept: int = 100_000,
+        max_services: int = 1_000,
     ) -> None:
         if window_seconds <= 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
@@ -129,6 +130,9 @@ class LogMonitor:
         self.burst_threshold = burst_threshold
         self.prefix = prefix
         self._max_errors = max_errors_kept
+        # lines name their service; past this many, new names are pooled as "unknown"
+        # so that garbage in the service field cannot grow memory without bound
+        self._max_services = max_services
         self._miners: dict[str, TemplateMiner] = {}
         self._first_seen: dict[str, float] = {}
         self._errors: dict[str, deque[float]] = {}
@@ -151,6 +155,8 @@ class LogMonitor:
     def _observe_one(self, text: str, source: LogSource | None, now: float) -> LogEvent:
         record = parse_line(text, source, now)
         service = record.service
+        if service not in self._miners and len(self._miners) >= self._max_services:
+            service = UNKNOWN_SERVICE
         miner = self._miners.get(service)
         if miner is None:
             miner = self._miners[service] = TemplateMiner()

@@ -25,7 +25,6 @@ Spans are reduced to :class:`~selfheal.monitoring.service_graph.SpanRecord`
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import logging
 import threading
@@ -85,16 +84,28 @@ def _hex_ids_to_base64(document: Any) -> None:
                                 raise OtlpDecodeError(f"span {name} {raw!r} is not hex") from None
 
 
+def _gunzip(body: bytes, max_bytes: int) -> bytes:
+    """Decompress, refusing output over ``max_bytes`` (a small gzip bomb must not
+    exhaust memory)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip container
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise OtlpDecodeError(f"bad gzip body: {exc}") from None
+    if len(out) > max_bytes:
+        raise OtlpDecodeError(f"gzip body inflates beyond {max_bytes} bytes")
+    if not inflater.eof:
+        raise OtlpDecodeError("bad gzip body: truncated")
+    return out
+
+
 def decode_request(
-    body: bytes, content_type: str, content_encoding: str = ""
+    body: bytes, content_type: str, content_encoding: str = "", max_bytes: int = 64 * 1024 * 1024
 ) -> ExportTraceServiceRequest:
     """Decode an export request body; OtlpDecodeError with the reason."""
     encoding = content_encoding.strip().lower()
     if encoding == "gzip":
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise OtlpDecodeError(f"bad gzip body: {exc}") from None
+        body = _gunzip(body, max_bytes)
     elif encoding not in ("", "identity"):
         raise OtlpDecodeError(f"unsupported Content-Encoding {content_encoding!r}")
     request = ExportTraceServiceRequest()
@@ -187,7 +198,7 @@ class OtlpReceiver:
         if media not in (_PROTOBUF, _JSON):
             return 415, _error(f"unsupported Content-Type {content_type!r}"), _JSON
         try:
-            request = decode_request(body, media, content_encoding)
+            request = decode_request(body, media, content_encoding, self.max_body_bytes * 4)
         except OtlpDecodeError as exc:
             with self._lock:
                 self.rejected_total += 1

@@ -12,6 +12,11 @@ A NaN value is a staleness marker (as in Prometheus): the scraper writes one
 when a series vanished or its target went down. Windows return it like any
 other point; :func:`is_stale` tells it apart.
 
+Memory is at most ``16 bytes × max_points_per_series × max_series`` for the
+points (defaults: 600 points — 10 min at a 1 s scrape — and 20 000 series, so
+≤ 192 MB, reached only if every series lives that long; rings start at 16
+points and double as they fill).
+
 All methods are thread-safe (one lock; every operation is O(1) or a numpy
 slice). This module does no I/O.
 
@@ -158,8 +163,8 @@ class WindowStore:
 
     def __init__(
         self,
-        max_points_per_series: int = 900,
-        max_series: int = 100_000,
+        max_points_per_series: int = 600,
+        max_series: int = 20_000,
         on_full: OnFull = "evict_oldest",
     ) -> None:
         if max_points_per_series < 1:
