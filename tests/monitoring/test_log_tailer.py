@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.monitoring.http_fixtures import Route, serve
 
 from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogSource, LogTailer
@@ -115,3 +118,51 @@ def test_log_discovery_rejects_bad_documents() -> None:
     discovery = HttpLogDiscovery("http://127.0.0.1:1/x")
     with pytest.raises(ValueError, match=r"files\[0\]"):
         discovery.parse({"files": [{"service": "a"}]})
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.text(alphabet="ab \n", min_size=1, max_size=12)),
+        st.tuples(st.just("rotate"), st.just("")),
+        st.tuples(st.just("poll"), st.just("")),
+    ),
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops)
+def test_every_line_written_after_start_is_read_once_in_order(
+    tmp_path: Path, steps: list[tuple[str, str]]
+) -> None:
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    log = root / "app.log"
+    log.touch()
+    tailer = LogTailer([str(root / "*.log")])
+    tailer.poll()
+    expected: list[str] = []
+    partial = ""
+    read: list[str] = []
+    rotations = 0
+    rotated_since_poll = False
+    for op, text in steps:
+        if op == "write":
+            _append(log, text)
+            *complete, partial = (partial + text).split("\n")
+            expected.extend(line for line in complete if line)
+        elif op == "rotate" and not rotated_since_poll:  # tail -F too loses a second one
+            rotations += 1
+            os.rename(log, root / f"app.log.{rotations}")
+            log.touch()
+            if partial:
+                expected.append(partial)  # the old file's last line ends with the file
+            partial = ""
+            rotated_since_poll = True
+        elif op == "poll":
+            read.extend(line.text for line in tailer.poll())
+            rotated_since_poll = False
+    read.extend(line.text for line in tailer.poll())
+    tailer.close()
+    assert read == expected

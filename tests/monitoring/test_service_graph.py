@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from selfheal.core.clock import FakeClock
 from selfheal.monitoring.service_graph import (
@@ -110,3 +113,32 @@ def test_edge_indicators() -> None:
     assert values[("indicator:trace_error_ratio", labels)] == pytest.approx(1 / 6)
     assert values[("indicator:trace_latency_p99_seconds", labels)] == pytest.approx(0.0595)
     assert len(values) == 3  # the static edge has no calls: no samples
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]), st.booleans()),
+        min_size=1,
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+    st.integers(1, 5),
+)
+def test_each_call_counts_once_whatever_the_arrival_order(
+    calls: list[tuple[str, str, bool]], rnd: random.Random, batches: int
+) -> None:
+    spans = []
+    for i, (caller, callee, error) in enumerate(calls):
+        spans.append(span(f"c{i}", caller, KIND_CLIENT, error=error))
+        spans.append(span(f"s{i}", callee, KIND_SERVER, f"c{i}"))
+    rnd.shuffle(spans)
+    graph = ServiceGraph(FakeClock(0.0), window_seconds=60)
+    for b in range(batches):
+        graph.add_spans(spans[b::batches])
+    got = {(e.caller, e.callee): (e.calls, e.errors) for e in graph.edges()}
+    want: dict[tuple[str, str], tuple[int, int]] = {}
+    for caller, callee, error in calls:
+        n, errs = want.get((caller, callee), (0, 0))
+        want[(caller, callee)] = (n + 1, errs + int(error))
+    assert got == want
