@@ -79,3 +79,9 @@ def test_one_instance_slower_than_its_peers_is_restartable() -> None:
         Cause("catalog", 0.9), [a("catalog", "latency_p99_vs_peers", instance="catalog-0")]
     )
     assert (found.failure_type, found.instance) == (FailureType.RESOURCE_EXHAUSTION, "catalog-0")
+
+
+def test_caller_of_a_failing_external_dependency_points_at_it() -> None:
+    ev = [a("payment", "upstream_error_ratio", target="bank")]
+    found = classify(Cause("payment", 0.9), ev, external=frozenset({"bank"}))
+    assert (found.failure_type, found.service) == (FailureType.EXTERNAL_DEPENDENCY, "bank")

@@ -92,12 +92,22 @@ def classify(
         a for a in external_edges if a.series is not None and a.series.label("target") == service
     ]
     calls_out = [a for a in external_edges if a.service == service]
-    if (service in external and (own_failure or toward_me)) or calls_out:
+    if service in external and (own_failure or toward_me):
         return Classification(
             FailureType.EXTERNAL_DEPENDENCY,
             "dependency",
             None,
-            "calls toward an external dependency fail",
+            f"{service} is an external dependency and fails",
+        )
+    if calls_out:
+        # The caller only suffers: the cause is the dependency its failing calls go to.
+        target = calls_out[0].series.label("target") if calls_out[0].series else None
+        return Classification(
+            FailureType.EXTERNAL_DEPENDENCY,
+            "dependency",
+            None,
+            f"{service}'s calls toward the external dependency {target} fail",
+            service=target,
         )
     if "cache" in service.lower() or any("cache" in a.message.lower() for a in mine):
         return Classification(

@@ -414,7 +414,7 @@ class Engine:
                 fact = 2
             elif (
                 found.failure_type is FailureType.EXTERNAL_DEPENDENCY
-                and c.service in external
+                and (found.service or c.service) in external
                 or any(
                     a.service == c.service
                     and _is_rule(a)
