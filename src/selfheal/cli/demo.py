@@ -324,22 +324,24 @@ def run_demo(
                     "params": step.params,
                     "duration": step.duration,
                 }
-                response = client.post(f"{shop.control_url}/faults", json=body)
-                if response.status_code >= 400:
-                    record.error = response.json().get("error", response.text)
-                    console.print(f"[red]could not inject {step.fault}: {record.error}[/]")
-                    continue
-                record.fault_id = str(response.json().get("id", ""))
                 with judge._lock:
-                    # The previous fault's window closes when the next one starts.
+                    # The previous fault's window closes when the next one starts; this one
+                    # opens before the request, since a deploy-type fault acts while it runs.
                     for r in judge.records:
                         if r.ended_at is None:
                             r.ended_at = time.time()
                     record.injected_at = time.time()
-                    record.expires_at = (
-                        record.injected_at + step.duration if step.duration else None
-                    )
                     judge.records.append(record)
+                response = client.post(f"{shop.control_url}/faults", json=body)
+                if response.status_code >= 400:
+                    record.error = response.json().get("error", response.text)
+                    console.print(f"[red]could not inject {step.fault}: {record.error}[/]")
+                    with judge._lock:
+                        judge.records.remove(record)
+                    continue
+                record.fault_id = str(response.json().get("id", ""))
+                if step.duration:
+                    record.expires_at = record.injected_at + step.duration
                 where = step.service + (f"/{step.instance}" if step.instance else "")
                 console.print(f"[yellow]{now - t0:6.1f}s inject {step.fault} on {where}[/]")
                 w = threading.Thread(target=judge.watch, args=(record, stop), daemon=True)

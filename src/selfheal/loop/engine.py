@@ -404,25 +404,7 @@ class Engine:
         for c in ranked:
             callees = list(self._graph.successors(c.service)) if c.service in self._graph else []
             found = classification.classify(c, inc.anomalies, changes, external, since, callees)
-            fact = 0
-            own = any(a.service == c.service and _is_rule(a) for a in inc.anomalies)
-            if not own:
-                pass  # a fact about a service that shows no symptom of its own proves nothing
-            elif found.indicator in ("version", "config"):
-                fact = 3
-            elif found.indicator == ind.UP:
-                fact = 2
-            elif (
-                found.failure_type is FailureType.EXTERNAL_DEPENDENCY
-                and (found.service or c.service) in external
-                or any(
-                    a.service == c.service
-                    and _is_rule(a)
-                    and a.indicator in classification.RESOURCE_INDICATORS
-                    for a in inc.anomalies
-                )
-            ):
-                fact = 1
+            fact = self._fact_rank(c, found, inc, external)
             # The live evidence is more specific than a ranker's guess from names.
             if found.reason != "no rule matched" or c.failure_type is FailureType.UNKNOWN:
                 c = classification.apply(c, found)
@@ -437,6 +419,28 @@ class Engine:
         for _, c in out:
             merged.setdefault(c.service, c)
         return list(merged.values())
+
+    @staticmethod
+    def _fact_rank(
+        c: Cause, found: classification.Classification, inc: Incident, external: frozenset[str]
+    ) -> int:
+        """How hard the evidence for ``c`` is: 0 none … 5 a change just before the incident."""
+        own = [a for a in inc.anomalies if a.service == c.service and _is_rule(a)]
+        if not own:
+            return 0  # a fact about a service with no symptom of its own proves nothing
+        if found.indicator in ("version", "config"):
+            return 5
+        if found.indicator == ind.UP:
+            return 4
+        if any(a.indicator in (ind.CPU, ind.MEMORY, ind.LATENCY_VS_PEERS) for a in own):
+            return 3  # the process itself is sick
+        if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
+            (found.service or c.service) in external
+        ):
+            return 2
+        if any(a.indicator in classification.RESOURCE_INDICATORS for a in own):
+            return 1  # a full pool is often a slow callee's symptom: weakest
+        return 0
 
     def _drive(self, inc: Incident, rem: _Remediation, now: float) -> None:
         if rem.state == "ready":
