@@ -27,6 +27,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -129,11 +130,19 @@ class HttpLogDiscovery:
     """Log files listed by the platform: ``GET url`` →
     ``{"files": [{"service", "instance_id", "path"}]}``."""
 
-    def __init__(self, url: str, timeout_seconds: float = 2.0) -> None:
+    def __init__(
+        self, url: str, timeout_seconds: float = 2.0, refresh_seconds: float = 10.0
+    ) -> None:
         self.url = url
         self.timeout_seconds = timeout_seconds
+        self.refresh_seconds = refresh_seconds
         self.last_error: str | None = None
+        self.last_refresh_monotonic: float | None = None
         self.sources: tuple[LogSource, ...] = ()
+
+    def due(self) -> bool:
+        last = self.last_refresh_monotonic
+        return last is None or time.monotonic() - last >= self.refresh_seconds
 
     def parse(self, document: object) -> tuple[LogSource, ...]:
         files = document.get("files") if isinstance(document, dict) else None
@@ -148,6 +157,7 @@ class HttpLogDiscovery:
 
     def refresh(self, client: httpx.Client) -> tuple[LogSource, ...]:
         """Fetch; on failure keep the last good list."""
+        self.last_refresh_monotonic = time.monotonic()
         try:
             response = client.get(self.url, timeout=self.timeout_seconds)
             response.raise_for_status()
@@ -181,6 +191,7 @@ class LogTailer:
         self._max_bytes = max_bytes_per_poll
         self._max_line = max_line_bytes
         self._client = client
+        self._own_client = False
         self._followers: dict[str, _Follower] = {}
         self._started = False
         self._from_start = from_start
@@ -188,13 +199,13 @@ class LogTailer:
     def _wanted(self) -> dict[str, LogSource]:
         wanted = dict(self._static)
         if self._discovery is not None:
-            client = self._client or httpx.Client()
-            try:
-                for s in self._discovery.refresh(client):
-                    wanted[s.path] = s
-            finally:
-                if self._client is None:
-                    client.close()
+            if self._discovery.due():
+                if self._client is None:  # one client for the tailer's life: cheap calls
+                    self._client = httpx.Client()
+                    self._own_client = True
+                self._discovery.refresh(self._client)
+            for s in self._discovery.sources:
+                wanted[s.path] = s
         for pattern in self.patterns:
             for path in sorted(glob.glob(pattern)):
                 if path not in wanted and os.path.isfile(path):
@@ -230,6 +241,9 @@ class LogTailer:
         for follower in self._followers.values():
             follower.close()
         self._followers.clear()
+        if self._own_client and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def __enter__(self) -> LogTailer:
         return self

@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,7 +42,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from selfheal.monitoring.service_graph import ServiceGraph, SpanRecord
+from selfheal.monitoring.service_graph import PEER_ATTRIBUTES, ServiceGraph, SpanRecord
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,13 @@ def decode_request(
     return request
 
 
-def spans_of(request: ExportTraceServiceRequest) -> list[SpanRecord]:
-    """The request's spans as records, with their resource's service and instance."""
+def spans_of(
+    request: ExportTraceServiceRequest, attributes: Collection[str] | None = None
+) -> list[SpanRecord]:
+    """The request's spans as records, with their resource's service and instance;
+    only the span ``attributes`` named are kept (all with ``None``)."""
     out: list[SpanRecord] = []
+    wanted = None if attributes is None else frozenset(attributes)
     for resource_spans in request.resource_spans:
         resource = {kv.key: _any_value(kv.value) for kv in resource_spans.resource.attributes}
         service = str(resource.get("service.name") or "unknown_service")
@@ -150,7 +154,11 @@ def spans_of(request: ExportTraceServiceRequest) -> list[SpanRecord]:
                         is_error=span.status.code == Status.STATUS_CODE_ERROR,
                         name=span.name,
                         instance=str(instance) if instance is not None else None,
-                        attributes={kv.key: _any_value(kv.value) for kv in span.attributes},
+                        attributes={
+                            kv.key: _any_value(kv.value)
+                            for kv in span.attributes
+                            if wanted is None or kv.key in wanted
+                        },
                     )
                 )
     return out
@@ -167,12 +175,16 @@ class OtlpReceiver:
         port: int = 0,
         on_spans: Callable[[list[SpanRecord]], None] | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        span_attributes: Collection[str] | None = PEER_ATTRIBUTES,
     ) -> None:
         self.graph = graph
         self._host = host
         self._port = port
         self._on_spans = on_spans
         self.max_body_bytes = max_body_bytes
+        # span attributes kept on each record (None: all); the graph needs only the
+        # peer ones, and converting every attribute was most of the decoding cost
+        self.span_attributes = span_attributes
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -203,7 +215,7 @@ class OtlpReceiver:
             with self._lock:
                 self.rejected_total += 1
             return 400, _error(str(exc)), _JSON
-        spans = spans_of(request)
+        spans = spans_of(request, self.span_attributes)
         self.graph.add_spans(spans)
         if self._on_spans is not None and spans:
             self._on_spans(spans)

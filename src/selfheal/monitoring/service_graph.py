@@ -50,7 +50,7 @@ from selfheal.monitoring.indicators import (
 KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
 _CALLER_KINDS = frozenset({KIND_CLIENT, KIND_PRODUCER})
 _CALLEE_KINDS = frozenset({KIND_SERVER, KIND_CONSUMER})
-_PEER_ATTRIBUTES = ("peer.service", "server.address", "net.peer.name")
+PEER_ATTRIBUTES = ("peer.service", "server.address", "net.peer.name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class SpanRecord:
         return max(0, self.end_unix_nano - self.start_unix_nano) / 1e9
 
     def peer(self) -> str | None:
-        for name in _PEER_ATTRIBUTES:
+        for name in PEER_ATTRIBUTES:
             value = self.attributes.get(name)
             if isinstance(value, str) and value:
                 return value
