@@ -5,17 +5,21 @@ noisy series produces many moderate peaks. What an operator (and NAB) wants
 is one early signal per new event. This wrapper therefore
 
 1. emits a score only when the inner raw score exceeds every raw score of
-   the last ``window`` samples (a new excursion, not the tail of the
-   previous one — the suppression step of HTM's and CAD-OSE's NAB detectors,
-   Ahmad et al., "Unsupervised real-time anomaly detection for streaming
-   data", Neurocomputing 2017), and
+   the last ``window`` samples and a fading memory of older ones (a running
+   maximum that decays by ``e^{-1/decay_samples}`` per sample) — a new
+   excursion, not the tail of the previous one (the suppression step of
+   HTM's and CAD-OSE's NAB detectors, Ahmad et al., "Unsupervised real-time
+   anomaly detection for streaming data", Neurocomputing 2017), and
 2. divides that raw score by the series' typical peak: an EWMA (in log
    space, weight ``beta``) of the raw scores at previous onsets. A series
    that often spikes to 15 sigma needs more than 15 sigma to stand out; a
    calm one stands out at 6 (an adaptive calibration in Merlion's sense).
 
-The result is mapped to [0, 1] by ``1 - exp(-ratio / scale)``.
-Constant memory: a ring of ``window`` raw scores.
+The result is mapped to [0, 1] by ``1 - exp(-ratio / scale)``. An inner
+detector that already emits calibrated scores (an ensemble) is mapped back to
+sigma-like units first (``-1.5 * ln(1 - p)``, the inverse of the default
+calibration).
+Constant memory: a ring of ``window`` raw scores and a few numbers.
 
 >>> from selfheal.analysis.detection.ewma import EwmaZScore
 >>> d = Onset(EwmaZScore(alpha=0.05), window=50)
@@ -35,6 +39,8 @@ import numpy as np
 from selfheal.analysis.detection.base import Detector, State, build
 from selfheal.analysis.detection.registry import register
 
+_SIGMA_SCALE = 1.5  # the scale of ExponentialCalibrator's default
+
 
 class Onset(Detector):
     """Score = new-excursion raw score / typical onset peak, squashed to [0, 1]."""
@@ -46,6 +52,7 @@ class Onset(Detector):
         self,
         detector: Detector | dict[str, Any],
         window: int = 500,
+        decay_samples: float = 300.0,
         beta: float = 0.1,
         initial_peak: float = 5.0,
         min_raw: float = 1.0,
@@ -55,6 +62,11 @@ class Onset(Detector):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.window = int(window)
+        if not decay_samples > 0:
+            raise ValueError(f"decay_samples must be > 0, got {decay_samples}")
+        self.decay_samples = float(decay_samples)
+        self._decay = math.exp(-1.0 / self.decay_samples)
+        self.fading_max = 0.0
         self.beta = float(beta)
         self.initial_peak = float(initial_peak)
         self.min_raw = float(min_raw)
@@ -74,12 +86,15 @@ class Onset(Detector):
         if c is not None and c[0] == x and c[1] == t:
             return c[2]
         raw = self.detector.score_one(x, t)
+        if self.detector.emits_calibrated:
+            # Back from [0, 1] to sigma-like units (inverse of 1 - exp(-z / 1.5)).
+            raw = -_SIGMA_SCALE * math.log1p(-min(raw, 1.0 - 1e-15))
         self._cache = (x, t, raw)
         return raw
 
     def _is_onset(self, raw: float) -> bool:
         recent = float(self.ring[: self.filled].max()) if self.filled else 0.0
-        return raw > recent and raw > self.min_raw
+        return raw > recent and raw > self.fading_max and raw > self.min_raw
 
     def score_one(self, x: float, t: float) -> float:
         raw = self._raw(x, t)
@@ -92,6 +107,7 @@ class Onset(Detector):
         raw = self._raw(x, t)
         if self._is_onset(raw):
             self.log_peak += self.beta * (math.log(raw) - self.log_peak)
+        self.fading_max = max(self.fading_max * self._decay, raw)
         self.ring[self.pos] = raw
         self.pos = (self.pos + 1) % self.window
         self.filled = min(self.filled + 1, self.window)
@@ -102,6 +118,7 @@ class Onset(Detector):
         return {
             "detector": self.detector.spec(),
             "window": self.window,
+            "decay_samples": self.decay_samples,
             "beta": self.beta,
             "initial_peak": self.initial_peak,
             "min_raw": self.min_raw,
@@ -111,7 +128,11 @@ class Onset(Detector):
     def get_state(self) -> State:
         state = {f"detector.{k}": v for k, v in self.detector.get_state().items()}
         state.update(
-            ring=self.ring.copy(), filled=self.filled, pos=self.pos, log_peak=self.log_peak
+            ring=self.ring.copy(),
+            filled=self.filled,
+            pos=self.pos,
+            log_peak=self.log_peak,
+            fading_max=self.fading_max,
         )
         return state
 
@@ -123,6 +144,7 @@ class Onset(Detector):
         self.filled = int(state["filled"])
         self.pos = int(state["pos"])
         self.log_peak = float(state["log_peak"])
+        self.fading_max = float(state["fading_max"])
         prefix = "detector."
         self.detector.set_state(
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
