@@ -71,3 +71,16 @@ def test_escalated_incident_absorbs_its_repeats_but_not_new_problems() -> None:
     assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).opened == ()
     update = c.add([anomaly("checkout", 2)], 2, GRAPH)
     assert len(update.opened) == 1
+
+
+def test_incident_under_remediation_keeps_its_scope() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import IncidentStatus
+
+    c = Correlator()
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    (incident,) = c.open_incidents
+    c.update(replace(incident, status=IncidentStatus.REMEDIATING))
+    assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).opened == ()
+    assert len(c.add([anomaly("checkout", 2)], 2, GRAPH).opened) == 1

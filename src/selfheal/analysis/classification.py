@@ -14,8 +14,10 @@ first:
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); one
    instance much slower than its siblings → the same, on that instance;
-6. memory, CPU, pool saturation or pool timeouts → ``ResourceExhaustion``;
-7. latency on one call edge while the callee's own latency is fine → ``NetworkFailure``.
+6. memory or CPU → ``ResourceExhaustion``;
+7. latency on one call edge while the callee's own latency is fine → ``NetworkFailure``;
+8. pool saturation or pool timeouts → ``ResourceExhaustion`` (after 7: a slow callee
+   fills its callers' pools).
 
 Pure logic, no I/O.
 """
@@ -47,7 +49,9 @@ class Classification:
     service: str | None = None  # set when the evidence points at another service
 
 
-RESOURCE_INDICATORS = (ind.MEMORY, ind.CPU, ind.SATURATION, ind.POOL_TIMEOUTS)
+PROCESS_INDICATORS = (ind.MEMORY, ind.CPU)
+POOL_INDICATORS = (ind.SATURATION, ind.POOL_TIMEOUTS)
+RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
 
 
 def classify(
@@ -146,14 +150,13 @@ def classify(
             slow[0].instance,
             f"instance {slow[0].instance} of {service} is much slower than its peers",
         )
-    resource = [a for a in mine if a.indicator in RESOURCE_INDICATORS]
-    if resource:
-        strongest = max(resource, key=lambda a: a.score)
-        instance = cause.instance or _single_instance(resource)
+    process = [a for a in mine if a.indicator in PROCESS_INDICATORS]
+    if process:
+        strongest = max(process, key=lambda a: a.score)
         return Classification(
             FailureType.RESOURCE_EXHAUSTION,
             strongest.indicator,
-            instance,
+            cause.instance or _single_instance(process),
             f"{strongest.indicator} of {service} is exhausted",
         )
     edge_latency = [
@@ -170,9 +173,18 @@ def classify(
             return Classification(
                 FailureType.NETWORK_FAILURE,
                 "network",
-                None,
+                _single_instance([a for a in edge_latency if a.service == service]),
                 f"latency only on the edge {caller} → {callee}",
             )
+    pool = [a for a in mine if a.indicator in POOL_INDICATORS]
+    if pool:
+        strongest = max(pool, key=lambda a: a.score)
+        return Classification(
+            FailureType.RESOURCE_EXHAUSTION,
+            strongest.indicator,
+            cause.instance or _single_instance(pool),
+            f"{strongest.indicator} of {service} is exhausted",
+        )
     instance = cause.instance or _single_instance(
         [a for a in mine if a.instance and a.indicator != ind.UP]
     )

@@ -150,11 +150,12 @@ class Correlator:
         for entry in self._open.values():
             if entry.incident.status is IncidentStatus.RESOLVED:
                 continue
-            # An escalated incident keeps absorbing symptoms of its own services (no new
-            # incident per cycle) but no other service: a new problem must not hide behind
-            # a human's queue.
+            # Once diagnosed (remediating) or handed to a human (escalated), an incident's
+            # scope is fixed: it keeps absorbing symptoms of its own services (no new
+            # incident per cycle) but no other service's, so a new problem is not hidden
+            # behind a remediation in flight or a human's queue.
             if (
-                entry.incident.status is IncidentStatus.ESCALATED
+                entry.incident.status is not IncidentStatus.OPEN
                 and anomaly.service not in entry.incident.services
             ):
                 continue

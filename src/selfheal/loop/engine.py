@@ -414,7 +414,15 @@ class Engine:
                 floor = min(1.0, self.settings.rca_threshold + 0.05 * fact)
                 c = replace(c, confidence=max(c.confidence, floor))
             out.append((fact, c))
-        out.sort(key=lambda fc: (-fc[0], -fc[1].confidence))
+        # Equal evidence: the service deeper in the call graph (called by more of the
+        # incident's services) is the likelier origin; symptoms travel up to callers.
+        depth = {
+            c.service: len(nx.ancestors(self._graph, c.service) & inc.services)
+            if c.service in self._graph
+            else 0
+            for _, c in out
+        }
+        out.sort(key=lambda fc: (-fc[0], -depth[fc[1].service], -fc[1].confidence))
         merged: dict[str, Cause] = {}
         for _, c in out:
             merged.setdefault(c.service, c)
