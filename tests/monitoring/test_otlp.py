@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -162,3 +164,25 @@ def test_gzip_bomb_is_refused() -> None:
             headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
         )
         assert response.status_code == 400 and "inflates beyond" in response.json()["error"]
+
+
+def test_chunked_body_is_read_and_missing_length_is_refused() -> None:
+    graph = ServiceGraph(FakeClock(0.0))
+    with OtlpReceiver(graph) as receiver:
+        body = json.dumps(_json_body()).encode()
+
+        def chunks() -> Iterator[bytes]:  # a generator body: httpx sends it chunked
+            yield body[:100]
+            yield body[100:]
+
+        response = httpx.post(
+            receiver.endpoint, content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200
+        assert [(e.caller, e.callee) for e in graph.edges()] == [("cart", "cache")]
+        host, port = receiver.endpoint.split("//")[1].split("/")[0].split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n"
+            )
+            assert raw.recv(100).startswith(b"HTTP/1.1 411")

@@ -247,15 +247,25 @@ class OtlpReceiver:
                     self._drain()
                     self._send(404, _error(f"no such path {self.path}"), _JSON)
                     return
-                try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                except ValueError:
-                    length = -1
-                if length < 0 or length > receiver.max_body_bytes:
-                    self.close_connection = True
-                    self._send(413, _error("body too large or without a valid length"), _JSON)
-                    return
-                body = self.rfile.read(length)
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    chunked = self._read_chunked()
+                    if chunked is None:
+                        self.close_connection = True
+                        self._send(413, _error("body too large or badly chunked"), _JSON)
+                        return
+                    body = chunked
+                else:
+                    raw_length = self.headers.get("Content-Length")
+                    if raw_length is None:
+                        self.close_connection = True
+                        self._send(411, _error("Content-Length required"), _JSON)
+                        return
+                    length = int(raw_length) if raw_length.strip().isdigit() else -1
+                    if length < 0 or length > receiver.max_body_bytes:
+                        self.close_connection = True
+                        self._send(413, _error("body too large or without a valid length"), _JSON)
+                        return
+                    body = self.rfile.read(length)
                 try:
                     status, payload, ctype = receiver.handle(
                         body,
@@ -266,6 +276,25 @@ class OtlpReceiver:
                     log.exception("OTLP request failed")
                     status, payload, ctype = 500, _error("internal error"), _JSON
                 self._send(status, payload, ctype)
+
+            def _read_chunked(self) -> bytes | None:
+                parts: list[bytes] = []
+                size = 0
+                while True:
+                    line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                    try:
+                        n = int(line, 16)
+                    except ValueError:
+                        return None
+                    if n == 0:
+                        while self.rfile.readline(1024).strip():  # trailer headers
+                            pass
+                        return b"".join(parts)
+                    size += n
+                    if size > receiver.max_body_bytes:
+                        return None
+                    parts.append(self.rfile.read(n))
+                    self.rfile.readline(1024)  # CRLF after the chunk
 
             def _drain(self) -> None:
                 length = self.headers.get("Content-Length")
