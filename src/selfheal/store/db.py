@@ -96,12 +96,14 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        self._shared_connection = False
         if self.dialect == "sqlite":
             database = parsed.database or ""
             in_memory = database in ("", ":memory:") or "mode=memory" in url
             kwargs["connect_args"] = {"check_same_thread": False}
             if in_memory:
                 kwargs["poolclass"] = StaticPool  # one shared connection, else each sees a new DB
+                self._shared_connection = True
             elif create:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         else:
@@ -128,6 +130,11 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read (or light write) transaction: committed on success, rolled back on error."""
+        if self._shared_connection:
+            # in-memory SQLite is one connection shared by every thread: take turns
+            with self._write_lock, self._sessions() as session, session.begin():
+                yield session
+            return
         with self._sessions() as session, session.begin():
             yield session
 
