@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -32,8 +33,13 @@ def _as_postgres(args: list[str]) -> list[str]:
 def pg_url() -> Iterator[str]:
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a 'postgres' user to run the server as")
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser")
     root = tempfile.mkdtemp(prefix="selfheal-pg-")
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
