@@ -118,3 +118,12 @@ def test_cached_parser_agrees_with_reference(
     assert (error is None) == reference.ok
     if reference.ok:
         assert dict(pairs) == {SeriesKey(s.name, s.labels): s.value for s in reference.samples}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    result = parse_exposition(text)
+    assert result.ok or result.error is not None
+    pairs, error = SeriesParser({"service": "s"}).parse(text)
+    assert error is not None or all(isinstance(v, float) for _, v in pairs)

@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from selfheal.core.clock import FakeClock
 from selfheal.core.types import SeriesKey
 from selfheal.monitoring.log_tailer import LogSource, LogTailer
@@ -94,3 +97,13 @@ def test_service_names_from_lines_are_bounded() -> None:
     for i in range(10):
         monitor.observe_text(_json_line("hello", service=f"svc{i}"))
     assert set(monitor.error_counts()) == {"svc0", "svc1", "svc2", "unknown"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_line_is_mined_without_raising(text: str) -> None:
+    monitor = LogMonitor(clock=FakeClock(0.0))
+    event = monitor.observe_text(text, LogSource("/l", "svc", None))
+    assert event.template_id and isinstance(event.template, str)
+    json_like = "{" + text
+    assert monitor.observe_text(json_like).service

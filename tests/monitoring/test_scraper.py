@@ -260,3 +260,15 @@ def test_sample_and_body_limits_fail_the_scrape() -> None:
             scraper.scrape_once()
             assert "max_body_bytes=100" in (scraper.health()[0].last_error or "")
         assert store.select("m") == []
+
+
+def test_a_failing_sample_consumer_does_not_stop_scraping() -> None:
+    def broken(samples: list[object]) -> None:
+        raise RuntimeError("consumer bug")
+
+    with serve({"/metrics": Route(body=b"m 1\n")}) as srv:
+        store = WindowStore()
+        target = ScrapeTarget(f"{srv.base_url}/metrics", {"service": "s"}, 1.0, 0.5)
+        with Scraper(store, targets=[target], on_samples=broken) as scraper:
+            scraper.scrape_once()
+        assert store.select("m") and scraper.health()[0].up

@@ -316,7 +316,10 @@ class Scraper:
     def _emit(self, samples: list[Sample]) -> None:
         self.store.append_many(samples)
         if self._on_samples is not None:
-            self._on_samples(samples)
+            try:
+                self._on_samples(samples)
+            except Exception:  # a consumer's bug must not stop the scraping
+                log.exception("on_samples callback failed")
 
     def _scrape(self, state: _TargetState) -> list[Sample]:
         with state.lock:
