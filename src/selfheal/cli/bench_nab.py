@@ -11,13 +11,7 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_corpus
-from selfheal.analysis.detection.nab.scorer import score_corpus
-from selfheal.analysis.detection.registry import registry
 from selfheal.core.errors import ConfigError
 
 
@@ -45,6 +39,21 @@ from selfheal.core.errors import ConfigError
 )
 def nab(data_dir: Path, out_dir: Path, detector_name: str) -> None:
     """Score a detector on NAB (standard, reward_low_FP_rate, reward_low_FN_rate)."""
+    # Imported here so that ``selfheal --help`` and other commands stay fast.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
+    from selfheal.analysis.detection.nab.runner import run_corpus
+    from selfheal.analysis.detection.nab.scorer import score_corpus
+    from selfheal.analysis.detection.registry import registry
+
     console = Console(stderr=True)
     if detector_name not in registry:
         raise click.BadParameter(

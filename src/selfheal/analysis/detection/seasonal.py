@@ -12,6 +12,12 @@ Holt-Winters idea (Winters, "Forecasting sales by exponentially weighted
 moving averages", Management Science 1960) with a phase-bin profile in place
 of a smoothed seasonal index, and model choice by running forecast error.
 
+Learning is winsorised as in the EWMA detector: a residual beyond ``clip``
+standard deviations is learned as ``clip`` sigmas, in the spread estimates
+and (``bin_clip``) in the bin means, so a spike neither inflates the noise
+estimate that must reveal the next anomaly nor leaves a ghost in tomorrow's
+profile.
+
 Memory is constant: at most ``max_bins`` bins per season (the bin width is
 ``period / max_bins`` when samples come faster than that).
 
@@ -44,7 +50,9 @@ class SeasonalBaseline(Detector):
     ``alpha``: level EWMA weight. ``bin_alpha``: weight of a new sample in its
     phase bin. ``select_alpha``: EWMA weight of the squared errors used to
     pick the model. ``min_bin_count``: samples a bin needs before its profile
-    can be used. ``warm_up``: samples before any score is emitted.
+    can be used. ``warm_up``: samples before any score is emitted. ``clip``:
+    winsorising bound in sigmas for learning (``bin_clip`` applies it to the
+    bin means too).
     """
 
     name = "seasonal"
@@ -59,6 +67,8 @@ class SeasonalBaseline(Detector):
         min_bin_count: int = 3,
         warm_up: int = 20,
         rel_floor: float = 1e-3,
+        clip: float = 4.0,
+        bin_clip: bool = True,
     ) -> None:
         if not periods_seconds or min(periods_seconds) <= 0:
             raise ValueError(f"periods_seconds must be positive, got {periods_seconds!r}")
@@ -70,6 +80,8 @@ class SeasonalBaseline(Detector):
         self.min_bin_count = int(min_bin_count)
         self.warm_up = int(warm_up)
         self.rel_floor = float(rel_floor)
+        self.clip = float(clip)
+        self.bin_clip = bool(bin_clip)
         k = len(self.periods_seconds)
         self.n = 0
         self.last_t = math.nan
@@ -143,7 +155,8 @@ class SeasonalBaseline(Detector):
         a = max(self.alpha, 1.0 / self.n)
         d = x - self.level_mean
         self.level_mean += a * d
-        self.level_var = (1.0 - a) * (self.level_var + a * d * d)
+        dv = min(abs(d), self.clip * math.sqrt(self.level_var)) if self.n > self.warm_up else d
+        self.level_var = (1.0 - a) * (self.level_var + a * dv * dv)
         for j, b in enumerate(bins):
             if b < 0:
                 continue
@@ -151,10 +164,16 @@ class SeasonalBaseline(Detector):
                 r = x - self.bin_mean[j, b]
                 self.resid_count[j] += 1
                 ra = max(3 * self.alpha, 1.0 / self.resid_count[j])
+                if self.resid_count[j] > 30:
+                    r = min(abs(r), self.clip * math.sqrt(self.resid_var[j]))
                 self.resid_var[j] = (1.0 - ra) * (self.resid_var[j] + ra * r * r)
             self.bin_count[j, b] += 1
             ba = max(self.bin_alpha, 1.0 / self.bin_count[j, b])
-            self.bin_mean[j, b] += ba * (x - self.bin_mean[j, b])
+            step = x - self.bin_mean[j, b]
+            if self.bin_clip and self.resid_count[j] > 30:
+                bound = self.clip * math.sqrt(self.resid_var[j])
+                step = min(max(step, -bound), bound)
+            self.bin_mean[j, b] += ba * step
 
     def _observe_time(self, t: float) -> None:
         if not math.isnan(self.last_t) and self.n <= _PROBE_GAPS and self.n >= 1:
@@ -187,6 +206,8 @@ class SeasonalBaseline(Detector):
             "min_bin_count": self.min_bin_count,
             "warm_up": self.warm_up,
             "rel_floor": self.rel_floor,
+            "clip": self.clip,
+            "bin_clip": self.bin_clip,
         }
 
     def get_state(self) -> State:
