@@ -11,6 +11,7 @@ typed samples and signals for analysis; nothing here decides or acts.
 Imports only ``selfheal.core`` (and never the testbed).
 """
 
+from selfheal.monitoring.discovery import HttpServiceDiscovery, ScrapeTarget
 from selfheal.monitoring.exposition import (
     ExpositionError,
     ExpositionSample,
@@ -28,13 +29,7 @@ from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogSource, LogTaile
 from selfheal.monitoring.logs import LogEvent, LogMonitor
 from selfheal.monitoring.otlp import OtlpReceiver
 from selfheal.monitoring.promql import histogram_quantile, increase, rate
-from selfheal.monitoring.scraper import (
-    STALE,
-    HttpServiceDiscovery,
-    Scraper,
-    ScrapeTarget,
-    TargetHealth,
-)
+from selfheal.monitoring.scraper import STALE, Scraper, TargetHealth
 from selfheal.monitoring.service_graph import EdgeStats, ServiceGraph, SpanRecord
 from selfheal.monitoring.window_store import WindowStore, is_stale
 
