@@ -272,3 +272,28 @@ def test_a_failing_sample_consumer_does_not_stop_scraping() -> None:
         with Scraper(store, targets=[target], on_samples=broken) as scraper:
             scraper.scrape_once()
         assert store.select("m") and scraper.health()[0].up
+
+
+def test_failed_scrape_rereads_discovery_early() -> None:
+    registry, _ = _shop_registry()
+    with serve({"/metrics": Route(body=lambda: generate_latest(registry))}) as shop:
+        with serve({}) as gone:
+            dead = gone.host_port  # a port nobody listens on any more
+        groups = [
+            {"targets": [shop.host_port], "labels": {"service": "cart", "instance_id": "cart-0"}},
+            {"targets": [dead], "labels": {"service": "cart", "instance_id": "cart-1"}},
+        ]
+        with serve({"/sd": Route(body=lambda: json.dumps(groups).encode())}) as sd_server:
+            clock = FakeClock(0.0)
+            sd = HttpServiceDiscovery(f"{sd_server.base_url}/sd", refresh_seconds=60)
+            with Scraper(WindowStore(), discovery=[sd], clock=clock) as scraper:
+                scraper.scrape_once()
+                assert len(scraper.targets()) == 2
+                del groups[1]  # the platform scaled cart down
+                clock.advance(0.5)
+                scraper.scrape_once()  # failed before, but too soon to re-read
+                assert sd_server.hits["/sd"] == 1
+                clock.advance(1.0)
+                scraper.scrape_once()
+                assert sd_server.hits["/sd"] == 2
+                assert [t.label_dict["instance_id"] for t in scraper.targets()] == ["cart-0"]

@@ -21,6 +21,8 @@ Prometheus semantics kept (https://prometheus.io/docs/concepts/jobs_instances/):
   label that clashes with a target label is kept as ``exported_<label>``;
 - a whole scrape fails on one malformed line, on more than ``sample_limit``
   samples, or on a body over ``max_body_bytes``;
+- discovery is re-read early (after ``refresh_on_failure_seconds``) once a
+  scrape failed, so instances removed by scaling leave quickly;
 - staleness: a series missing from ``stale_after_missed`` consecutive scrapes
   of its target (the series vanished, or the target is down) gets one NaN
   staleness marker, and a target dropped by discovery marks all its series
@@ -110,6 +112,7 @@ class Scraper:
         on_samples: Callable[[list[Sample]], None] | None = None,
         sample_limit: int = 100_000,
         max_body_bytes: int = 32 * 1024 * 1024,
+        refresh_on_failure_seconds: float = 1.0,
     ) -> None:
         if stale_after_missed < 1:
             raise ValueError(f"stale_after_missed must be >= 1, got {stale_after_missed}")
@@ -120,6 +123,12 @@ class Scraper:
         # cardinality explosion on one target must not flood the window store.
         self.sample_limit = sample_limit
         self.max_body_bytes = max_body_bytes
+        # After a failed scrape, discovery is re-read once this long has passed since
+        # its last refresh (not only every refresh_seconds): a removed instance then
+        # leaves the target list within a second instead of reporting down until the
+        # next regular refresh.
+        self.refresh_on_failure_seconds = refresh_on_failure_seconds
+        self._failed_since_refresh = False
         self._static = tuple(targets)
         self._discovery = tuple(discovery)
         self._own_client = client is None
@@ -148,11 +157,18 @@ class Scraper:
         """Re-read every discovery endpoint that is due (or all, with ``force``)."""
         now = self.clock.now()
         changed = False
+        soon = self._failed_since_refresh
         for sd in self._discovery:
-            if force or sd.due(now):
+            early = (
+                soon
+                and sd.last_refresh_at is not None
+                and now - sd.last_refresh_at >= self.refresh_on_failure_seconds
+            )
+            if force or early or sd.due(now):
                 sd.refresh(self._client, now)
                 changed = True
         if changed:
+            self._failed_since_refresh = False
             self._sync_targets(now)
 
     def _sync_targets(self, now: float) -> None:
@@ -261,6 +277,7 @@ class Scraper:
             self.scrapes_total += 1
             if not ok:
                 self.scrape_failures_total += 1
+                self._failed_since_refresh = True
                 log.debug("scrape failed: %s", error)
         self._emit(out)
         return out
