@@ -37,11 +37,13 @@ class World:
     executed: list[Action] = field(default_factory=list)
     rolled_back: list[Action] = field(default_factory=list)
     fail_kinds: set[ActionKind] = field(default_factory=set)
+    echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
 
     def collect(self, now: float) -> Observation:
         samples = []
         for svc in self.services:
-            value = 0.5 if svc in self.broken else 0.001
+            sick = svc in self.broken or self.echoes.get(svc, "") in self.broken
+            value = 0.5 if sick else 0.001
             samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
         graph = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
         return Observation(now, tuple(samples), (), graph)

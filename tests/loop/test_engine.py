@@ -231,3 +231,18 @@ def test_no_confident_cause_escalates_only_after_quiet_diagnoses() -> None:
     (incident,) = store.incidents.values()
     assert incident.status is IncidentStatus.ESCALATED
     assert world.executed == []
+
+
+def test_an_echo_of_a_fault_under_remediation_waits_instead_of_acting() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE))
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 4)  # the cache incident is remediating (first rung verifying)
+    world.echoes["frontend"] = "cache"
+    run(engine, clock, 40)
+    assert {a.target for a in world.executed} == {"cache"}
+    assert "incident_waiting" in store.kinds()
+    assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())

@@ -38,6 +38,7 @@ from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError
 from selfheal.core.types import (
     Action,
+    ActionKind,
     ActionResult,
     Anomaly,
     Cause,
@@ -183,6 +184,7 @@ class Engine:
         self._remediations: dict[str, _Remediation] = {}
         self._diagnose_tries: dict[str, int] = {}
         self._evidence_seen: dict[str, int] = {}
+        self._waiting: dict[str, str] = {}  # incident id -> the incident it waits behind
         self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
         self._graph: nx.DiGraph = nx.DiGraph()
         self._context = PlanningContext()
@@ -195,7 +197,8 @@ class Engine:
         self._resolved: list[Incident] = []
         self._reconciled = False
         self._business_series: dict[str, SeriesKey] = {}
-        self._touches: list[tuple[str, float, float]] = []  # (service, from, to) we acted on
+        # (service, change kind, from, to): platform changes our own actions made
+        self._touches: list[tuple[str, str, float, float]] = []
         self._business_last: dict[str, float] = {}
 
     # -- control -------------------------------------------------------------------------------
@@ -301,7 +304,10 @@ class Engine:
         if rem is None:
             # One more cycle of evidence before the first diagnosis: symptoms that the
             # same fault causes elsewhere arrive a scrape later.
-            if now - inc.opened_at >= self.settings.diagnose_after_seconds:
+            quiet = now - self._last_rule_hit.get(inc.id, now) > 1.5 * self.settings.cycle_seconds
+            # Symptoms already gone (e.g. an echo of a fault another incident healed):
+            # nothing to act on; it resolves once quiet long enough.
+            if now - inc.opened_at >= self.settings.diagnose_after_seconds and not quiet:
                 self._diagnose(inc, now)
             return
         self._drive(inc, rem, now)
@@ -318,7 +324,8 @@ class Engine:
         changes = [
             classification.Change(c.service, c.kind.value, c.at)
             for c in self._context.changes
-            if not getattr(c, "by_selfheal", False) and not self._made_by_us(c.service, c.at)
+            if not getattr(c, "by_selfheal", False)
+            and not self._made_by_us(c.service, c.kind.value, c.at)
         ]
         since = inc.opened_at - self.settings.change_window_seconds
         causes = self._with_facts(list(ranked), inc, changes, external, since)
@@ -342,6 +349,18 @@ class Engine:
                 self._escalate(inc, "no cause reached the confidence threshold", now)
             return
         cause = confident[0]
+        upstream_of = self._consequence_of(inc, cause)
+        if upstream_of is not None:
+            # Another incident's remediation is already working on a service this one
+            # calls: its symptoms are likely that fault's echo. Wait, do not pile on.
+            self._diagnose_tries[inc.id] = 0
+            if self._waiting.get(inc.id) != upstream_of:
+                self._waiting[inc.id] = upstream_of
+                self._audit(
+                    "incident_waiting",
+                    {"incident": inc.id, "behind": upstream_of, "cause": ser.cause(cause)},
+                )
+            return
         plan = self.planner.plan(inc, cause, self._context, now)
         if plan is None or not plan.actions:
             self._escalate(
@@ -373,12 +392,35 @@ class Engine:
         )
         self._drive(self.correlator.get(inc.id) or inc, self._remediations[inc.id], now)
 
-    def _made_by_us(self, service: str, at: float) -> bool:
-        """Whether a platform change is the loop's own doing (an action or its rollback)."""
-        return any(svc == service and start - 2.0 <= at <= end for svc, start, end in self._touches)
+    def _consequence_of(self, inc: Incident, cause: Cause) -> str | None:
+        """The id of another incident under remediation whose cause this one depends on."""
+        for other_id, rem in self._remediations.items():
+            if other_id == inc.id or rem.state == "done":
+                continue
+            origin = rem.plan.cause.service
+            if origin == cause.service:
+                return other_id
+            if origin in self._graph and any(
+                s in self._graph and nx.has_path(self._graph, s, origin) for s in inc.services
+            ):
+                return other_id
+        return None
 
-    def _touch(self, service: str, start: float, end: float) -> None:
-        self._touches = [t for t in self._touches if t[2] > start - 3600] + [(service, start, end)]
+    def _made_by_us(self, service: str, kind: str, at: float) -> bool:
+        """Whether a platform change is the loop's own doing (an action or its rollback)."""
+        return any(
+            svc == service and k == kind and start <= at <= end
+            for svc, k, start, end in self._touches
+        )
+
+    def _touch(self, action: Action, start: float, now: float) -> None:
+        kind = _CHANGE_OF.get(action.kind)
+        if kind is None:
+            return  # restarts, drains and cache clears change no version or config
+        # The platform view sees the change on the next cycle: allow a few cycles.
+        end = now + 3 * self.settings.cycle_seconds + 2.0
+        self._touches = [t for t in self._touches if t[3] > now - 3600]
+        self._touches.append((action.target, kind, start - 2.0, end))
 
     def _with_facts(
         self,
@@ -512,7 +554,6 @@ class Engine:
                 return prepared, ""
             return prepared, self.runner.execute(prepared)
 
-        self._touch(action.target, now, now + action.timeout_seconds + 60.0)
         self._audit("action_started", {"incident": inc.id, "action": ser.action(action)})
         rem.job = self.pool.submit(job)
         self._check_job(inc, rem, now)
@@ -557,6 +598,7 @@ class Engine:
             self._finish(inc, rem, Outcome.SKIPPED, now, detail=prepared.skip_reason)
             self._next_rung(inc, rem, now)
             return
+        self._touch(rem.action, rem.started_at, now)
         rem.state = "verifying"
         rem.executed_at = now
         rem.deadline = now + rem.action.timeout_seconds
@@ -605,7 +647,6 @@ class Engine:
             prepared = rem.prepared
             assert prepared is not None
             rem.state = "rolling_back"
-            self._touch(rem.action.target, now, now + 60.0)
             rem.job = self.pool.submit(lambda: self.runner.rollback(prepared))
             rem.deadline = now
             rem.failed_check = check
@@ -621,6 +662,7 @@ class Engine:
             back = Rollback(True, now, detail)
         except Exception as exc:
             back = Rollback(False, now, f"rollback failed: {exc}")
+        self._touch(rem.action, rem.deadline, now)
         self._audit(
             "rollback", {"incident": inc.id, "restored": back.restored, "detail": back.detail}
         )
@@ -695,6 +737,7 @@ class Engine:
         self._remediations.pop(inc.id, None)
         self._diagnose_tries.pop(inc.id, None)
         self._evidence_seen.pop(inc.id, None)
+        self._waiting.pop(inc.id, None)
         self._last_rule_hit.pop(inc.id, None)
         self._audit("incident_resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
 
@@ -793,6 +836,14 @@ class Engine:
                 self._on_event(kind, payload)
             except Exception:
                 log.exception("event listener failed")
+
+
+_CHANGE_OF = {
+    ActionKind.UPDATE_CONFIGURATION: "config",
+    ActionKind.FAILOVER: "config",
+    ActionKind.ROLLBACK_DEPLOYMENT: "deploy",
+    ActionKind.SCALE_SERVICE: "scale",
+}
 
 
 def _is_rule(a: Anomaly) -> bool:
