@@ -79,14 +79,20 @@ class EwmaZScore(Detector):
         return abs(check_value(x) - self.mean) / self._std()
 
     def learn_one(self, x: float, t: float) -> None:
-        x = check_value(x)
+        if not math.isfinite(x):
+            raise ValueError(f"sample value must be finite, got {x!r}")
+        mean = self.mean
         if self.n >= self.warm_up:
-            bound = self.clip * self._std()
-            x = min(max(x, self.mean - bound), self.mean + bound)
-        self.n += 1
-        a = max(self.alpha, 1.0 / self.n)
-        d = x - self.mean
-        self.mean += a * d
+            bound = self.clip * (math.sqrt(self.var) + self.abs_floor + self.rel_floor * abs(mean))
+            if x > mean + bound:
+                x = mean + bound
+            elif x < mean - bound:
+                x = mean - bound
+        n = self.n + 1
+        self.n = n
+        a = self.alpha if self.alpha * n > 1.0 else 1.0 / n
+        d = x - mean
+        self.mean = mean + a * d
         self.var = (1.0 - a) * (self.var + a * d * d)
 
     def default_calibrator(self) -> ExponentialCalibrator:
