@@ -85,3 +85,24 @@ def test_caller_of_a_failing_external_dependency_points_at_it() -> None:
     ev = [a("payment", "upstream_error_ratio", target="bank")]
     found = classify(Cause("payment", 0.9), ev, external=frozenset({"bank"}))
     assert (found.failure_type, found.service) == (FailureType.EXTERNAL_DEPENDENCY, "bank")
+
+
+def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache() -> None:
+    def err(instance: str | None, value: float) -> Anomaly:
+        labels = {"service": "cart"} | ({"instance": instance} if instance else {})
+        return Anomaly(
+            "cart",
+            1.0,
+            0.9,
+            "rule:x",
+            indicator="error_ratio",
+            value=value,
+            instance=instance,
+            series=SeriesKey.of("error_ratio", labels),
+        )
+
+    evidence = [err(None, 0.6), err("cart-0", 0.6), err("cart-1", 0.6)]
+    found = classify(Cause("cart", 0.9), evidence, callees=["cache"])
+    assert (found.failure_type, found.service) == (FailureType.DATA_CORRUPTION, "cache")
+    mild = [err(None, 0.1), err("cart-0", 0.1), err("cart-1", 0.1)]
+    assert classify(Cause("cart", 0.9), mild, callees=["cache"]).service is None

@@ -482,7 +482,7 @@ class Engine:
             return 5
         if found.indicator == ind.UP:
             return 4
-        if any(a.indicator in (ind.CPU, ind.MEMORY, ind.LATENCY_VS_PEERS) for a in own):
+        if any(a.indicator in (ind.CPU, ind.MEMORY) for a in own):
             return 3  # the process itself is sick
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external

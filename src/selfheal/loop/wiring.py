@@ -146,7 +146,7 @@ def build(
             approval_expiry_seconds=config.approval.expiry_seconds,
             dry_run=config.dry_run,
             resolve_after_seconds=config.correlation.resolve_after_seconds,
-            diagnose_after_seconds=config.loop.cycle_seconds * 0.9,
+            diagnose_after_seconds=config.loop.cycle_seconds * 1.9,
         ),
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
