@@ -8,9 +8,13 @@ How the signals combine (one configuration for every input):
 
 1. Each *local* signal (metric change, detector anomalies, log templates, trace
    edges, Granger causality, past incidents, and optionally the GNN) scores every
-   service on its own; scores are normalised to a maximum of 1. A signal that saw
-   nothing (missing modality) drops out instead of diluting the others.
-2. The weighted mean of the local scores is each service's *local evidence*.
+   service on its own; scores are normalised to a maximum of 1 and squared. A
+   signal that saw nothing (missing modality) drops out instead of diluting the
+   others. Symptom-only signals (detector anomalies) are first netted of what
+   the service's callees show.
+2. The weighted mean of the local scores is each service's *local evidence*;
+   services that are neither a known symptom nor below one in the graph are
+   discounted when the incident names its symptoms.
 3. The propagation signal runs a personalised PageRank over the service graph
    plus temporal edges, seeded by the local evidence (``pagerank.py``); it moves
    weight from symptoms (callers) to the deepest anomalous callee.
@@ -41,7 +45,9 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "anomalies": 1.0,
     "metric_change": 1.0,
     "trace_edges": 1.0,
-    "log_templates": 1.0,
+    # Log evidence names the service whose code path changed; it is the most
+    # specific signal when logs exist, so it outweighs the others.
+    "log_templates": 3.0,
 }
 
 
@@ -77,7 +83,9 @@ def _combine(outputs: Sequence[SignalOutput], weights: Mapping[str, float]) -> d
     total: dict[str, float] = {}
     weight_sum = 0.0
     for out in outputs:
-        norm = out.normalised()
+        # Squared: a signal's clear peak keeps its weight, its noise floor
+        # (services at a third of the peak) drops to a ninth.
+        norm = {k: v * v for k, v in out.normalised().items()}
         w = weights.get(out.name, 0.0)
         if w <= 0.0 or not any(v > 0.0 for v in norm.values()):
             continue

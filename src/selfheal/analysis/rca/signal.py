@@ -13,6 +13,7 @@ class-level dicts); tests may build their own registry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -28,8 +29,19 @@ class SignalOutput:
     evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     indicator: Mapping[str, str] = field(default_factory=dict)
     onset: Mapping[str, float] = field(default_factory=dict)  # first anomalous time
-    # Absolute strength in [0, 1]: how sure the signal is that anything is wrong at all.
+    # Absolute strength in [0, 1]: how clearly the service shows any symptom at
+    # all, its own or inherited (read for the impact scope and the path).
     strength: Mapping[str, float] = field(default_factory=dict)
+    # Score at which the evidence counts as fairly sure (calibration to [0, 1]).
+    scale: float = 1.0
+
+    def calibrated(self) -> dict[str, float]:
+        """Scores on one absolute scale: ``1 - exp(-score / scale)``, in [0, 1).
+
+        Unlike ``normalised``, a signal that saw only noise stays near zero
+        instead of having its loudest noise stretched to 1 (Merlion's
+        calibration step plays the same role for detector scores)."""
+        return {k: 1.0 - math.exp(-max(0.0, v) / self.scale) for k, v in self.scores.items()}
 
     def normalised(self) -> dict[str, float]:
         """Scores scaled so the largest is 1 (all zero when the signal saw nothing)."""

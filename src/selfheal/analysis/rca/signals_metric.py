@@ -26,6 +26,7 @@ CHANGE_SATURATION = 10.0
 
 
 WEAK = 0.5
+METRIC_SCALE = 2.0  # log1p(deviations - 3): about 10 robust deviations is fairly sure
 
 
 def _kind(indicator: str) -> str:
@@ -99,6 +100,7 @@ def metric_change(data: RCAInput) -> SignalOutput:
             s: 1.0 - math.exp(-max(0.0, v - CHANGE_THRESHOLD) / CHANGE_SATURATION)
             for s, v in raw.items()
         },
+        scale=METRIC_SCALE,
     )
 
 
@@ -145,4 +147,5 @@ def detector_anomalies(data: RCAInput) -> SignalOutput:
         indicator,
         onset,
         {k: min(1.0, max(0.0, v)) for k, v in scores.items()},
+        scale=0.5,
     )

@@ -38,6 +38,7 @@ from selfheal.analysis.rca.signal import SignalOutput
 
 SIGNIFICANCE = 3.0  # robust deviations a rise must reach to count
 ERROR_WEIGHT = 10.0  # one point of error share counts like a 10x latency rise
+TRACE_SCALE = 1.5  # log1p(relative rise): about a 3x slowdown is fairly sure
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,4 +161,4 @@ def trace_edges(data: RCAInput) -> SignalOutput:
         if times:
             onset[service] = min(times)
     strength = {s: 1.0 - math.exp(-v) for s, v in scores.items()}
-    return SignalOutput("trace_edges", scores, evidence, indicator, onset, strength)
+    return SignalOutput("trace_edges", scores, evidence, indicator, onset, strength, TRACE_SCALE)
