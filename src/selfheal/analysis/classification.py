@@ -124,13 +124,10 @@ def classify(
     erroring = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
     own_edges_fail = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in mine)
     down = [a for a in mine if a.indicator == ind.UP]
-    heavy = any(
-        a.indicator == ind.ERROR_RATIO and a.instance is None and a.value >= 0.3 for a in mine
-    )
     slow = any(a.indicator in (ind.LATENCY_P99, ind.UPSTREAM_LATENCY) for a in mine)
-    if caches and not down and len(erroring) >= 2 and heavy and not slow and not own_edges_fail:
-        # Every instance fails hard, fast, while its calls to the cache succeed: the
-        # cached data is bad.
+    if caches and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
+        # Every instance fails, fast, while its calls to the cache succeed: the cached
+        # data is bad.
         return Classification(
             FailureType.DATA_CORRUPTION,
             "cache",

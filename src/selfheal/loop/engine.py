@@ -111,6 +111,7 @@ class EngineSettings:
     resolve_after_seconds: float = 10.0
     diagnose_attempts: int = 10  # cycles to wait for a confident cause before escalating
     diagnose_after_seconds: float = 0.0  # evidence gathered before the first diagnosis
+    settle_seconds: float = 8.0  # after a heal, its echoes elsewhere are left to fade
     change_window_seconds: float = 900.0
 
 
@@ -185,6 +186,8 @@ class Engine:
         self._diagnose_tries: dict[str, int] = {}
         self._evidence_seen: dict[str, int] = {}
         self._waiting: dict[str, str] = {}  # incident id -> the incident it waits behind
+        self._healed_at: dict[str, float] = {}  # service -> when an action last healed it
+        self._settling: dict[str, tuple[str, float]] = {}  # incident -> (cause service, healed)
         self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
         self._graph: nx.DiGraph = nx.DiGraph()
         self._context = PlanningContext()
@@ -326,6 +329,8 @@ class Engine:
             for c in self._context.changes
             if not getattr(c, "by_selfheal", False)
             and not self._made_by_us(c.service, c.kind.value, c.at)
+            # a change already answered by a heal is history, not this incident's cause
+            and c.at > self._healed_at.get(c.service, float("-inf"))
         ]
         since = inc.opened_at - self.settings.change_window_seconds
         causes = self._with_facts(list(ranked), inc, changes, external, since)
@@ -393,11 +398,18 @@ class Engine:
         self._drive(self.correlator.get(inc.id) or inc, self._remediations[inc.id], now)
 
     def _consequence_of(self, inc: Incident, cause: Cause) -> str | None:
-        """The id of another incident under remediation whose cause this one depends on."""
-        for other_id, rem in self._remediations.items():
-            if other_id == inc.id or rem.state == "done":
-                continue
-            origin = rem.plan.cause.service
+        """The id of another incident under remediation (or healed moments ago, while its
+        echoes settle) whose cause this one depends on."""
+        now = self.clock.now()
+        origins = [
+            (other_id, rem.plan.cause.service)
+            for other_id, rem in self._remediations.items()
+            if other_id != inc.id and rem.state != "done"
+        ]
+        grace = self.settings.settle_seconds
+        self._settling = {k: v for k, v in self._settling.items() if now - v[1] <= grace}
+        origins += [(other_id, origin) for other_id, (origin, _) in self._settling.items()]
+        for other_id, origin in origins:
             if origin == cause.service:
                 return other_id
             if origin in self._graph and any(
@@ -487,6 +499,8 @@ class Engine:
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external
         ):
+            return 2
+        if found.failure_type is FailureType.DATA_CORRUPTION and found.service:
             return 2
         if any(a.indicator in classification.RESOURCE_INDICATORS for a in own):
             return 1  # a full pool is often a slow callee's symptom: weakest
@@ -730,6 +744,11 @@ class Engine:
 
     def _resolve(self, inc: Incident, now: float, healed_by_action: bool) -> None:
         done = self._set_status(inc, IncidentStatus.RESOLVED, now)
+        rem = self._remediations.get(inc.id)
+        if healed_by_action and rem is not None:
+            origin = rem.plan.cause.service
+            self._healed_at[origin] = now
+            self._settling[inc.id] = (origin, now)
         self.correlator.close(inc.id)
         self.guards.record_resolution(done, healed_by_action, now)
         self._resolved.append(done)
