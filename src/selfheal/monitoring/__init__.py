@@ -9,6 +9,28 @@ typed samples and signals for analysis; nothing here decides or acts.
   with per-edge statistics).
 
 Imports only ``selfheal.core`` (and never the testbed).
+
+Wiring against the local platform (``control`` is its base URL)::
+
+    clock = SystemClock()
+    raw = WindowStore()
+    scraper = Scraper(raw, clock=clock, discovery=[HttpServiceDiscovery(
+        f"{control}/platform/targets", refresh_seconds=10, interval_seconds=1,
+        timeout_seconds=0.8)])
+    indicators = IndicatorEngine(raw)          # names "indicator:<name>"
+    logs = LogMonitor(LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs")),
+                      clock=clock)
+    graph = ServiceGraph(clock)
+    receiver = OtlpReceiver(graph).start()     # give receiver.endpoint to the services
+    scraper.start()                            # or scraper.scrape_once() per cycle
+    # every cycle:
+    samples = indicators.compute(clock.now()) + logs.indicators() + graph.indicators()
+    new_templates = [e for e in logs.poll() if e.is_new]
+    call_graph = graph.to_networkx()
+
+``IndicatorSettings(prefix="", instance_label="instance")`` gives the bare names and
+the ``instance`` label that ``selfheal.analysis.rules`` reads (write them to a
+separate window store then, since ``up`` would clash with the raw series).
 """
 
 from selfheal.monitoring.discovery import HttpServiceDiscovery, ScrapeTarget
