@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class SignalKind(str, enum.Enum):
+class SignalKind(enum.StrEnum):
     """Which modality a signal came from."""
 
     METRIC = "metric"
@@ -39,7 +39,7 @@ class SignalKind(str, enum.Enum):
     TRACE = "trace"
 
 
-class FailureType(str, enum.Enum):
+class FailureType(enum.StrEnum):
     """Class of a root cause; decides which strategy applies."""
 
     RESOURCE_EXHAUSTION = "ResourceExhaustion"
@@ -51,7 +51,7 @@ class FailureType(str, enum.Enum):
     UNKNOWN = "Unknown"
 
 
-class ActionKind(str, enum.Enum):
+class ActionKind(enum.StrEnum):
     """The remediation actions of the seed design."""
 
     RESTART_SERVICE = "RestartService"
@@ -64,7 +64,7 @@ class ActionKind(str, enum.Enum):
     ROLLBACK_DEPLOYMENT = "RollbackDeployment"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How one action ended."""
 
     SUCCEEDED = "succeeded"  # executed and verified
@@ -78,7 +78,7 @@ class Outcome(str, enum.Enum):
     DRY_RUN = "dry_run"  # would have run; dry-run mode
 
 
-class IncidentStatus(str, enum.Enum):
+class IncidentStatus(enum.StrEnum):
     OPEN = "open"
     REMEDIATING = "remediating"
     RESOLVED = "resolved"
