@@ -120,7 +120,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.4, for_samples=3),
     Rule(SATURATION, above=0.95, for_samples=2),
     Rule(POOL_TIMEOUTS, above=0.5, for_samples=1),
-    Rule(CPU, above=0.45, for_samples=2),
+    Rule(CPU, above=0.25, for_samples=2),
     Rule(MEMORY, baseline_factor=1.5, min_value=200e6, for_samples=2),
     Rule(LATENCY_VS_PEERS, above=4.0, for_samples=4),
     Rule(UPSTREAM_LATENCY_VS_PEERS, above=4.0, for_samples=4),

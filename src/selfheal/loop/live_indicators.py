@@ -30,6 +30,7 @@ from selfheal.monitoring.window_store import WindowStore
 
 MIN_REQUESTS = 5.0  # fewer requests than this in the window: a ratio says nothing
 MIN_ORDERS = 3.0
+MIN_CALLS = 3.0  # calls to one dependency are sparser than served requests
 _PROBES = ("/metrics", "/health", "/ready")
 
 
@@ -215,7 +216,7 @@ class IndicatorDeriver:
                 edge_buckets[(svc, target, _instance(key))][le] += inc
         edge_instances: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
         for (svc, target, inst), b in edge_buckets.items():
-            if edge_total.get((svc, target), 0.0) >= MIN_REQUESTS:
+            if edge_total.get((svc, target), 0.0) >= MIN_CALLS:
                 value = _p99(b)
                 if not math.isnan(value):
                     emit(ind.UPSTREAM_LATENCY, value, service=svc, target=target, instance=inst)
