@@ -64,6 +64,7 @@ class Correlator:
         self._new_id = new_id or _default_id(itertools.count(1))
         self._opens = opens
         self._open: dict[str, _Open] = {}
+        self._frozen: set[str] = set()
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -83,7 +84,12 @@ class Correlator:
         if entry is not None:
             entry.incident = incident
 
+    def freeze(self, incident_id: str) -> None:
+        """Fix an open incident's scope: it absorbs only its own services' symptoms."""
+        self._frozen.add(incident_id)
+
     def close(self, incident_id: str) -> Incident | None:
+        self._frozen.discard(incident_id)
         entry = self._open.pop(incident_id, None)
         return None if entry is None else entry.incident
 
@@ -154,10 +160,11 @@ class Correlator:
             # scope is fixed: it keeps absorbing symptoms of its own services (no new
             # incident per cycle) but no other service's, so a new problem is not hidden
             # behind a remediation in flight or a human's queue.
-            if (
+            scoped = (
                 entry.incident.status is not IncidentStatus.OPEN
-                and anomaly.service not in entry.incident.services
-            ):
+                or entry.incident.id in self._frozen
+            )
+            if scoped and anomaly.service not in entry.incident.services:
                 continue
             if anomaly.timestamp - entry.last_seen > self._window:
                 continue

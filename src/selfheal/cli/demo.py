@@ -188,23 +188,23 @@ class Judge:
         return live[-1] if live else None
 
     def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+        """Credit the loop's steps to the fault active when they happen (one fault at a time)."""
         now = time.time()
         with self._lock:
             incident = str(payload.get("incident", ""))
-            owner = next((r for r in self.records if incident in r.incidents), None)
-            if kind == "incident_opened":
-                owner = self.active(now)
-                if owner is not None:
-                    owner.incidents.add(incident)
-                    if owner.detected_at is None:
-                        owner.detected_at = now
+            owner = self.active(now)
+            if kind == "incident_opened" and owner is not None:
+                owner.incidents.add(incident)
+                if owner.detected_at is None:
+                    owner.detected_at = now
             elif kind == "decision" and owner is not None and owner.root_cause is None:
                 cause = payload["inputs"]["cause"]
                 owner.root_cause = cause["service"]
                 owner.failure_type = cause["failure_type"]
-            elif kind == "action_started":
-                if owner is None or owner.ended_at is not None and now > owner.ended_at:
-                    self.false_actions += 1
+                if owner.detected_at is None:  # the fault joined an incident already open
+                    owner.detected_at = now
+            elif kind == "action_started" and owner is None:
+                self.false_actions += 1
             elif kind == "action_result" and owner is not None:
                 action = payload["action"]
                 target = action["target"] + (

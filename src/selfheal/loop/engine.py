@@ -359,6 +359,7 @@ class Engine:
             # Another incident's remediation is already working on a service this one
             # calls: its symptoms are likely that fault's echo. Wait, do not pile on.
             self._diagnose_tries[inc.id] = 0
+            self.correlator.freeze(inc.id)  # a new fault elsewhere must not hide in here
             if self._waiting.get(inc.id) != upstream_of:
                 self._waiting[inc.id] = upstream_of
                 self._audit(
