@@ -64,8 +64,8 @@ def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
         # A tenth of the level: quantised series (a 5 ms latency that reads 8 ms
         # once) must not look like a thousand-sigma event.
         # A sparse series (mostly zero) takes its scale from its upper tail.
-        tail = float(np.percentile(np.abs(base), 99.0))
-        scale = max(scale, RELATIVE_FLOOR * max(abs(median), tail), 1e-9)
+        level = abs(median) if median != 0.0 else float(np.percentile(np.abs(base), 99.0))
+        scale = max(scale, RELATIVE_FLOOR * level, 1e-9)
     deviations = np.sort(np.abs(now - median))[::-1]
     # The second-largest deviation: a fault persists, a single spike does not.
     level = deviations[1] if deviations.size >= 2 else deviations[0]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
+from selfheal.analysis.rca import gnn
 from selfheal.analysis.rca.failure_type import infer_failure_type
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.pagerank import pagerank_scores
@@ -40,6 +41,7 @@ from selfheal.analysis.rca.signal import SignalOutput, SignalRegistry
 from selfheal.core.types import Cause
 
 PROPAGATION = "propagation"
+GNN = "gnn"
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "anomalies": 1.0,
@@ -48,6 +50,8 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     # Log evidence names the service whose code path changed; it is the most
     # specific signal when logs exist, so it outweighs the others.
     "log_templates": 3.0,
+    # Past incidents only exist in the live loop; the benchmarks have none.
+    "history": 1.0,
 }
 
 
@@ -59,16 +63,23 @@ class RCAConfig:
     named here does not run). ``propagation_weight``: share of the final score
     that comes from the propagation walk (0 = local evidence only, 1 = walk only).
     ``confidence_threshold``: causes under it are reported and marked as unsure.
-    ``max_causes``: how many causes to return.
+    ``max_causes``: how many causes to return. ``gnn_weight``: share of the
+    learned ranker (``gnn.py``, needs torch); 0 by default because on the dev
+    benchmarks it did not add accuracy (see bench/RESULTS.md).
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     propagation_weight: float = 0.5
     confidence_threshold: float = 0.7
     max_causes: int = 10
+    gnn_weight: float = 0.0
 
     def only(self, signal: str) -> RCAConfig:
-        """This configuration with one signal alone (for ablation)."""
+        """This configuration with one signal alone (for ablation).
+
+        The graph stages read local evidence: alone, ``propagation`` walks over
+        the metric and anomaly evidence (MicroRCA's setting) and ``gnn`` ranks
+        from the default local evidence with no walk."""
         if signal == PROPAGATION:
             return RCAConfig(
                 {"metric_change": 1.0, "anomalies": 1.0},
@@ -76,6 +87,8 @@ class RCAConfig:
                 self.confidence_threshold,
                 self.max_causes,
             )
+        if signal == GNN:
+            return RCAConfig(self.weights, 0.0, self.confidence_threshold, self.max_causes, 1.0)
         return RCAConfig({signal: 1.0}, 0.0, self.confidence_threshold, self.max_causes)
 
 
@@ -189,7 +202,7 @@ def rank(
     cfg = config or RCAConfig()
     reg = registry or default_registry()
     began = time.perf_counter()
-    outputs = [reg.get(name)(data) for name in cfg.weights if name != PROPAGATION]
+    outputs = [reg.get(name)(data) for name in cfg.weights if name not in (PROPAGATION, GNN)]
     outputs = _explain_away(data, outputs)
     local = _combine(outputs, cfg.weights)
     onset: dict[str, float] = {}
@@ -199,13 +212,22 @@ def rank(
     signal_scores: dict[str, dict[str, float]] = {o.name: o.normalised() for o in outputs}
     local = _focus(data, local)
     final = dict(local)
+    stages: list[tuple[float, dict[str, float]]] = []
     if cfg.propagation_weight > 0.0 and local:
         prop = pagerank_scores(data.graph, local, onset)
         signal_scores[PROPAGATION] = prop
-        pw = cfg.propagation_weight
+        stages.append((cfg.propagation_weight, prop))
+    if cfg.gnn_weight > 0.0 and local and gnn.available():
+        learned = gnn.gnn_scores(data.graph, local)
+        signal_scores[GNN] = learned
+        stages.append((cfg.gnn_weight, learned))
+    if stages:
+        share = min(1.0, sum(w for w, _ in stages))
+        names = set(local).union(*(set(sc) for _, sc in stages))
         final = {
-            s: (1.0 - pw) * local.get(s, 0.0) + pw * prop.get(s, 0.0)
-            for s in set(local) | set(prop)
+            s: (1.0 - share) * local.get(s, 0.0)
+            + sum(w * sc.get(s, 0.0) for w, sc in stages) / max(1.0, sum(w for w, _ in stages))
+            for s in names
         }
     # Rank only services some telemetry speaks about; graph-only nodes (hosts,
     # unmonitored externals) help the walk but are not candidates.

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from selfheal.analysis.rca import signals_log, signals_metric, signals_trace
+from selfheal.analysis.rca import (
+    signals_causal,
+    signals_history,
+    signals_log,
+    signals_metric,
+    signals_trace,
+)
 from selfheal.analysis.rca.signal import SignalRegistry
 
 
@@ -19,4 +25,6 @@ def default_registry() -> SignalRegistry:
     registry.register("metric_change")(signals_metric.metric_change)
     registry.register("trace_edges")(signals_trace.trace_edges)
     registry.register("log_templates")(signals_log.log_templates)
+    registry.register("granger")(signals_causal.granger)
+    registry.register("history")(signals_history.past_incidents)
     return registry
