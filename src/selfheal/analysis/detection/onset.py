@@ -10,10 +10,12 @@ is one early signal per new event. This wrapper therefore
    excursion, not the tail of the previous one (the suppression step of
    HTM's and CAD-OSE's NAB detectors, Ahmad et al., "Unsupervised real-time
    anomaly detection for streaming data", Neurocomputing 2017), and
-2. divides that raw score by the series' typical peak: an EWMA (in log
-   space, weight ``beta``) of the raw scores at previous onsets. A series
-   that often spikes to 15 sigma needs more than 15 sigma to stand out; a
-   calm one stands out at 6 (an adaptive calibration in Merlion's sense).
+2. divides that raw score by the series' typical peak raised to
+   ``peak_exponent``: the typical peak is an EWMA (in log space, weight
+   ``beta``) of the raw scores at previous onsets. A series that often
+   spikes to 15 sigma needs more than 15 sigma to stand out; a calm one
+   stands out at 6 (an adaptive calibration in Merlion's sense). An exponent
+   above 1 makes a habitually spiky series pay more than proportionally.
 
 The result is mapped to [0, 1] by ``1 - exp(-ratio / scale)``. An inner
 detector that already emits calibrated scores (an ensemble) is mapped back to
@@ -57,6 +59,7 @@ class Onset(Detector):
         initial_peak: float = 5.0,
         min_raw: float = 1.0,
         scale: float = 3.0,
+        peak_exponent: float = 1.25,
     ) -> None:
         self.detector = build(detector) if isinstance(detector, dict) else detector
         if window < 1:
@@ -71,6 +74,7 @@ class Onset(Detector):
         self.initial_peak = float(initial_peak)
         self.min_raw = float(min_raw)
         self.scale = float(scale)
+        self.peak_exponent = float(peak_exponent)
         self.ring = np.zeros(self.window)
         self.filled = 0
         self.pos = 0
@@ -100,7 +104,7 @@ class Onset(Detector):
         raw = self._raw(x, t)
         if not self._is_onset(raw):
             return 0.0
-        ratio = raw / math.exp(self.log_peak)
+        ratio = raw / math.exp(self.peak_exponent * self.log_peak)
         return 1.0 - math.exp(-ratio / self.scale)
 
     def learn_one(self, x: float, t: float) -> None:
@@ -123,6 +127,7 @@ class Onset(Detector):
             "initial_peak": self.initial_peak,
             "min_raw": self.min_raw,
             "scale": self.scale,
+            "peak_exponent": self.peak_exponent,
         }
 
     def get_state(self) -> State:
