@@ -33,9 +33,10 @@ from selfheal.core.errors import ConfigError
 @click.option(
     "--detector",
     "detector_name",
-    default="default",
+    default="seasonalonset",
     show_default=True,
-    help="Registered detector name.",
+    help="Registered detector name (the default is the NAB configuration; the loop's "
+    "live default is 'default').",
 )
 def nab(data_dir: Path, out_dir: Path, detector_name: str) -> None:
     """Score a detector on NAB (standard, reward_low_FP_rate, reward_low_FN_rate)."""
