@@ -15,9 +15,7 @@ from pathlib import Path
 
 import click
 
-from selfheal.analysis.rca import RCAConfig, rank
-from selfheal.analysis.rca.datasets.cases import DATASETS, iter_cases
-from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
+DATASETS = ("nezha", "petshop")  # kept in step with selfheal.analysis.rca.datasets.cases
 
 
 def _print_scores(title: str, scores: dict[str, float], n: int) -> None:
@@ -42,6 +40,11 @@ def _print_scores(title: str, scores: dict[str, float], n: int) -> None:
 )
 def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> None:
     """Rank root causes for every case of a dataset and score them if labels exist."""
+    # Imported here so that `selfheal --help` does not pay for pandas and networkx.
+    from selfheal.analysis.rca import RCAConfig, rank
+    from selfheal.analysis.rca.datasets.cases import iter_cases
+    from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
+
     config = RCAConfig()
     if signal:
         config = config.only(signal)

@@ -63,8 +63,11 @@ def robust_change(baseline: FloatArray, incident: FloatArray) -> float:
             scale = float(q75 - q25)
         # A tenth of the level: quantised series (a 5 ms latency that reads 8 ms
         # once) must not look like a thousand-sigma event.
-        # A sparse series (mostly zero) takes its scale from its upper tail.
-        level = abs(median) if median != 0.0 else float(np.percentile(np.abs(base), 99.0))
+        # The level is the upper quartile of magnitudes, not the median alone:
+        # sparse (mostly zero) and heavy-tailed series then get a sane floor,
+        # while an earlier incident filling under a quarter of the baseline
+        # still cannot inflate it.
+        level = max(abs(median), float(np.percentile(np.abs(base), 75.0)))
         scale = max(scale, RELATIVE_FLOOR * level, 1e-9)
     deviations = np.sort(np.abs(now - median))[::-1]
     # The second-largest deviation: a fault persists, a single spike does not.
