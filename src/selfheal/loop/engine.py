@@ -483,9 +483,12 @@ class Engine:
             merged.setdefault(c.service, c)
         return list(merged.values())
 
-    @staticmethod
     def _fact_rank(
-        c: Cause, found: classification.Classification, inc: Incident, external: frozenset[str]
+        self,
+        c: Cause,
+        found: classification.Classification,
+        inc: Incident,
+        external: frozenset[str],
     ) -> int:
         """How hard the evidence for ``c`` is: 0 none … 5 a change just before the incident."""
         own = [a for a in inc.anomalies if a.service == c.service and _is_rule(a)]
@@ -497,6 +500,10 @@ class Engine:
             return 4
         if any(a.indicator in (ind.CPU, ind.MEMORY) for a in own):
             return 3  # the process itself is sick
+        failing = {a.instance for a in own if a.indicator == ind.ERROR_RATIO and a.instance}
+        state = self._context.service(c.service)
+        if len(failing) == 1 and state is not None and state.instances_total >= 2:
+            return 3  # one instance fails while its siblings serve: that process is sick
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external
         ):
