@@ -44,7 +44,7 @@ class ScenarioStep(BaseModel):
 
 
 DEFAULT_SCENARIO: tuple[ScenarioStep, ...] = tuple(
-    ScenarioStep(at_seconds=60 + 19 * i, **spec)  # type: ignore[arg-type]
+    ScenarioStep(at_seconds=60 + 18 * i, **spec)  # type: ignore[arg-type]
     for i, spec in enumerate(
         [
             {"fault": "crash", "service": "cart", "instance": "cart-0"},
@@ -146,7 +146,7 @@ def demo_config(control_url: str, run_dir: str, api_port: int = 0) -> Config:
                 "timeout_seconds": 0.8,
             },
             "loop": {"cycle_seconds": 1.0, "max_concurrent_actions": 2},
-            # Faults come every 19 s on purpose: count a storm over 30 s, not 2 minutes.
+            # Faults come every 18 s on purpose: count a storm over 30 s, not 2 minutes.
             "guards": {
                 "cooldown_seconds": 10.0,
                 "budget_actions": 40,
