@@ -47,7 +47,9 @@ def test_audit_verify_detects_tampering(tmp_path: Path) -> None:
     ok = runner.invoke(cli, ["audit", "verify", "--db", db_url(tmp_path)])
     assert ok.exit_code == 0 and "intact" in ok.output
     with store.db.write_session() as session:
-        session.execute(text('UPDATE audit_log SET payload = \'{"outcome": "failed"}\' WHERE seq = 1'))
+        session.execute(
+            text('UPDATE audit_log SET payload = \'{"outcome": "failed"}\' WHERE seq = 1')
+        )
     bad = runner.invoke(cli, ["audit", "verify", "--db", db_url(tmp_path)])
     assert bad.exit_code == 1
     assert "TAMPERED" in bad.output
