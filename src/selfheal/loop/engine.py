@@ -355,6 +355,12 @@ class Engine:
             return
         cause = confident[0]
         upstream_of = self._consequence_of(inc, cause)
+        if upstream_of is None and inc.id in self._waiting:
+            # It waited behind another fault that is now healed and settled: it was that
+            # fault's echo. Close it; symptoms that remain open a fresh incident next cycle.
+            blocker = self._waiting[inc.id]
+            self._resolve(inc, now, healed_by_action=False, reason=f"echo of {blocker}")
+            return
         if upstream_of is not None:
             # Another incident's remediation is already working on a service this one
             # calls: its symptoms are likely that fault's echo. Wait, do not pile on.
@@ -750,7 +756,7 @@ class Engine:
         self._set_status(inc, IncidentStatus.ESCALATED, now)
         self._audit("incident_escalated", {"incident": inc.id, "reason": reason})
 
-    def _resolve(self, inc: Incident, now: float, healed_by_action: bool) -> None:
+    def _resolve(self, inc: Incident, now: float, healed_by_action: bool, reason: str = "") -> None:
         done = self._set_status(inc, IncidentStatus.RESOLVED, now)
         rem = self._remediations.get(inc.id)
         if healed_by_action and rem is not None:
@@ -766,7 +772,10 @@ class Engine:
         self._evidence_seen.pop(inc.id, None)
         self._waiting.pop(inc.id, None)
         self._last_rule_hit.pop(inc.id, None)
-        self._audit("incident_resolved", {"incident": inc.id, "healed_by_action": healed_by_action})
+        self._audit(
+            "incident_resolved",
+            {"incident": inc.id, "healed_by_action": healed_by_action, "reason": reason},
+        )
 
     def _resolve_quiet(self, now: float) -> tuple[str, ...]:
         """Close incidents whose symptoms stopped with nothing in flight."""
