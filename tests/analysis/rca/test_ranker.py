@@ -125,3 +125,20 @@ def test_ranking_ignores_node_relabelling() -> None:
 def test_an_empty_incident_gives_no_confident_cause() -> None:
     data = RCAInput(start=START, end=START + 60, graph=shop_graph())
     assert rank(data).confident == ()
+
+
+def test_a_signal_that_saw_only_noise_is_outweighed_by_a_sure_one() -> None:
+    from selfheal.analysis.rca.ranker import _combine
+    from selfheal.analysis.rca.signal import SignalOutput
+
+    # The log signal's loudest service is barely above nothing; the metric
+    # signal is sure. Without the sureness factor the log weight (3) would win.
+    logs = SignalOutput("log_templates", {"noise": 0.05, "b": 0.01}, scale=3.0)
+    metric = SignalOutput("metric_change", {"b": 20.0, "noise": 1.0}, scale=2.0)
+    weights = {"log_templates": 3.0, "metric_change": 1.0}
+    local = _combine([logs, metric], weights)
+    assert max(local, key=local.get) == "b"
+    # Equally sure signals keep their configured weights.
+    sure_logs = SignalOutput("log_templates", {"noise": 20.0, "b": 1.0}, scale=2.0)
+    local = _combine([sure_logs, metric], weights)
+    assert max(local, key=local.get) == "noise"

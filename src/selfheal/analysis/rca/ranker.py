@@ -10,8 +10,10 @@ How the signals combine (one configuration for every input):
    edges, Granger causality, past incidents, and optionally the GNN) scores every
    service on its own; scores are normalised to a maximum of 1 and squared. A
    signal that saw nothing (missing modality) drops out instead of diluting the
-   others. Symptom-only signals (detector anomalies) are first netted of what
-   the service's callees show.
+   others, and each evidence signal's weight is scaled by how sure it is
+   (calibrated peak) relative to the surest signal, squared (``_sureness``).
+   Symptom-only signals (detector anomalies) are first netted of what the
+   service's callees show.
 2. The weighted mean of the local scores is each service's *local evidence*;
    services that are neither a known symptom nor below one in the graph are
    discounted when the incident names its symptoms.
@@ -92,14 +94,37 @@ class RCAConfig:
         return RCAConfig({signal: 1.0}, 0.0, self.confidence_threshold, self.max_causes)
 
 
+def _sureness(outputs: Sequence[SignalOutput], weights: Mapping[str, float]) -> dict[str, float]:
+    """Each evidence signal's weight factor: how sure it is, relative to the surest.
+
+    ``normalised`` stretches every signal's loudest service to 1, so a signal
+    that saw only noise (log lines of a CPU fault, say) would vote as loudly as
+    one that saw a clear change. Its calibrated peak (``SignalOutput.calibrated``)
+    says how sure it is in absolute terms; relative to the surest signal of the
+    same incident and squared (like the scores), it scales the signal's weight.
+    Symptom signals (detector anomalies) define the incident rather than
+    explain it and keep their weight."""
+    peaks = {
+        o.name: max(o.calibrated().values(), default=0.0)
+        for o in outputs
+        if o.name not in SYMPTOM_SIGNALS and weights.get(o.name, 0.0) > 0.0
+    }
+    top = max(peaks.values(), default=0.0)
+    return {
+        o.name: (peaks.get(o.name, 0.0) / top) ** 2 if o.name in peaks and top > 0.0 else 1.0
+        for o in outputs
+    }
+
+
 def _combine(outputs: Sequence[SignalOutput], weights: Mapping[str, float]) -> dict[str, float]:
     total: dict[str, float] = {}
     weight_sum = 0.0
+    sure = _sureness(outputs, weights)
     for out in outputs:
         # Squared: a signal's clear peak keeps its weight, its noise floor
         # (services at a third of the peak) drops to a ninth.
         norm = {k: v * v for k, v in out.normalised().items()}
-        w = weights.get(out.name, 0.0)
+        w = weights.get(out.name, 0.0) * sure[out.name]
         if w <= 0.0 or not any(v > 0.0 for v in norm.values()):
             continue
         weight_sum += w
