@@ -106,3 +106,9 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
     assert (found.failure_type, found.service) == (FailureType.DATA_CORRUPTION, "cache")
     one = [err(None, 0.1), err("cart-0", 0.1)]
     assert classify(Cause("cart", 0.9), one, callees=["cache"]).service is None
+
+
+def test_errors_on_one_instance_beside_a_full_pool_point_at_that_instance() -> None:
+    ev = [a("catalog", "error_ratio", instance="catalog-1"), a("catalog", "pool_saturation")]
+    found = classify(Cause("catalog", 0.9), ev)
+    assert (found.failure_type, found.instance) == (FailureType.CODE_BUG, "catalog-1")

@@ -178,6 +178,17 @@ def classify(
                 _single_instance([a for a in edge_latency if a.service == service]),
                 f"latency only on the edge {caller} → {callee}",
             )
+    failing = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
+    if len(failing) == 1 and erroring == failing:
+        # Errors confined to one instance while its siblings serve: that process is bad
+        # (a pool filling up beside it is the consequence, not the cause).
+        instance = next(iter(failing))
+        return Classification(
+            FailureType.CODE_BUG,
+            ind.ERROR_RATIO,
+            instance,
+            f"only instance {instance} of {service} fails",
+        )
     pool = [a for a in mine if a.indicator in POOL_INDICATORS]
     if pool:
         strongest = max(pool, key=lambda a: a.score)
