@@ -179,9 +179,9 @@ def classify(
                 f"latency only on the edge {caller} → {callee}",
             )
     failing = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
-    if len(failing) == 1 and erroring == failing:
-        # Errors confined to one instance while its siblings serve: that process is bad
-        # (a pool filling up beside it is the consequence, not the cause).
+    if len(failing) == 1 and erroring == failing and not own_edges_fail:
+        # Errors confined to one instance, not passed on from its own calls, while its
+        # siblings serve: that process is bad (a full pool beside it is the consequence).
         instance = next(iter(failing))
         return Classification(
             FailureType.CODE_BUG,

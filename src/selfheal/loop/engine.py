@@ -508,7 +508,8 @@ class Engine:
             return 3  # the process itself is sick
         failing = {a.instance for a in own if a.indicator == ind.ERROR_RATIO and a.instance}
         state = self._context.service(c.service)
-        if len(failing) == 1 and state is not None and state.instances_total >= 2:
+        passed_on = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in own)
+        if len(failing) == 1 and not passed_on and state is not None and state.instances_total >= 2:
             return 3  # one instance fails while its siblings serve: that process is sick
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external
