@@ -58,3 +58,17 @@ def test_masking_makes_equal_events_equal() -> None:
     assert mask("order 12 for 9f8e7d6c-1111-2222-3333-444455556666") == mask(
         "order 7 for 0a0b0c0d-aaaa-bbbb-cccc-ddddeeeeffff"
     )
+
+
+def test_an_error_surge_outweighs_an_equal_warning_surge() -> None:
+    before = _lines("route", "INFO query route {i} ok", 30, 0) + _lines(
+        "order", "INFO order {i} placed", 30, 0
+    )
+    during = (
+        _lines("route", "INFO query route {i} ok", 30, 100)
+        + _lines("route", "ERROR route lookup failed for id {i}", 20, 100)
+        + _lines("order", "INFO order {i} placed", 30, 100)
+        + _lines("order", "WARN order {i} seat list is empty, retry failed", 20, 100)
+    )
+    out = log_templates(_input(before, during))
+    assert out.scores["route"] > out.scores["order"] > 0.0

@@ -11,7 +11,8 @@ total (so a traffic change alone moves nothing):
 - an error-like template that appeared more than predicted scores the same
   surprise the other way (new or surging error events, as in LogCluster: Lin et
   al., "Log Clustering based Problem Identification for Online Service Systems",
-  ICSE-SEIP 2016).
+  ICSE-SEIP 2016). A surging template logged at WARN level counts at half its
+  surprise: by the service's own account it is less severe than an ERROR.
 
 Per service, the largest surprise of each kind counts, log-compressed, and the
 two are added. Callers of a failing service log errors too; the propagation walk
@@ -21,6 +22,7 @@ two are added. Callers of a failing service log errors too; the propagation walk
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 from selfheal.analysis.rca.inputs import RCAInput
@@ -30,6 +32,10 @@ from selfheal.analysis.rca.signal import SignalOutput
 MIN_EXPECTED = 1.0  # a template expected less often than this cannot "vanish"
 ERROR_PRIOR = 0.5  # expected count of an error template never seen before
 LOG_SCALE = 3.0  # summed log-surprises: a template 20 lines short is fairly sure
+# A surging template at WARN level is a lesser event than one at ERROR level
+# (the service carried on): its surprise counts at this share.
+WARNING_SHARE = 0.5
+_WARNING = re.compile(r"\s*\W?(WARN|WARNING)\b", re.I)
 
 
 def poisson_surprise(observed: float, expected: float) -> float:
@@ -58,6 +64,8 @@ def _surprises(before: Counter[str], during: Counter[str]) -> tuple[float, str, 
                 vanish, vanish_t = s, template
         if observed > expected and is_errorish(template):
             s = poisson_surprise(observed, max(expected, ERROR_PRIOR))
+            if _WARNING.match(template):
+                s *= WARNING_SHARE
             if s > surge:
                 surge, surge_t = s, template
     return vanish, vanish_t, surge, surge_t
