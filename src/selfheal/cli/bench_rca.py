@@ -49,7 +49,9 @@ def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> Non
     if signal:
         config = config.only(signal)
     cases = list(iter_cases(dataset, data_dir))
-    rows = []
+    rows: list[dict[str, object]] = []
+    rankings: dict[str, list[str]] = {}
+    durations: list[float] = []
     groups: dict[str, list[str]] = defaultdict(list)
     for i, case in enumerate(cases, start=1):
         began = time.perf_counter()
@@ -57,6 +59,8 @@ def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> Non
         seconds = time.perf_counter() - began
         ranking = list(result.ranking)
         rows.append({"case_id": case.case_id, "ranking": ranking, "seconds": round(seconds, 4)})
+        rankings[case.case_id] = ranking
+        durations.append(round(seconds, 4))
         groups[case.group].append(case.case_id)
         top = ranking[0] if ranking else "-"
         click.echo(f"[{i}/{len(cases)}] {case.case_id}: {top} ({seconds:.2f}s)", err=True)
@@ -67,7 +71,6 @@ def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> Non
     if labels is None:
         click.echo("no label column in cases.csv: no scores can be computed")
         return
-    rankings = {r["case_id"]: r["ranking"] for r in rows}
     systems: dict[str, list[str]] = defaultdict(list)
     for group, ids in groups.items():
         systems[group.split("/")[0] if dataset == "nezha" else dataset].extend(ids)
@@ -77,6 +80,6 @@ def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> Non
         for group, ids in sorted(groups.items()):
             sub = {c: rankings[c] for c in ids}
             _print_scores(f"  {group}", accuracy_at_k(sub, labels), len(ids))
-    slowest = max((r["seconds"] for r in rows), default=0.0)
-    mean = sum(r["seconds"] for r in rows) / max(1, len(rows))
+    slowest = max(durations, default=0.0)
+    mean = sum(durations) / max(1, len(durations))
     click.echo(f"seconds per case: mean {mean:.2f}, max {slowest:.2f}")

@@ -83,10 +83,11 @@ class BocpdDetector(Detector):
     def _log_pred(self, z: float) -> np.ndarray:
         df = 2.0 * self.a
         scale2 = self.b * (self.kappa + 1.0) / (self.a * self.kappa)
-        return (
+        return np.asarray(
             self._lgamma[: len(self.a)]
             - 0.5 * np.log(np.pi * df * scale2)
-            - (df + 1.0) / 2.0 * np.log1p((z - self.mu) ** 2 / (df * scale2))
+            - (df + 1.0) / 2.0 * np.log1p((z - self.mu) ** 2 / (df * scale2)),
+            dtype=float,
         )
 
     def score_one(self, x: float, t: float) -> float:

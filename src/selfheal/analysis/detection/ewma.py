@@ -139,7 +139,7 @@ class EwmaZScoreFleet(FleetDetector):
 
     def raw_many(self, values: np.ndarray) -> np.ndarray:
         v = self._check(values)
-        z = np.abs(v - self.mean) / self._std()
+        z = np.asarray(np.abs(v - self.mean) / self._std(), dtype=float)
         z[(self.n < self._proto.warm_up) | np.isnan(v)] = 0.0
         return z
 

@@ -85,7 +85,7 @@ class IsolationForestDetector(Detector):
         x = check_value(x)
         if self._forest is None:
             return 0.0
-        return self._forest.score(self._features(x))
+        return float(self._forest.score(self._features(x)))
 
     def learn_one(self, x: float, t: float) -> None:
         x = check_value(x)

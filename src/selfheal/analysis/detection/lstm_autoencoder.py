@@ -17,7 +17,7 @@ saved as plain arrays (npz), never pickled.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def _build_model(hidden: int) -> Any:
             _, (h, _) = self.encoder(x)
             code = h[-1].unsqueeze(1).repeat(1, x.shape[1], 1)
             y, _ = self.decoder(code)
-            return self.out(y)
+            return cast("torch.Tensor", self.out(y))
 
     return _Autoencoder()
 
@@ -149,7 +149,7 @@ class LstmAutoencoder(Detector):
                 batch = data[order[start : start + self.batch_size]]
                 optimiser.zero_grad()
                 loss = torch.mean((model(batch) - batch) ** 2)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
         model.eval()
         self.fits += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ def node_features(graph: nx.DiGraph, local: Mapping[str, float], nodes: list[str
     return feats
 
 
-def _adjacency(graph: nx.DiGraph, nodes: list[str]) -> tuple[Any, Any]:
+def _adjacency(graph: nx.DiGraph, nodes: Sequence[Hashable]) -> tuple[Any, Any]:
     import torch
 
     index = {n: i for i, n in enumerate(nodes)}
@@ -173,7 +173,7 @@ def train() -> Any:
                 ]
             ).mean()
             optimiser.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
     model.eval()
     return model

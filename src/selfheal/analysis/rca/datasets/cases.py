@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from selfheal.analysis.rca.datasets import nezha, petshop
@@ -24,10 +25,10 @@ def iter_cases(dataset: str, data_dir: Path) -> Iterator[BenchCase]:
         raise FileNotFoundError(f"{data_dir} has no cases.csv")
     if dataset == "nezha":
         for c in nezha.read_cases(data_dir):
-            yield BenchCase(c.case_id, c.system, lambda c=c: nezha.load_case(data_dir, c))
+            yield BenchCase(c.case_id, c.system, partial(nezha.load_case, data_dir, c))
     elif dataset == "petshop":
         for p in petshop.read_cases(data_dir):
             group = f"{p.scenario}/{p.target_metric}"
-            yield BenchCase(p.case_id, group, lambda p=p: petshop.load_case(data_dir, p))
+            yield BenchCase(p.case_id, group, partial(petshop.load_case, data_dir, p))
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
