@@ -143,14 +143,14 @@ def classify(
             instance,
             f"instance {instance or '?'} of {service} is down or not answering",
         )
-    slow = [a for a in mine if a.indicator == ind.LATENCY_VS_PEERS and a.instance]
-    if len({a.instance for a in slow}) == 1:
+    slower = [a for a in mine if a.indicator == ind.LATENCY_VS_PEERS and a.instance]
+    if len({a.instance for a in slower}) == 1:
         # One instance much slower than its siblings: that process is sick, restart it.
         return Classification(
             FailureType.RESOURCE_EXHAUSTION,
             ind.LATENCY_VS_PEERS,
-            slow[0].instance,
-            f"instance {slow[0].instance} of {service} is much slower than its peers",
+            slower[0].instance,
+            f"instance {slower[0].instance} of {service} is much slower than its peers",
         )
     process = [a for a in mine if a.indicator in PROCESS_INDICATORS]
     if process:

@@ -103,8 +103,7 @@ def create_app(engine: EngineView, store: Store, registry: CollectorRegistry) ->
             raise ApiError(404, f"no incident {incident_id!r}")
         return {
             **_plain(record),
-            # (the store's method named `list` confuses mypy about the return type)
-            "actions": [_plain(a) for a in store.incidents.actions(incident_id)],  # type: ignore[attr-defined]
+            "actions": [_plain(a) for a in store.incidents.actions(incident_id)],
         }
 
     @app.get("/approvals")

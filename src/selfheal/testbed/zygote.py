@@ -46,10 +46,10 @@ def _child(request: dict[str, object]) -> None:
         from selfheal.testbed.process import set_process_name
 
         argv = request["argv"]
+        assert isinstance(argv, list)
         set_process_name(
             str(argv[argv.index("--instance-id") + 1]) if "--instance-id" in argv else "shop"
         )
-        assert isinstance(argv, list)
         instance.main([str(a) for a in argv])
         code = 0
     except SystemExit as exc:

@@ -62,7 +62,7 @@ def save_detector(detector: Detector, path: Path | str) -> None:
     header = np.frombuffer(json.dumps(meta, allow_nan=True).encode(), dtype=np.uint8)
     target = Path(path)
     with target.open("wb") as fh:
-        np.savez_compressed(fh, allow_pickle=True, **{_META: header}, **arrays)
+        np.savez_compressed(fh, allow_pickle=False, **{_META: header}, **arrays)
 
 
 def load_detector(path: Path | str) -> Detector:
