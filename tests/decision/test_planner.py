@@ -121,11 +121,11 @@ def test_cache_corruption_clears_the_cache(planner) -> None:
     assert (action.kind, action.target) == (K.CLEAR_CACHE, "cache")
 
 
-def test_network_delay_drains_the_instance_first_then_restarts_it(planner) -> None:
+def test_network_delay_restarts_the_instance_first_then_drains_it(planner) -> None:
     plan = planner.plan(incident(), cause("cart", F.NETWORK_FAILURE, "cart-1", "latency"), shop())
     assert [(a.kind, a.instance) for a in plan.actions[:2]] == [
-        (K.DRAIN_TRAFFIC, "cart-1"),
         (K.RESTART_CONTAINER, "cart-1"),
+        (K.DRAIN_TRAFFIC, "cart-1"),
     ]
 
 
