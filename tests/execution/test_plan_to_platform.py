@@ -91,19 +91,21 @@ def test_bank_outage_fails_payment_over(platform: FakePlatform) -> None:
 
 
 def test_ladder_climbs_after_a_rung_fails_and_leaves_no_trace(platform: FakePlatform) -> None:
-    """Draining does not fix this instance; the drain is undone and the restart heals it."""
+    """Neither restarting nor draining the instance fixes it; the drain is undone and the
+    service-wide restart (the only rung that touches the sibling instance) heals it."""
     restarts = platform.services["cart"].restarts
     results = heal(
         platform,
         Cause("cart", 0.9, FailureType.NETWORK_FAILURE, instance="cart-1", indicator="latency"),
-        healed=lambda: restarts.get("cart-1", 0) > 0,
+        healed=lambda: restarts.get("cart-0", 0) > 0,
     )
     assert [(r.action.kind.value, r.outcome) for r in results] == [
+        ("RestartContainer", Outcome.ROLLED_BACK),
         ("DrainTraffic", Outcome.ROLLED_BACK),
-        ("RestartContainer", Outcome.SUCCEEDED),
+        ("RestartService", Outcome.SUCCEEDED),
     ]
     assert platform.services["cart"].drained == set()
-    assert restarts == {"cart-1": 1}
+    assert restarts == {"cart-0": 1, "cart-1": 2, "cart-2": 1}
 
 
 def test_bad_config_push_is_restored(platform: FakePlatform) -> None:
