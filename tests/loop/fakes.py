@@ -75,14 +75,32 @@ class FakeRanker:
         )
 
 
+class WrongFirstRanker:
+    """Names ``first`` as the cause for its first ``calls`` rankings, then the truth."""
+
+    def __init__(self, first: str, truth: str, calls: int = 1) -> None:
+        self.first, self.truth, self.calls = first, truth, calls
+
+    def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
+        self.calls -= 1
+        top, other = (self.first, self.truth) if self.calls >= 0 else (self.truth, self.first)
+        return (
+            Cause(top, 0.9, FailureType.RESOURCE_EXHAUSTION),
+            Cause(other, 0.5, FailureType.RESOURCE_EXHAUSTION),
+        )
+
+
 class FakePlanner:
-    def __init__(self, ladder: tuple[ActionKind, ...] = (ActionKind.RESTART_SERVICE,)) -> None:
+    def __init__(
+        self, ladder: tuple[ActionKind, ...] = (ActionKind.RESTART_SERVICE,), timeout: float = 10.0
+    ) -> None:
         self.ladder = ladder
+        self.timeout = timeout
 
     def plan(
         self, incident: Incident, cause: Cause, context: PlanningContext, now: float
     ) -> Plan | None:
-        actions = tuple(Action(k, cause.service, timeout_seconds=10.0) for k in self.ladder)
+        actions = tuple(Action(k, cause.service, timeout_seconds=self.timeout) for k in self.ladder)
         return Plan(incident.id, cause, "fake", actions, now, risk=0.1)
 
 

@@ -16,6 +16,7 @@ from .fakes import (
     FakeRunner,
     MemoryStore,
     World,
+    WrongFirstRanker,
 )
 
 
@@ -246,3 +247,59 @@ def test_an_echo_of_a_fault_under_remediation_waits_instead_of_acting() -> None:
     assert {a.target for a in world.executed} == {"cache"}
     assert "incident_waiting" in store.kinds()
     assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())
+
+
+def test_a_fix_that_does_not_help_is_given_up_early_and_the_cause_reconsidered() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    # A long timeout: only the early verdict can end the wrong restart in time.
+    engine, store, _ = make_engine(world, planner=FakePlanner(timeout=120.0))
+    engine.ranker = WrongFirstRanker(first="cart", truth="cache")
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    world.echoes["cart"] = "cache"
+    run(engine, clock, 30)
+    assert [a.target for a in world.executed] == ["cart", "cache"]
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.RESOLVED
+    checks = [p for k, p in store.events if k == "verification"]
+    assert checks[0]["passed"] is False and "did not reach the cause" in checks[0]["detail"]
+    (again,) = [p for k, p in store.events if k == "incident_rediagnosed"]
+    assert again["previous"]["service"] == "cart" and again["cause"]["service"] == "cache"
+    outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
+    assert outcomes == ["rolled_back", "succeeded"]
+
+
+def test_early_verdict_never_cuts_short_an_action_that_restores_state() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE), timeout=40.0)
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 30)
+    # The scale-out (rolled back by scaling in) gets its whole 40 s.
+    assert [a.kind for a in world.executed] == [ActionKind.SCALE_SERVICE]
+    run(engine, clock, 20)
+    assert [a.kind for a in world.executed] == [
+        ActionKind.SCALE_SERVICE,
+        ActionKind.RESTART_SERVICE,
+    ]
+
+
+def test_a_cause_already_tried_is_not_chosen_again_by_rediagnosis() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    planner = FakePlanner((ActionKind.RESTART_SERVICE, ActionKind.SCALE_SERVICE), timeout=120.0)
+    engine, store, _ = make_engine(world, planner=planner)
+    engine.ranker = WrongFirstRanker(first="cart", truth="cart", calls=100)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    world.echoes["cart"] = "cache"
+    run(engine, clock, 30)
+    # Same cause after the failed restart: the ladder goes on to its next rung.
+    assert [a.kind for a in world.executed] == [
+        ActionKind.RESTART_SERVICE,
+        ActionKind.SCALE_SERVICE,
+    ]
+    assert "incident_rediagnosed" not in store.kinds()

@@ -113,6 +113,10 @@ class EngineSettings:
     diagnose_after_seconds: float = 0.0  # evidence gathered before the first diagnosis
     settle_seconds: float = 8.0  # after a heal, its echoes elsewhere are left to fade
     change_window_seconds: float = 900.0
+    # A restart or cache clear whose target is healthy again while the symptom has not
+    # eased once for this long did not reach the cause: give up on it before its timeout
+    # (0 disables). Actions whose rollback restores state always wait for their timeout.
+    early_verdict_seconds: float = 12.0
 
 
 @dataclass(slots=True)
@@ -130,6 +134,8 @@ class _Remediation:
     executed_at: float = 0.0
     deadline: float = 0.0
     healthy_cycles: int = 0
+    eased: bool = False  # the symptom was gone in at least one cycle since the action
+    tried: frozenset[tuple[str, str]] = frozenset()  # (service, failure type) acted on
     blocked_reason: str = ""
     failed_check: Verification | None = None
     results: list[ActionResult] = field(default_factory=list)
@@ -322,18 +328,8 @@ class Engine:
         tries = 1 if len(inc.anomalies) > seen else self._diagnose_tries.get(inc.id, 0) + 1
         self._evidence_seen[inc.id] = len(inc.anomalies)
         self._diagnose_tries[inc.id] = tries
-        ranked = self.ranker.rank(inc, self._graph, now)
+        causes = self._rank(inc, now)
         external = self.platform.external()
-        changes = [
-            classification.Change(c.service, c.kind.value, c.at)
-            for c in self._context.changes
-            if not getattr(c, "by_selfheal", False)
-            and not self._made_by_us(c.service, c.kind.value, c.at)
-            # a change already answered by a heal is history, not this incident's cause
-            and c.at > self._healed_at.get(c.service, float("-inf"))
-        ]
-        since = inc.opened_at - self.settings.change_window_seconds
-        causes = self._with_facts(list(ranked), inc, changes, external, since)
         business = self._business_levels()
         hurt = impact.assess(inc.anomalies, business, len(self._context.services))
         inc = replace(inc, causes=tuple(causes), impact=hurt, updated_at=now)
@@ -403,6 +399,59 @@ class Engine:
             },
         )
         self._drive(self.correlator.get(inc.id) or inc, self._remediations[inc.id], now)
+
+    def _rank(self, inc: Incident, now: float) -> list[Cause]:
+        """The ranker's causes, classified and ordered by hard facts (``_with_facts``)."""
+        ranked = self.ranker.rank(inc, self._graph, now)
+        changes = [
+            classification.Change(c.service, c.kind.value, c.at)
+            for c in self._context.changes
+            if not getattr(c, "by_selfheal", False)
+            and not self._made_by_us(c.service, c.kind.value, c.at)
+            # a change already answered by a heal is history, not this incident's cause
+            and c.at > self._healed_at.get(c.service, float("-inf"))
+        ]
+        since = inc.opened_at - self.settings.change_window_seconds
+        return self._with_facts(list(ranked), inc, changes, self.platform.external(), since)
+
+    def _rediagnose(self, inc: Incident, rem: _Remediation, now: float) -> bool:
+        """After an action that did not help: does the evidence now name another cause?
+
+        An SRE whose fix failed looks at the evidence again before reaching for the next,
+        bigger hammer. When the top confident cause is now a different service or failure
+        type, not tried yet, the ladder is replaced by that cause's plan; otherwise the
+        ladder goes on. Returns whether a new plan took over.
+        """
+        tried = rem.tried | {(rem.plan.cause.service, rem.plan.cause.failure_type.value)}
+        causes = self._rank(inc, now)
+        confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
+        if not confident:
+            return False
+        cause = confident[0]
+        if (cause.service, cause.failure_type.value) in tried:
+            return False
+        plan = self.planner.plan(inc, cause, self._context, now)
+        if plan is None or not plan.actions:
+            return False
+        inc = replace(inc, causes=tuple(causes), updated_at=now)
+        self.correlator.update(inc)
+        self.store.save_incident(inc)
+        self._audit(
+            "incident_rediagnosed",
+            {
+                "incident": inc.id,
+                "previous": ser.cause(rem.plan.cause),
+                "cause": ser.cause(cause),
+                "reason": "the action on the previous cause did not remove the symptom",
+                "strategy": plan.strategy,
+                "plan": [ser.action(a) for a in plan.actions],
+                "risk": plan.risk,
+            },
+        )
+        new = _Remediation(inc.id, plan, rem.symptoms, tried=tried, results=rem.results)
+        self._remediations[inc.id] = new
+        self._try_start(inc, new, now)
+        return True
 
     def _consequence_of(self, inc: Incident, cause: Cause) -> str | None:
         """The id of another incident under remediation (or healed moments ago, while its
@@ -509,8 +558,21 @@ class Engine:
         failing = {a.instance for a in own if a.indicator == ind.ERROR_RATIO and a.instance}
         state = self._context.service(c.service)
         passed_on = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in own)
-        if len(failing) == 1 and not passed_on and state is not None and state.instances_total >= 2:
-            return 3  # one instance fails while its siblings serve: that process is sick
+        callees = set(self._graph.successors(c.service)) if c.service in self._graph else set()
+        callee_errs = any(
+            a.service in callees and a.indicator == ind.ERROR_RATIO and _is_rule(a)
+            for a in inc.anomalies
+        )
+        if (
+            len(failing) == 1
+            and not passed_on
+            and not callee_errs
+            and state is not None
+            and state.instances_total >= 2
+        ):
+            # One instance fails while its siblings serve and nothing it calls fails (a
+            # failing callee would be the likelier origin): that process is sick.
+            return 3
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external
         ):
@@ -653,6 +715,7 @@ class Engine:
     def _verify(self, inc: Incident, rem: _Remediation, now: float) -> None:
         if self.symptom_gone(rem, now):
             rem.healthy_cycles += 1
+            rem.eased = True
         else:
             rem.healthy_cycles = 0
         if rem.healthy_cycles >= self.settings.verify_cycles:
@@ -664,12 +727,15 @@ class Engine:
             rem.state = "done"
             self._resolve(inc, now, healed_by_action=True)
             return
-        if now >= rem.deadline:
-            check = Verification(
-                False,
-                now,
-                f"symptom still present {rem.action.timeout_seconds:g} s after the action",
+        missed = self._missed_target(rem, now)
+        if now >= rem.deadline or missed:
+            detail = (
+                f"symptom unchanged {now - rem.executed_at:g} s after the action although"
+                f" {rem.action.target} is serving again: the action did not reach the cause"
+                if missed and now < rem.deadline
+                else f"symptom still present {rem.action.timeout_seconds:g} s after the action"
             )
+            check = Verification(False, now, detail)
             self._audit(
                 "verification", {"incident": inc.id, "passed": False, "detail": check.detail}
             )
@@ -680,6 +746,17 @@ class Engine:
             rem.deadline = now
             rem.failed_check = check
             self._check_rollback(inc, rem, now)
+
+    def _missed_target(self, rem: _Remediation, now: float) -> bool:
+        """The early verdict: a stateless action whose target serves again (every instance
+        ready) while the symptom has not eased once in ``early_verdict_seconds``."""
+        early = self.settings.early_verdict_seconds
+        if early <= 0 or rem.eased or rem.action.kind not in _STATELESS:
+            return False
+        if now - rem.executed_at < early:
+            return False
+        state = self._context.service(rem.action.target)
+        return state is not None and state.instances_total > 0 and not state.unready
 
     def _check_rollback(self, inc: Incident, rem: _Remediation, now: float) -> None:
         job = rem.job
@@ -701,6 +778,9 @@ class Engine:
         self._next_rung(inc, rem, now)
 
     def _next_rung(self, inc: Incident, rem: _Remediation, now: float) -> None:
+        inc = self.correlator.get(inc.id) or inc
+        if self._rediagnose(inc, rem, now):
+            return
         if rem.rung + 1 >= len(rem.plan.actions):
             rem.state = "done"
             self._escalate(inc, "the ladder is exhausted and the symptom remains", now)
@@ -874,6 +954,11 @@ class Engine:
             except Exception:
                 log.exception("event listener failed")
 
+
+# Actions with nothing to restore on rollback: a wrong one may be given up early.
+_STATELESS = frozenset(
+    {ActionKind.RESTART_CONTAINER, ActionKind.RESTART_SERVICE, ActionKind.CLEAR_CACHE}
+)
 
 _CHANGE_OF = {
     ActionKind.UPDATE_CONFIGURATION: "config",
