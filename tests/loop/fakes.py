@@ -178,6 +178,9 @@ class MemoryStore:
     def save_incident(self, incident: Incident) -> None:
         self.incidents[incident.id] = incident
 
+    def load_incident(self, incident_id: str) -> Incident | None:
+        return self.incidents.get(incident_id)
+
     def record_action(self, incident_id: str, result: ActionResult) -> None:
         self.actions.append((incident_id, result))
 

@@ -188,6 +188,49 @@ def test_restart_reconciles_pending_intents_without_repeating_them() -> None:
     assert store.pending_intents() == []
     assert world.executed == []
     assert "intent_reconciled" in store.kinds()
+    assert [i["outcome"] for i in store.intents.values()] == ["interrupted"]
+
+
+def _crash_mid_action(world: World, store: MemoryStore, clock: FakeClock) -> None:
+    """Run a loop until its action executed, then lose the process: the intent stays
+    pending (the runner did the work but the loop never completed the intent)."""
+    engine, _, _ = make_engine(world, store=store)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    for _ in range(10):
+        engine.step()
+        clock.advance(1.0)
+        if world.executed:
+            break
+    assert len(world.executed) == 1 and len(store.pending_intents()) == 1
+
+
+def test_a_restarted_loop_verifies_the_interrupted_action_and_does_not_repeat_it() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    store = MemoryStore()
+    _crash_mid_action(world, store, clock)
+    engine, _, _ = make_engine(world, store=store)  # the new process, same store
+    run(engine, clock, 15)
+    assert len(world.executed) == 1  # not repeated
+    assert store.pending_intents() == []
+    assert [i["outcome"] for i in store.intents.values()] == ["succeeded"]
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.RESOLVED
+
+
+def test_a_resumed_action_that_did_not_heal_goes_to_a_human_without_a_blind_rollback() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    store = MemoryStore()
+    _crash_mid_action(world, store, clock)
+    world.broken["cache"] = "ScaleService"  # the fault is still there after the restart
+    engine, _, _ = make_engine(world, store=store)
+    run(engine, clock, 20)
+    assert len(world.executed) == 1 and world.rolled_back == []
+    assert [i["outcome"] for i in store.intents.values()] == ["failed"]
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.ESCALATED
 
 
 def test_duplicate_signals_fold_into_one_incident() -> None:

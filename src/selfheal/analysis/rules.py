@@ -176,6 +176,11 @@ class LiveDetection:
         state = self._series.get(series)
         return state is not None and state.breaching
 
+    def warm(self, series: SeriesKey) -> bool:
+        """Whether ``series`` is past its warm-up, so that its rules judge it."""
+        state = self._series.get(series)
+        return state is not None and state.seen >= self._warmup
+
     def last_seen(self, series: SeriesKey) -> float:
         """Time of the latest sample of ``series`` (``-inf`` if never seen)."""
         state = self._series.get(series)

@@ -11,8 +11,8 @@ rolled back and the next rung of the ladder is tried.
 
 The intent to act is written to the store before an action starts and completed
 after; at start the engine reconciles intents left pending by a crash: it does
-not run them again, it verifies them like any other action (so an action is
-neither repeated nor lost).
+not run them again; it takes over their incident from the store and verifies
+them like any other action (so an action is neither repeated nor lost).
 
 All time comes from the injected clock; with a ``FakeClock`` and an inline job
 pool the whole loop runs in fake time (see tests/loop/test_engine.py). This
@@ -708,6 +708,8 @@ class Engine:
                     return False
                 # The series vanished (instance replaced / removed): not a symptom any more.
                 continue
+            if not self.detection.warm(key) and key.name != ind.UP:
+                return False  # a loop restarted moments ago cannot judge it yet
             if self.detection.breaching(key):
                 return False
         return True
@@ -740,7 +742,19 @@ class Engine:
                 "verification", {"incident": inc.id, "passed": False, "detail": check.detail}
             )
             prepared = rem.prepared
-            assert prepared is not None
+            if prepared is None:
+                # Resumed after a restart: the snapshot to roll back from is gone.
+                self._finish(
+                    inc,
+                    rem,
+                    Outcome.FAILED,
+                    now,
+                    detail="verification failed after a restart; no snapshot to roll back",
+                    verification=check,
+                )
+                rem.state = "done"
+                self._escalate(inc, "an action resumed after a restart did not heal", now)
+                return
             rem.state = "rolling_back"
             rem.job = self.pool.submit(lambda: self.runner.rollback(prepared))
             rem.deadline = now
@@ -885,18 +899,57 @@ class Engine:
     # -- restart safety ------------------------------------------------------------------------
 
     def _reconcile(self) -> None:
-        """Intents written but never completed: the process died mid-action."""
+        """Intents written but never completed: the process died mid-action.
+
+        Such an action is never run again. When its incident is in the store, the
+        incident is taken over and the action verified like any other (the symptom gone
+        within the action's timeout); its snapshot died with the process, so a failed
+        verification cannot roll it back and the incident goes to a human. Without its
+        incident the intent is closed as "interrupted" and the audit trail says so.
+        """
         self._reconciled = True
         now = self.clock.now()
         for intent_id, incident_id, action in self.store.pending_intents():
-            self.store.complete_intent(intent_id, "interrupted", now)
+            inc = self.store.load_incident(incident_id)
+            resumable = (
+                inc is not None
+                and inc.status not in (IncidentStatus.RESOLVED, IncidentStatus.ESCALATED)
+                and inc.id not in self._remediations
+            )
+            if inc is None or not resumable:
+                self.store.complete_intent(intent_id, "interrupted", now)
+                self._audit(
+                    "intent_reconciled",
+                    {
+                        "intent": intent_id,
+                        "incident": incident_id,
+                        "action": ser.action(action),
+                        "detail": "interrupted by a restart; not repeated (incident not open)",
+                    },
+                )
+                continue
+            cause = inc.top_cause or Cause(action.target, 1.0)
+            plan = Plan(inc.id, cause, "resumed after restart", (action,), now)
+            symptoms = tuple(
+                dict.fromkeys(
+                    a.series for a in inc.anomalies if _is_rule(a) and a.series is not None
+                )
+            )
+            rem = _Remediation(inc.id, plan, symptoms, state="verifying", intent_id=intent_id)
+            rem.started_at = rem.executed_at = now
+            rem.deadline = now + action.timeout_seconds
+            self._remediations[inc.id] = rem
+            inc = replace(inc, status=IncidentStatus.REMEDIATING, updated_at=now)
+            self.correlator.adopt(inc, now)
+            self._last_rule_hit[inc.id] = now
+            self.store.save_incident(inc)
             self._audit(
                 "intent_reconciled",
                 {
                     "intent": intent_id,
                     "incident": incident_id,
                     "action": ser.action(action),
-                    "detail": "interrupted by a restart; not repeated, left to verification",
+                    "detail": "interrupted by a restart; not repeated, verified now",
                 },
             )
 

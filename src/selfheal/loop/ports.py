@@ -127,6 +127,10 @@ class Store(Protocol):
 
     def save_incident(self, incident: Incident) -> None: ...
 
+    def load_incident(self, incident_id: str) -> Incident | None:
+        """An incident as last saved (after a restart), or None when unknown."""
+        ...
+
     def record_action(self, incident_id: str, result: ActionResult) -> None: ...
 
     def request_approval(

@@ -1,12 +1,16 @@
 """Plain-JSON forms of the loop's values, for the audit trail, the store and the API.
 
 The engine writes these dictionaries into the audit trail; the API returns them;
-``selfheal incidents`` prints them. One function per core value; no I/O.
+``selfheal incidents`` prints them. One function per core value; no I/O. The
+``*_from`` functions read them back (a loop restarted after a crash resumes the
+verification of an action it had started, from the incident it stored).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from selfheal.core.types import (
@@ -15,9 +19,13 @@ from selfheal.core.types import (
     ActionResult,
     Anomaly,
     Cause,
+    FailureType,
     Impact,
     Incident,
+    IncidentStatus,
     Plan,
+    SeriesKey,
+    SignalKind,
 )
 
 
@@ -122,3 +130,68 @@ def incident(i: Incident) -> dict[str, Any]:
         "causes": [cause(c) for c in i.causes],
         "impact": impact(i.impact),
     }
+
+
+_SERIES = re.compile(r"^(?P<name>[^{]+)(?:\{(?P<labels>.*)\})?$")
+_LABEL = re.compile(r'(?P<key>[^=,]+)="(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def series_from(text: str) -> SeriesKey:
+    """The inverse of ``str(SeriesKey)``: ``name{k="v",...}``."""
+    match = _SERIES.match(text)
+    if match is None:
+        raise ValueError(f"not a series: {text!r}")
+    labels = {m["key"]: m["value"] for m in _LABEL.finditer(match["labels"] or "")}
+    return SeriesKey.of(match["name"], labels)
+
+
+def _float(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def anomaly_from(d: Mapping[str, Any]) -> Anomaly:
+    series = d.get("series")
+    return Anomaly(
+        service=str(d["service"]),
+        timestamp=float(d["timestamp"]),
+        score=float(d.get("score", 0.0)),
+        detector=str(d.get("detector", "")),
+        kind=SignalKind(d.get("kind", SignalKind.METRIC.value)),
+        indicator=str(d.get("indicator", "")),
+        value=_float(d.get("value")),
+        instance=d.get("instance"),
+        series=series_from(series) if series else None,
+        message=str(d.get("message", "")),
+    )
+
+
+def cause_from(d: Mapping[str, Any]) -> Cause:
+    return Cause(
+        service=str(d["service"]),
+        confidence=float(d.get("confidence", 0.0)),
+        failure_type=FailureType(d.get("failure_type", FailureType.UNKNOWN.value)),
+        instance=d.get("instance"),
+        indicator=d.get("indicator"),
+        evidence=tuple(d.get("evidence") or ()),
+        path=tuple(d.get("path") or ()),
+        impact=tuple(d.get("impact") or ()),
+    )
+
+
+def incident_from(d: Mapping[str, Any]) -> Incident:
+    """An incident back from its stored form (``incident`` or the store's record)."""
+    impact = d.get("impact") or {}
+    return Incident(
+        id=str(d["id"]),
+        opened_at=float(d["opened_at"]),
+        anomalies=tuple(anomaly_from(a) for a in d.get("anomalies") or ()),
+        services=frozenset(d.get("services") or ()),
+        causes=tuple(cause_from(c) for c in d.get("causes") or ()),
+        impact=Impact(
+            tuple(impact.get("services") or ()),
+            dict(impact.get("business") or {}),
+            float(impact.get("severity", 0.0)),
+        ),
+        status=IncidentStatus(d.get("status", IncidentStatus.OPEN.value)),
+        updated_at=float(d.get("updated_at") or 0.0),
+    )

@@ -73,6 +73,26 @@ class StoreAdapter:
             anomalies=[ser.anomaly(a) for a in incident.anomalies[:50]],
         )
 
+    def load_incident(self, incident_id: str) -> Incident | None:
+        record = self.store.incidents.get(incident_id)
+        if record is None:
+            return None
+        try:
+            return ser.incident_from(
+                {
+                    "id": record.id,
+                    "opened_at": record.opened_at,
+                    "updated_at": record.updated_at,
+                    "status": record.status,
+                    "services": record.services,
+                    "causes": record.causes,
+                    "impact": record.impact,
+                    "anomalies": record.anomalies,
+                }
+            )
+        except (KeyError, ValueError, TypeError):
+            return None  # written by another version: not resumable, reconciled as lost
+
     def record_action(self, incident_id: str, result: ActionResult) -> None:
         self.store.incidents.add_action(
             incident_id,
