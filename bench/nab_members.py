@@ -20,6 +20,12 @@ from selfheal.analysis.detection.nab.scorer import score_corpus
 from selfheal.analysis.detection.registry import registry
 
 MEMBERS = ("default", "ewma", "mad", "seasonal", "cusum", "bocpd", "iforest", "lstmae")
+#: The NAB configuration ``seasonalrange`` and its two members, each alone.
+NAB_CONFIG: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("seasonalonset", {}),
+    ("novelrange", {"min_samples": 50}),
+    ("seasonalrange", {}),
+)
 
 
 def configurations(only: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -30,6 +36,9 @@ def configurations(only: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
         out.append((name, name, {}))
         if name != "default":
             out.append((f"onset({name})", "onset", {"detector": {"name": name, "params": {}}}))
+    for name, params in NAB_CONFIG:
+        if not only or name in only:
+            out.append((name, name, params))
     return out
 
 

@@ -1,7 +1,7 @@
 """Robustness of the NAB configuration: scores under one-at-a-time parameter perturbations.
 
-The ``seasonalonset`` configuration (seasonal baseline -> onset scoring) was
-tuned on the NAB dev split; a held-out split judges it. This script moves each
+The ``seasonalrange`` configuration (max of seasonal baseline -> onset
+scoring, and the novel-range rule) was tuned on the NAB dev split; a held-out split judges it. This script moves each
 parameter of the onset stage and of the seasonal baseline, one at a time, to
 a value about half / twice its default (or a nearby step), streams the whole
 corpus with the real registry detectors (fresh detector per file, score then
@@ -24,9 +24,10 @@ from typing import Any
 from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
 from selfheal.analysis.detection.nab.runner import run_file
 from selfheal.analysis.detection.nab.scorer import score_corpus
+from selfheal.analysis.detection.onset import NAB_IGNORE_FIRST
 from selfheal.analysis.detection.registry import registry
 
-#: (stage, parameter, perturbed values); stage is "onset" or "seasonal".
+#: (stage, parameter, perturbed values); stage is "onset", "seasonal" or "novelrange".
 PERTURBATIONS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     ("onset", "window", (400, 650)),
     ("onset", "decay_samples", (150.0, 600.0)),
@@ -34,6 +35,8 @@ PERTURBATIONS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     ("onset", "peak_exponent", (1.0, 1.5)),
     ("onset", "initial_peak", (3.0, 8.0)),
     ("onset", "min_raw", (2.0,)),
+    ("onset", "ignore_first", (25, 100)),
+    ("novelrange", "tolerance", (0.025, 0.1)),
     ("seasonal", "alpha", (0.0015, 0.006)),
     ("seasonal", "bin_alpha", (0.025, 0.1)),
     ("seasonal", "select_alpha", (0.0025, 0.01)),
@@ -41,15 +44,24 @@ PERTURBATIONS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
 )
 
 
-def configurations() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(label, onset params, seasonal params); the first is the default configuration."""
-    out: list[tuple[str, dict[str, Any], dict[str, Any]]] = [("default", {}, {})]
+def configurations() -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """(label, params per stage); the first is the default configuration."""
+    out: list[tuple[str, dict[str, dict[str, Any]]]] = [("default", {})]
     for stage, param, values in PERTURBATIONS:
         for value in values:
-            onset = {param: value} if stage == "onset" else {}
-            seasonal = {param: value} if stage == "seasonal" else {}
-            out.append((f"{stage}.{param}={value:g}", onset, seasonal))
+            out.append((f"{stage}.{param}={value:g}", {stage: {param: value}}))
     return out
+
+
+def detector_spec(changed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``seasonalrange`` as an ensemble spec, with ``changed`` parameters per stage."""
+    seasonal = {"name": "seasonal", "params": changed.get("seasonal", {})}
+    onset = {"detector": seasonal, "ignore_first": NAB_IGNORE_FIRST, **changed.get("onset", {})}
+    novel = {"tolerance": 0.05, "min_samples": NAB_IGNORE_FIRST, **changed.get("novelrange", {})}
+    return {
+        "members": [{"name": "onset", "params": onset}, {"name": "novelrange", "params": novel}],
+        "combine": "max",
+    }
 
 
 def main() -> None:
@@ -61,10 +73,10 @@ def main() -> None:
     print("| perturbation | standard | low FP | low FN | TP/FN/FP (standard) | seconds |")
     print("|---|---|---|---|---|---|")
     standard: list[float] = []
-    for label, onset, seasonal in configurations():
+    for label, changed in configurations():
         start = time.perf_counter()
-        spec = {"name": "seasonal", "params": seasonal}
-        scores = [run_file(registry.create("onset", detector=spec, **onset), f) for f in files]
+        spec = detector_spec(changed)
+        scores = [run_file(registry.create("ensemble", **spec), f) for f in files]
         elapsed = time.perf_counter() - start
         pairs = [(s, f.windows) for s, f in zip(scores, files, strict=True)]
         results = [score_corpus(pairs, p) for p in profiles.values()]

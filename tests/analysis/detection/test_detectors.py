@@ -12,6 +12,7 @@ from selfheal.analysis.detection.cusum import CusumDetector
 from selfheal.analysis.detection.ensemble import Ensemble
 from selfheal.analysis.detection.ewma import EwmaZScore
 from selfheal.analysis.detection.mad import MadScore
+from selfheal.analysis.detection.novel_range import NovelRange
 from selfheal.analysis.detection.onset import Onset
 from selfheal.analysis.detection.rules import RateOfChangeRule, StalenessRule, ThresholdRule
 from selfheal.analysis.detection.seasonal import SeasonalBaseline
@@ -81,6 +82,57 @@ def test_onset_flags_an_excursion_once_and_rates_it_against_past_peaks() -> None
     first = d.process_one(10.0, 300.0)
     assert first > 0.5
     assert d.process_one(9.0, 301.0) == 0.0  # still the same excursion
+
+
+def test_onset_ignores_its_first_samples_so_an_early_outlier_does_not_mute_later_onsets() -> None:
+    rng = np.random.default_rng(5)
+    xs = rng.normal(0, 1, 400)
+    xs[25] = 40.0  # early: the baseline's spread rests on 25 samples
+    xs[300] = 12.0  # a real excursion later on
+
+    def run(ignore_first: int) -> list[float]:
+        d = Onset(EwmaZScore(alpha=0.01), window=500, ignore_first=ignore_first)
+        return [d.process_one(float(v), float(i)) for i, v in enumerate(xs)]
+
+    remembered, ignored = run(0), run(50)
+    assert remembered[25] > 0.5 and remembered[300] == 0.0  # the early z sets the bar
+    assert max(ignored[:50]) == 0.0 and ignored[300] > 0.5
+    with pytest.raises(ValueError, match="ignore_first"):
+        Onset(EwmaZScore(), ignore_first=-1)
+
+
+def test_onset_state_round_trip_keeps_the_ignored_count() -> None:
+    d = Onset(EwmaZScore(alpha=0.05), window=20, ignore_first=30)
+    for i in range(10):
+        d.process_one(float(i % 3), float(i))
+    twin = Onset(EwmaZScore(alpha=0.05), window=20, ignore_first=30)
+    twin.set_state(d.get_state())
+    assert twin.seen == 10
+    follow = [float((i * 7) % 5) for i in range(10, 80)]
+    a = [d.process_one(v, float(i)) for i, v in enumerate(follow, start=10)]
+    b = [twin.process_one(v, float(i)) for i, v in enumerate(follow, start=10)]
+    assert a == b
+
+
+def test_novel_range_flags_only_values_beyond_the_seen_range_plus_tolerance() -> None:
+    r = NovelRange(tolerance=0.1, min_samples=20)
+    ramp = np.linspace(0.0, 10.0, 200)  # slow climb: each value only just above the last
+    flags = [r.process_one(float(v), float(i)) for i, v in enumerate(ramp)]
+    assert max(flags) == 0.0  # a 0.05 step never leaves the range by 10 % of it
+    assert r.score_one(11.5, 200.0) == 1.0 and r.score_one(-1.5, 200.0) == 1.0
+    assert r.score_one(10.9, 200.0) == 0.0
+
+
+def test_novel_range_is_silent_early_and_on_a_constant_series() -> None:
+    r = NovelRange(min_samples=50)
+    early = [r.process_one(float(v), float(i)) for i, v in enumerate([1.0] * 10 + [100.0])]
+    assert max(early) == 0.0  # fewer than 50 samples seen
+    flat = NovelRange(min_samples=5)
+    for i in range(100):
+        flat.learn_one(3.0, float(i))
+    assert flat.score_one(1000.0, 100.0) == 0.0  # no range yet to leave
+    with pytest.raises(ValueError, match="tolerance"):
+        NovelRange(tolerance=-0.1)
 
 
 def test_threshold_rule_checks_both_bounds_and_refuses_nonsense() -> None:

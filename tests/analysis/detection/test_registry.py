@@ -55,6 +55,8 @@ def test_builtin_detectors_are_all_registered() -> None:
         "ensemble",
         "onset",
         "seasonalonset",
+        "seasonalrange",
+        "novelrange",
         "default",
     }
     assert expected <= set(registry.names())

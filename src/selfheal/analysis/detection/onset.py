@@ -17,6 +17,14 @@ is one early signal per new event. This wrapper therefore
    stands out at 6 (an adaptive calibration in Merlion's sense). An exponent
    above 1 makes a habitually spiky series pay more than proportionally.
 
+The first ``ignore_first`` samples are only learned: they score 0 and leave
+no trace in the suppression memory or the typical peak. A baseline's first
+z-scores rest on a spread estimated from a handful of samples, so they are
+inflated; remembered, one of them would set the bar for every onset of the
+next ``window`` samples and skew the typical peak (the NAB configuration
+uses 50; NAB's own probationary period, Lavin & Ahmad 2015, is the same idea
+at the scorer's side).
+
 The result is mapped to [0, 1] by ``1 - exp(-ratio / scale)``. An inner
 detector that already emits calibrated scores (an ensemble) is mapped back to
 sigma-like units first (``-1.5 * ln(1 - p)``, the inverse of the default
@@ -42,6 +50,8 @@ from selfheal.analysis.detection.base import Detector, State, build
 from selfheal.analysis.detection.registry import register
 
 _SIGMA_SCALE = 1.5  # the scale of ExponentialCalibrator's default
+#: Samples the NAB configuration (``seasonalonset``) learns before scoring onsets.
+NAB_IGNORE_FIRST = 50
 
 
 class Onset(Detector):
@@ -60,6 +70,7 @@ class Onset(Detector):
         min_raw: float = 1.0,
         scale: float = 3.0,
         peak_exponent: float = 1.25,
+        ignore_first: int = 0,
     ) -> None:
         self.detector = build(detector) if isinstance(detector, dict) else detector
         if window < 1:
@@ -75,6 +86,10 @@ class Onset(Detector):
         self.min_raw = float(min_raw)
         self.scale = float(scale)
         self.peak_exponent = float(peak_exponent)
+        if ignore_first < 0:
+            raise ValueError(f"ignore_first must be >= 0, got {ignore_first}")
+        self.ignore_first = int(ignore_first)
+        self.seen = 0
         self.ring = np.zeros(self.window)
         self.filled = 0
         self.pos = 0
@@ -101,6 +116,8 @@ class Onset(Detector):
         return raw > recent and raw > self.fading_max and raw > self.min_raw
 
     def score_one(self, x: float, t: float) -> float:
+        if self.seen < self.ignore_first:
+            return 0.0
         raw = self._raw(x, t)
         if not self._is_onset(raw):
             return 0.0
@@ -108,6 +125,11 @@ class Onset(Detector):
         return 1.0 - math.exp(-ratio / self.scale)
 
     def learn_one(self, x: float, t: float) -> None:
+        if self.seen < self.ignore_first:
+            self.seen += 1
+            self.detector.learn_one(x, t)
+            self._cache = None
+            return
         raw = self._raw(x, t)
         if self._is_onset(raw):
             self.log_peak += self.beta * (math.log(raw) - self.log_peak)
@@ -128,6 +150,7 @@ class Onset(Detector):
             "min_raw": self.min_raw,
             "scale": self.scale,
             "peak_exponent": self.peak_exponent,
+            "ignore_first": self.ignore_first,
         }
 
     def get_state(self) -> State:
@@ -138,6 +161,7 @@ class Onset(Detector):
             pos=self.pos,
             log_peak=self.log_peak,
             fading_max=self.fading_max,
+            seen=self.seen,
         )
         return state
 
@@ -150,6 +174,8 @@ class Onset(Detector):
         self.pos = int(state["pos"])
         self.log_peak = float(state["log_peak"])
         self.fading_max = float(state["fading_max"])
+        # A model saved before ``ignore_first`` existed is past any warm-up.
+        self.seen = int(state.get("seen", self.ignore_first))
         prefix = "detector."
         self.detector.set_state(
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -162,7 +188,31 @@ register("onset")(Onset)
 
 @register("seasonalonset")
 def seasonal_onset(**params: Any) -> Detector:
-    """The configuration behind the NAB figures: seasonal baseline + onset scoring."""
+    """The configuration behind the NAB figures: seasonal baseline + onset scoring.
+
+    Onset parameters are the class defaults except ``ignore_first`` =
+    :data:`NAB_IGNORE_FIRST`; any of them can be overridden.
+    """
     from selfheal.analysis.detection.seasonal import SeasonalBaseline
 
+    params.setdefault("ignore_first", NAB_IGNORE_FIRST)
     return Onset(SeasonalBaseline(), **params)
+
+
+@register("seasonalrange")
+def seasonal_range(tolerance: float = 0.05, **params: Any) -> Detector:
+    """The NAB configuration: ``max`` of ``seasonalonset`` and the novel-range rule.
+
+    The onset stage rates new excursions of the seasonal residual; the
+    :class:`~selfheal.analysis.detection.novel_range.NovelRange` rule adds a
+    value beyond the whole range seen so far (HTM's spatial-anomaly rule), which
+    a residual misses when the series climbs there slowly. ``params`` go to the
+    onset stage; ``tolerance`` to the rule.
+    """
+    from selfheal.analysis.detection.ensemble import Ensemble
+    from selfheal.analysis.detection.novel_range import NovelRange
+
+    return Ensemble(
+        [seasonal_onset(**params), NovelRange(tolerance=tolerance, min_samples=NAB_IGNORE_FIRST)],
+        combine="max",
+    )

@@ -40,6 +40,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "selfheal.analysis.detection.isolation_forest",
     "selfheal.analysis.detection.lstm_autoencoder",
     "selfheal.analysis.detection.rules",
+    "selfheal.analysis.detection.novel_range",
     "selfheal.analysis.detection.ensemble",
     "selfheal.analysis.detection.onset",
     "selfheal.analysis.detection.default",
