@@ -37,6 +37,8 @@ PERTURBATIONS: tuple[tuple[str, str, tuple[float, ...]], ...] = (
     ("onset", "min_raw", (2.0,)),
     ("onset", "ignore_first", (25, 100)),
     ("novelrange", "tolerance", (0.025, 0.1)),
+    ("novelrange", "lag", (50, 200)),
+    ("novelrange", "refractory", (50, 200)),
     ("seasonal", "alpha", (0.0015, 0.006)),
     ("seasonal", "bin_alpha", (0.025, 0.1)),
     ("seasonal", "select_alpha", (0.0025, 0.01)),

@@ -32,9 +32,11 @@ file). Variants:
   Yeh et al., "Matrix Profile I", ICDM 2016);
 - a consensus z: the smallest |z| over the baseline's models (level, daily,
   weekly), or the geometric mean of the chosen model's and the level's;
-- ``max`` with the novel-range rule (a value beyond the range seen so far by
-  more than ``tolerance`` x range; HTM's spatial-anomaly rule, adopted with
-  HTM's tolerance 0.05 as ``seasonalrange``), and the rule alone.
+- ``max`` with HTM's spatial-anomaly rule (a value beyond the running range
+  by more than ``tolerance`` x range), and with the novel-range rule that
+  measures against the range of ``lag`` samples ago and flags once per
+  ``refractory`` samples (adopted: tolerance 0.05 as HTM's, lag 100,
+  refractory 100, as ``seasonalrange``); each rule alone.
 
 Usage: ``python bench/nab_round3.py --data ../shared/benchmarks/nab`` (about 3 min)
 """
@@ -299,17 +301,41 @@ def main() -> None:
         ),
     ]
 
-    def novel(i: int, tolerance: float) -> np.ndarray:
-        rule = NovelRange(tolerance=tolerance, min_samples=50)
+    def novel(i: int, tolerance: float, lag: int, refractory: int) -> np.ndarray:
+        rule = NovelRange(tolerance=tolerance, min_samples=50, lag=lag, refractory=refractory)
         xs, ts = files[i].values.tolist(), files[i].seconds.tolist()
         return np.array([rule.process_one(x, t) for x, t in zip(xs, ts, strict=True)])
 
-    variants.append(("novelrange alone (tolerance 0.05)", lambda i: novel(i, 0.05)))
+    variants.append(("HTM's range rule alone (tolerance 0.05)", lambda i: novel(i, 0.05, 0, 0)))
+    variants.append(
+        ("novelrange alone (lag 100, refractory 100)", lambda i: novel(i, 0.05, 100, 100))
+    )
     for tol in (0.02, 0.03, 0.05, 0.07, 0.1, 0.2):
-        label = f"max(seasonalonset, novelrange tolerance {tol:g})"
-        if tol == 0.05:
+        variants.append(
+            (
+                f"max(seasonalonset, HTM's range rule, tolerance {tol:g})",
+                lambda i, tol=tol: np.maximum(base[i], novel(i, tol, 0, 0)),
+            )
+        )
+    for tol, lag, refractory in (
+        (0.05, 100, 100),
+        (0.05, 20, 0),
+        (0.05, 100, 0),
+        (0.05, 50, 100),
+        (0.05, 200, 200),
+        (0.05, 300, 300),
+        (0.05, 100, 500),
+        (0.03, 100, 100),
+        (0.1, 100, 100),
+    ):
+        label = (
+            f"max(seasonalonset, novelrange tolerance {tol:g}, lag {lag}, refractory {refractory})"
+        )
+        if (tol, lag, refractory) == (0.05, 100, 100):
             label = f"**{label} = seasonalrange (new NAB default)**"
-        variants.append((label, lambda i, tol=tol: np.maximum(base[i], novel(i, tol))))
+        variants.append(
+            (label, lambda i, c=(tol, lag, refractory): np.maximum(base[i], novel(i, *c)))
+        )
     print("| variant | standard | low FP | low FN | TP/FN/FP (standard) |")
     print("|---|---|---|---|---|")
     for label, make in variants:

@@ -114,13 +114,25 @@ def test_onset_state_round_trip_keeps_the_ignored_count() -> None:
     assert a == b
 
 
-def test_novel_range_flags_only_values_beyond_the_seen_range_plus_tolerance() -> None:
-    r = NovelRange(tolerance=0.1, min_samples=20)
-    ramp = np.linspace(0.0, 10.0, 200)  # slow climb: each value only just above the last
+def test_novel_range_with_no_lag_is_htms_rule_and_misses_a_slow_climb() -> None:
+    r = NovelRange(tolerance=0.1, min_samples=20, lag=0, refractory=0)
+    ramp = np.linspace(0.0, 10.0, 200)  # each value only just above the last
     flags = [r.process_one(float(v), float(i)) for i, v in enumerate(ramp)]
-    assert max(flags) == 0.0  # a 0.05 step never leaves the range by 10 % of it
+    assert max(flags) == 0.0
     assert r.score_one(11.5, 200.0) == 1.0 and r.score_one(-1.5, 200.0) == 1.0
     assert r.score_one(10.9, 200.0) == 0.0
+
+
+def test_novel_range_flags_a_slow_slide_once_against_the_range_of_lag_samples_ago() -> None:
+    rng = np.random.default_rng(6)
+    calm = 20.0 + rng.normal(0.0, 1.0, 400)
+    slide = np.linspace(calm.min(), calm.min() - 6.0, 150)  # slowly below every past value
+    xs = np.r_[calm, slide, np.full(200, calm.min() - 6.0)]
+    r = NovelRange(tolerance=0.05, min_samples=50, lag=100, refractory=100)
+    flags = np.array([r.process_one(float(v), float(i)) for i, v in enumerate(xs)])
+    assert flags[:400].sum() <= 1  # noise rarely sets a new extreme by 5 % of the range
+    assert flags[400:].sum() == 1  # the slide, once; staying down is not new
+    assert 400 < int(np.nonzero(flags[400:])[0][0]) + 400 < 550
 
 
 def test_novel_range_is_silent_early_and_on_a_constant_series() -> None:

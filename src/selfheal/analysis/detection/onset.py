@@ -204,10 +204,11 @@ def seasonal_range(tolerance: float = 0.05, **params: Any) -> Detector:
     """The NAB configuration: ``max`` of ``seasonalonset`` and the novel-range rule.
 
     The onset stage rates new excursions of the seasonal residual; the
-    :class:`~selfheal.analysis.detection.novel_range.NovelRange` rule adds a
-    value beyond the whole range seen so far (HTM's spatial-anomaly rule), which
-    a residual misses when the series climbs there slowly. ``params`` go to the
-    onset stage; ``tolerance`` to the rule.
+    :class:`~selfheal.analysis.detection.novel_range.NovelRange` rule (its
+    defaults: lag 100, refractory 100) adds a value beyond the range the series
+    had shown (HTM's spatial-anomaly rule), which a residual misses when the
+    series slides there slowly. ``params`` go to the onset stage; ``tolerance``
+    to the rule.
     """
     from selfheal.analysis.detection.ensemble import Ensemble
     from selfheal.analysis.detection.novel_range import NovelRange
