@@ -106,3 +106,30 @@ def test_slow_instance_stands_out_from_its_peers() -> None:
     got = values(samples)
     assert got['latency_p99_vs_peers{instance="catalog-0",service="catalog"}'] > 4.0
     assert got['latency_p99_vs_peers{instance="catalog-1",service="catalog"}'] == 1.0
+
+
+def _edge(raw: WindowStore, inst: str, fast: int, slow: int) -> None:
+    labels = {"service": "checkout", "instance_id": inst, "target": "payment"}
+    calls = fast + slow
+    put(raw, "upstream_requests_total", labels | {"status": "200"}, [(0, 0), (3, calls)])
+    for le, n in (("0.05", fast), ("0.25", fast), ("0.5", calls), ("+Inf", calls)):
+        put(raw, "upstream_request_duration_seconds_bucket", labels | {"le": le}, [(0, 0), (3, n)])
+
+
+def test_a_moderately_slow_call_edge_stands_out_from_the_same_edge_of_its_peers() -> None:
+    raw = WindowStore()
+    _edge(raw, "checkout-0", fast=0, slow=3)  # every call ~0.4 s: a 300 ms network delay
+    _edge(raw, "checkout-1", fast=4, slow=0)
+    samples, _ = IndicatorDeriver(window_seconds=3).derive(raw, 3.0)
+    got = values(samples)
+    key = 'upstream_latency_p99_vs_peers{instance="checkout-0",service="checkout",target="payment"}'
+    assert got[key] > 4.0
+    assert got[key.replace("checkout-0", "checkout-1")] == 1.0
+
+
+def test_an_edge_with_a_single_call_is_not_compared_with_its_peers() -> None:
+    raw = WindowStore()
+    _edge(raw, "checkout-0", fast=0, slow=1)  # one slow call says nothing
+    _edge(raw, "checkout-1", fast=4, slow=0)
+    samples, _ = IndicatorDeriver(window_seconds=3).derive(raw, 3.0)
+    assert not any(s.series.name == "upstream_latency_p99_vs_peers" for s in samples)

@@ -78,10 +78,22 @@ def _p99(buckets: dict[float, float]) -> float:
 
 
 SLOW_SECONDS = 0.6  # below this p99 an instance is not slow, whatever its peers do
+# A call edge is judged against the same edge from sibling instances: the peers share the
+# host's load, so a lower bar is safe there (a 300 ms network delay on one instance's
+# calls must stand out); the peer floor keeps a few fast calls from inflating the ratio.
+EDGE_SLOW_SECONDS = 0.3
+EDGE_PEER_FLOOR_SECONDS = 0.05
+MIN_INSTANCE_CALLS = 2.0  # an instance's edge p99 from fewer calls is not compared
 
 
-def _vs_peers(by_instance: dict[str, float]) -> dict[str, float]:
-    """Each instance's p99 over the median p99 of the others (1.0 when it is fast)."""
+def _vs_peers(
+    by_instance: dict[str, float], slow: float = SLOW_SECONDS, floor: float = 0.01
+) -> dict[str, float]:
+    """Each instance's p99 over the median p99 of the others (1.0 when it is fast).
+
+    ``slow``: below this p99 an instance is not slow, whatever its peers do; ``floor``:
+    the least peer p99 divided by, so that very fast peers do not inflate the ratio.
+    """
     if len(by_instance) < 2:
         return {}
     out = {}
@@ -92,7 +104,7 @@ def _vs_peers(by_instance: dict[str, float]) -> dict[str, float]:
             if len(others) % 2
             else (others[len(others) // 2 - 1] + others[len(others) // 2]) / 2
         )
-        out[inst] = value / max(peer, 0.01) if value >= SLOW_SECONDS else 1.0
+        out[inst] = value / max(peer, floor) if value >= slow else 1.0
     return out
 
 
@@ -220,10 +232,11 @@ class IndicatorDeriver:
                 value = _p99(b)
                 if not math.isnan(value):
                     emit(ind.UPSTREAM_LATENCY, value, service=svc, target=target, instance=inst)
-                    if inst is not None:
+                    if inst is not None and b.get(math.inf, 0.0) >= MIN_INSTANCE_CALLS:
                         edge_instances[(svc, target)][inst] = value
         for (svc, target), by_inst in edge_instances.items():
-            for inst, ratio in _vs_peers(by_inst).items():
+            ratios = _vs_peers(by_inst, EDGE_SLOW_SECONDS, EDGE_PEER_FLOOR_SECONDS)
+            for inst, ratio in ratios.items():
                 emit(
                     ind.UPSTREAM_LATENCY_VS_PEERS, ratio, service=svc, target=target, instance=inst
                 )
