@@ -96,6 +96,10 @@ class FakePlanner:
     ) -> None:
         self.ladder = ladder
         self.timeout = timeout
+        self.outcomes: list[tuple[str, bool]] = []
+
+    def record_outcome(self, strategy: str, success: bool) -> None:
+        self.outcomes.append((strategy, success))
 
     def plan(
         self, incident: Incident, cause: Cause, context: PlanningContext, now: float

@@ -105,16 +105,19 @@ def test_failed_verification_rolls_back_then_next_rung_heals() -> None:
     assert [a.kind for a in world.rolled_back] == [ActionKind.SCALE_SERVICE]
     outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
     assert outcomes == ["rolled_back", "succeeded"]
+    assert planner.outcomes == [("fake", True)]  # the strategy learns that it healed
 
 
 def test_exhausted_ladder_escalates_and_stops_acting() -> None:
     clock = FakeClock()
     world = World(clock)
-    engine, store, _ = make_engine(world, planner=FakePlanner((ActionKind.SCALE_SERVICE,)))
+    planner = FakePlanner((ActionKind.SCALE_SERVICE,))
+    engine, store, _ = make_engine(world, planner=planner)
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"
     run(engine, clock, 60)
     assert len(world.executed) == 1
+    assert planner.outcomes == [("fake", False)]
     (incident,) = store.incidents.values()
     assert incident.status is IncidentStatus.ESCALATED
 

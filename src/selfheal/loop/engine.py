@@ -726,6 +726,7 @@ class Engine:
                 "verification", {"incident": inc.id, "passed": True, "detail": check.detail}
             )
             self._finish(inc, rem, Outcome.SUCCEEDED, now, verification=check)
+            self.planner.record_outcome(rem.plan.strategy, True)
             rem.state = "done"
             self._resolve(inc, now, healed_by_action=True)
             return
@@ -796,6 +797,7 @@ class Engine:
         if self._rediagnose(inc, rem, now):
             return
         if rem.rung + 1 >= len(rem.plan.actions):
+            self.planner.record_outcome(rem.plan.strategy, False)
             rem.state = "done"
             self._escalate(inc, "the ladder is exhausted and the symptom remains", now)
             return

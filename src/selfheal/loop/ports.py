@@ -62,6 +62,10 @@ class Planner(Protocol):
         self, incident: Incident, cause: Cause, context: PlanningContext, now: float
     ) -> Plan | None: ...
 
+    def record_outcome(self, strategy: str, success: bool) -> None:
+        """Feedback: whether the strategy's plan healed its incident (learned odds)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

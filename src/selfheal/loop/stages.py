@@ -11,6 +11,7 @@ Each adapter only translates; the logic stays in its stage.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -171,6 +172,10 @@ class PlannerAdapter:
     ) -> Plan | None:
         plan = self.planner.decide(incident, cause, context).plan
         return plan if plan.actions else None
+
+    def record_outcome(self, strategy: str, success: bool) -> None:
+        with contextlib.suppress(KeyError):  # e.g. a plan resumed after a restart
+            self.planner.record_outcome(strategy, success)
 
 
 class GuardsAdapter:
