@@ -158,6 +158,7 @@ def demo_config(control_url: str, run_dir: str, api_port: int = 0) -> Config:
             "api": {"port": api_port},
             "executor": {"type": "local", "local": {"control_url": control_url}},
             "otlp": {"enabled": False},
+            "logs": {"discovery_url": control_url + "/platform/logs"},
         },
         "demo configuration",
     )

@@ -108,6 +108,8 @@ def run(config_path: str) -> None:
             except OSError as exc:
                 _fail(f"api: cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror}")
             click.echo(f"API and dashboard on {server.url}")
+        if runtime.otlp_endpoint:
+            click.echo(f"OTLP/HTTP trace receiver on {runtime.otlp_endpoint}")
         runtime.engine.start()
         click.echo(f"loop running every {cfg.loop.cycle_seconds:g} s; Ctrl-C stops it")
         while not done.wait(0.5):

@@ -278,7 +278,8 @@ class ExecutorConfig(_Section):
 
 
 class LogsConfig(_Section):
-    """Log sources. Validated, but the loop does not tail logs yet (metrics only)."""
+    """Log sources. The loop tails them each cycle and hands the lines around an
+    incident to the root-cause ranker (new, surging or vanished log templates)."""
 
     globs: list[str] = Field(
         default_factory=list,
@@ -291,8 +292,8 @@ class LogsConfig(_Section):
 
 
 class OtlpConfig(_Section):
-    """Trace receiver. Validated, but the loop takes its call graph from the
-    ``upstream_requests_total`` metric for now, not from traces."""
+    """Trace receiver (OTLP/HTTP, protobuf or JSON, on 127.0.0.1). The call edges seen
+    in traces join the call graph the loop derives from ``upstream_requests_total``."""
 
     enabled: bool = Field(default=True, description="Run the OTLP/HTTP receiver. Default on.")
     port: int = Field(

@@ -30,6 +30,7 @@ from selfheal.decision.planner import Planner
 from selfheal.execution.base import Executor, Undo
 from selfheal.loop import serialize as ser
 from selfheal.loop.ports import Prepared, Verdict
+from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store
 
@@ -241,9 +242,21 @@ _RCA_NAMES = {
 class RankerAdapter:
     """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history."""
 
-    def __init__(self, history: WindowStore, baseline_seconds: float = 120.0) -> None:
+    def __init__(
+        self,
+        history: WindowStore,
+        baseline_seconds: float = 120.0,
+        logs: LogWindow | None = None,
+        log_baseline_seconds: float = 30.0,
+        max_log_lines: int = 3000,
+    ) -> None:
         self.history = history
         self.baseline_seconds = baseline_seconds
+        self.logs = logs
+        # Template mining runs on the loop's thread: a short baseline and a cap on the
+        # lines keep one diagnosis within a fraction of a cycle.
+        self.log_baseline_seconds = log_baseline_seconds
+        self.max_log_lines = max_log_lines
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         from selfheal.analysis.rca import MetricSeries, RCAInput, rank
@@ -264,11 +277,32 @@ class RankerAdapter:
             metrics.append(MetricSeries(service, indicator, ts, values))
         # Rule anomalies only: the statistical detectors' evidence is too noisy on a
         # busy host to steer the ranking (it stays on the incident for humans).
+        logs, baseline_logs = self._logs(start, max(now, start))
         data = RCAInput(
             start=start,
             end=max(now, start),
             graph=graph,
             metrics=tuple(metrics),
             anomalies=tuple(a for a in incident.anomalies if a.detector.startswith("rule:")),
+            logs=logs,
+            baseline_logs=baseline_logs,
         )
         return rank(data).causes
+
+    def _logs(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The incident's log lines and those of the stretch before it, as RCA records."""
+        window = self.logs
+        if window is None:
+            return (), ()
+        from selfheal.analysis.rca import LogRecord
+
+        half = self.max_log_lines // 2
+
+        def convert(start: float, end: float) -> tuple[Any, ...]:
+            return tuple(
+                LogRecord(r.timestamp, r.service, r.message, r.instance)
+                for r in window.between(start, end, limit=half)
+            )
+
+        before = start - self.log_baseline_seconds
+        return convert(start, end), convert(before, start - 1e-6)

@@ -31,7 +31,11 @@ from selfheal.loop.stages import (
     RankerAdapter,
     StoreAdapter,
 )
+from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogTailer
+from selfheal.monitoring.log_window import LogWindow
+from selfheal.monitoring.otlp import OtlpReceiver
 from selfheal.monitoring.scraper import HttpServiceDiscovery, Scraper, ScrapeTarget
+from selfheal.monitoring.service_graph import ServiceGraph
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store, open_store
 
@@ -42,6 +46,7 @@ class Runtime:
     store: Store
     config: Config
     closers: list[Callable[[], None]] = field(default_factory=list)
+    otlp_endpoint: str | None = None  # where services send traces, when the receiver runs
 
     def close(self) -> None:
         self.engine.stop()
@@ -87,7 +92,33 @@ def build(
     raw = WindowStore(max_points_per_series=8)
     history = WindowStore(max_points_per_series=600)
     scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
-    collector = ScrapeCollector(scraper, raw, history, clock)
+    tailer = None
+    if config.logs.globs or config.logs.discovery_url:
+        tailer = LogTailer(
+            config.logs.globs,
+            discovery=HttpLogDiscovery(config.logs.discovery_url)
+            if config.logs.discovery_url
+            else None,
+        )
+    log_window = LogWindow()
+    closers: list[Callable[[], None]] = []
+    trace_graph = None
+    otlp_endpoint = None
+    if config.otlp.enabled:
+        trace_graph = ServiceGraph(clock)
+        receiver = OtlpReceiver(trace_graph, port=config.otlp.port)
+        try:
+            receiver.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"otlp.port: cannot listen on 127.0.0.1:{config.otlp.port} ({exc.strerror});"
+                " choose another port, 0 for a free one, or set otlp.enabled: false"
+            ) from None
+        otlp_endpoint = receiver.endpoint
+        closers.append(receiver.stop)
+    collector = ScrapeCollector(
+        scraper, raw, history, clock, logs=tailer, log_window=log_window, traces=trace_graph
+    )
     store = open_store(config.store.url, clock)
     platform = LocalPlatformView(control_url)
     executor = LocalExecutor(control_url)
@@ -134,7 +165,7 @@ def build(
         platform=platform,
         detection=detection,
         correlator=correlator,
-        ranker=RankerAdapter(history),
+        ranker=RankerAdapter(history, logs=log_window if tailer is not None else None),
         planner=PlannerAdapter(Planner(playbook, clock)),
         guards=GuardsAdapter(guards),
         runner=runner,
@@ -151,6 +182,5 @@ def build(
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
     )
-    return Runtime(
-        engine, store, config, [collector.close, platform.close, executor.close, store.close]
-    )
+    closers += [collector.close, platform.close, executor.close, store.close]
+    return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint)
