@@ -102,6 +102,21 @@ class CallSample:
 
 
 @dataclass(frozen=True, slots=True)
+class SpanRecord:
+    """One span of a trace: the unit the trace-pattern signal reads.
+
+    ``parent_id`` is ``None`` for a root span. Spans starting before the
+    incident's ``start`` are the baseline, those in ``[start, end]`` the incident.
+    """
+
+    span_id: str
+    parent_id: str | None
+    service: str
+    operation: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
 class PastIncident:
     """A diagnosed incident the loop stored: its symptom fingerprint and cause.
 
@@ -134,6 +149,8 @@ class RCAInput:
     past_incidents: tuple[PastIncident, ...] = ()
     # A fault-free stretch of the same metrics, if known; else the pre-``start`` part is used.
     baseline_metrics: tuple[MetricSeries, ...] = field(default=())
+    # Individual spans, before and during the incident (for trace patterns).
+    spans: tuple[SpanRecord, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.end >= self.start:

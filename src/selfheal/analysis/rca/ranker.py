@@ -49,6 +49,9 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "anomalies": 1.0,
     "metric_change": 1.0,
     "trace_edges": 1.0,
+    # Span patterns (a step a service stopped taking) name the service whose
+    # code path changed; silent unless a step clearly stopped.
+    "trace_patterns": 1.0,
     # Log evidence names the service whose code path changed; it is the most
     # specific signal when logs exist, so it outweighs the others.
     "log_templates": 3.0,

@@ -13,6 +13,7 @@ from selfheal.analysis.rca import (
     signals_history,
     signals_log,
     signals_metric,
+    signals_pattern,
     signals_trace,
 )
 from selfheal.analysis.rca.signal import SignalRegistry
@@ -24,6 +25,7 @@ def default_registry() -> SignalRegistry:
     registry.register("anomalies")(signals_metric.detector_anomalies)
     registry.register("metric_change")(signals_metric.metric_change)
     registry.register("trace_edges")(signals_trace.trace_edges)
+    registry.register("trace_patterns")(signals_pattern.trace_patterns)
     registry.register("log_templates")(signals_log.log_templates)
     registry.register("granger")(signals_causal.granger)
     registry.register("history")(signals_history.past_incidents)

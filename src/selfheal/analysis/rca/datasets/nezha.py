@@ -24,7 +24,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from selfheal.analysis.rca.inputs import CallSample, LogRecord, MetricSeries, RCAInput
+from selfheal.analysis.rca.inputs import (
+    CallSample,
+    LogRecord,
+    MetricSeries,
+    RCAInput,
+    SpanRecord,
+)
 
 # The columns a ranker may read; everything else in cases.csv is ground truth.
 INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
@@ -127,12 +133,55 @@ def _read_logs(paths: list[Path]) -> list[LogRecord]:
     return records
 
 
-def _read_spans(paths: list[Path]) -> pd.DataFrame:
-    """Calls between services: one row per server span whose parent is in another service."""
-    cols = ["SpanID", "ParentID", "PodName", "StartTimeUnixNano", "EndTimeUnixNano"]
+_SPAN_COLUMNS = [
+    "SpanID",
+    "ParentID",
+    "PodName",
+    "OperationName",
+    "StartTimeUnixNano",
+    "EndTimeUnixNano",
+]
+
+
+def _read_trace_files(paths: list[Path]) -> pd.DataFrame:
     if not paths:
+        return pd.DataFrame(columns=_SPAN_COLUMNS)
+    frame = pd.concat([pd.read_csv(p, usecols=_SPAN_COLUMNS) for p in paths], ignore_index=True)
+    return frame
+
+
+def _span_records(raw: pd.DataFrame) -> tuple[SpanRecord, ...]:
+    """Every span once, for the trace-pattern signal (``ParentID`` "root" means none).
+
+    Adjacent minute files overlap by a second or so; a span in both counts once."""
+    raw = raw.drop_duplicates("SpanID")
+    services = raw["PodName"].astype(str).map(service_of_pod)
+    return tuple(
+        SpanRecord(
+            str(span),
+            None if str(parent) in ("root", "nan", "") else str(parent),
+            str(service),
+            str(operation),
+            float(start) / 1e9,
+        )
+        for span, parent, service, operation, start in zip(
+            raw["SpanID"],
+            raw["ParentID"],
+            services,
+            raw["OperationName"],
+            raw["StartTimeUnixNano"],
+            strict=True,
+        )
+    )
+
+
+def _read_spans(paths: list[Path], raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Calls between services: one row per server span whose parent is in another service."""
+    if raw is None:
+        raw = _read_trace_files(paths)
+    if not len(raw):
         return pd.DataFrame(columns=["caller", "callee", "ts", "client", "server"])
-    spans = pd.concat([pd.read_csv(p, usecols=cols) for p in paths], ignore_index=True)
+    spans = raw.copy()
     spans["service"] = spans["PodName"].astype(str).map(service_of_pod)
     spans["duration"] = (spans["EndTimeUnixNano"] - spans["StartTimeUnixNano"]) / 1e9
     parent = spans[["SpanID", "service", "duration"]].drop_duplicates("SpanID")
@@ -269,7 +318,8 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
     end = start + INCIDENT_SECONDS
     metrics = _metrics(day_dir, start, end)
     minutes = int(INCIDENT_SECONDS // 60)
-    spans = _read_spans(_minute_files(day_dir / "trace", "trace", start, minutes))
+    raw_spans = _read_trace_files(_minute_files(day_dir / "trace", "trace", start, minutes))
+    spans = _read_spans([], raw_spans)
     call_edges = list(zip(spans["caller"].astype(str), spans["callee"].astype(str), strict=True))
     services = {m.service for m in metrics}
     calls = _calls_from_edge_metrics(day_dir / "metric", services, start, end)
@@ -294,4 +344,5 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
         logs=tuple(r for r in logs if r.timestamp >= start),
         baseline_logs=_baseline_logs(str(construct_dir)) + pre_logs,
         calls=tuple(calls),
+        spans=_span_records(raw_spans),
     )
