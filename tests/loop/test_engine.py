@@ -349,3 +349,45 @@ def test_a_cause_already_tried_is_not_chosen_again_by_rediagnosis() -> None:
         ActionKind.SCALE_SERVICE,
     ]
     assert "incident_rediagnosed" not in store.kinds()
+
+
+def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
+    from selfheal.analysis import rules as ind
+    from selfheal.core.types import Anomaly, Cause, Incident, SeriesKey
+    from selfheal.decision.context import PlanningContext, ServiceState
+
+    clock = FakeClock()
+    engine, _, _ = make_engine(World(clock))
+    engine._context = PlanningContext(
+        services={
+            "checkout": ServiceState("checkout", instances=("checkout-0", "checkout-1")),
+            "frontend": ServiceState("frontend", instances=("frontend-0", "frontend-1")),
+        }
+    )
+
+    def rule(service: str, indicator: str, instance: str | None = None) -> Anomaly:
+        labels = {"service": service} | ({"instance": instance} if instance else {})
+        key = SeriesKey.of(indicator, labels | {"target": "payment"})
+        return Anomaly(
+            service,
+            1.0,
+            0.9,
+            f"rule:{indicator}>4",
+            indicator=indicator,
+            instance=instance,
+            series=key,
+        )
+
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("checkout", ind.UPSTREAM_LATENCY_VS_PEERS, "checkout-0"),
+            rule("frontend", ind.LATENCY_P99),
+        ),
+        frozenset({"checkout", "frontend"}),
+    )
+    ranked = [Cause("frontend", 0.6), Cause("checkout", 0.3)]
+    causes = engine._with_facts(ranked, inc, [], frozenset(), 0.0)
+    assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
+    assert causes[0].instance == "checkout-0"

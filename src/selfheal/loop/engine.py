@@ -573,6 +573,15 @@ class Engine:
             # One instance fails while its siblings serve and nothing it calls fails (a
             # failing callee would be the likelier origin): that process is sick.
             return 3
+        slower = {
+            a.instance
+            for a in own
+            if a.indicator in (ind.LATENCY_VS_PEERS, ind.UPSTREAM_LATENCY_VS_PEERS) and a.instance
+        }
+        if len(slower) == 1 and state is not None and state.instances_total >= 2:
+            # One instance (or its calls) much slower than its siblings under the same
+            # load: that process or its network path is sick.
+            return 2
         if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
             (found.service or c.service) in external
         ):
