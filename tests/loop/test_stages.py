@@ -77,3 +77,56 @@ def test_store_adapter_keeps_intents_across_a_restart(tmp_path: Path) -> None:
     assert second.pending_intents() == []
     assert second.store.audit.verify().ok
     second.store.close()
+
+
+def test_a_saved_incident_reads_back_from_sqlite_for_a_restarted_loop(tmp_path: Path) -> None:
+    from selfheal.core.types import (
+        Action,
+        ActionKind,
+        Anomaly,
+        Cause,
+        FailureType,
+        Incident,
+        IncidentStatus,
+        SeriesKey,
+    )
+    from selfheal.loop.stages import StoreAdapter
+    from selfheal.store.state import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    try:
+        adapter = StoreAdapter(store)
+        key = SeriesKey.of("error_ratio", {"service": "cart", "instance": "cart-0"})
+        inc = Incident(
+            "inc-9",
+            5.0,
+            (
+                Anomaly(
+                    "cart",
+                    5.0,
+                    0.8,
+                    "rule:error_ratio>0.05",
+                    indicator="error_ratio",
+                    value=0.4,
+                    instance="cart-0",
+                    series=key,
+                ),
+            ),
+            frozenset({"cart"}),
+            (Cause("cart", 0.9, FailureType.CODE_BUG, "cart-0"),),
+            status=IncidentStatus.REMEDIATING,
+            updated_at=6.0,
+        )
+        adapter.save_incident(inc)
+        intent = adapter.write_intent(
+            "inc-9", Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0"), 6.0
+        )
+        back = adapter.load_incident("inc-9")
+        assert back is not None
+        assert back.anomalies[0].series == key and back.causes == inc.causes
+        assert back.status is IncidentStatus.REMEDIATING
+        assert adapter.load_incident("nope") is None
+        ((pending_id, incident_id, action),) = adapter.pending_intents()
+        assert (pending_id, incident_id, action.instance) == (intent, "inc-9", "cart-0")
+    finally:
+        store.close()
