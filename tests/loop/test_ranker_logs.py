@@ -27,14 +27,14 @@ def test_incident_and_baseline_lines_reach_the_rca_engine(
     tailer = LogTailer([str(tmp_path / "*.log")])
     window = LogWindow()
     window.add(tailer.poll(), now=0.0)  # start following (from the end)
-    with path.open("a") as f:
-        for ts, level, msg in [
-            (50.0, "INFO", "too old for the baseline"),
-            (90.0, "INFO", "GET /cart 200"),
-            (101.0, "ERROR", "corrupt cart data for u1"),
-        ]:
-            f.write(json.dumps({"ts": ts, "level": level, "service": "cart", "msg": msg}) + "\n")
-    window.add(tailer.poll(), now=102.0)
+    for read_at, level, msg in [
+        (50.0, "INFO", "too old for the baseline"),
+        (90.0, "INFO", "GET /cart 200"),
+        (101.0, "ERROR", "corrupt cart data for u1"),
+    ]:
+        with path.open("a") as f:
+            f.write(json.dumps({"level": level, "service": "cart", "msg": msg}) + "\n")
+        window.add(tailer.poll(), now=read_at)
     tailer.close()
     seen: dict[str, Any] = {}
 
