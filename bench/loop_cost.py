@@ -5,7 +5,9 @@ this process runs only the loop, configured as the demo configures it (1 s scrap
 cycles, the API on a free port). After a warm-up it measures this process's CPU time and
 resident memory over a fixed window.
 
-    python bench/loop_cost.py [--warmup 30] [--seconds 60]
+    python bench/loop_cost.py [--warmup 30] [--seconds 60] [--no-logs]
+
+``--no-logs`` leaves the shop's log files alone, to see what following them costs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--no-logs", action="store_true", help="do not tail the shop's logs")
     args = parser.parse_args()
 
     from selfheal.cli.demo import demo_config
@@ -47,7 +50,10 @@ def main() -> None:
     child = ctx.Process(target=_shop, args=(queue, stop, run_dir), daemon=True)
     child.start()
     control_url = queue.get(timeout=120)
-    runtime = build(demo_config(control_url, run_dir))
+    config = demo_config(control_url, run_dir)
+    if args.no_logs:
+        config = config.model_copy(update={"logs": type(config.logs)()})
+    runtime = build(config)
     server = serve(runtime, "127.0.0.1", 0)
     me = psutil.Process()
     try:
@@ -66,7 +72,8 @@ def main() -> None:
         print(f"loop memory: peak RSS {peak / 1e6:.0f} MB (target < 300 MB)")
         print(
             f"cycles {status['cycles']}, series followed {status['series']}, "
-            f"incidents opened while healthy: {len(runtime.store.incidents.list())}"
+            f"incidents opened while healthy: {len(runtime.store.incidents.list())}, "
+            f"log lines read {runtime.engine.collector.log_window.lines_total}"  # type: ignore[attr-defined]
         )
     finally:
         server.stop()
