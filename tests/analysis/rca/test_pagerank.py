@@ -31,3 +31,14 @@ def test_onsets_further_apart_than_the_window_are_not_linked() -> None:
     g.add_nodes_from(["a", "b"])
     walk = propagation_graph(g, {"a": 1.0, "b": 1.0}, {"a": 0.0, "b": 120.0})
     assert not walk.has_edge("b", "a")
+
+
+def test_onsets_within_one_sampling_step_are_not_ordered() -> None:
+    # Scraped once a minute: 5 s and 65 s after the start are neighbouring samples.
+    g = nx.DiGraph()
+    g.add_nodes_from(["a", "b", "c"])
+    onset = {"a": 5.0, "b": 65.0, "c": 6.0}
+    walk = propagation_graph(g, {"a": 1.0, "b": 1.0, "c": 1.0}, onset, min_lag_seconds=60.0)
+    assert not any(walk.has_edge(u, v) for u in "abc" for v in "abc" if u != v)
+    finer = propagation_graph(g, {"a": 1.0, "b": 1.0, "c": 1.0}, onset, min_lag_seconds=1.0)
+    assert finer.has_edge("b", "a") and not finer.has_edge("c", "a")

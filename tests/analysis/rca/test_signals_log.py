@@ -72,3 +72,15 @@ def test_an_error_surge_outweighs_an_equal_warning_surge() -> None:
     )
     out = log_templates(_input(before, during))
     assert out.scores["route"] > out.scores["order"] > 0.0
+
+
+def test_a_flood_of_one_template_does_not_make_the_others_look_vanished() -> None:
+    # order's usual lines go on at the same rate; one debug template floods.
+    usual = ("INFO order {i} created", "INFO order {i} paid", "INFO order {i} shipped")
+    before = [r for text in usual for r in _lines("order", text, 20, 0)]
+    during = [r for text in usual for r in _lines("order", text, 20, 100)]
+    during += _lines("order", "DEBUG cache refresh pass {i}", 400, 100)
+    before += _lines("route", "INFO query route {i} ok", 30, 0)
+    during += _lines("route", "INFO query route {i} ok", 30, 100)
+    out = log_templates(_input(before, during))
+    assert out.scores.get("order", 0.0) == 0.0

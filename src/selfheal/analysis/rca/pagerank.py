@@ -9,7 +9,11 @@ of Performance Issues in Microservices", NOMS 2020), with MicroCause-style
 temporal edges (Meng et al., "Localizing Failure Root Causes in a Microservice
 through Causality Inference", IWQoS 2020): an anomaly that started earlier than
 another within ``temporal_window_seconds`` gets an edge from the later one to it,
-so the walk also flows toward what went wrong first.
+so the walk also flows toward what went wrong first. An order is only read
+from onsets further apart than the telemetry's sampling step
+(``min_lag_seconds``): two series scraped once a minute that both left their
+band "5 s" and "65 s" after the incident began say nothing about which moved
+first, only about when each was scraped.
 
 Following CloudRanger (Wang et al., "CloudRanger: Root Cause Identification for
 Cloud Native Systems", CCGrid 2018), whose second-order walk MicroCause reuses,
@@ -45,6 +49,7 @@ def propagation_graph(
     onset: Mapping[str, float] | None = None,
     temporal_window_seconds: float = TEMPORAL_WINDOW_SECONDS,
     backward: float = BACKWARD_WEIGHT,
+    min_lag_seconds: float = 0.0,
 ) -> nx.DiGraph:
     """Walk graph: forward caller -> callee edges weighted by the callee's anomaly,
     weaker backward edges, temporal edges later -> earlier anomaly, and a
@@ -70,8 +75,9 @@ def propagation_graph(
             for t_late, late in timed[i + 1 :]:
                 if t_late - t_early > temporal_window_seconds:
                     break
-                # Only a strictly earlier onset says who came first.
-                if t_late > t_early:
+                # Only an onset earlier by more than the sampling step says
+                # who came first.
+                if t_late - t_early > min_lag_seconds:
                     add(late, early, TEMPORAL_WEIGHT * (FLOOR + a(early)))
     for node in list(walk.nodes):
         callees = graph.successors(node) if node in graph else ()
@@ -85,9 +91,10 @@ def pagerank_scores(
     anomaly: Mapping[str, float],
     onset: Mapping[str, float] | None = None,
     alpha: float = 0.85,
+    min_lag_seconds: float = 0.0,
 ) -> dict[str, float]:
     """Personalised PageRank over the propagation graph, normalised to max 1."""
-    walk = propagation_graph(graph, anomaly, onset)
+    walk = propagation_graph(graph, anomaly, onset, min_lag_seconds=min_lag_seconds)
     if walk.number_of_nodes() == 0:
         return {}
     total = sum(max(0.0, v) for v in anomaly.values())

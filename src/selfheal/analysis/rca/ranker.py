@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
+import numpy as np
 
 from selfheal.analysis.rca import gnn
 from selfheal.analysis.rca.failure_type import infer_failure_type
@@ -219,6 +220,19 @@ def _confidence(score: float, runner_up: float, strength: float) -> float:
     return max(0.0, min(1.0, score * (2.0 * separation - 1.0 + 0.5) * strength))
 
 
+def _sampling_step(data: RCAInput) -> float:
+    """The typical step between samples of the input's series (0 when unknown).
+
+    Onsets are read from these samples, so two onsets closer than one step
+    cannot be ordered (``pagerank.propagation_graph``)."""
+    steps = [
+        float(np.median(np.diff(s.timestamps)))
+        for s in (*data.metrics, *data.calls)
+        if s.timestamps.size >= 2
+    ]
+    return float(np.median(steps)) if steps else 0.0
+
+
 def rank(
     data: RCAInput,
     config: RCAConfig | None = None,
@@ -242,7 +256,7 @@ def rank(
     final = dict(local)
     stages: list[tuple[float, dict[str, float]]] = []
     if cfg.propagation_weight > 0.0 and local:
-        prop = pagerank_scores(data.graph, local, onset)
+        prop = pagerank_scores(data.graph, local, onset, min_lag_seconds=_sampling_step(data))
         signal_scores[PROPAGATION] = prop
         stages.append((cfg.propagation_weight, prop))
     if cfg.gnn_weight > 0.0 and local and gnn.available():

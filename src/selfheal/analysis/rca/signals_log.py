@@ -2,8 +2,13 @@
 
 Signal of the root-cause ranker, built on ``logs.py`` (Drain templates). For
 each service, every template's count during the incident is compared with the
-count its own baseline predicts, scaled by how much the service logs now in
-total (so a traffic change alone moves nothing):
+count its own baseline predicts, scaled by how much more or less the service
+logs now (so a traffic change alone moves nothing). That scale is the middle
+ratio of now-to-before counts over the service's common templates (the
+median-of-ratios size factor of Anders & Huber, "Differential expression
+analysis for sequence count data", Genome Biology 2010), not the ratio of total
+lines: one template flooding the log would otherwise make every other
+template look as if it had vanished.
 
 - a template that should have appeared ``E`` times but appeared ``o < E`` times
   scores the Poisson surprise ``E - o + o ln(o/E)`` (a fault cuts a code path
@@ -29,6 +34,7 @@ from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.logs import is_errorish, mine_templates
 from selfheal.analysis.rca.signal import SignalOutput
 
+COMMON = 3  # a template seen this often before is common enough to scale by
 MIN_EXPECTED = 1.0  # a template expected less often than this cannot "vanish"
 ERROR_PRIOR = 0.5  # expected count of an error template never seen before
 LOG_SCALE = 3.0  # summed log-surprises: a template 20 lines short is fairly sure
@@ -51,9 +57,23 @@ def poisson_surprise(observed: float, expected: float) -> float:
     return float(observed * math.log(observed / expected) - observed + expected)
 
 
-def _surprises(before: Counter[str], during: Counter[str]) -> tuple[float, str, float, str]:
+def volume_ratio(before: Counter[str], during: Counter[str]) -> float:
+    """How much more (or less) a service logs now: the middle now/before ratio
+    of its templates seen at least ``COMMON`` times before; the ratio of totals
+    when it has none.
+
+    >>> volume_ratio(Counter(a=10, b=10, c=10), Counter(a=20, b=20, c=20, flood=900))
+    2.0
+    """
+    ratios = sorted(during[t] / n for t, n in before.items() if n >= COMMON)
+    if ratios:
+        return ratios[len(ratios) // 2]
     nb, nd = sum(before.values()), sum(during.values())
-    volume = nd / nb if nb else 0.0
+    return nd / nb if nb else 0.0
+
+
+def _surprises(before: Counter[str], during: Counter[str]) -> tuple[float, str, float, str]:
+    volume = volume_ratio(before, during)
     vanish, vanish_t, surge, surge_t = 0.0, "", 0.0, ""
     for template in set(before) | set(during):
         expected = before[template] * volume
