@@ -7,7 +7,11 @@ goes to the audit trail. Execution runs in a small worker pool so that the cycle
 keeps collecting while an action runs; verification is done here, cycle by cycle:
 an action succeeded when the symptom that opened the incident is gone for
 ``verify_cycles`` consecutive cycles before the action's timeout, else it is
-rolled back and the next rung of the ladder is tried.
+rolled back. A restart or cache clear whose target serves again while the symptom
+has not eased once in ``early_verdict_seconds`` is given up before its timeout.
+After an action that did not help, the evidence is ranked again: a different
+cause, not tried yet, gets its own plan; otherwise the next rung of the ladder is
+tried.
 
 The intent to act is written to the store before an action starts and completed
 after; at start the engine reconciles intents left pending by a crash: it does
