@@ -30,6 +30,7 @@ class Receiver:
         self.script: list[tuple[int, Any]] = []  # answers to give, in order; then 200
         self.received: list[dict[str, Any]] = []
         self.keys: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.bad_signatures = 0
         receiver = self
 
@@ -43,6 +44,7 @@ class Receiver:
                     self.headers.get(SIGNATURE_HEADER, ""),
                 )
                 receiver.keys.append(self.headers.get("Idempotency-Key", ""))
+                receiver.headers.append(dict(self.headers.items()))
                 if not ok:
                     receiver.bad_signatures += 1
                     status, payload = 401, {"error": "bad signature"}
@@ -90,6 +92,15 @@ def test_execute_posts_the_signed_action(receiver: Receiver) -> None:
     assert body["phase"] == "execute"
     assert body["action"]["kind"] == "RestartService"
     assert body["action"]["target"] == "cart"
+    assert receiver.bad_signatures == 0
+
+
+def test_extra_headers_are_sent_but_cannot_replace_the_signature(receiver: Receiver) -> None:
+    extra = {"Authorization": "Bearer t0ken", SIGNATURE_HEADER: "sha256=forged"}
+    with WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock(), headers=extra) as ex:
+        assert ex.execute(ACTION) == "ok"
+    (seen,) = receiver.headers
+    assert seen["Authorization"] == "Bearer t0ken"
     assert receiver.bad_signatures == 0
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from selfheal.core.errors import ConfigError
 
@@ -252,19 +259,50 @@ class KubernetesExecutorConfig(_Section):
         default="default", description="Namespace of the workloads. Default 'default'."
     )
     kubeconfig: str | None = Field(
-        default=None, description="Path of a kubeconfig; default in-cluster, then ~/.kube/config."
+        default=None,
+        description="Path of a kubeconfig. Default the in-cluster service account when running "
+        "in a pod, else ~/.kube/config.",
     )
+    deployment_name: str = Field(
+        default="{service}",
+        description="Deployment name of a service ('{service}' is replaced). Default the service name.",
+    )
+    config_map_name: str = Field(
+        default="{service}-config",
+        description="ConfigMap holding a service's configuration. Default '{service}-config'.",
+    )
+    timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Timeout of each API call of the platform view, seconds. Default 5 s (an "
+        "unreachable API server delays a cycle by at most this per call).",
+    )
+
+    @field_validator("deployment_name", "config_map_name")
+    @classmethod
+    def _one_placeholder(cls, value: str) -> str:
+        if value.count("{service}") != 1:
+            raise ValueError("must contain '{service}' exactly once")
+        return value
 
 
 class WebhookExecutorConfig(_Section):
     url: str | None = Field(default=None, description="URL that receives each action as JSON POST.")
     timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout. Default 10 s.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+    secret_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the HMAC secret that signs each request "
+        "(X-Selfheal-Signature). Default none: unsigned.",
+    )
 
 
 class ExecutorConfig(_Section):
     type: Literal["local", "kubernetes", "webhook"] = Field(
-        default="local", description="Which platform executes actions. Default 'local'."
+        default="local",
+        description="Which platform executes actions and is watched: 'local' (the local "
+        "platform API), 'kubernetes' (a namespace, through the official client) or 'webhook' "
+        "(a signed POST per action step). Default 'local'.",
     )
     local: LocalExecutorConfig = Field(default_factory=LocalExecutorConfig)
     kubernetes: KubernetesExecutorConfig = Field(default_factory=KubernetesExecutorConfig)
@@ -275,6 +313,44 @@ class ExecutorConfig(_Section):
         if self.type == "webhook" and not self.webhook.url:
             raise ValueError("executor type 'webhook' needs webhook.url")
         return self
+
+
+class PlatformServiceConfig(_Section):
+    """One service as configured (see ``PlatformConfig``)."""
+
+    name: str = Field(min_length=1, description="Service name, as in the scraped series.")
+    instances: list[str] = Field(
+        default_factory=list, description="Instance names (webhook platforms only)."
+    )
+    criticality: float = Field(
+        default=0.5, ge=0, le=1, description="0 (nobody notices) .. 1 (revenue path). Default 0.5."
+    )
+    external: bool = Field(default=False, description="A provider outside, with a standby.")
+    dependencies: dict[str, str] = Field(
+        default_factory=dict, description="Dependency name -> its current target."
+    )
+
+
+class PlatformConfig(_Section):
+    """What the platform view cannot read from the platform itself. With
+    ``executor.type: webhook`` these entries are the whole inventory; with
+    ``kubernetes`` they add criticality, dependencies and external providers to the
+    Deployments read from the namespace (their ``instances`` are ignored there)."""
+
+    services: list[PlatformServiceConfig] = Field(
+        default_factory=list,
+        description="Services: {name, instances, criticality, external, dependencies}. "
+        "Default none.",
+    )
+
+    @field_validator("services")
+    @classmethod
+    def _unique(cls, value: list[PlatformServiceConfig]) -> list[PlatformServiceConfig]:
+        names = [s.name for s in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(twice)}")
+        return value
 
 
 class LogsConfig(_Section):
@@ -320,6 +396,7 @@ class Config(_Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
 

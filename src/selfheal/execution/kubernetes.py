@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from selfheal.core.clock import Clock, SystemClock
-from selfheal.core.errors import PermanentError, TemporaryError
+from selfheal.core.errors import ConfigError, PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind
 from selfheal.execution.base import Undo, Validation
 
@@ -65,14 +66,9 @@ class KubernetesExecutor:
         self._max_replicas = max_replicas
         self._clock = clock or SystemClock()
         if apps_api is None or core_api is None:
-            from kubernetes import client, config
-
-            if in_cluster:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            else:
-                config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            apps_api = apps_api or client.AppsV1Api()
-            core_api = core_api or client.CoreV1Api()
+            built_apps, built_core = load_apis(kubeconfig, in_cluster=in_cluster)
+            apps_api = apps_api or built_apps
+            core_api = core_api or built_core
         self.apps = apps_api
         self.core = core_api
 
@@ -84,18 +80,7 @@ class KubernetesExecutor:
         try:
             return fn(*args, **kwargs)
         except ApiException as exc:
-            message = _api_message(exc)
-            status = int(exc.status or 0)
-            if status == 429:
-                raise TemporaryError(
-                    f"{what}: too many requests or blocked by a PodDisruptionBudget: {message}",
-                    5.0,
-                ) from exc
-            if status >= 500 or status == 409 or status == 0:
-                raise TemporaryError(f"{what}: HTTP {status}: {message}", 2.0) from exc
-            if status == 404:
-                raise PermanentError(f"{what}: not found: {message}") from exc
-            raise PermanentError(f"{what}: HTTP {status}: {message}") from exc
+            raise api_error(what, exc) from exc
 
     def _name(self, action: Action) -> str:
         return self._deployment.format(service=action.target)
@@ -397,6 +382,42 @@ class KubernetesExecutor:
         else:
             raise PermanentError(f"no undo for {kind.value}")
         return undo.description
+
+
+def load_apis(kubeconfig: str | None = None, *, in_cluster: bool = False) -> tuple[Any, Any]:
+    """``(AppsV1Api, CoreV1Api)`` for a kubeconfig file, or the in-cluster service
+    account (``in_cluster``, or no ``kubeconfig`` and running in a pod), else
+    ``~/.kube/config``. Raises ``ConfigError`` when none of them loads."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if in_cluster or (kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST")):
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError, ValueError) as exc:
+        where = kubeconfig or ("the in-cluster service account" if in_cluster else "~/.kube/config")
+        raise ConfigError(
+            f"cannot load the Kubernetes client configuration from {where}: {exc}"
+        ) from None
+    return client.AppsV1Api(), client.CoreV1Api()
+
+
+def api_error(what: str, exc: Exception) -> TemporaryError | PermanentError:
+    """The loop's error for a failed API call: retryable (429, 409, 5xx, no answer)
+    or permanent (404, 403, other 4xx)."""
+    message = _api_message(exc)
+    status = int(getattr(exc, "status", 0) or 0)
+    if status == 429:
+        return TemporaryError(
+            f"{what}: too many requests or blocked by a PodDisruptionBudget: {message}", 5.0
+        )
+    if status >= 500 or status == 409 or status == 0:
+        return TemporaryError(f"{what}: HTTP {status}: {message}", 2.0)
+    if status == 404:
+        return PermanentError(f"{what}: not found: {message}")
+    return PermanentError(f"{what}: HTTP {status}: {message}")
 
 
 def _api_message(exc: Exception) -> str:

@@ -80,9 +80,12 @@ class WebhookExecutor:
         supports_rollback: bool = True,
         clock: Clock | None = None,
         client: httpx.Client | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """``remote_validate``: ask the receiver in a ``validate`` phase (else every action
-        validates locally). ``supports_rollback``: the receiver undoes on ``rollback``."""
+        validates locally). ``supports_rollback``: the receiver undoes on ``rollback``.
+        ``headers``: extra headers on every request (e.g. an API token); they cannot
+        replace the signature, timestamp or idempotency headers."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.url = url
@@ -94,6 +97,7 @@ class WebhookExecutor:
         self._clock = clock or SystemClock()
         self._client = client or httpx.Client(timeout=timeout_seconds)
         self._owns_client = client is None
+        self._headers = dict(headers or {})
 
     def close(self) -> None:
         if self._owns_client:
@@ -153,6 +157,7 @@ class WebhookExecutor:
         for attempt in range(1, self._max_attempts + 1):
             timestamp = f"{self._clock.now():.3f}"
             headers = {
+                **self._headers,
                 "Content-Type": "application/json",
                 "Idempotency-Key": key,
                 TIMESTAMP_HEADER: timestamp,

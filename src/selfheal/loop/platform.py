@@ -1,19 +1,31 @@
-"""The local platform, seen and driven over its HTTP API (docs/local-platform-api.md).
+"""The platform as the engine sees it: the ``PlatformView`` port's implementations.
 
-``LocalPlatformView`` gives the engine its ``PlanningContext`` each cycle: it
-reads ``GET /platform/status`` and turns successive observations into change
-events (deploys, config pushes, scaling) with the decision layer's
-``ChangeTracker``. (Actions go through the execution layer's ``LocalExecutor``.)
-It speaks HTTP only; it never imports the testbed.
+The engine asks ``context(now)`` once per cycle. Each view turns successive
+observations into change events (deploys, config pushes, scaling) with the
+decision layer's ``ChangeTracker``; actions go through the execution layer.
+
+- ``LocalPlatformView``: the local platform's ``GET /platform/status``
+  (docs/local-platform-api.md); HTTP only, it never imports the testbed.
+- ``ObservedPlatformView``: any ``ServiceSource`` (the execution layer's
+  ``KubernetesNamespaceView``) merged with services from configuration
+  (``platform.services``: criticality, dependencies, external providers). With no
+  source it is the configured inventory alone, which is what a webhook platform
+  offers: the receiver is the platform and there is nothing to ask.
+
+A view that cannot read the platform keeps the last context it had, logs why
+(once per distinct reason), and the cycle goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import httpx
 
+from selfheal.core.errors import SelfHealError
 from selfheal.decision.context import ChangeTracker, PlanningContext, ServiceState
 
 log = logging.getLogger(__name__)
@@ -75,3 +87,76 @@ class LocalPlatformView:
 
     def close(self) -> None:
         self._client.close()
+
+
+class ServiceSource(Protocol):
+    """Reads the services of a platform as they are now; raises ``TemporaryError`` or
+    ``PermanentError`` when it cannot."""
+
+    def services(self) -> tuple[ServiceState, ...]: ...
+
+    def close(self) -> None: ...
+
+
+class ObservedPlatformView:
+    """``PlatformView`` over an optional ``ServiceSource`` and configured services.
+
+    A configured service overrides what the source says about its criticality,
+    dependencies (when it lists any) and external flag; one the source does not
+    report is added as configured (e.g. an external bank next to the Deployments).
+    """
+
+    def __init__(
+        self, source: ServiceSource | None = None, configured: Iterable[ServiceState] = ()
+    ) -> None:
+        self._source = source
+        self._configured = {s.name: s for s in configured}
+        self._tracker = ChangeTracker()
+        self._last = PlanningContext()
+        self._external: frozenset[str] = frozenset()
+        self.last_error = ""  # why the last read failed; empty once it reads again
+        self.failures_total = 0
+
+    def context(self, now: float) -> PlanningContext:
+        try:
+            observed = self._source.services() if self._source is not None else ()
+        except SelfHealError as exc:
+            self.failures_total += 1
+            if str(exc) != self.last_error:
+                log.warning("platform view unavailable, keeping the last one: %s", exc)
+            self.last_error = str(exc)
+            return self._last
+        if self.last_error:
+            log.info("platform view readable again")
+            self.last_error = ""
+        services = self._merge(observed)
+        self._tracker.observe(services, now)
+        self._external = frozenset(s.name for s in services if s.external)
+        self._last = PlanningContext(
+            services={s.name: s for s in services}, changes=self._tracker.events
+        )
+        return self._last
+
+    def external(self) -> frozenset[str]:
+        return self._external
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+
+    def _merge(self, observed: Iterable[ServiceState]) -> list[ServiceState]:
+        out = []
+        seen = set()
+        for s in observed:
+            seen.add(s.name)
+            conf = self._configured.get(s.name)
+            if conf is not None:
+                s = dataclasses.replace(
+                    s,
+                    criticality=conf.criticality,
+                    dependencies=dict(conf.dependencies) or dict(s.dependencies),
+                    external=conf.external,
+                )
+            out.append(s)
+        out += [c for name, c in self._configured.items() if name not in seen]
+        return out

@@ -8,22 +8,30 @@ everything it opened (HTTP clients, the store).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from selfheal.analysis.correlation import Correlator
 from selfheal.analysis.rules import LiveDetection, rules_from_config
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import Config
 from selfheal.core.errors import ConfigError
+from selfheal.decision.context import ServiceState
 from selfheal.decision.guards import Guards, GuardSettings
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
+from selfheal.execution.base import Executor
+from selfheal.execution.kubernetes import KubernetesExecutor, load_apis
+from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
+from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
 from selfheal.loop.engine import Engine, EngineSettings, ThreadPool
-from selfheal.loop.platform import LocalPlatformView
+from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
+from selfheal.loop.ports import PlatformView
 from selfheal.loop.stages import (
     ExecutorRunner,
     GuardsAdapter,
@@ -61,13 +69,6 @@ def build(
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Runtime:
     clock = clock or SystemClock()
-    if config.executor.type != "local":
-        raise ConfigError(
-            f"executor.type: {config.executor.type!r} is not wired into the loop yet; use 'local'"
-        )
-    control_url = config.executor.local.control_url
-    if not control_url:
-        raise ConfigError("executor.local.control_url: required for the local executor")
     scrape = config.scrape
     discovery = []
     if scrape.discovery_url:
@@ -89,6 +90,7 @@ def build(
     ]
     if not targets and not discovery:
         raise ConfigError("scrape: give targets or discovery_url")
+    executor, platform = platform_for(config, clock)
     raw = WindowStore(max_points_per_series=8)
     history = WindowStore(max_points_per_series=600)
     scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
@@ -120,8 +122,6 @@ def build(
         scraper, raw, history, clock, logs=tailer, log_window=log_window, traces=trace_graph
     )
     store = open_store(config.store.url, clock)
-    platform = LocalPlatformView(control_url)
-    executor = LocalExecutor(control_url)
     runner = ExecutorRunner(executor, clock)
     det = config.detection
     factory = None
@@ -182,5 +182,73 @@ def build(
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
     )
-    closers += [collector.close, platform.close, executor.close, store.close]
+    closers += [collector.close, platform.close, store.close]
+    close_executor = getattr(executor, "close", None)
+    if callable(close_executor):
+        closers.append(close_executor)
     return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint)
+
+
+class _ClosablePlatformView(PlatformView, Protocol):
+    def close(self) -> None: ...
+
+
+def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatformView]:
+    """The executor and the platform view for ``executor.type``; ``ConfigError`` naming the
+    key when a setting it needs is missing. Constructing them makes no network call."""
+    ex = config.executor
+    configured = [
+        ServiceState(
+            name=s.name,
+            instances=tuple(s.instances),
+            criticality=s.criticality,
+            external=s.external,
+            dependencies=dict(s.dependencies),
+        )
+        for s in config.platform.services
+    ]
+    if ex.type == "local":
+        if not ex.local.control_url:
+            raise ConfigError("executor.local.control_url: required for the local executor")
+        return LocalExecutor(ex.local.control_url), LocalPlatformView(ex.local.control_url)
+    if ex.type == "kubernetes":
+        k = ex.kubernetes
+        try:
+            apps, core = load_apis(k.kubeconfig)
+        except ConfigError as exc:
+            raise ConfigError(f"executor.kubernetes.kubeconfig: {exc}") from None
+        executor = KubernetesExecutor(
+            k.namespace,
+            apps_api=apps,
+            core_api=core,
+            deployment_name=k.deployment_name,
+            config_map_name=k.config_map_name,
+            clock=clock,
+        )
+        source = KubernetesNamespaceView(
+            k.namespace,
+            apps_api=apps,
+            core_api=core,
+            deployment_name=k.deployment_name,
+            config_map_name=k.config_map_name,
+            timeout_seconds=k.timeout_seconds,
+        )
+        # configured instances belong to webhook platforms; here the Pods are the instances
+        extra = [dataclasses.replace(s, instances=()) for s in configured]
+        return executor, ObservedPlatformView(source, extra)
+    if ex.type == "webhook":
+        w = ex.webhook
+        if not w.url:
+            raise ConfigError("executor.webhook.url: required for the webhook executor")
+        secret = None
+        if w.secret_env:
+            secret = os.environ.get(w.secret_env)
+            if not secret:
+                raise ConfigError(
+                    f"executor.webhook.secret_env: environment variable {w.secret_env} is not set"
+                )
+        webhook = WebhookExecutor(
+            w.url, secret=secret, timeout_seconds=w.timeout_seconds, headers=w.headers, clock=clock
+        )
+        return webhook, ObservedPlatformView(None, configured)
+    raise ConfigError(f"executor.type: unknown executor type {ex.type!r}")
