@@ -4,9 +4,13 @@ real models. One test drives a real client at a port where nothing listens."""
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -217,3 +221,87 @@ def test_an_unreachable_api_server_is_a_temporary_error() -> None:
         view.services()
     assert time.monotonic() - began < 5.0
     api.close()
+
+
+class ApiServer:
+    """A real HTTP server answering the three list calls with the cluster's objects
+    (serialised by the client itself), or with a set status."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        serialise = client.ApiClient().sanitize_for_serialization
+        self.status = 200
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.paths.append(self.path)
+                path = self.path.split("?")[0]
+                if path.endswith("/deployments"):
+                    body = client.V1DeploymentList(items=cluster.deployments)
+                elif path.endswith("/pods"):
+                    body = client.V1PodList(items=cluster.pods)
+                else:
+                    body = client.V1ConfigMapList(items=cluster.config_maps)
+                payload = (
+                    serialise(body)
+                    if server.status == 200
+                    else {"kind": "Status", "message": "pods is forbidden", "code": server.status}
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+        host, port = self.server.server_address[:2]
+        conf = client.Configuration(host=f"http://{host}:{port}")
+        conf.retries = 0
+        self.api = client.ApiClient(conf)
+
+    def stop(self) -> None:
+        self.api.close()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api_server(cluster: Cluster) -> Iterator[ApiServer]:
+    s = ApiServer(cluster)
+    yield s
+    s.stop()
+
+
+def test_the_real_client_reads_a_namespace_over_http(api_server: ApiServer) -> None:
+    view = KubernetesNamespaceView(
+        NS, apps_api=client.AppsV1Api(api_server.api), core_api=client.CoreV1Api(api_server.api)
+    )
+    cart, payment = view.services()
+    assert (cart.instances, cart.unready) == (("cart-a", "cart-b", "cart-c"), {"cart-b", "cart-c"})
+    assert (cart.version, cart.config_revision) == ("1.4.2", 1)
+    assert payment.version == "sha256:abc"
+    assert sorted(p.split("?")[0] for p in api_server.paths) == [
+        f"/api/v1/namespaces/{NS}/configmaps",
+        f"/api/v1/namespaces/{NS}/pods",
+        f"/apis/apps/v1/namespaces/{NS}/deployments",
+    ]
+
+
+def test_a_forbidden_answer_over_http_is_permanent_and_quotes_the_server(
+    api_server: ApiServer,
+) -> None:
+    api_server.status = 403
+    view = KubernetesNamespaceView(
+        NS, apps_api=client.AppsV1Api(api_server.api), core_api=client.CoreV1Api(api_server.api)
+    )
+    with pytest.raises(PermanentError, match="HTTP 403: pods is forbidden"):
+        view.services()

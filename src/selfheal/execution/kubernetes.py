@@ -20,6 +20,10 @@ only, and lazily, so the rest of selfheal runs without it.
   ``params.node``, cordon the Node and evict its Pods; undo uncordons.
 - ClearCache, Failover: not Kubernetes operations; refused with a hint to use
   the webhook executor.
+
+``load_apis`` builds the API objects (kubeconfig, in-cluster service account,
+``~/.kube/config``) and ``api_error`` maps a failed call to ``TemporaryError`` /
+``PermanentError``; the namespace view (``kubernetes_view``) shares both.
 """
 
 from __future__ import annotations
