@@ -4,6 +4,7 @@ client's real models."""
 
 from __future__ import annotations
 
+import socket
 from unittest.mock import MagicMock
 
 import pytest
@@ -147,7 +148,10 @@ def test_rollout_undo_copies_the_previous_replicaset_template(ex, apis) -> None:
     tmpl = body["spec"]["template"]
     assert tmpl.spec.containers[0].image == "cart:v2"
     assert "pod-template-hash" not in tmpl.metadata.labels
-    assert apps.list_namespaced_replica_set.call_args.kwargs == {"label_selector": "app=cart"}
+    assert apps.list_namespaced_replica_set.call_args.kwargs == {
+        "label_selector": "app=cart",
+        "_request_timeout": 10.0,
+    }
     ex.rollback(action, undo)
     restored = apps.patch_namespaced_deployment.call_args.args[2]["spec"]["template"]
     assert restored.spec.containers[0].image == "cart:v3"
@@ -165,7 +169,7 @@ def test_restart_container_deletes_the_pod(ex, apis) -> None:
     assert ex.validate(action).ok
     assert not ex.snapshot(action).reversible
     ex.execute(action)
-    core.delete_namespaced_pod.assert_called_once_with("cart-abc", NS)
+    core.delete_namespaced_pod.assert_called_once_with("cart-abc", NS, _request_timeout=10.0)
 
 
 def test_a_pod_of_another_deployment_is_refused(ex, apis) -> None:
@@ -222,7 +226,10 @@ def test_node_drain_cordons_evicts_and_undo_uncordons(ex, apis) -> None:
     undo = ex.snapshot(action)
     assert ex.execute(action) == "cordoned n1, evicted 1 pod(s)"
     assert core.patch_node.call_args.args == ("n1", {"spec": {"unschedulable": True}})
-    assert core.list_namespaced_pod.call_args.kwargs == {"field_selector": "spec.nodeName=n1"}
+    assert core.list_namespaced_pod.call_args.kwargs == {
+        "field_selector": "spec.nodeName=n1",
+        "_request_timeout": 10.0,
+    }
     ex.rollback(action, undo)
     assert core.patch_node.call_args.args == ("n1", {"spec": {"unschedulable": False}})
 
@@ -244,3 +251,22 @@ def test_missing_deployment_is_refused_and_server_errors_are_temporary(ex, apis)
 def test_non_kubernetes_actions_are_refused_with_a_hint(ex, kind) -> None:
     v = ex.validate(Action(kind, "cart", params={"dependency": "bank"}))
     assert not v.ok and "webhook" in v.reason
+
+
+def test_an_unreachable_api_server_is_temporary_and_bounded() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = client.Configuration(host=f"http://127.0.0.1:{port}")
+    conf.retries = 0
+    api = client.ApiClient(conf)
+    ex = KubernetesExecutor(
+        NS, apps_api=client.AppsV1Api(api), core_api=client.CoreV1Api(api), timeout_seconds=1.0
+    )
+    try:
+        with pytest.raises(
+            TemporaryError, match="read deployment shop/cart: Kubernetes API unreachable"
+        ):
+            ex.snapshot(Action(K.ROLLBACK_DEPLOYMENT, "cart"))
+    finally:
+        api.close()

@@ -274,8 +274,8 @@ class KubernetesExecutorConfig(_Section):
     timeout_seconds: float = Field(
         default=5.0,
         gt=0,
-        description="Timeout of each API call of the platform view, seconds. Default 5 s (an "
-        "unreachable API server delays a cycle by at most this per call).",
+        description="Timeout of each Kubernetes API call (platform view and actions), seconds. "
+        "Default 5 s (an unreachable API server delays a cycle by at most this per call).",
     )
 
     @field_validator("deployment_name", "config_map_name")

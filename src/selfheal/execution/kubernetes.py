@@ -61,14 +61,17 @@ class KubernetesExecutor:
         kubeconfig: str | None = None,
         in_cluster: bool = False,
         clock: Clock | None = None,
+        timeout_seconds: float = 10.0,
     ) -> None:
         """Pass ``apps_api``/``core_api`` (``AppsV1Api``/``CoreV1Api``) or let the executor
-        build them from ``kubeconfig`` or the in-cluster service account."""
+        build them from ``kubeconfig`` or the in-cluster service account.
+        ``timeout_seconds`` bounds each API call (no answer: ``TemporaryError``)."""
         self.namespace = namespace
         self._deployment = deployment_name
         self._config_map = config_map_name
         self._max_replicas = max_replicas
         self._clock = clock or SystemClock()
+        self._timeout = timeout_seconds
         if apps_api is None or core_api is None:
             built_apps, built_core = load_apis(kubeconfig, in_cluster=in_cluster)
             apps_api = apps_api or built_apps
@@ -80,11 +83,14 @@ class KubernetesExecutor:
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as TransportError
 
         try:
-            return fn(*args, **kwargs)
+            return fn(*args, _request_timeout=self._timeout, **kwargs)
         except ApiException as exc:
             raise api_error(what, exc) from exc
+        except (TransportError, OSError) as exc:
+            raise TemporaryError(f"{what}: Kubernetes API unreachable: {exc}", 2.0) from exc
 
     def _name(self, action: Action) -> str:
         return self._deployment.format(service=action.target)

@@ -224,6 +224,7 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
             deployment_name=k.deployment_name,
             config_map_name=k.config_map_name,
             clock=clock,
+            timeout_seconds=k.timeout_seconds,
         )
         source = KubernetesNamespaceView(
             k.namespace,
