@@ -30,18 +30,7 @@ CASES = [
     ("errors", "catalog", "catalog-1", {}, "catalog"),
     ("memory_leak", "inventory", None, {"rate_mb": 40}, "inventory"),
     ("cpu_hog", "shipping", None, {}, "shipping"),
-    pytest.param(
-        "network_delay",
-        "checkout",
-        "checkout-0",
-        {"to": "payment", "delay_ms": 800},
-        "checkout",
-        # Known gap, kept visible: the first rung's verification sometimes does not pass within
-        # its 30 s timeout although the restart removes the fault, and the next rung comes too
-        # late for HEAL_TIMEOUT_SECONDS (about half of the runs on this box). Reported by xfail
-        # rather than hidden; remove the mark once verification of edge latency is fixed.
-        marks=pytest.mark.xfail(reason="network_delay heal is not reliable yet", strict=False),
-    ),
+    ("network_delay", "checkout", "checkout-0", {"to": "payment", "delay_ms": 800}, "checkout"),
     ("bad_config", "checkout", None, {"mode": "timeout", "dependency": "inventory"}, "checkout"),
     ("bad_release", "shipping", None, {}, "shipping"),
     ("dependency_outage", "bank", None, {}, "bank"),
