@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+
+from selfheal.analysis.rca.datasets import nezha
 from selfheal.analysis.rca.datasets.labels import accuracy_at_k
 from selfheal.analysis.rca.datasets.nezha import service_of_pod
 
@@ -15,3 +20,32 @@ def test_accuracy_at_k() -> None:
     assert scores["AC@3"] == 0.5
     assert scores["AC@5"] == 1.0
     assert scores["Avg@5"] == (0.5 + 0.5 + 0.5 + 0.5 + 1.0) / 5
+
+
+def test_trace_history_is_the_newest_baseline_minutes_before_the_incident(tmp_path: Path) -> None:
+    start = pd.Timestamp("2022-08-22 04:18:35", tz="UTC").timestamp()
+    names = ["04_01", "04_11", "04_12", "04_17", "04_18", "04_19", "04_20", "03_40"]
+    for name in names:
+        (tmp_path / f"{name}_trace.csv.gz").write_bytes(b"")
+    own = set(nezha._minute_files(tmp_path, "trace", start, 3))
+    assert sorted(p.name[:5] for p in own) == ["04_18", "04_19", "04_20"]
+    history = nezha._history_files(tmp_path, "trace", start, own)
+    # Newest first, at most three, only within the 30-minute baseline stretch.
+    assert [p.name[:5] for p in history] == ["04_17", "04_12", "04_11"]
+
+
+def test_span_records_count_a_span_in_two_minute_files_once() -> None:
+    row = {
+        "SpanID": "s1",
+        "ParentID": "root",
+        "PodName": "frontend-579b9bff58-t2dbm",
+        "OperationName": "hipstershop.Frontend/Recv.",
+        "StartTimeUnixNano": 1_661_140_374_351_773_094,
+        "EndTimeUnixNano": 1_661_140_374_362_982_609,
+    }
+    child = {**row, "SpanID": "s2", "ParentID": "s1", "OperationName": "GetCart"}
+    frame = pd.DataFrame([row, child, row])
+    spans = nezha._span_records(frame)
+    assert len(spans) == 2
+    assert spans[0].parent_id is None and spans[0].service == "frontend"
+    assert spans[1].parent_id == "s1"

@@ -54,6 +54,9 @@ _METRIC_COLUMNS = {
 _NON_POD_FILES = ("dependency", "source_50", "destination_50", "front_service")
 BASELINE_SECONDS = 1800.0
 INCIDENT_SECONDS = 180.0
+# Trace minutes from the baseline stretch read for the trace-pattern signal,
+# newest first: the incident's own files often start at (or after) the fault.
+HISTORY_TRACE_MINUTES = 3
 _LOG_PREFIX = re.compile(r"^\s*\d{2}:\d{2}:\d{2}\.\d+\s+")
 
 
@@ -120,6 +123,20 @@ def _minute_files(folder: Path, kind: str, start: float, minutes: int) -> list[P
     return files
 
 
+def _history_files(folder: Path, kind: str, start: float, skip: set[Path]) -> list[Path]:
+    """Up to ``HISTORY_TRACE_MINUTES`` minute files of the baseline stretch before
+    ``start``, newest first (what a running system would have kept)."""
+    files: list[Path] = []
+    for k in range(1, int(BASELINE_SECONDS // 60) + 1):
+        stamp = pd.Timestamp(start - 60 * k, unit="s", tz="UTC").strftime("%H_%M")
+        path = folder / f"{stamp}_{kind}.csv.gz"
+        if path.exists() and path not in skip:
+            files.append(path)
+        if len(files) >= HISTORY_TRACE_MINUTES:
+            break
+    return files
+
+
 def _read_logs(paths: list[Path]) -> list[LogRecord]:
     records: list[LogRecord] = []
     for path in paths:
@@ -150,10 +167,17 @@ def _read_trace_files(paths: list[Path]) -> pd.DataFrame:
     return frame
 
 
+def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
+    present = [f for f in frames if len(f)]
+    return pd.concat(present, ignore_index=True) if present else frames[-1]
+
+
 def _span_records(raw: pd.DataFrame) -> tuple[SpanRecord, ...]:
     """Every span once, for the trace-pattern signal (``ParentID`` "root" means none).
 
     Adjacent minute files overlap by a second or so; a span in both counts once."""
+    if not len(raw):
+        return ()
     raw = raw.drop_duplicates("SpanID")
     services = raw["PodName"].astype(str).map(service_of_pod)
     return tuple(
@@ -318,8 +342,10 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
     end = start + INCIDENT_SECONDS
     metrics = _metrics(day_dir, start, end)
     minutes = int(INCIDENT_SECONDS // 60)
-    raw_spans = _read_trace_files(_minute_files(day_dir / "trace", "trace", start, minutes))
+    trace_files = _minute_files(day_dir / "trace", "trace", start, minutes)
+    raw_spans = _read_trace_files(trace_files)
     spans = _read_spans([], raw_spans)
+    history = _read_trace_files(_history_files(day_dir / "trace", "trace", start, set(trace_files)))
     call_edges = list(zip(spans["caller"].astype(str), spans["callee"].astype(str), strict=True))
     services = {m.service for m in metrics}
     calls = _calls_from_edge_metrics(day_dir / "metric", services, start, end)
@@ -344,5 +370,5 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
         logs=tuple(r for r in logs if r.timestamp >= start),
         baseline_logs=_baseline_logs(str(construct_dir)) + pre_logs,
         calls=tuple(calls),
-        spans=_span_records(raw_spans),
+        spans=_span_records(_concat(history, raw_spans)),
     )
