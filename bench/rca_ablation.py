@@ -20,7 +20,15 @@ from selfheal.analysis.rca.datasets.cases import iter_cases
 from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
 from selfheal.analysis.rca.ranker import PROPAGATION
 
-ALONE = ("metric_change", "trace_edges", "log_templates", "anomalies", "granger", PROPAGATION)
+ALONE = (
+    "metric_change",
+    "trace_edges",
+    "trace_patterns",
+    "log_templates",
+    "anomalies",
+    "granger",
+    PROPAGATION,
+)
 
 
 def configs() -> dict[str, RCAConfig]:

@@ -41,6 +41,13 @@ from selfheal.core.types import FailureType
             "db",
             FailureType.DATA_CORRUPTION,
         ),
+        (
+            "trace:skipped_step",
+            ("trace pattern PlaceOrder -> EmptyUserCart: in 100% of spans before, 29% during",),
+            False,
+            "checkout",
+            FailureType.CODE_BUG,
+        ),
         (None, (), False, "x", FailureType.UNKNOWN),
     ],
 )

@@ -16,6 +16,7 @@ Entry point::
         anomalies=incident.anomalies,         # selfheal.core.types.Anomaly, any detector
         logs=(LogRecord(ts, "payment", "line"), ...),     # optional
         calls=(CallSample("checkout", "payment", ts, latency_s, error), ...),  # optional
+        spans=(SpanRecord(span_id, parent_id, "checkout", "PlaceOrder", ts), ...),  # optional
         past_incidents=(PastIncident({...}, "payment"), ...),                 # optional
     )
     result = rank(data)                       # -> RCAResult
@@ -36,6 +37,7 @@ from selfheal.analysis.rca.inputs import (
     MetricSeries,
     PastIncident,
     RCAInput,
+    SpanRecord,
 )
 from selfheal.analysis.rca.ranker import RCAConfig, rank
 from selfheal.analysis.rca.result import RCAResult
@@ -48,5 +50,6 @@ __all__ = [
     "RCAConfig",
     "RCAInput",
     "RCAResult",
+    "SpanRecord",
     "rank",
 ]

@@ -6,7 +6,8 @@ loop's live indicators):
 
 - CPU / memory / disk / thread-pool indicators moved        -> ResourceExhaustion
 - network bytes / delay / timeouts or latency without errors -> NetworkFailure
-- new or surging error log templates, error ratio, or trace errors -> CodeBug
+- new or surging error log templates, error ratio, trace errors, or a code path
+  the service stopped taking (trace patterns)                -> CodeBug
 - configuration words in new log templates ("config", "property") -> ConfigurationError
 - the cause is a leaf the service graph marks as external    -> ExternalDependency
 - integrity words ("checksum", "corrupt", "constraint")      -> DataCorruption
@@ -47,7 +48,7 @@ def infer_failure_type(
         return FailureType.CONFIGURATION_ERROR
     if is_leaf and _EXTERNAL.search(service):
         return FailureType.EXTERNAL_DEPENDENCY
-    if _ERROR.search(ind) or re.search(r"\blog\b|trace errors", text):
+    if _ERROR.search(ind) or re.search(r"\blog\b|trace errors|trace pattern", text):
         return FailureType.CODE_BUG
     if _NETWORK.search(ind) or _NETWORK.search(text):
         return FailureType.NETWORK_FAILURE

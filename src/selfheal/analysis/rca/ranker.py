@@ -7,7 +7,7 @@ it once per labelled case. It does no I/O and keeps no state between calls.
 How the signals combine (one configuration for every input):
 
 1. Each *local* signal (metric change, detector anomalies, log templates, trace
-   edges, Granger causality, past incidents, and optionally the GNN) scores every
+   edges, trace patterns, Granger causality, past incidents, and optionally the GNN) scores every
    service on its own; scores are normalised to a maximum of 1 and squared. A
    signal that saw nothing (missing modality) drops out instead of diluting the
    others, and each evidence signal's weight is scaled by how sure it is

@@ -120,7 +120,7 @@ def trace_patterns(data: RCAInput) -> SignalOutput:
             having[key][(side, lab)] += 1
     scores: dict[str, float] = {}
     evidence: dict[str, tuple[str, ...]] = {}
-    for key, (n0, n1) in parents.items():
+    for key, (n0, n1) in sorted(parents.items()):
         if n0 < MIN_PARENTS or n1 < MIN_PARENTS:
             continue
         service, operation = key
@@ -147,4 +147,7 @@ def trace_patterns(data: RCAInput) -> SignalOutput:
                     f"{having[key][(1, lab)] / n1:.0%} during",
                 )
     strength = {s: 1.0 - math.exp(-v / PATTERN_SCALE) for s, v in scores.items()}
-    return SignalOutput("trace_patterns", scores, evidence, {}, {}, strength, scale=PATTERN_SCALE)
+    indicator = {s: "trace:skipped_step" for s in scores}
+    return SignalOutput(
+        "trace_patterns", scores, evidence, indicator, {}, strength, scale=PATTERN_SCALE
+    )
