@@ -78,3 +78,21 @@ def test_no_spans_means_no_evidence_and_steady_traffic_means_little() -> None:
 def test_binomial_surprise_grows_with_the_number_of_requests() -> None:
     assert binomial_surprise(10, 0.0, 0.9) < binomial_surprise(100, 0.0, 0.9)
     assert binomial_surprise(50, 0.9, 0.9) == 0.0
+
+
+def test_bulk_allocation_restores_the_collector_state() -> None:
+    import gc
+
+    from selfheal.analysis.rca.signals_pattern import bulk_allocation
+
+    assert gc.isenabled()
+    with bulk_allocation():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with bulk_allocation():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

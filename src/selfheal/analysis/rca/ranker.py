@@ -225,11 +225,8 @@ def _sampling_step(data: RCAInput) -> float:
 
     Onsets are read from these samples, so two onsets closer than one step
     cannot be ordered (``pagerank.propagation_graph``)."""
-    steps = [
-        float(np.median(np.diff(s.timestamps)))
-        for s in (*data.metrics, *data.calls)
-        if s.timestamps.size >= 2
-    ]
+    stamps = [m.timestamps for m in data.metrics] + [c.timestamps for c in data.calls]
+    steps = [float(np.median(np.diff(t))) for t in stamps if t.size >= 2]
     return float(np.median(steps)) if steps else 0.0
 
 

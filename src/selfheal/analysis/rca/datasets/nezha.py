@@ -31,6 +31,7 @@ from selfheal.analysis.rca.inputs import (
     RCAInput,
     SpanRecord,
 )
+from selfheal.analysis.rca.signals_pattern import bulk_allocation
 
 # The columns a ranker may read; everything else in cases.csv is ground truth.
 INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
@@ -180,6 +181,11 @@ def _span_records(raw: pd.DataFrame) -> tuple[SpanRecord, ...]:
         return ()
     raw = raw.drop_duplicates("SpanID")
     services = raw["PodName"].astype(str).map(service_of_pod)
+    with bulk_allocation():
+        return _build_span_records(raw, services)
+
+
+def _build_span_records(raw: pd.DataFrame, services: pd.Series) -> tuple[SpanRecord, ...]:
     return tuple(
         SpanRecord(
             str(span),
