@@ -112,3 +112,16 @@ def test_errors_on_one_instance_beside_a_full_pool_point_at_that_instance() -> N
     ev = [a("catalog", "error_ratio", instance="catalog-1"), a("catalog", "pool_saturation")]
     found = classify(Cause("catalog", 0.9), ev)
     assert (found.failure_type, found.instance) == (FailureType.CODE_BUG, "catalog-1")
+
+
+def test_one_instance_calling_slower_than_its_siblings_is_a_network_failure_there() -> None:
+    evidence = [
+        a("checkout", "upstream_latency_p99_vs_peers", "checkout-0", target="payment"),
+        a("checkout", "upstream_latency_p99_seconds", target="payment"),
+        a("frontend", "upstream_latency_p99_seconds", target="checkout"),  # second edge
+        a("checkout", "pool_saturation", "checkout-0"),  # the slow calls fill its pool
+    ]
+    found = classify(Cause("checkout", 0.9), evidence)
+    assert found.failure_type is FailureType.NETWORK_FAILURE
+    assert found.instance == "checkout-0"
+    assert "payment" in found.reason

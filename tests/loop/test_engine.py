@@ -391,3 +391,32 @@ def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
     causes = engine._with_facts(ranked, inc, [], frozenset(), 0.0)
     assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
     assert causes[0].instance == "checkout-0"
+
+
+def test_a_change_answered_by_a_heal_is_hidden_from_the_planner_afterwards() -> None:
+    from selfheal.decision.context import ChangeEvent, ChangeKind, PlanningContext
+
+    clock = FakeClock()
+    world = World(clock)
+    seen: list[PlanningContext] = []
+
+    class Recording(FakePlanner):
+        def plan(self, incident, cause, context, now):  # type: ignore[no-untyped-def]
+            seen.append(context)
+            return super().plan(incident, cause, context, now)
+
+    engine, _, _ = make_engine(world, planner=Recording())
+    push = ChangeEvent("cache", ChangeKind.CONFIG, clock.now() + 5.0)
+
+    class WithChange(FakePlatform):
+        def context(self, now: float) -> PlanningContext:
+            return PlanningContext(super().context(now).services, changes=(push,))
+
+    engine.platform = WithChange(world)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 15)  # healed: the push happened before the heal
+    assert push in seen[0].changes
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 15)
+    assert len(seen) == 2 and push not in seen[1].changes

@@ -15,7 +15,8 @@ first:
    that instance, indicator ``up`` (restarting the instance is the remedy); one
    instance much slower than its siblings → the same, on that instance;
 6. memory or CPU → ``ResourceExhaustion``;
-7. latency on one call edge while the callee's own latency is fine → ``NetworkFailure``;
+7. one instance's calls to a dependency much slower than its siblings' calls to it, or
+   latency on one call edge while the callee's own latency is fine → ``NetworkFailure``;
 8. pool saturation or pool timeouts → ``ResourceExhaustion`` (after 7: a slow callee
    fills its callers' pools).
 
@@ -160,6 +161,22 @@ def classify(
             strongest.indicator,
             cause.instance or _single_instance(process),
             f"{strongest.indicator} of {service} is exhausted",
+        )
+    peer_edges = [
+        a
+        for a in mine
+        if a.indicator == ind.UPSTREAM_LATENCY_VS_PEERS and a.instance and a.series is not None
+    ]
+    if len({a.instance for a in peer_edges}) == 1:
+        # One instance's calls to a dependency are much slower than its siblings' calls
+        # to the same dependency: the path out of that instance, not the callee.
+        instance = peer_edges[0].instance
+        target = peer_edges[0].series.label("target") if peer_edges[0].series else None
+        return Classification(
+            FailureType.NETWORK_FAILURE,
+            "network",
+            instance,
+            f"calls from {instance} to {target} are much slower than its siblings' calls",
         )
     edge_latency = [
         a

@@ -274,7 +274,15 @@ class Engine:
     def _cycle(self, now: float) -> CycleReport:
         obs = self.collector.collect(now)
         self._graph = obs.graph
-        self._context = self.platform.context(now)
+        context = self.platform.context(now)
+        # A change already answered by a heal is history: neither a cause nor a reason
+        # for the planner to restore a configuration again.
+        self._context = replace(
+            context,
+            changes=tuple(
+                c for c in context.changes if c.at > self._healed_at.get(c.service, float("-inf"))
+            ),
+        )
         found = self.detection.observe(obs.samples)
         for sample in obs.samples:
             if sample.series.name in ind.BUSINESS_INDICATORS:
