@@ -420,3 +420,19 @@ def test_a_change_answered_by_a_heal_is_hidden_from_the_planner_afterwards() -> 
     world.broken["cache"] = "RestartService"
     run(engine, clock, 15)
     assert len(seen) == 2 and push not in seen[1].changes
+
+
+def test_an_action_that_heals_its_cause_in_a_two_fault_incident_is_kept_and_the_rest_split() -> None:
+    clock = FakeClock()
+    world = World(clock)
+    engine, store, _ = make_engine(world, planner=FakePlanner(timeout=10.0))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    world.broken["frontend"] = "RestartService"  # a second, unrelated fault at once
+    run(engine, clock, 60)
+    assert [a.target for a in world.executed] == ["cache", "frontend"]
+    assert world.rolled_back == []
+    first = store.events[[k for k, _ in store.events].index("incident_resolved")][1]
+    assert first["healed_by_action"] is True and "split" in first["reason"]
+    assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())
+    assert world.broken == {}

@@ -177,23 +177,45 @@ class Judge:
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=3.0)
         self.log: list[str] = []
+        self._by_incident: dict[str, FaultRecord] = {}
 
-    def active(self, at: float) -> FaultRecord | None:
-        live = [
+    def live(self, at: float) -> list[FaultRecord]:
+        return [
             r
             for r in self.records
             if r.injected_at is not None
             and r.injected_at <= at
             and (r.ended_at is None or at <= r.ended_at)
         ]
+
+    def active(self, at: float) -> FaultRecord | None:
+        live = self.live(at)
         return live[-1] if live else None
 
+    def owner(self, at: float, incident: str, services: set[str]) -> FaultRecord | None:
+        """The fault a step belongs to: among the faults active at ``at``, the one on a
+        service the step names (the first not yet detected), else the one its incident
+        was credited to, else the latest (overlapping faults are told apart this way)."""
+        live = self.live(at)
+        if not live:
+            return None
+        named = [r for r in live if r.step.service in services]
+        if named:
+            fresh = [r for r in named if r.detected_at is None]
+            return (fresh or named)[0]
+        credited = self._by_incident.get(incident)
+        if credited is not None and credited in live:
+            return credited
+        return live[-1]
+
     def on_event(self, kind: str, payload: dict[str, Any]) -> None:
-        """Credit the loop's steps to the fault active when they happen (one fault at a time)."""
+        """Credit the loop's steps to the fault they belong to (see ``owner``)."""
         now = time.time()
         with self._lock:
             incident = str(payload.get("incident", ""))
-            owner = self.active(now)
+            owner = self.owner(now, incident, _services_of(kind, payload))
+            if owner is not None and incident and kind in ("incident_opened", "decision"):
+                self._by_incident.setdefault(incident, owner)
             if kind == "incident_opened" and owner is not None:
                 owner.incidents.add(incident)
                 if owner.detected_at is None:
@@ -257,6 +279,18 @@ class Judge:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _services_of(kind: str, payload: dict[str, Any]) -> set[str]:
+    """The services an engine event names: its signals', its cause's, its action's."""
+    if kind == "incident_opened":
+        return {str(s["service"]) for s in payload.get("signals", [])}
+    if kind == "decision":
+        return {str(payload["inputs"]["cause"]["service"])}
+    action = payload.get("action")
+    if isinstance(action, dict) and "target" in action:
+        return {str(action["target"])}
+    return set()
 
 
 def _brief(payload: dict[str, Any]) -> str:

@@ -721,8 +721,11 @@ class Engine:
 
     def symptom_gone(self, rem: _Remediation, now: float) -> bool:
         """The verification: every series that opened the incident is healthy again."""
+        return self._healthy(rem.symptoms, rem, now)
+
+    def _healthy(self, keys: tuple[SeriesKey, ...], rem: _Remediation, now: float) -> bool:
         stale_after = 3 * self.settings.cycle_seconds
-        for key in rem.symptoms:
+        for key in keys:
             seen = self.detection.last_seen(key)
             if seen <= rem.executed_at:
                 if now - rem.executed_at < stale_after:
@@ -752,6 +755,25 @@ class Engine:
             self._resolve(inc, now, healed_by_action=True)
             return
         missed = self._missed_target(rem, now)
+        if (now >= rem.deadline or missed) and self._did_its_part(rem, now):
+            # Two faults in one incident: the action healed its cause (every symptom on
+            # the cause's service is gone) while symptoms elsewhere remain. It is not rolled
+            # back; the incident closes and what remains opens an incident of its own.
+            origin = rem.plan.cause.service
+            check = Verification(
+                True,
+                now,
+                f"the symptoms on {origin} are gone; those on other services remain"
+                " and are diagnosed on their own",
+            )
+            self._audit(
+                "verification", {"incident": inc.id, "passed": True, "detail": check.detail}
+            )
+            self._finish(inc, rem, Outcome.SUCCEEDED, now, verification=check)
+            self.planner.record_outcome(rem.plan.strategy, True)
+            rem.state = "done"
+            self._resolve(inc, now, healed_by_action=True, reason="its cause healed; rest split")
+            return
         if now >= rem.deadline or missed:
             detail = (
                 f"symptom unchanged {now - rem.executed_at:g} s after the action although"
@@ -782,6 +804,13 @@ class Engine:
             rem.deadline = now
             rem.failed_check = check
             self._check_rollback(inc, rem, now)
+
+    def _did_its_part(self, rem: _Remediation, now: float) -> bool:
+        """Whether the symptoms on the cause's own service are gone while others remain."""
+        origin = rem.plan.cause.service
+        own = tuple(k for k in rem.symptoms if k.label("service") == origin)
+        rest = tuple(k for k in rem.symptoms if k.label("service") != origin)
+        return bool(own) and bool(rest) and self._healthy(own, rem, now)
 
     def _missed_target(self, rem: _Remediation, now: float) -> bool:
         """The early verdict: a stateless action whose target serves again (every instance
