@@ -68,3 +68,13 @@ def test_an_action_on_another_service_goes_to_the_fault_its_incident_was_credite
         assert judge.false_actions == 0
     finally:
         judge.close()
+
+
+def test_an_action_after_every_fault_expired_is_a_false_action() -> None:
+    judge, (latency,) = _judge_with(("latency", "catalog"))
+    try:
+        latency.expires_at = time.time() - 10.0
+        judge.on_event("action_started", _action("RestartService", "catalog", "", "i9"))
+        assert judge.false_actions == 1
+    finally:
+        judge.close()

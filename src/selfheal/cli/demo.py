@@ -186,6 +186,7 @@ class Judge:
             if r.injected_at is not None
             and r.injected_at <= at
             and (r.ended_at is None or at <= r.ended_at)
+            and (r.expires_at is None or at <= r.expires_at + 3.0)  # expired: not active
         ]
 
     def active(self, at: float) -> FaultRecord | None:
@@ -194,15 +195,16 @@ class Judge:
 
     def owner(self, at: float, incident: str, services: set[str]) -> FaultRecord | None:
         """The fault a step belongs to: among the faults active at ``at``, the one on a
-        service the step names (the first not yet detected), else the one its incident
-        was credited to, else the latest (overlapping faults are told apart this way)."""
+        service the step names (the oldest not yet detected, else the newest), else the
+        one its incident was credited to, else the latest (so overlapping faults are
+        told apart)."""
         live = self.live(at)
         if not live:
             return None
         named = [r for r in live if r.step.service in services]
         if named:
             fresh = [r for r in named if r.detected_at is None]
-            return (fresh or named)[0]
+            return fresh[0] if fresh else named[-1]
         credited = self._by_incident.get(incident)
         if credited is not None and credited in live:
             return credited
@@ -360,11 +362,9 @@ def run_demo(
                     "duration": step.duration,
                 }
                 with judge._lock:
-                    # The previous fault's window closes when the next one starts; this one
-                    # opens before the request, since a deploy-type fault acts while it runs.
-                    for r in judge.records:
-                        if r.ended_at is None:
-                            r.ended_at = time.time()
+                    # A fault's window stays open until it recovers (faults may overlap; the
+                    # judge tells them apart by service); it opens before the request, since
+                    # a deploy-type fault acts while it runs.
                     record.injected_at = time.time()
                     judge.records.append(record)
                 response = client.post(f"{shop.control_url}/faults", json=body)

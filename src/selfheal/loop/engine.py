@@ -139,6 +139,7 @@ class _Remediation:
     deadline: float = 0.0
     healthy_cycles: int = 0
     eased: bool = False  # the symptom was gone in at least one cycle since the action
+    own_healthy_since: float | None = None  # the cause's own symptoms gone, others not
     tried: frozenset[tuple[str, str]] = frozenset()  # (service, failure type) acted on
     blocked_reason: str = ""
     failed_check: Verification | None = None
@@ -755,10 +756,19 @@ class Engine:
             self._resolve(inc, now, healed_by_action=True)
             return
         missed = self._missed_target(rem, now)
-        if (now >= rem.deadline or missed) and self._did_its_part(rem, now):
+        if self._did_its_part(rem, now):
+            if rem.own_healthy_since is None:
+                rem.own_healthy_since = now
+        else:
+            rem.own_healthy_since = None
+        split_after = self.settings.early_verdict_seconds / 2
+        parted = rem.own_healthy_since is not None and (
+            now >= rem.deadline or missed or now - rem.own_healthy_since >= split_after
+        )
+        if parted:
             # Two faults in one incident: the action healed its cause (every symptom on
-            # the cause's service is gone) while symptoms elsewhere remain. It is not rolled
-            # back; the incident closes and what remains opens an incident of its own.
+            # the cause's service gone for a while) while symptoms elsewhere remain. It is
+            # not rolled back; the incident closes and what remains opens its own.
             origin = rem.plan.cause.service
             check = Verification(
                 True,
