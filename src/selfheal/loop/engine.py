@@ -816,10 +816,14 @@ class Engine:
             self._check_rollback(inc, rem, now)
 
     def _did_its_part(self, rem: _Remediation, now: float) -> bool:
-        """Whether the symptoms on the cause's own service are gone while others remain."""
+        """Whether the symptoms nearest the cause — on its service and its direct callers
+        (a corrupt cache shows only in its callers' errors) — are gone while others remain."""
         origin = rem.plan.cause.service
-        own = tuple(k for k in rem.symptoms if k.label("service") == origin)
-        rest = tuple(k for k in rem.symptoms if k.label("service") != origin)
+        near = {origin}
+        if origin in self._graph:
+            near.update(self._graph.predecessors(origin))
+        own = tuple(k for k in rem.symptoms if k.label("service") in near)
+        rest = tuple(k for k in rem.symptoms if k.label("service") not in near)
         return bool(own) and bool(rest) and self._healthy(own, rem, now)
 
     def _missed_target(self, rem: _Remediation, now: float) -> bool:
