@@ -816,11 +816,12 @@ class Engine:
             self._check_rollback(inc, rem, now)
 
     def _did_its_part(self, rem: _Remediation, now: float) -> bool:
-        """Whether the symptoms nearest the cause — on its service and its direct callers
-        (a corrupt cache shows only in its callers' errors) — are gone while others remain."""
+        """Whether the symptoms nearest the cause — on its own service, or on its direct
+        callers when it shows none itself (a corrupt cache shows only in its callers'
+        errors) — are gone while others remain."""
         origin = rem.plan.cause.service
         near = {origin}
-        if origin in self._graph:
+        if origin in self._graph and not any(k.label("service") == origin for k in rem.symptoms):
             near.update(self._graph.predecessors(origin))
         own = tuple(k for k in rem.symptoms if k.label("service") in near)
         rest = tuple(k for k in rem.symptoms if k.label("service") not in near)
