@@ -422,7 +422,9 @@ def test_a_change_answered_by_a_heal_is_hidden_from_the_planner_afterwards() -> 
     assert len(seen) == 2 and push not in seen[1].changes
 
 
-def test_an_action_that_heals_its_cause_in_a_two_fault_incident_is_kept_and_the_rest_split() -> None:
+def test_an_action_that_heals_its_cause_in_a_two_fault_incident_is_kept_and_the_rest_split() -> (
+    None
+):
     clock = FakeClock()
     world = World(clock)
     engine, store, _ = make_engine(world, planner=FakePlanner(timeout=10.0))
@@ -436,3 +438,28 @@ def test_an_action_that_heals_its_cause_in_a_two_fault_incident_is_kept_and_the_
     assert first["healed_by_action"] is True and "split" in first["reason"]
     assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())
     assert world.broken == {}
+
+
+def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> None:
+    from selfheal.analysis import classification
+    from selfheal.analysis import rules as ind
+    from selfheal.core.types import Anomaly, Cause, Incident, SeriesKey
+
+    clock = FakeClock()
+    engine, _, _ = make_engine(World(clock))
+    labels = {"service": "checkout", "target": "shipping"}
+    edge = Anomaly(
+        "checkout",
+        1.0,
+        0.9,
+        "rule:upstream_error_ratio>0.2",
+        indicator=ind.UPSTREAM_ERROR_RATIO,
+        series=SeriesKey.of(ind.UPSTREAM_ERROR_RATIO, labels),
+    )
+    pool = Anomaly("checkout", 1.0, 0.9, "rule:pool_saturation>0.95", indicator=ind.SATURATION)
+    inc = Incident("inc-1", 1.0, (edge, pool), frozenset({"checkout"}))
+    deploy = [classification.Change("shipping", "deploy", 0.5)]
+    causes = engine._with_facts([Cause("checkout", 0.9)], inc, deploy, frozenset(), 0.0)
+    assert causes[0].service == "shipping" and causes[0].confidence >= 0.7
+    without = engine._with_facts([Cause("checkout", 0.9)], inc, [], frozenset(), 0.0)
+    assert without[0].service == "checkout"  # no fact on the callee: nothing changes

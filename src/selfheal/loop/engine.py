@@ -520,9 +520,12 @@ class Engine:
         at least the confidence threshold, and joins the list if the ranker missed it.
         """
         known = {c.service for c in ranked}
-        for service in sorted(inc.services):
+        # Services the incident's failing calls go to are candidates too, before their
+        # own symptoms arrive (a callee's error ratio needs more requests to show).
+        for service in sorted(inc.services | _failing_callees(inc)):
             if service not in known:
                 ranked.append(Cause(service, 0.0))
+                known.add(service)
         out: list[tuple[int, Cause]] = []
         for c in ranked:
             callees = list(self._graph.successors(c.service)) if c.service in self._graph else []
@@ -560,10 +563,12 @@ class Engine:
     ) -> int:
         """How hard the evidence for ``c`` is: 0 none … 5 a change just before the incident."""
         own = [a for a in inc.anomalies if a.service == c.service and _is_rule(a)]
-        if not own:
+        if not own and c.service not in _failing_callees(inc):
             return 0  # a fact about a service with no symptom of its own proves nothing
         if found.indicator in ("version", "config"):
-            return 5
+            return 5  # failing calls toward it count as its symptom here
+        if not own:
+            return 0
         if found.indicator == ind.UP:
             return 4
         if any(a.indicator in (ind.CPU, ind.MEMORY) for a in own):
@@ -1086,6 +1091,18 @@ _CHANGE_OF = {
     ActionKind.ROLLBACK_DEPLOYMENT: "deploy",
     ActionKind.SCALE_SERVICE: "scale",
 }
+
+
+def _failing_callees(inc: Incident) -> set[str]:
+    """Services that calls in the incident fail toward (rule ``upstream_error_ratio``)."""
+    return {
+        target
+        for a in inc.anomalies
+        if a.indicator == ind.UPSTREAM_ERROR_RATIO
+        and _is_rule(a)
+        and a.series is not None
+        and (target := a.series.label("target")) is not None
+    }
 
 
 def _is_rule(a: Anomaly) -> bool:
