@@ -463,3 +463,29 @@ def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> Non
     assert causes[0].service == "shipping" and causes[0].confidence >= 0.7
     without = engine._with_facts([Cause("checkout", 0.9)], inc, [], frozenset(), 0.0)
     assert without[0].service == "checkout"  # no fact on the callee: nothing changes
+
+
+def test_statistical_noise_does_not_decide_the_failure_type() -> None:
+    from selfheal.analysis import rules as ind
+    from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
+    from selfheal.decision.context import PlanningContext, ServiceState
+
+    clock = FakeClock()
+    engine, _, _ = make_engine(World(clock))
+    engine._context = PlanningContext(
+        services={"checkout": ServiceState("checkout", instances=("checkout-0", "checkout-1"))}
+    )
+    labels = {"service": "checkout", "instance": "checkout-0", "target": "payment"}
+    slow = Anomaly(
+        "checkout",
+        1.0,
+        0.9,
+        "rule:upstream_latency_p99_vs_peers>4",
+        indicator=ind.UPSTREAM_LATENCY_VS_PEERS,
+        instance="checkout-0",
+        series=SeriesKey.of(ind.UPSTREAM_LATENCY_VS_PEERS, labels),
+    )
+    noise = Anomaly("checkout", 1.0, 0.99, "detector:default", indicator=ind.MEMORY, value=2.5e7)
+    inc = Incident("inc-1", 1.0, (slow, noise), frozenset({"checkout"}))
+    (cause,) = engine._with_facts([Cause("checkout", 0.5)], inc, [], frozenset(), 0.0)
+    assert cause.failure_type is FailureType.NETWORK_FAILURE and cause.instance == "checkout-0"

@@ -527,9 +527,12 @@ class Engine:
                 ranked.append(Cause(service, 0.0))
                 known.add(service)
         out: list[tuple[int, Cause]] = []
+        # Rule evidence only: a statistical detector flagging a flat memory series on a
+        # busy host must not turn a network delay into "memory exhausted".
+        evidence = [a for a in inc.anomalies if _is_rule(a)]
         for c in ranked:
             callees = list(self._graph.successors(c.service)) if c.service in self._graph else []
-            found = classification.classify(c, inc.anomalies, changes, external, since, callees)
+            found = classification.classify(c, evidence, changes, external, since, callees)
             fact = self._fact_rank(c, found, inc, external)
             # The live evidence is more specific than a ranker's guess from names.
             if found.reason != "no rule matched" or c.failure_type is FailureType.UNKNOWN:
