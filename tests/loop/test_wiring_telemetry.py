@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -80,3 +81,15 @@ def test_a_busy_otlp_port_is_a_clear_config_error(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         with pytest.raises(ConfigError, match=r"otlp\.port: cannot listen"):
             build(parse_config(_config(tmp_path, otlp_port=port), "test"))
+
+
+def test_a_bad_setting_after_the_receiver_started_leaves_nothing_listening(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    config["playbooks"] = str(tmp_path / "missing.yaml")
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(ConfigError):
+        build(parse_config(config, "test"))
+    time.sleep(0.2)
+    assert {t.name for t in threading.enumerate()} <= before  # the receiver's thread is gone

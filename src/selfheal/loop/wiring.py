@@ -68,7 +68,24 @@ def build(
     clock: Clock | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Runtime:
-    clock = clock or SystemClock()
+    """The running loop's parts for ``config``; on a bad setting (``ConfigError`` naming the
+    key) everything opened so far is closed again, so nothing is left half-built."""
+    closers: list[Callable[[], None]] = []
+    try:
+        return _build(config, clock or SystemClock(), on_event, closers)
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                close()
+        raise
+
+
+def _build(
+    config: Config,
+    clock: Clock,
+    on_event: Callable[[str, dict[str, Any]], None] | None,
+    closers: list[Callable[[], None]],
+) -> Runtime:
     scrape = config.scrape
     discovery = []
     if scrape.discovery_url:
@@ -91,6 +108,10 @@ def build(
     if not targets and not discovery:
         raise ConfigError("scrape: give targets or discovery_url")
     executor, platform = platform_for(config, clock)
+    closers.append(platform.close)
+    close_executor = getattr(executor, "close", None)
+    if callable(close_executor):
+        closers.append(close_executor)
     raw = WindowStore(max_points_per_series=8)
     history = WindowStore(max_points_per_series=600)
     scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
@@ -103,7 +124,6 @@ def build(
             else None,
         )
     log_window = LogWindow()
-    closers: list[Callable[[], None]] = []
     trace_graph = None
     otlp_endpoint = None
     if config.otlp.enabled:
@@ -121,7 +141,9 @@ def build(
     collector = ScrapeCollector(
         scraper, raw, history, clock, logs=tailer, log_window=log_window, traces=trace_graph
     )
+    closers.append(collector.close)
     store = open_store(config.store.url, clock)
+    closers.append(store.close)
     runner = ExecutorRunner(executor, clock)
     det = config.detection
     factory = None
@@ -182,10 +204,6 @@ def build(
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
     )
-    closers += [collector.close, platform.close, store.close]
-    close_executor = getattr(executor, "close", None)
-    if callable(close_executor):
-        closers.append(close_executor)
     return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint)
 
 
