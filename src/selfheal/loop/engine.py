@@ -421,8 +421,7 @@ class Engine:
             for c in self._context.changes
             if not getattr(c, "by_selfheal", False)
             and not self._made_by_us(c.service, c.kind.value, c.at)
-            # a change already answered by a heal is history, not this incident's cause
-            and c.at > self._healed_at.get(c.service, float("-inf"))
+            # (changes already answered by a heal were dropped from the context in _cycle)
         ]
         since = inc.opened_at - self.settings.change_window_seconds
         return self._with_facts(list(ranked), inc, changes, self.platform.external(), since)
