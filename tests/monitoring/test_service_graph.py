@@ -142,3 +142,12 @@ def test_each_call_counts_once_whatever_the_arrival_order(
         n, errs = want.get((caller, callee), (0, 0))
         want[(caller, callee)] = (n + 1, errs + int(error))
     assert got == want
+
+
+def test_pairs_name_the_same_edges_as_edges_without_statistics() -> None:
+    from selfheal.core.clock import FakeClock
+    from selfheal.monitoring.service_graph import ServiceGraph
+
+    graph = ServiceGraph(FakeClock(0.0))
+    graph.add_static_edge("frontend", "cart")
+    assert graph.pairs() == [("frontend", "cart")] == [(e.caller, e.callee) for e in graph.edges()]

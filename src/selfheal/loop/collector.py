@@ -55,9 +55,9 @@ class ScrapeCollector:
         if self.logs is not None:
             self.log_window.add(self.logs.poll(), at)
         if self.traces is not None:
-            for edge in self.traces.edges(at):
-                if edge.caller != edge.callee:
-                    graph.add_edge(edge.caller, edge.callee)
+            for caller, callee in self.traces.pairs(at):
+                if caller != callee:
+                    graph.add_edge(caller, callee)
         return Observation(at=at, samples=tuple(samples), graph=graph)
 
     def close(self) -> None:

@@ -227,18 +227,30 @@ class ServiceGraph:
     # -- output ----------------------------------------------------------------------------
     def edges(self, now: float | None = None) -> list[EdgeStats]:
         """Every edge (seen in the window, or static), sorted by caller and callee."""
+        with self._lock:
+            return [
+                self._stats(caller, callee, list(edge.points), edge.static)
+                for (caller, callee), edge in self._live(now)
+            ]
+
+    def pairs(self, now: float | None = None) -> list[tuple[str, str]]:
+        """The (caller, callee) of every edge ``edges`` would give, without its statistics
+        (cheap enough for every loop cycle)."""
+        with self._lock:
+            return [pair for pair, _ in self._live(now)]
+
+    def _live(self, now: float | None) -> list[tuple[tuple[str, str], _Edge]]:
+        """Edges with calls in the window, or static; expires old spans and points first.
+        The caller holds the lock."""
         when = self.clock.now() if now is None else now
         since = when - self.window_seconds
-        out: list[EdgeStats] = []
-        with self._lock:
-            self._expire(when)
-            for (caller, callee), edge in sorted(self._edges.items()):
-                while edge.points and edge.points[0][0] < since:
-                    edge.points.popleft()
-                points = list(edge.points)
-                if not points and not edge.static:
-                    continue
-                out.append(self._stats(caller, callee, points, edge.static))
+        self._expire(when)
+        out = []
+        for pair, edge in sorted(self._edges.items()):
+            while edge.points and edge.points[0][0] < since:
+                edge.points.popleft()
+            if edge.points or edge.static:
+                out.append((pair, edge))
         return out
 
     def _stats(
