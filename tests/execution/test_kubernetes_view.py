@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from unittest.mock import MagicMock
 
@@ -18,6 +17,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from local_server import LocalServer
 from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView, image_tag
 
@@ -258,20 +258,14 @@ class ApiServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-        host, port = self.server.server_address[:2]
-        conf = client.Configuration(host=f"http://{host}:{port}")
+        self.local = LocalServer(Handler)
+        conf = client.Configuration(host=self.local.base_url)
         conf.retries = 0
         self.api = client.ApiClient(conf)
 
     def stop(self) -> None:
         self.api.close()
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.stop()
 
 
 @pytest.fixture

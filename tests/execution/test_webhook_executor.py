@@ -3,11 +3,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
+from local_server import LocalServer
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind, Outcome
@@ -62,20 +63,14 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        self.local = LocalServer(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hook"
+        return self.local.base_url + "/hook"
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.stop()
 
 
 @pytest.fixture
@@ -147,23 +142,18 @@ def test_timeout_is_temporary() -> None:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    host, port = server.server_address[:2]
+    server = LocalServer(Slow)
     try:
         with (
             WebhookExecutor(
-                f"http://{host}:{port}/", timeout_seconds=0.2, max_attempts=1, clock=FakeClock()
+                server.base_url + "/", timeout_seconds=0.2, max_attempts=1, clock=FakeClock()
             ) as ex,
             pytest.raises(TemporaryError, match="unreachable"),
         ):
             ex.execute(ACTION)
     finally:
         gate.set()
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_remote_validation_and_skip(receiver: Receiver) -> None:
