@@ -101,6 +101,27 @@ def test_onset_ignores_its_first_samples_so_an_early_outlier_does_not_mute_later
         Onset(EwmaZScore(), ignore_first=-1)
 
 
+def test_onset_merge_rises_rates_a_climb_once_at_its_first_sample() -> None:
+    rng = np.random.default_rng(7)
+    xs = np.r_[rng.normal(0.0, 1.0, 300), [8.0, 11.0, 14.0, 17.0], np.zeros(400)]
+    xs[-100] = 20.0  # a later, separate excursion
+
+    def run(merge: bool) -> np.ndarray:
+        d = Onset(EwmaZScore(alpha=0.01), window=50, merge_rises=merge)
+        return np.array([d.process_one(float(v), float(i)) for i, v in enumerate(xs)])
+
+    plain, merged = run(False), run(True)
+    assert np.all(plain[300:304] > 0.0)  # each step of the climb is a new maximum
+    assert merged[300] == plain[300] > 0.0 and np.all(merged[301:304] == 0.0)
+    assert merged[len(xs) - 100] > 0.0  # a new excursion after calm samples still counts
+    twin = Onset(EwmaZScore(alpha=0.01), window=50, merge_rises=True)
+    d = Onset(EwmaZScore(alpha=0.01), window=50, merge_rises=True)
+    for i, v in enumerate(xs[:301]):
+        d.process_one(float(v), float(i))
+    twin.set_state(d.get_state())
+    assert twin.score_one(11.0, 301.0) == 0.0  # the rise carries over a save / load
+
+
 def test_onset_state_round_trip_keeps_the_ignored_count() -> None:
     d = Onset(EwmaZScore(alpha=0.05), window=20, ignore_first=30)
     for i in range(10):

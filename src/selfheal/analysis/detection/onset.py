@@ -17,6 +17,14 @@ is one early signal per new event. This wrapper therefore
    stands out at 6 (an adaptive calibration in Merlion's sense). An exponent
    above 1 makes a habitually spiky series pay more than proportionally.
 
+With ``merge_rises`` an onset on the sample right after another onset scores
+0: a value that climbs over several samples (9, 12, 15 sigma) is one
+excursion still rising, not three new ones, and is rated once, at its first
+sample. Every such sample is still learned (suppression memory, typical
+peak); the run ends at the first sample that is not an onset. NAB charges
+every flagged row outside a labelled window, so a rising false alarm used to
+cost once per step (the NAB configuration ``seasonalrange`` merges rises).
+
 The first ``ignore_first`` samples are only learned: they score 0 and leave
 no trace in the suppression memory or the typical peak. A baseline's first
 z-scores rest on a spread estimated from a handful of samples, so they are
@@ -71,6 +79,7 @@ class Onset(Detector):
         scale: float = 3.0,
         peak_exponent: float = 1.25,
         ignore_first: int = 0,
+        merge_rises: bool = False,
     ) -> None:
         self.detector = build(detector) if isinstance(detector, dict) else detector
         if window < 1:
@@ -89,6 +98,8 @@ class Onset(Detector):
         if ignore_first < 0:
             raise ValueError(f"ignore_first must be >= 0, got {ignore_first}")
         self.ignore_first = int(ignore_first)
+        self.merge_rises = bool(merge_rises)
+        self.rising = False  # the last learned sample was an onset
         self.seen = 0
         self.ring = np.zeros(self.window)
         self.filled = 0
@@ -119,7 +130,7 @@ class Onset(Detector):
         if self.seen < self.ignore_first:
             return 0.0
         raw = self._raw(x, t)
-        if not self._is_onset(raw):
+        if not self._is_onset(raw) or (self.merge_rises and self.rising):
             return 0.0
         ratio = raw / math.exp(self.peak_exponent * self.log_peak)
         return 1.0 - math.exp(-ratio / self.scale)
@@ -131,7 +142,8 @@ class Onset(Detector):
             self._cache = None
             return
         raw = self._raw(x, t)
-        if self._is_onset(raw):
+        self.rising = self._is_onset(raw)
+        if self.rising:
             self.log_peak += self.beta * (math.log(raw) - self.log_peak)
         self.fading_max = max(self.fading_max * self._decay, raw)
         self.ring[self.pos] = raw
@@ -151,6 +163,7 @@ class Onset(Detector):
             "scale": self.scale,
             "peak_exponent": self.peak_exponent,
             "ignore_first": self.ignore_first,
+            "merge_rises": self.merge_rises,
         }
 
     def get_state(self) -> State:
@@ -162,6 +175,7 @@ class Onset(Detector):
             log_peak=self.log_peak,
             fading_max=self.fading_max,
             seen=self.seen,
+            rising=int(self.rising),
         )
         return state
 
@@ -176,6 +190,7 @@ class Onset(Detector):
         self.fading_max = float(state["fading_max"])
         # A model saved before ``ignore_first`` existed is past any warm-up.
         self.seen = int(state.get("seen", self.ignore_first))
+        self.rising = bool(state.get("rising", False))
         prefix = "detector."
         self.detector.set_state(
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -208,11 +223,14 @@ def seasonal_range(tolerance: float = 0.05, **params: Any) -> Detector:
     defaults: lag 100, refractory 100) adds a value beyond the range the series
     had shown (HTM's spatial-anomaly rule), which a residual misses when the
     series slides there slowly. ``params`` go to the onset stage; ``tolerance``
-    to the rule.
+    to the rule. The onset stage merges rises (``merge_rises``: a value that
+    climbs over consecutive samples is rated once, at its first onset), which
+    ``seasonalonset`` alone does not.
     """
     from selfheal.analysis.detection.ensemble import Ensemble
     from selfheal.analysis.detection.novel_range import NovelRange
 
+    params.setdefault("merge_rises", True)
     return Ensemble(
         [seasonal_onset(**params), NovelRange(tolerance=tolerance, min_samples=NAB_IGNORE_FIRST)],
         combine="max",
