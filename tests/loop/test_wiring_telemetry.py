@@ -18,6 +18,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from selfheal.core.config import parse_config
 from selfheal.core.errors import ConfigError
+from selfheal.loop.stages import RankerAdapter
 from selfheal.loop.wiring import build
 
 
@@ -69,6 +70,11 @@ def test_trace_edges_join_the_graph_and_log_lines_fill_the_window(tmp_path: Path
             f.write(json.dumps(line) + "\n")
         obs = collector.collect(1.0)
         assert ("frontend", "cart") in obs.graph.edges
+        # the same spans wait in the ranker's span window for a diagnosis
+        ranker = runtime.engine.ranker
+        assert isinstance(ranker, RankerAdapter) and ranker.spans is not None
+        kept = ranker.spans.between(0, 1e12)
+        assert sorted(s.name for s in kept) == ["GET /cart", "GET cart"]
         assert [r.message for r in collector.log_window.between(0, 1e12)] == ["x"]
     finally:
         runtime.close()

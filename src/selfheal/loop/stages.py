@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from selfheal.analysis import rules as ind
 from selfheal.core.clock import Clock
@@ -31,6 +32,7 @@ from selfheal.execution.base import Executor, Undo
 from selfheal.loop import serialize as ser
 from selfheal.loop.ports import Prepared, Verdict
 from selfheal.monitoring.log_window import LogWindow
+from selfheal.monitoring.span_window import SpanWindow, calls_of
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store
 
@@ -249,6 +251,9 @@ class RankerAdapter:
         logs: LogWindow | None = None,
         log_baseline_seconds: float = 30.0,
         max_log_lines: int = 3000,
+        spans: SpanWindow | None = None,
+        span_baseline_seconds: float = 60.0,
+        max_spans: int = 20_000,
     ) -> None:
         self.history = history
         self.baseline_seconds = baseline_seconds
@@ -257,6 +262,11 @@ class RankerAdapter:
         # lines keep one diagnosis within a fraction of a cycle.
         self.log_baseline_seconds = log_baseline_seconds
         self.max_log_lines = max_log_lines
+        # Spans (from the OTLP receiver): half the cap for the stretch before the
+        # incident, half for the incident itself.
+        self.spans = spans
+        self.span_baseline_seconds = span_baseline_seconds
+        self.max_spans = max_spans
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         from selfheal.analysis.rca import MetricSeries, RCAInput, rank
@@ -278,6 +288,7 @@ class RankerAdapter:
         # Rule anomalies only: the statistical detectors' evidence is too noisy on a
         # busy host to steer the ranking (it stays on the incident for humans).
         logs, baseline_logs = self._logs(start, max(now, start))
+        spans, calls = self._traces(start, max(now, start))
         data = RCAInput(
             start=start,
             end=max(now, start),
@@ -286,8 +297,41 @@ class RankerAdapter:
             anomalies=tuple(a for a in incident.anomalies if a.detector.startswith("rule:")),
             logs=logs,
             baseline_logs=baseline_logs,
+            calls=calls,
+            spans=spans,
         )
         return rank(data).causes
+
+    def _traces(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The spans around the incident (for trace patterns) and the calls they
+        hold, per edge (for the trace-edge signal), as RCA records."""
+        window = self.spans
+        if window is None:
+            return (), ()
+        from selfheal.analysis.rca import CallSample, SpanRecord
+
+        half = self.max_spans // 2
+        before = window.between(start - self.span_baseline_seconds, start - 1e-6, limit=half)
+        during = window.between(start, end, limit=half)
+        kept = before + during
+        spans = tuple(SpanRecord(s.span_id, s.parent_id, s.service, s.name, s.start) for s in kept)
+        per_edge: dict[tuple[str, str], list[Any]] = {}
+        for call in calls_of(kept):
+            per_edge.setdefault((call.caller, call.callee), []).append(call)
+        calls = []
+        for (caller, callee), group in sorted(per_edge.items()):
+            server = [c.server_latency for c in group]
+            calls.append(
+                CallSample(
+                    caller,
+                    callee,
+                    np.array([c.timestamp for c in group]),
+                    np.array([c.latency for c in group]),
+                    np.array([1.0 if c.error else 0.0 for c in group]),
+                    None if any(v is None for v in server) else np.array(server, dtype=np.float64),
+                )
+            )
+        return spans, tuple(calls)
 
     def _logs(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """The incident's log lines and those of the stretch before it, as RCA records."""

@@ -44,6 +44,7 @@ from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.otlp import OtlpReceiver
 from selfheal.monitoring.scraper import HttpServiceDiscovery, Scraper, ScrapeTarget
 from selfheal.monitoring.service_graph import ServiceGraph
+from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store, open_store
 
@@ -125,10 +126,12 @@ def _build(
         )
     log_window = LogWindow()
     trace_graph = None
+    span_window = None
     otlp_endpoint = None
     if config.otlp.enabled:
         trace_graph = ServiceGraph(clock)
-        receiver = OtlpReceiver(trace_graph, port=config.otlp.port)
+        span_window = SpanWindow(clock)
+        receiver = OtlpReceiver(trace_graph, port=config.otlp.port, on_spans=span_window.add)
         try:
             receiver.start()
         except OSError as exc:
@@ -187,7 +190,9 @@ def _build(
         platform=platform,
         detection=detection,
         correlator=correlator,
-        ranker=RankerAdapter(history, logs=log_window if tailer is not None else None),
+        ranker=RankerAdapter(
+            history, logs=log_window if tailer is not None else None, spans=span_window
+        ),
         planner=PlannerAdapter(Planner(playbook, clock)),
         guards=GuardsAdapter(guards),
         runner=runner,

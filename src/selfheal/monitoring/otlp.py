@@ -173,7 +173,7 @@ class OtlpReceiver:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        on_spans: Callable[[list[SpanRecord]], None] | None = None,
+        on_spans: Callable[[list[SpanRecord]], object] | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
         span_attributes: Collection[str] | None = PEER_ATTRIBUTES,
     ) -> None:
