@@ -54,6 +54,7 @@ from selfheal.analysis.detection.nab.runner import run_file
 from selfheal.analysis.detection.nab.scorer import Profile, score_corpus
 from selfheal.analysis.detection.novel_range import NovelRange
 from selfheal.analysis.detection.registry import registry
+from selfheal.analysis.detection.seasonal import SeasonalBaseline
 
 
 def onset_stage(
@@ -83,6 +84,9 @@ def onset_stage(
     seen_tol: float = 0.02,
     position_q: float = 0.0,
     position_clip: tuple[float, float] = (0.1, 2.0),
+    size_q: float = 0.0,
+    size_horizon: int = 1000,
+    size_fraction: float = 1.0,
 ) -> np.ndarray:
     """The onset stage over a precomputed raw score, with optional changes.
 
@@ -102,6 +106,7 @@ def onset_stage(
     seen: deque[tuple[float, float]] = deque(maxlen=32)
     low, high = math.inf, -math.inf
     in_excursion, excursion_raw, pending = False, 0.0, 0.0
+    past_onsets: deque[tuple[int, float]] = deque()
     for i, r in enumerate(raw.tolist()):
         plow, phigh = low, high
         if xs is not None:
@@ -124,6 +129,12 @@ def onset_stage(
                 if position_q:
                     u = (x - plow) / span if sg[i] > 0 else (phigh - x) / span
                     ratio *= min(max(u, position_clip[0]), position_clip[1]) ** position_q
+            if size_q:
+                while past_onsets and past_onsets[0][0] < i - size_horizon:
+                    past_onsets.popleft()
+                k = sum(1 for _, h in past_onsets if h >= size_fraction * r)
+                ratio *= (1.0 + k) ** -size_q
+                past_onsets.append((i, r))
             score = 1.0 - math.exp(-ratio / scale)
             alarm = 1.0 if ratio >= 0.8 else 0.0
             if xs is not None and sg is not None and score > 0.1:
@@ -176,6 +187,59 @@ def cusum_raw(signed: np.ndarray, drift: float, weight: float, cap: float = 4.0)
         zc = max(min(z, cap), -cap)
         up, down = max(0.0, up + zc - drift), max(0.0, down - zc - drift)
         out[i] = max(out[i], weight * max(up, down))
+    return out
+
+
+def delayed(
+    onsets: np.ndarray, signed: np.ndarray, delay: int, q: float, floor: float
+) -> np.ndarray:
+    """Each onset re-emitted ``delay`` samples later, times its persistence^q.
+
+    Persistence: the mean of the next ``delay`` z-scores in the onset's
+    direction (negative ones as 0) over the onset's |z|, clipped to [floor, 1].
+    """
+    out = np.zeros(len(onsets))
+    for i in np.nonzero(onsets)[0]:
+        j = i + delay
+        if j >= len(onsets):
+            continue
+        after = np.maximum(signed[i + 1 : j + 1] * np.sign(signed[i]), 0.0)
+        persistence = min(1.0, max(floor, float(after.mean()) / abs(signed[i])))
+        out[j] = max(out[j], onsets[i] * persistence**q)
+    return out
+
+
+class RobustStart(SeasonalBaseline):
+    """The seasonal baseline with its level restarted at the median / MAD of its warm-up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: list[float] = []
+
+    def learn_one(self, x: float, t: float) -> None:
+        super().learn_one(x, t)
+        if self.n <= self.warm_up:
+            self.first.append(x)
+            if self.n == self.warm_up:
+                f = np.array(self.first)
+                med = float(np.median(f))
+                mad = 1.4826 * float(np.median(np.abs(f - med)))
+                if mad > 0.0:
+                    self.level_mean = med
+                    self.level_var = min(self.level_var, mad * mad)
+
+
+def robust_signed(f: NabFile) -> np.ndarray:
+    """Signed z-score per row from :class:`RobustStart` (score before learn)."""
+    d = RobustStart()
+    out = np.zeros(len(f.values))
+    for i, (x, t) in enumerate(zip(f.values.tolist(), f.seconds.tolist(), strict=True)):
+        if d.n >= d.warm_up:
+            errs = d._errors(x, d._bins(t))
+            err = errs[d._best(errs)]
+            assert err is not None
+            out[i] = err[0] / err[1]
+        d.learn_one(x, t)
     return out
 
 
@@ -240,7 +304,35 @@ def main() -> None:
                 plain(rate_gamma=gamma, rate_target=target, rate_alpha=alpha),
             )
         )
-    for tol, q in ((0.01, 0.1), (0.02, 0.1), (0.02, 0.25), (0.05, 0.1), (0.05, 0.25)):
+    for gap, factor in ((10, 1.2), (30, 1.2), (30, 1.5)):
+        variants.append(
+            (
+                f"merge gap {gap} unless {factor:g} x the first score",
+                plain(merge_gap=gap, merge_factor=factor),
+            )
+        )
+    for horizon, frac, q in (
+        (1000, 1.0, 0.1),
+        (1000, 0.8, 0.1),
+        (3000, 0.8, 0.1),
+        (10000, 0.8, 0.1),
+    ):
+        variants.append(
+            (
+                f"past onsets >= {frac:g} x this one in {horizon} samples, q {q:g}",
+                plain(size_q=q, size_horizon=horizon, size_fraction=frac),
+            )
+        )
+    for tol, q in (
+        (0.001, 0.1),
+        (0.001, 0.5),
+        (0.005, 0.1),
+        (0.01, 0.1),
+        (0.02, 0.1),
+        (0.02, 0.25),
+        (0.05, 0.1),
+        (0.05, 0.25),
+    ):
         variants.append((f"seen before, tol {tol:g}, q {q:g}", with_values(seen_q=q, seen_tol=tol)))
     for q, clip in (((0.1, (0.1, 2.0))), (0.1, (0.5, 1.0)), (0.2, (0.5, 1.0)), (0.3, (0.1, 2.0))):
         variants.append(
@@ -267,6 +359,27 @@ def main() -> None:
                 lambda i, d=drift, c=weight: onset_stage(cusum_raw(signed[i], d, c)),
             )
         )
+    merged = [onset_stage(r) for r in raw]
+    for delay, q, floor in (
+        (1, 0.1, 0.1),
+        (1, 0.2, 0.1),
+        (2, 0.2, 0.1),
+        (3, 0.4, 0.3),
+        (5, 0.2, 0.1),
+    ):
+        variants.append(
+            (
+                f"emitted {delay} sample(s) late x persistence^{q:g} (floor {floor:g})",
+                lambda i, d=delay, q=q, fl=floor: delayed(merged[i], signed[i], d, q, fl),
+            )
+        )
+    robust = [np.abs(robust_signed(f)) for f in files]
+    variants.append(
+        (
+            "seasonal level restarted at median / MAD of the first 20",
+            lambda i: onset_stage(robust[i]),
+        )
+    )
     print(
         "| variant (all: max with the novel-range rule) | standard | low FP | low FN | TP/FN/FP |"
     )
