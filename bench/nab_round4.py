@@ -30,11 +30,18 @@ the registry's ``seasonalrange`` on one file. Variants:
 - the geometric mean of the seasonal |z| of the values and of their square
   root (a heavy-tailed count series spikes less in the square root), and the
   square root alone;
+- an onset emitted ``d`` samples late, times its persistence (the mean z
+  of the next ``d`` samples over its own) to a power; or kept and also
+  re-emitted, boosted, when the excursion is sustained;
+- past onsets at least as high within a horizon, as a damping factor;
+- the seasonal baseline with a fast level model (EWMA weight 0.02 / 0.1) as
+  one more candidate, or with its level restarted at the median / MAD of the
+  warm-up (a few huge first values inflate the spread for hundreds of samples);
 - earlier evidence for slow changes (the brief's idea c): the onset stage fed
   ``max(|z|, c x CUSUM)``, a two-sided CUSUM of the z-score clipped at 4 with
   drift ``d`` (Page, "Continuous inspection schemes", Biometrika 1954).
 
-Usage: ``python bench/nab_round4.py --data ../shared/benchmarks/nab`` (about 4 min)
+Usage: ``python bench/nab_round4.py --data ../shared/benchmarks/nab`` (about 2 min)
 """
 
 from __future__ import annotations
@@ -229,6 +236,78 @@ class RobustStart(SeasonalBaseline):
                     self.level_var = min(self.level_var, mad * mad)
 
 
+class FastLevel(SeasonalBaseline):
+    """The seasonal baseline plus a fast winsorised EWMA level (weight ``fast``) as a model.
+
+    The fast level is chosen when its running squared error is below that of
+    the model the baseline would choose.
+    """
+
+    def __init__(self, fast: float) -> None:
+        super().__init__()
+        self.fast = fast
+        self.f_mean = self.f_var = 0.0
+        self.f_n = 0
+        self.f_mse = math.nan
+
+    def _fast_error(self, x: float) -> tuple[float, float] | None:
+        if self.f_n < 30:
+            return None
+        return x - self.f_mean, math.sqrt(self.f_var) + 1e-9 + self.rel_floor * abs(self.f_mean)
+
+    def signed_z(self, x: float, t: float) -> float:
+        errs = self._errors(x, self._bins(t))
+        best = self._best(errs)
+        err = errs[best]
+        assert err is not None
+        fast = self._fast_error(x)
+        if fast is not None and not math.isnan(self.f_mse) and self.f_mse < self.mse[best]:
+            err = fast
+        return err[0] / err[1]
+
+    def learn_one(self, x: float, t: float) -> None:
+        fast = self._fast_error(x)
+        if fast is not None:
+            sq = fast[0] ** 2
+            m = self.f_mse
+            self.f_mse = sq if math.isnan(m) else m + self.select_alpha * (sq - m)
+        self.f_n += 1
+        a = max(self.fast, 1.0 / self.f_n)
+        d = x - self.f_mean
+        if self.f_n > self.warm_up:
+            d = math.copysign(min(abs(d), self.clip * math.sqrt(self.f_var)), d)
+        self.f_mean += a * d
+        self.f_var = (1.0 - a) * (self.f_var + a * d * d)
+        super().learn_one(x, t)
+
+
+def fast_signed(f: NabFile, fast: float) -> np.ndarray:
+    """Signed z-score per row from :class:`FastLevel` (score before learn)."""
+    d = FastLevel(fast)
+    out = np.zeros(len(f.values))
+    for i, (x, t) in enumerate(zip(f.values.tolist(), f.seconds.tolist(), strict=True)):
+        if d.n >= d.warm_up:
+            out[i] = d.signed_z(x, t)
+        d.learn_one(x, t)
+    return out
+
+
+def reemitted(
+    onsets: np.ndarray, signed: np.ndarray, delay: int, fraction: float, boost: float
+) -> np.ndarray:
+    """Onsets kept, plus each re-emitted ``delay`` samples later with its ratio x ``boost``
+    when every z-score in between stayed at least ``fraction`` of the onset's."""
+    out = onsets.copy()
+    for i in np.nonzero(onsets)[0]:
+        j = i + delay
+        if j >= len(onsets):
+            continue
+        if (signed[i + 1 : j + 1] * np.sign(signed[i])).min() >= fraction * abs(signed[i]):
+            ratio = -3.0 * math.log(max(1e-12, 1.0 - onsets[i]))
+            out[j] = max(out[j], 1.0 - math.exp(-ratio * boost / 3.0))
+    return out
+
+
 def robust_signed(f: NabFile) -> np.ndarray:
     """Signed z-score per row from :class:`RobustStart` (score before learn)."""
     d = RobustStart()
@@ -371,6 +450,22 @@ def main() -> None:
             (
                 f"emitted {delay} sample(s) late x persistence^{q:g} (floor {floor:g})",
                 lambda i, d=delay, q=q, fl=floor: delayed(merged[i], signed[i], d, q, fl),
+            )
+        )
+    for delay, frac, boost in ((2, 0.5, 1.3), (3, 0.5, 1.6), (3, 0.7, 1.3), (5, 0.5, 1.3)):
+        variants.append(
+            (
+                f"kept, and re-emitted {delay} samples late x {boost:g} when sustained "
+                f"(z >= {frac:g} x the onset's)",
+                lambda i, d=delay, fr=frac, b=boost: reemitted(merged[i], signed[i], d, fr, b),
+            )
+        )
+    for fast in (0.02, 0.1):
+        fz = [np.abs(fast_signed(f, fast)) for f in files]
+        variants.append(
+            (
+                f"seasonal baseline + a fast level model (weight {fast:g})",
+                lambda i, fz=fz: onset_stage(fz[i]),
             )
         )
     robust = [np.abs(robust_signed(f)) for f in files]
