@@ -5,9 +5,11 @@ this process runs only the loop, configured as the demo configures it (1 s scrap
 cycles, the API on a free port). After a warm-up it measures this process's CPU time and
 resident memory over a fixed window.
 
-    python bench/loop_cost.py [--warmup 30] [--seconds 60] [--no-logs]
+    python bench/loop_cost.py [--warmup 30] [--seconds 60] [--no-logs] [--traces]
 
-``--no-logs`` leaves the shop's log files alone, to see what following them costs.
+``--no-logs`` leaves the shop's log files alone, to see what following them costs;
+``--traces`` has the shop's instances send OTLP spans to the loop's receiver (as
+``selfheal demo --traces`` does), to see what receiving them costs.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import time
 import psutil
 
 
-def _shop(queue: mp.Queue, stop: mp.Event, run_dir: str) -> None:  # type: ignore[type-arg]
+def _shop(queue: mp.Queue, stop: mp.Event, run_dir: str, otlp: str | None) -> None:  # type: ignore[type-arg]
     from selfheal.testbed.load import LoadGenerator
     from selfheal.testbed.shop import Shop
 
-    shop = Shop.start(run_dir)
+    shop = Shop.start(run_dir, otlp_endpoint=otlp)
     load = LoadGenerator(shop.frontend_url, rate=8.0, seed=1).start()
     queue.put(shop.control_url)
     stop.wait()
@@ -37,9 +39,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-logs", action="store_true", help="do not tail the shop's logs")
+    parser.add_argument("--traces", action="store_true", help="receive the shop's OTLP spans")
     args = parser.parse_args()
 
-    from selfheal.cli.demo import demo_config
+    from selfheal.cli.demo import _free_port, demo_config
     from selfheal.cli.loop import serve
     from selfheal.loop.wiring import build
 
@@ -47,10 +50,12 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     stop = ctx.Event()
-    child = ctx.Process(target=_shop, args=(queue, stop, run_dir), daemon=True)
+    otlp_port = _free_port() if args.traces else None
+    endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
+    child = ctx.Process(target=_shop, args=(queue, stop, run_dir, endpoint), daemon=True)
     child.start()
     control_url = queue.get(timeout=120)
-    config = demo_config(control_url, run_dir)
+    config = demo_config(control_url, run_dir, otlp_port=otlp_port)
     if args.no_logs:
         config = config.model_copy(update={"logs": type(config.logs)()})
     runtime = build(config)
@@ -68,12 +73,14 @@ def main() -> None:
         cpu = sum(me.cpu_times()[:2]) - cpu0
         wall = time.monotonic() - t0
         status = runtime.engine.status()
+        spans = getattr(runtime.engine.ranker, "spans", None)
         print(f"loop CPU: {cpu / wall:.1%} of one core over {wall:.0f} s (target < 10%)")
         print(f"loop memory: peak RSS {peak / 1e6:.0f} MB (target < 300 MB)")
         print(
             f"cycles {status['cycles']}, series followed {status['series']}, "
             f"incidents opened while healthy: {len(runtime.store.incidents.list())}, "
-            f"log lines read {runtime.engine.collector.log_window.lines_total}"  # type: ignore[attr-defined]
+            f"log lines read {runtime.engine.collector.log_window.lines_total}, "  # type: ignore[attr-defined]
+            f"spans kept {len(spans) if spans is not None else 0}"
         )
     finally:
         server.stop()

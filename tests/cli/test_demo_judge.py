@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from selfheal.cli.demo import FaultRecord, Judge, ScenarioStep
+from selfheal.cli.demo import FaultRecord, Judge, ScenarioStep, _free_port, demo_config
 
 
 def _judge_with(*faults: tuple[str, str]) -> tuple[Judge, list[FaultRecord]]:
@@ -78,3 +78,10 @@ def test_an_action_after_every_fault_expired_is_a_false_action() -> None:
         assert judge.false_actions == 1
     finally:
         judge.close()
+
+
+def test_the_demo_receives_traces_only_when_asked() -> None:
+    plain = demo_config("http://127.0.0.1:9", "/tmp/run")
+    assert not plain.otlp.enabled
+    traced = demo_config("http://127.0.0.1:9", "/tmp/run", otlp_port=_free_port())
+    assert traced.otlp.enabled and traced.otlp.port > 0

@@ -14,6 +14,7 @@ false actions. Only the command line may import the testbed.
 from __future__ import annotations
 
 import contextlib
+import socket
 import statistics
 import tempfile
 import threading
@@ -137,7 +138,9 @@ class FaultRecord:
         }
 
 
-def demo_config(control_url: str, run_dir: str, api_port: int = 0) -> Config:
+def demo_config(
+    control_url: str, run_dir: str, api_port: int = 0, otlp_port: int | None = None
+) -> Config:
     return parse_config(
         {
             "scrape": {
@@ -157,7 +160,7 @@ def demo_config(control_url: str, run_dir: str, api_port: int = 0) -> Config:
             "store": {"url": f"sqlite:///{run_dir}/selfheal.db"},
             "api": {"port": api_port},
             "executor": {"type": "local", "local": {"control_url": control_url}},
-            "otlp": {"enabled": False},
+            "otlp": {"enabled": otlp_port is not None, "port": otlp_port or 0},
             "logs": {"discovery_url": control_url + "/platform/logs"},
         },
         "demo configuration",
@@ -310,11 +313,20 @@ def _brief(payload: dict[str, Any]) -> str:
     return str(payload.get("incident", ""))
 
 
+def _free_port() -> int:
+    """A port nothing listens on now, for the loop's OTLP receiver: the shop's
+    instances are told where to send spans before the loop is built."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def run_demo(
     scenario: tuple[ScenarioStep, ...],
     console: Any,
     json_summary: str | None = None,
     api_port: int = 0,
+    traces: bool = False,
 ) -> dict[str, Any]:
     from selfheal.loop.wiring import build
     from selfheal.testbed.load import LoadGenerator
@@ -322,7 +334,9 @@ def run_demo(
 
     run_dir = tempfile.mkdtemp(prefix="selfheal-demo-")
     console.print(f"[bold]selfheal demo[/] — starting the shop in {run_dir} …")
-    shop = Shop.start(run_dir)
+    otlp_port = _free_port() if traces else None
+    endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
+    shop = Shop.start(run_dir, otlp_endpoint=endpoint)
     load = LoadGenerator(shop.frontend_url, rate=8.0, seed=7).start()
     stop = threading.Event()
     t0 = time.time()
@@ -332,7 +346,7 @@ def run_demo(
     watchers: list[threading.Thread] = []
     client = httpx.Client(timeout=10.0)
     try:
-        cfg = demo_config(shop.control_url, run_dir, api_port)
+        cfg = demo_config(shop.control_url, run_dir, api_port, otlp_port)
         runtime = build(cfg, on_event=judge.on_event)
         from selfheal.cli.loop import serve
 

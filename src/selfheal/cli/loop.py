@@ -60,7 +60,12 @@ def _store(db: str) -> Any:
     show_default=True,
     help="Port of the API/dashboard (0: free port).",
 )
-def demo(scenario_file: str | None, json_summary: str | None, api_port: int) -> None:
+@click.option(
+    "--traces",
+    is_flag=True,
+    help="Shop instances send OTLP traces to the loop, whose RCA reads them (more CPU).",
+)
+def demo(scenario_file: str | None, json_summary: str | None, api_port: int, traces: bool) -> None:
     """Start the shop and its load, run the loop, play faults, show the outcome."""
     from rich.console import Console
 
@@ -73,7 +78,7 @@ def demo(scenario_file: str | None, json_summary: str | None, api_port: int) -> 
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    summary = run_demo(scenario, console, json_summary, api_port)
+    summary = run_demo(scenario, console, json_summary, api_port, traces=traces)
     if not summary["scenarios"]:
         raise SystemExit(1)
 
