@@ -30,6 +30,10 @@ the registry's ``seasonalrange`` on one file. Variants:
 - the geometric mean of the seasonal |z| of the values and of their square
   root (a heavy-tailed count series spikes less in the square root), and the
   square root alone;
+- a third member of another kind (the brief's idea a): the onset stage over a
+  distribution-change statistic between the last 20 values and the 500 before
+  them, two-sample Kolmogorov-Smirnov or 1-Wasserstein over the reference's
+  spread, scaled by 0.5-1 and combined by ``max``;
 - an onset emitted ``d`` samples late, times its persistence (the mean z
   of the next ``d`` samples over its own) to a power; or kept and also
   re-emitted, boosted, when the excursion is sustained;
@@ -308,6 +312,34 @@ def reemitted(
     return out
 
 
+def distribution_change(
+    x: np.ndarray, recent: int = 20, reference: int = 500, chunk: int = 4000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the two-sample Kolmogorov-Smirnov statistic (as ``D sqrt(mn / (m + n))``)
+    and the 1-Wasserstein distance over the reference's standard deviation, between
+    the last ``recent`` values and the ``reference`` values before them (0 until there
+    are enough)."""
+    n_rows = len(x)
+    ks, w1 = np.zeros(n_rows), np.zeros(n_rows)
+    m, n = recent, reference
+    if n_rows < m + n:
+        return ks, w1
+    ends = np.arange(m + n, n_rows + 1)
+    levels = np.clip(((np.arange(m) + 0.5) / m * n).astype(int), 0, n - 1)
+    steps = np.arange(1, m + 1) / m
+    for s0 in range(0, len(ends), chunk):
+        e = ends[s0 : s0 + chunk]
+        ref = np.sort(np.stack([x[k - m - n : k - m] for k in e]), axis=1)
+        rec = np.sort(np.stack([x[k - m : k] for k in e]), axis=1)
+        cdf = np.stack([np.searchsorted(r, v, side="right") for r, v in zip(ref, rec, strict=True)])
+        cdf = cdf / n
+        d = np.maximum(np.abs(steps - cdf), np.abs(steps - 1.0 / m - cdf)).max(axis=1)
+        ks[e - 1] = d * math.sqrt(m * n / (m + n))
+        sd = ref.std(axis=1) + 1e-9 + 1e-3 * np.abs(ref.mean(axis=1))
+        w1[e - 1] = np.abs(rec - ref[:, levels]).mean(axis=1) / sd
+    return ks, w1
+
+
 def robust_signed(f: NabFile) -> np.ndarray:
     """Signed z-score per row from :class:`RobustStart` (score before learn)."""
     d = RobustStart()
@@ -468,6 +500,16 @@ def main() -> None:
                 lambda i, fz=fz: onset_stage(fz[i]),
             )
         )
+    dist = [distribution_change(f.values) for f in files]
+    for k, name in ((0, "KS"), (1, "Wasserstein")):
+        third = [onset_stage(d[k], ignore_first=520) for d in dist]
+        for w in (0.5, 0.7, 1.0):
+            variants.append(
+                (
+                    f"max(merged, {w:g} x onset of {name} last 20 vs previous 500)",
+                    lambda i, t=third, w=w: np.maximum(merged[i], w * t[i]),
+                )
+            )
     robust = [np.abs(robust_signed(f)) for f in files]
     variants.append(
         (
