@@ -48,6 +48,17 @@ from selfheal.core.types import FailureType
             "checkout",
             FailureType.CODE_BUG,
         ),
+        (
+            # CPU that falls when requests return early is a consequence, not exhaustion
+            "log:error_template",
+            (
+                "metric cpu on contacts-0 moved down 3.7 robust deviations",
+                "log error template surged (20x): ERROR No contacts found",
+            ),
+            False,
+            "contacts",
+            FailureType.CODE_BUG,
+        ),
         (None, (), False, "x", FailureType.UNKNOWN),
     ],
 )

@@ -142,3 +142,34 @@ def test_a_signal_that_saw_only_noise_is_outweighed_by_a_sure_one() -> None:
     sure_logs = SignalOutput("log_templates", {"noise": 20.0, "b": 1.0}, scale=2.0)
     local = _combine([sure_logs, metric], weights)
     assert max(local, key=local.get) == "noise"
+
+
+def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> None:
+    from selfheal.analysis.rca.signal import SignalOutput, SignalRegistry
+
+    registry = SignalRegistry()
+
+    @registry.register("metric_change")
+    def quiet_metrics(data: RCAInput) -> SignalOutput:
+        # names an indicator for "cart" but scores it 0: it saw nothing there
+        return SignalOutput("metric_change", {"cart": 0.0, "ads": 1.0}, indicator={"cart": "cpu"})
+
+    @registry.register("log_templates")
+    def logs(data: RCAInput) -> SignalOutput:
+        return SignalOutput(
+            "log_templates",
+            {"cart": 5.0},
+            {"cart": ("log error template surged (9x): ERROR null cart",)},
+            {"cart": "log:error_template"},
+        )
+
+    from selfheal.analysis.rca import LogRecord
+
+    graph = nx.DiGraph([("frontend", "cart"), ("frontend", "ads")])
+    lines = (LogRecord(START + 1.0, "cart", "x"), LogRecord(START + 1.0, "ads", "y"))
+    data = RCAInput(START, START + 60.0, graph, logs=lines)  # candidates: services seen
+    config = RCAConfig({"metric_change": 1.0, "log_templates": 3.0}, propagation_weight=0.0)
+    top = rank(data, config, registry).causes[0]
+    assert top.service == "cart"
+    assert top.indicator == "log:error_template"
+    assert top.failure_type is FailureType.CODE_BUG

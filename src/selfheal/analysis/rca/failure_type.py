@@ -39,8 +39,11 @@ def infer_failure_type(
     ind = indicator or ""
     if _DATA.search(text):
         return FailureType.DATA_CORRUPTION
+    # A resource that is used *less* (CPU falls when requests return early) is a
+    # consequence, not exhaustion.
     resource_moved = any(
-        line.startswith("metric ") and _RESOURCE.search(line.split(" ", 2)[1]) for line in evidence
+        line.startswith("metric ") and _RESOURCE.search(line.split(" ", 2)[1]) and " up " in line
+        for line in evidence
     )
     if _RESOURCE.search(ind) or resource_moved:
         return FailureType.RESOURCE_EXHAUSTION

@@ -220,6 +220,31 @@ def _confidence(score: float, runner_up: float, strength: float) -> float:
     return max(0.0, min(1.0, score * (2.0 * separation - 1.0 + 0.5) * strength))
 
 
+def _main_indicator(
+    service: str, outputs: Sequence[SignalOutput], weights: Mapping[str, float]
+) -> str | None:
+    """The indicator named by the signal that contributed most to ``service``'s
+    local evidence (weight x sureness x squared normalised score, as ``_combine``
+    adds them); a signal that scored the service 0 names nothing. Symptom signals
+    (detector anomalies) name what was observed and come first when they scored."""
+    sure = _sureness(outputs, weights)
+    best: str | None = None
+    best_value = 0.0
+    for o in outputs:
+        name = o.indicator.get(service)
+        if name is None:
+            continue
+        value = o.normalised().get(service, 0.0)
+        if value <= 0.0:
+            continue
+        if o.name in SYMPTOM_SIGNALS:
+            return name
+        contribution = weights.get(o.name, 0.0) * sure.get(o.name, 1.0) * value * value
+        if contribution > best_value:
+            best, best_value = name, contribution
+    return best
+
+
 def _sampling_step(data: RCAInput) -> float:
     """The typical step between samples of the input's series (0 when unknown).
 
@@ -285,7 +310,7 @@ def rank(
         runner_up = max(others, default=0.0)
         strength = max((o.strength.get(service, 0.0) for o in outputs), default=0.0)
         evidence = tuple(e for o in outputs for e in o.evidence.get(service, ()))
-        indicator = next((o.indicator[service] for o in outputs if service in o.indicator), None)
+        indicator = _main_indicator(service, outputs, cfg.weights)
         path, impact = _path_and_impact(data.graph, service, hurt)
         is_leaf = service in data.graph and data.graph.out_degree(service) == 0
         causes.append(
