@@ -80,6 +80,15 @@ def test_success_probability_is_a_beta_posterior() -> None:
     assert pb.strategies()[0].success_probability == pytest.approx(3 / 6)
 
 
+def test_saved_outcomes_are_restored_and_unknown_names_reported() -> None:
+    pb = Playbook.from_yaml(MINIMAL.replace("name: s1", "name: s1\n    success_probability: 0.5"))
+    assert pb.restore_outcomes({"s1": (1, 1), "gone": (3, 0)}) == ("gone",)
+    assert pb.outcomes("s1") == (1, 1)
+    assert pb.success_probability("s1") == pytest.approx((0.5 * 4 + 1) / 6)
+    with pytest.raises(ValueError, match="negative"):
+        pb.restore_outcomes({"s1": (-1, 0)})
+
+
 def test_recording_an_unknown_strategy_fails() -> None:
     with pytest.raises(KeyError):
         Playbook.from_yaml(MINIMAL).record_outcome("nope", True)

@@ -130,3 +130,28 @@ def test_a_saved_incident_reads_back_from_sqlite_for_a_restarted_loop(tmp_path: 
         assert (pending_id, incident_id, action.instance) == (intent, "inc-9", "cart-0")
     finally:
         store.close()
+
+
+def test_what_the_planner_learned_survives_a_restart(tmp_path: Path) -> None:
+    from selfheal.decision.planner import Planner
+    from selfheal.loop.stages import PlannerAdapter
+    from selfheal.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = open_store(url)
+    first = PlannerAdapter(Planner(), store.outcomes)
+    name = first.planner.playbook.entries[0].name
+    prior = first.planner.playbook.success_probability(name)
+    first.record_outcome(name, False)
+    first.record_outcome(name, False)
+    first.record_outcome("not-in-this-playbook", True)  # ignored, not stored
+    learned = first.planner.playbook.success_probability(name)
+    assert learned < prior
+    store.close()
+    store = open_store(url)  # the loop restarts with a fresh planner
+    try:
+        second = PlannerAdapter(Planner(), store.outcomes)
+        assert second.planner.playbook.success_probability(name) == pytest.approx(learned)
+        assert store.outcomes.all() == {name: (0, 2)}
+    finally:
+        store.close()

@@ -215,6 +215,19 @@ class Playbook:
             tally.failures += 1
         return self.success_probability(strategy)
 
+    def restore_outcomes(self, counts: Mapping[str, tuple[int, int]]) -> tuple[str, ...]:
+        """Start from outcome counts saved earlier (``(successes, failures)`` by
+        strategy); returns the names this playbook no longer has, which are left out."""
+        unknown = []
+        for name, (successes, failures) in sorted(counts.items()):
+            if not any(e.name == name for e in self.entries):
+                unknown.append(name)
+                continue
+            if successes < 0 or failures < 0:
+                raise ValueError(f"strategy {name!r}: negative outcome counts")
+            self._tallies[name] = _Tally(int(successes), int(failures))
+        return tuple(unknown)
+
     def outcomes(self, strategy: str) -> tuple[int, int]:
         tally = self._tallies.get(strategy, _Tally())
         return tally.successes, tally.failures

@@ -11,7 +11,6 @@ Each adapter only translates; the logic stays in its stage.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from selfheal.loop.ports import Prepared, Verdict
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.span_window import SpanWindow, calls_of
 from selfheal.monitoring.window_store import WindowStore
+from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.state import Store
 
 
@@ -167,8 +167,14 @@ class ExecutorRunner:
 
 
 class PlannerAdapter:
-    def __init__(self, planner: Planner) -> None:
+    """``ports.Planner`` over the decision layer's planner; with ``outcomes`` (the
+    store), what the planner learned is restored at start and every outcome saved."""
+
+    def __init__(self, planner: Planner, outcomes: StrategyOutcomes | None = None) -> None:
         self.planner = planner
+        self.outcomes = outcomes
+        if outcomes is not None:
+            planner.playbook.restore_outcomes(outcomes.all())
 
     def plan(
         self, incident: Incident, cause: Cause, context: PlanningContext, now: float
@@ -177,8 +183,12 @@ class PlannerAdapter:
         return plan if plan.actions else None
 
     def record_outcome(self, strategy: str, success: bool) -> None:
-        with contextlib.suppress(KeyError):  # e.g. a plan resumed after a restart
+        try:
             self.planner.record_outcome(strategy, success)
+        except KeyError:
+            return  # not in this playbook (e.g. a plan resumed after a playbook change)
+        if self.outcomes is not None:
+            self.outcomes.record(strategy, success)
 
 
 class GuardsAdapter:

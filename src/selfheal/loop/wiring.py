@@ -193,7 +193,7 @@ def _build(
         ranker=RankerAdapter(
             history, logs=log_window if tailer is not None else None, spans=span_window
         ),
-        planner=PlannerAdapter(Planner(playbook, clock)),
+        planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),
         runner=runner,
         store=StoreAdapter(store),

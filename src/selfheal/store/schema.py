@@ -52,6 +52,18 @@ class IntentRow(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class StrategyOutcomeRow(Base):
+    """How often each playbook strategy healed its incident (the planner's learned
+    success estimate survives a restart)."""
+
+    __tablename__ = "strategy_outcomes"
+
+    strategy: Mapped[str] = mapped_column(String(255), primary_key=True)
+    successes: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class IncidentRow(Base):
     __tablename__ = "incidents"
 

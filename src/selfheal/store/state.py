@@ -16,6 +16,7 @@ from selfheal.store.control import ControlFlag
 from selfheal.store.db import Database
 from selfheal.store.incidents import IncidentStore
 from selfheal.store.intents import IntentJournal
+from selfheal.store.outcomes import StrategyOutcomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Store:
     incidents: IncidentStore
     approvals: ApprovalQueue
     control: ControlFlag
+    outcomes: StrategyOutcomes
 
     def close(self) -> None:
         self.db.dispose()
@@ -42,4 +44,5 @@ def open_store(url: str = "sqlite:///selfheal.db", clock: Clock | None = None) -
         incidents=IncidentStore(db),
         approvals=ApprovalQueue(db, clock),
         control=ControlFlag(db, clock),
+        outcomes=StrategyOutcomes(db, clock),
     )
