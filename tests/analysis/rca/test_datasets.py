@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from selfheal.analysis.rca.datasets import nezha
 from selfheal.analysis.rca.datasets.labels import accuracy_at_k
@@ -49,3 +50,25 @@ def test_span_records_count_a_span_in_two_minute_files_once() -> None:
     assert len(spans) == 2
     assert spans[0].parent_id is None and spans[0].service == "frontend"
     assert spans[1].parent_id == "s1"
+
+
+def test_a_busy_case_keeps_a_sample_of_whole_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nezha, "MAX_PATTERN_SPANS", 300)
+    rows = []
+    for t in range(400):  # 400 traces of 3 spans: 1200 spans, four times the cap
+        for k in range(3):
+            rows.append(
+                {
+                    "TraceID": f"trace-{t}",
+                    "SpanID": f"{t}-{k}",
+                    "ParentID": "root" if k == 0 else f"{t}-0",
+                    "PodName": "frontend-579b9bff58-t2dbm",
+                    "OperationName": "Recv" if k == 0 else f"Call{k}",
+                    "StartTimeUnixNano": 1_661_140_374_000_000_000 + t,
+                    "EndTimeUnixNano": 1_661_140_374_000_000_100 + t,
+                }
+            )
+    spans = nezha._span_records(pd.DataFrame(rows))
+    assert 200 <= len(spans) <= 400  # about a quarter
+    roots = {s.span_id.split("-")[0] for s in spans}
+    assert len(spans) == 3 * len(roots)  # every kept trace is whole

@@ -58,6 +58,8 @@ INCIDENT_SECONDS = 180.0
 # Trace minutes from the baseline stretch read for the trace-pattern signal,
 # newest first: the incident's own files often start at (or after) the fault.
 HISTORY_TRACE_MINUTES = 3
+# Spans handed to the trace-pattern signal per case, at most (see ``_span_records``).
+MAX_PATTERN_SPANS = 150_000
 _LOG_PREFIX = re.compile(r"^\s*\d{2}:\d{2}:\d{2}\.\d+\s+")
 
 
@@ -152,6 +154,7 @@ def _read_logs(paths: list[Path]) -> list[LogRecord]:
 
 
 _SPAN_COLUMNS = [
+    "TraceID",
     "SpanID",
     "ParentID",
     "PodName",
@@ -176,10 +179,17 @@ def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
 def _span_records(raw: pd.DataFrame) -> tuple[SpanRecord, ...]:
     """Every span once, for the trace-pattern signal (``ParentID`` "root" means none).
 
-    Adjacent minute files overlap by a second or so; a span in both counts once."""
+    Adjacent minute files overlap by a second or so; a span in both counts once.
+    Above ``MAX_PATTERN_SPANS`` a fixed share of whole traces is kept (chosen by a
+    hash of the trace id, so a trace keeps all its spans or none): the signal reads
+    shares of spans, which a sample of traces preserves, and its time grows with
+    the spans (about 10 us each), so a busier system stays within the per-case budget."""
     if not len(raw):
         return ()
     raw = raw.drop_duplicates("SpanID")
+    if len(raw) > MAX_PATTERN_SPANS and "TraceID" in raw.columns:
+        buckets = pd.util.hash_pandas_object(raw["TraceID"].astype(str), index=False) % 1000
+        raw = raw[buckets.to_numpy() < int(1000 * MAX_PATTERN_SPANS / len(raw))]
     services = raw["PodName"].astype(str).map(service_of_pod)
     with bulk_allocation():
         return _build_span_records(raw, services)
