@@ -43,6 +43,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "selfheal.analysis.detection.novel_range",
     "selfheal.analysis.detection.ensemble",
     "selfheal.analysis.detection.onset",
+    "selfheal.analysis.detection.art",
     "selfheal.analysis.detection.default",
 )
 
