@@ -173,3 +173,19 @@ def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> No
     assert top.service == "cart"
     assert top.indicator == "log:error_template"
     assert top.failure_type is FailureType.CODE_BUG
+
+
+@pytest.mark.parametrize(
+    ("symptom", "expected"),
+    [("error_ratio", "payment"), ("availability", "payment"), ("latency_p99", "catalog")],
+)
+def test_a_latency_change_explains_an_error_incident_less_than_an_error_change(
+    symptom: str, expected: str
+) -> None:
+    import dataclasses
+
+    # catalog got much slower, payment fails a little more: which explains the symptom?
+    data = shop_input({"catalog": {"latency_p99": 5.0}, "payment": {"error_ratio": 0.04}})
+    anomaly = Anomaly("frontend", START + 5.0, 1.0, "sli", indicator=symptom)
+    data = dataclasses.replace(data, anomalies=(anomaly,))
+    assert rank(data, RCAConfig(propagation_weight=0.0)).causes[0].service == expected

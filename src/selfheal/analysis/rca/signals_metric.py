@@ -6,7 +6,9 @@ indicators (``change.py``). Indicators a caller measures about its callees
 out. A resource indicator (CPU, memory) that moved counts in full; a latency,
 error or traffic change counts only as far as it exceeds the same change at the
 service's callees, since callers inherit their callees' latency and errors
-(the exclusive-time idea of TraceRCA, applied to metrics).
+(the exclusive-time idea of TraceRCA, applied to metrics). When every symptom of
+the incident is an error or availability indicator, a latency change counts at a
+fifth: a slower dependency shows up upstream as latency, not as failed requests.
 
 ``anomalies`` scores each service by the strongest calibrated anomaly the loop's
 detectors raised for it during the incident (live data), with its onset time.
@@ -26,6 +28,7 @@ CHANGE_SATURATION = 10.0
 
 
 WEAK = 0.5
+ERROR_SYMPTOM_LATENCY_WEIGHT = 0.2
 METRIC_SCALE = 2.0  # log1p(deviations - 3): about 10 robust deviations is fairly sure
 
 
@@ -41,6 +44,20 @@ def _kind(indicator: str) -> str:
 
 def _is_resource(indicator: str) -> bool:
     return indicator.split("_")[0] in {"cpu", "memory", "disk", "threads", "fd"}
+
+
+_ERROR_SYMPTOM = ("error", "availability", "success")
+
+
+def _latency_weight(data: RCAInput) -> float:
+    """How much a latency change counts when the incident's symptoms are all
+    errors (an availability SLI, an error ratio): a slower dependency shows up
+    upstream as latency, not as failed requests, so it explains such an incident
+    less well than an error or a resource change does."""
+    named = [a.indicator.lower() for a in data.anomalies if a.indicator]
+    if named and all(any(k in n for k in _ERROR_SYMPTOM) for n in named):
+        return ERROR_SYMPTOM_LATENCY_WEIGHT
+    return 1.0
 
 
 def _own(change: IndicatorChange) -> bool:
@@ -76,6 +93,7 @@ def metric_change(data: RCAInput) -> SignalOutput:
         ):
             indicator[c.service] = c.indicator
     graph = data.graph
+    latency_weight = _latency_weight(data)
     scores: dict[str, float] = {}
     for service in raw:
         callees = list(graph.successors(service)) if service in graph else []
@@ -86,7 +104,8 @@ def metric_change(data: RCAInput) -> SignalOutput:
         own = [kinds["resource"].get(service, 0.0)]
         for kind in ("latency", "error"):
             inherited = max((kinds[kind].get(c, 0.0) for c in callees), default=0.0)
-            own.append(kinds[kind].get(service, 0.0) - inherited)
+            weight = latency_weight if kind == "latency" else 1.0
+            own.append(weight * (kinds[kind].get(service, 0.0) - inherited))
         own.append(WEAK * kinds["traffic"].get(service, 0.0))
         scores[service] = max(0.0, *own)
     onset = _metric_onset(data, {s for s, v in raw.items() if v >= CHANGE_THRESHOLD})
