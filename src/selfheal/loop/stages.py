@@ -31,7 +31,7 @@ from selfheal.execution.base import Executor, Undo
 from selfheal.loop import serialize as ser
 from selfheal.loop.ports import Prepared, Verdict
 from selfheal.monitoring.log_window import LogWindow
-from selfheal.monitoring.span_window import SpanWindow, calls_of
+from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.state import Store
@@ -325,7 +325,7 @@ class RankerAdapter:
         during = window.between(start, end, limit=half)
         kept = before + during
         spans = tuple(SpanRecord(s.span_id, s.parent_id, s.service, s.name, s.start) for s in kept)
-        per_edge: dict[tuple[str, str], list[Any]] = {}
+        per_edge: dict[tuple[str, str], list[TracedCall]] = {}
         for call in calls_of(kept):
             per_edge.setdefault((call.caller, call.callee), []).append(call)
         calls = []
