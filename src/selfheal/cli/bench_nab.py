@@ -33,7 +33,7 @@ from selfheal.core.errors import ConfigError
 @click.option(
     "--detector",
     "detector_name",
-    default="seasonalrange",
+    default="seasonalart",
     show_default=True,
     help="Registered detector name (the default is the NAB configuration; the loop's "
     "live default is 'default').",
