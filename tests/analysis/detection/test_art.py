@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from selfheal.analysis.detection.art import Art, haar
+from selfheal.analysis.detection.art import SEASONALART_GAIN, Art, haar
 from selfheal.analysis.detection.persistence import load_detector, save_detector
 from selfheal.analysis.detection.registry import registry
 from selfheal.core.errors import ModelFormatError
@@ -138,3 +138,15 @@ def test_a_corrupt_model_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(ModelFormatError, match="not a readable"):
         load_detector(path)
+
+
+def test_seasonalart_is_the_max_of_seasonalrange_and_the_scaled_art_member() -> None:
+    combined = registry.create("seasonalart", learning=100)
+    members = [registry.create("seasonalrange"), Art(learning=100, gain=SEASONALART_GAIN)]
+    x = _periodic(600)
+    x[400] = 25.0
+    x[500:510] -= 6.0
+    got = _feed(combined, x)
+    want = np.maximum(*(_feed(m, x) for m in members))
+    np.testing.assert_array_equal(got, want)
+    assert got[500:510].max() > 0.0
