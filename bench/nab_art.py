@@ -71,6 +71,11 @@ def main() -> None:
     )
     parser.add_argument("--gains", default="1,0.7,0.5,0.35", help="combination gains")
     parser.add_argument("--alone", action="store_true", help="also score art alone")
+    parser.add_argument(
+        "--halves",
+        action="store_true",
+        help="also score the even- and odd-numbered files apart (threshold per half)",
+    )
     args = parser.parse_args()
     files = load_corpus(args.data)
     profiles = list(load_profiles(args.data).values())
@@ -93,6 +98,13 @@ def main() -> None:
             print(
                 score_row(f"max(seasonalrange, {g:g} x art {name})", combined, files, profiles)[0]
             )
+            if args.halves:
+                for half, first in (("even", 0), ("odd", 1)):
+                    part = files[first::2]
+                    label = f"{half} files: seasonalrange"
+                    print(score_row(label, base[first::2], part, profiles)[0])
+                    label = f"{half} files: max(seasonalrange, {g:g} x art {name})"
+                    print(score_row(label, combined[first::2], part, profiles)[0])
         flagged = sum(int((a > 0).sum()) for a in art)
         print(f"  (art {name}: {flagged} scored rows, {elapsed:.0f} s)", flush=True)
 
