@@ -10,7 +10,13 @@ computed once with the real registry detector (cached, see ``nab_art``). At
 start-up the replay is checked against the registry's ``seasonalart`` on the
 whole corpus, and its scores are printed as the first row.
 
-Usage: ``python bench/nab_art_perturb.py --data ../shared/benchmarks/nab`` (about 6 min)
+With ``--members`` it instead moves the parameters of ``seasonalrange`` (the
+28 one-at-a-time perturbations of :mod:`nab_round4_perturb`, real registry
+detectors) and takes ``max`` with the default ART member's scores, so the
+spread compares directly with that script's.
+
+Usage: ``python bench/nab_art_perturb.py --data ../shared/benchmarks/nab [--members]``
+(about 6 / 10 min)
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from nab_art import score_row, seasonalrange_scores
+from nab_perturb import configurations
+from nab_round4_perturb import detector_spec
 from selfheal.analysis.detection.art import SEASONALART_GAIN, Art
 from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
 from selfheal.analysis.detection.nab.runner import run_file
@@ -50,6 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/nab_art_seasonalrange.npz"))
+    parser.add_argument(
+        "--members", action="store_true", help="move seasonalrange's parameters instead"
+    )
     args = parser.parse_args()
     files = load_corpus(args.data)
     profiles = list(load_profiles(args.data).values())
@@ -76,7 +87,17 @@ def main() -> None:
     row, std = score_row("default (registry `seasonalart`)", real, files, profiles)
     print(f"{row} {elapsed:.0f} |", flush=True)
     standard = [std]
-    for key, values in PERTURBATIONS.items():
+    if args.members:
+        art = [run_file(Art(**defaults), f) for f in files]
+        for label, changed in configurations()[1:]:
+            start = time.perf_counter()
+            spec = detector_spec(changed)
+            member = [run_file(registry.create("ensemble", **spec), f) for f in files]
+            scores = [np.maximum(m, a) for m, a in zip(member, art, strict=True)]
+            row, std = score_row(label, scores, files, profiles)
+            standard.append(std)
+            print(f"{row} {time.perf_counter() - start:.0f} |", flush=True)
+    for key, values in PERTURBATIONS.items() if not args.members else ():
         for value in values:
             scores, elapsed = combined({key: value})
             row, std = score_row(f"art.{key}={value}", scores, files, profiles)
