@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from selfheal.analysis.rca.inputs import LogRecord, RCAInput
+from selfheal.analysis.rca.inputs import LogRecord, RCAInput, SpanRecord
 from selfheal.analysis.rca.logs import mask
 from selfheal.analysis.rca.signals_log import log_templates
 
@@ -84,3 +84,79 @@ def test_a_flood_of_one_template_does_not_make_the_others_look_vanished() -> Non
     during += _lines("route", "INFO query route {i} ok", 30, 100)
     out = log_templates(_input(before, during))
     assert out.scores.get("order", 0.0) == 0.0
+
+
+def _traced(
+    service: str, operation: str, texts: list[str], n: int, t0: float, tag: str
+) -> tuple[list[SpanRecord], list[LogRecord]]:
+    """``n`` spans of ``operation``, one a second from ``t0``, each writing ``texts``."""
+    spans, lines = [], []
+    for i in range(n):
+        sid = f"{tag}{i}"
+        spans.append(SpanRecord(sid, None, service, operation, t0 + i * 0.5))
+        lines += [LogRecord(t0 + i * 0.5, service, text, span_id=sid) for text in texts]
+    return spans, lines
+
+
+def _mix(search: int, book: int, t0: float, tag: str, book_texts: list[str]) -> tuple:
+    s1, l1 = _traced(
+        "travel", "search", ["INFO search trips", "INFO found trips"], search, t0, tag + "s"
+    )
+    s2, l2 = _traced("travel", "book", book_texts, book, t0, tag + "b")
+    o1, o2 = _traced("order", "create", ["INFO order created"], 40, t0, tag + "o")
+    return s1 + s2 + o1, l1 + l2 + o2
+
+
+def _traced_input(before: tuple, during: tuple, with_spans: bool = True) -> RCAInput:
+    spans = tuple(before[0] + during[0]) if with_spans else ()
+    strip = (
+        (lambda r: r) if with_spans else (lambda r: LogRecord(r.timestamp, r.service, r.message))
+    )
+    return RCAInput(
+        100.0,
+        200.0,
+        nx.DiGraph([("order", "travel")]),
+        logs=tuple(map(strip, during[1])),
+        baseline_logs=tuple(map(strip, before[1])),
+        spans=spans,
+    )
+
+
+BOOK = ["INFO booking seat", "INFO seat booked"]
+
+
+def test_a_shift_between_operations_is_no_fault_when_lines_are_counted_per_operation() -> None:
+    # the request mix moves from searching to booking; each operation logs as before
+    before, during = _mix(60, 20, 40.0, "a", BOOK), _mix(20, 60, 100.0, "b", BOOK)
+    per_operation = log_templates(_traced_input(before, during))
+    assert per_operation.scores.get("travel", 0.0) == 0.0
+    # counted per service, the search lines look as if they had vanished
+    per_service = log_templates(_traced_input(before, during, with_spans=False))
+    assert per_service.scores.get("travel", 0.0) > 0.0
+
+
+def test_an_operation_that_stops_writing_a_line_points_at_its_service() -> None:
+    before = _mix(40, 40, 40.0, "a", BOOK)
+    during = _mix(40, 40, 100.0, "b", BOOK[:1])  # booking returns before the seat is booked
+    out = log_templates(_traced_input(before, during))
+    assert max(out.scores, key=out.scores.get) == "travel"
+    assert any("seat booked" in line and "stopped" in line for line in out.evidence["travel"])
+
+
+def test_spans_only_count_in_the_seconds_the_logs_cover() -> None:
+    before = _mix(40, 40, 40.0, "a", BOOK)
+    during = _mix(40, 40, 100.0, "b", BOOK[:1])  # booking stops writing "seat booked"
+    data = _traced_input(before, during)
+    # many booking spans from a stretch whose logs were not collected (no lines at all)
+    silent = tuple(SpanRecord(f"x{i}", None, "travel", "book", i * 0.01) for i in range(3800))
+    data = RCAInput(
+        data.start,
+        data.end,
+        data.graph,
+        logs=data.logs,
+        baseline_logs=data.baseline_logs,
+        spans=silent + data.spans,
+    )
+    out = log_templates(data)
+    assert max(out.scores, key=out.scores.get) == "travel"
+    assert any("seat booked" in line for line in out.evidence["travel"])

@@ -59,12 +59,16 @@ class MetricSeries:
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """One log line emitted by a service."""
+    """One log line emitted by a service.
+
+    ``span_id``, when the line carries one (trace-aware logging), names the span
+    it was written in; the log signal then counts the line per operation."""
 
     timestamp: float
     service: str
     message: str
     instance: str | None = None
+    span_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,9 @@ class RCAInput:
     baseline_metrics: tuple[MetricSeries, ...] = field(default=())
     # Individual spans, before and during the incident (for trace patterns).
     spans: tuple[SpanRecord, ...] = field(default=())
+    # Spans of a fault-free stretch, if known (the baseline whatever their time);
+    # read with ``baseline_logs`` to count log lines per operation.
+    baseline_spans: tuple[SpanRecord, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.end >= self.start:

@@ -15,9 +15,7 @@ of traffic volume.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from selfheal.analysis.rca.inputs import LogRecord
 
@@ -55,16 +53,10 @@ def is_errorish(template: str) -> bool:
     return bool(_ERRORISH.search(template))
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateCounts:
-    """Per service: template -> count before, and during, the incident."""
-
-    before: dict[str, Counter[str]]
-    during: dict[str, Counter[str]]
-
-
-def mine_templates(before: Iterable[LogRecord], during: Iterable[LogRecord]) -> TemplateCounts:
-    """Cluster every line into a Drain template and count them per service and period."""
+def templates_of(
+    before: Iterable[LogRecord], during: Iterable[LogRecord]
+) -> list[tuple[int, LogRecord, str]]:
+    """Every line with its period (0 before, 1 during) and its Drain template."""
     from drain3 import TemplateMiner
     from drain3.template_miner_config import TemplateMinerConfig
 
@@ -73,7 +65,7 @@ def mine_templates(before: Iterable[LogRecord], during: Iterable[LogRecord]) -> 
     config.drain_sim_th = 0.5
     config.drain_depth = 5
     miner = TemplateMiner(config=config)
-    labelled: list[tuple[int, str, int]] = []  # (period, service, cluster id)
+    labelled: list[tuple[int, LogRecord, int]] = []  # (period, line, cluster id)
     cache: dict[str, int] = {}
     for period, records in enumerate((before, during)):
         for r in records:
@@ -82,12 +74,7 @@ def mine_templates(before: Iterable[LogRecord], during: Iterable[LogRecord]) -> 
             if cid is None:
                 cid = miner.add_log_message(text)["cluster_id"]
                 cache[text] = cid
-            labelled.append((period, r.service, cid))
+            labelled.append((period, r, cid))
+    # Templates are read at the end: a cluster's template generalises as lines join it.
     names = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
-    counts: tuple[dict[str, Counter[str]], dict[str, Counter[str]]] = (
-        defaultdict(Counter),
-        defaultdict(Counter),
-    )
-    for period, service, cid in labelled:
-        counts[period][service][names.get(cid, str(cid))] += 1
-    return TemplateCounts(dict(counts[0]), dict(counts[1]))
+    return [(period, r, names.get(cid, str(cid))) for period, r, cid in labelled]

@@ -19,6 +19,16 @@ template look as if it had vanished.
   ICSE-SEIP 2016). A surging template logged at WARN level counts at half its
   surprise: by the service's own account it is less severe than an ERROR.
 
+When the lines carry span ids and the spans are known (trace-aware logging, as
+in Nezha's data), lines are counted per *operation* of the span they were
+written in, and the expected count scales with how many spans of that
+operation ran in each period (the exposure of a Poisson rate model), not with
+the service's overall volume: a service whose request mix shifts between its
+operations then shows no change, while an operation that stopped writing a line
+it used to write for every request stands out. Spans are counted only in the
+seconds the logs cover (a trace minute without its log minute says nothing
+about missing lines). Lines without a known span keep the volume scale.
+
 Per service, the largest surprise of each kind counts, log-compressed, and the
 two are added. Callers of a failing service log errors too; the propagation walk
 (``pagerank.py``) moves the blame down to the callee.
@@ -31,7 +41,7 @@ import re
 from collections import Counter
 
 from selfheal.analysis.rca.inputs import RCAInput
-from selfheal.analysis.rca.logs import is_errorish, mine_templates
+from selfheal.analysis.rca.logs import is_errorish, templates_of
 from selfheal.analysis.rca.signal import SignalOutput
 
 COMMON = 3  # a template seen this often before is common enough to scale by
@@ -72,8 +82,9 @@ def volume_ratio(before: Counter[str], during: Counter[str]) -> float:
     return nd / nb if nb else 0.0
 
 
-def _surprises(before: Counter[str], during: Counter[str]) -> tuple[float, str, float, str]:
-    volume = volume_ratio(before, during)
+def _surprises(
+    before: Counter[str], during: Counter[str], volume: float
+) -> tuple[float, str, float, str]:
     vanish, vanish_t, surge, surge_t = 0.0, "", 0.0, ""
     for template in set(before) | set(during):
         expected = before[template] * volume
@@ -91,17 +102,64 @@ def _surprises(before: Counter[str], during: Counter[str]) -> tuple[float, str, 
     return vanish, vanish_t, surge, surge_t
 
 
+Unit = tuple[str, str | None]  # (service, operation); None: lines without a known span
+
+
+def _operations(data: RCAInput) -> tuple[dict[str, tuple[str, str]], Counter[tuple[int, Unit]]]:
+    """Each known span's (service, operation), and per period how many spans of each
+    operation ran while the logs were being collected (see the module docstring)."""
+    if not (data.spans or data.baseline_spans) or not any(r.span_id for r in data.logs):
+        return {}, Counter()
+    covered = {int(r.timestamp) for r in data.baseline_logs}
+    covered.update(int(r.timestamp) for r in data.logs)
+    where: dict[str, tuple[str, str]] = {}
+    exposure: Counter[tuple[int, Unit]] = Counter()
+    timed = [(s, None) for s in data.baseline_spans] + [(s, s.timestamp) for s in data.spans]
+    for span, at in timed:
+        where[span.span_id] = (span.service, span.operation)
+        second = int(span.timestamp)
+        if not (second in covered or second - 1 in covered or second + 1 in covered):
+            continue
+        if at is None or at < data.start:
+            exposure[(0, (span.service, span.operation))] += 1
+        elif at <= data.end:
+            exposure[(1, (span.service, span.operation))] += 1
+    return where, exposure
+
+
 def log_templates(data: RCAInput) -> SignalOutput:
     if not data.logs:
         return SignalOutput("log_templates", {})
-    counts = mine_templates(data.baseline_logs, data.logs)
+    where, exposure = _operations(data)
+    units: dict[Unit, tuple[Counter[str], Counter[str]]] = {}
+    totals: dict[str, tuple[Counter[str], Counter[str]]] = {}
+    for period, line, template in templates_of(data.baseline_logs, data.logs):
+        known = where.get(line.span_id) if line.span_id else None
+        operation = known[1] if known is not None and known[0] == line.service else None
+        units.setdefault((line.service, operation), (Counter(), Counter()))[period][template] += 1
+        totals.setdefault(line.service, (Counter(), Counter()))[period][template] += 1
+    volume = {svc: volume_ratio(before, during) for svc, (before, during) in totals.items()}
+    best: dict[str, tuple[float, str, float, str]] = {}
+    for (service, operation), (before, during) in sorted(units.items(), key=str):
+        ran = exposure[(0, (service, operation))]
+        scale = (
+            exposure[(1, (service, operation))] / ran
+            if operation is not None and ran > 0
+            else volume[service]
+        )
+        v, vt, g, gt = _surprises(before, during, scale)
+        vanish, vanish_t, surge, surge_t = best.get(service, (0.0, "", 0.0, ""))
+        if v > vanish:
+            vanish, vanish_t = v, vt
+        if g > surge:
+            surge, surge_t = g, gt
+        best[service] = (vanish, vanish_t, surge, surge_t)
     scores: dict[str, float] = {}
     evidence: dict[str, tuple[str, ...]] = {}
     indicator: dict[str, str] = {}
-    for service in sorted(set(counts.before) | set(counts.during)):
-        before = counts.before.get(service, Counter())
-        during = counts.during.get(service, Counter())
-        vanish, vanish_t, surge, surge_t = _surprises(before, during)
+    for service in sorted(best):
+        before, during = totals[service]
+        vanish, vanish_t, surge, surge_t = best[service]
         score = math.log1p(vanish) + math.log1p(surge)
         if score <= 0.0:
             continue

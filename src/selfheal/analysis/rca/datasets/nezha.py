@@ -143,13 +143,21 @@ def _history_files(folder: Path, kind: str, start: float, skip: set[Path]) -> li
 def _read_logs(paths: list[Path]) -> list[LogRecord]:
     records: list[LogRecord] = []
     for path in paths:
-        frame = pd.read_csv(path, usecols=["TimeUnixNano", "PodName", "Log"])
-        for ts, pod, raw in frame.itertuples(index=False):
+        frame = pd.read_csv(
+            path, usecols=lambda c: c in ("TimeUnixNano", "PodName", "Log", "SpanID")
+        )
+        spans = frame["SpanID"] if "SpanID" in frame.columns else pd.Series([None] * len(frame))
+        for ts, pod, raw, span in zip(
+            frame["TimeUnixNano"], frame["PodName"], frame["Log"], spans, strict=True
+        ):
             text = str(raw)
             with contextlib.suppress(json.JSONDecodeError, AttributeError):
                 text = str(json.loads(text).get("log", text))
             text = _LOG_PREFIX.sub("", text.strip())
-            records.append(LogRecord(float(ts) / 1e9, service_of_pod(str(pod)), text, str(pod)))
+            span_id = str(span) if isinstance(span, str) and span else None
+            records.append(
+                LogRecord(float(ts) / 1e9, service_of_pod(str(pod)), text, str(pod), span_id)
+            )
     return records
 
 
@@ -341,6 +349,15 @@ def _baseline_spans(construct_dir: str) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=4)
+def _construct_spans(construct_dir: str) -> tuple[SpanRecord, ...]:
+    """Spans of the fault-free stretch: with its logs, the baseline of the log signal's
+    per-operation counts."""
+    trace_dir = Path(construct_dir) / "trace"
+    paths = sorted(trace_dir.glob("*_trace.csv.gz")) if trace_dir.is_dir() else []
+    return _span_records(_read_trace_files(paths))
+
+
+@lru_cache(maxsize=4)
 def _baseline_logs(construct_dir: str) -> tuple[LogRecord, ...]:
     log_dir = Path(construct_dir) / "log"
     if not log_dir.is_dir():
@@ -387,4 +404,5 @@ def load_case(data_dir: Path, case: NezhaCase) -> RCAInput:
         baseline_logs=_baseline_logs(str(construct_dir)) + pre_logs,
         calls=tuple(calls),
         spans=_span_records(_concat(history, raw_spans)),
+        baseline_spans=_construct_spans(str(construct_dir)),
     )
