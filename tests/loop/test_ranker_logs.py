@@ -32,8 +32,9 @@ def test_incident_and_baseline_lines_reach_the_rca_engine(
         (90.0, "INFO", "GET /cart 200"),
         (101.0, "ERROR", "corrupt cart data for u1"),
     ]:
+        line = {"level": level, "service": "cart", "msg": msg, "span_id": f"span{int(read_at)}"}
         with path.open("a") as f:
-            f.write(json.dumps({"level": level, "service": "cart", "msg": msg}) + "\n")
+            f.write(json.dumps(line) + "\n")
         window.add(tailer.poll(), now=read_at)
     tailer.close()
     seen: dict[str, Any] = {}
@@ -52,6 +53,7 @@ def test_incident_and_baseline_lines_reach_the_rca_engine(
     assert [r.message for r in data.logs] == ["corrupt cart data for u1"]
     assert [r.message for r in data.baseline_logs] == ["GET /cart 200"]
     assert data.logs[0].service == "cart"
+    assert data.logs[0].span_id == "span101"  # counted per operation when spans are known
 
 
 def test_without_a_log_source_the_rca_gets_no_lines(monkeypatch: pytest.MonkeyPatch) -> None:

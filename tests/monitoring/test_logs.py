@@ -31,6 +31,12 @@ def test_parse_json_line_fields() -> None:
     )  # fmt: skip
 
 
+def test_a_line_names_the_span_it_was_written_in_when_it_says() -> None:
+    line = _json_line("request served", span_id="00F067AA0BA902B7", trace_id="4bf9")
+    assert parse_line(line, None, now=9.0).span_id == "00f067aa0ba902b7"
+    assert parse_line(_json_line("request served"), None, now=9.0).span_id is None
+
+
 def test_plain_text_and_broken_json_never_crash() -> None:
     source = LogSource("/x.log", "bank", "bank-0")
     for text in ["ERROR db down", "{not json", '{"msg": 5}', "[1, 2]", "", "\x00\x01"]:

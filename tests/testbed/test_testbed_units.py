@@ -86,3 +86,24 @@ def test_the_public_api_is_pinned() -> None:
         assert getattr(testbed, name) is not None
     with pytest.raises(AttributeError):
         _ = testbed.Nope  # type: ignore[attr-defined]
+
+
+def test_with_tracing_on_a_log_line_names_its_trace_and_span() -> None:
+    import io
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from selfheal.testbed.telemetry import JsonLog
+
+    stream = io.StringIO()
+    log = JsonLog(stream, "cart", "cart-0", trace_ids=True)
+    provider = TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("GET /cart") as span:
+        log.error("corrupt cart data")
+        context = span.get_span_context()
+    log.info("outside any span")
+    provider.shutdown()
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["span_id"] == format(context.span_id, "016x")
+    assert inside["trace_id"] == format(context.trace_id, "032x")
+    assert "span_id" not in outside

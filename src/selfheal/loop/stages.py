@@ -354,7 +354,7 @@ class RankerAdapter:
 
         def convert(start: float, end: float) -> tuple[Any, ...]:
             return tuple(
-                LogRecord(r.timestamp, r.service, r.message, r.instance)
+                LogRecord(r.timestamp, r.service, r.message, r.instance, r.span_id)
                 for r in window.between(start, end, limit=half)
             )
 

@@ -71,6 +71,10 @@ class LogRecord:
     timestamp: float
     level: str
     message: str
+    span_id: str | None = None  # the span the line was written in, when it says
+
+
+_SPAN_KEYS = ("span_id", "spanId", "SpanID", "span.id")
 
 
 def _level(value: object) -> str:
@@ -94,12 +98,14 @@ def parse_line(text: str, source: LogSource | None, now: float) -> LogRecord:
             message = obj.get("msg", obj.get("message"))
             if not isinstance(message, str):
                 message = stripped
+            span = next((obj[k] for k in _SPAN_KEYS if isinstance(obj.get(k), str)), None)
             return LogRecord(
                 str(obj.get("service") or default_service),
                 str(obj["instance_id"]) if obj.get("instance_id") else default_instance,
                 timestamp,
                 _level(obj.get("level", obj.get("severity"))),
                 message,
+                span.lower() if span else None,
             )
     found = _LEVEL_WORD.search(stripped)
     level = _level(found.group(1)) if found else "INFO"

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id
+from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from selfheal.testbed.apps import APPS, App, AppContext, Cache, HttpError, Request
@@ -54,7 +54,9 @@ class Instance:
         self.config_path: str = args.config
         config = _read_config(self.config_path)
         self.log_stream = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115
-        self.log = JsonLog(self.log_stream, self.service, self.instance_id)
+        self.log = JsonLog(
+            self.log_stream, self.service, self.instance_id, trace_ids=bool(args.otlp_endpoint)
+        )
         self.metrics = create_metrics(self.service, self.version)
         self.tracer, self.tracer_provider = create_tracer(
             self.service, self.instance_id, self.version, args.otlp_endpoint
@@ -118,6 +120,7 @@ class Instance:
             attributes={"http.method": method, "http.route": route, "url.path": path},
         ) as span:
             trace_id = format_trace_id(span.get_span_context().trace_id)
+            span_id = format_span_id(span.get_span_context().span_id)
             try:
                 delay = self.effects.added_latency_seconds()
                 if delay:
@@ -168,6 +171,7 @@ class Instance:
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             trace_id=trace_id,
+            span_id=span_id,
         )
         return _json(status, payload)
 

@@ -96,10 +96,15 @@ def _unregister(*collectors: Any) -> None:
 class JsonLog:
     """One JSON object per line, appended to the instance's log file."""
 
-    def __init__(self, stream: TextIO, service: str, instance_id: str) -> None:
+    def __init__(
+        self, stream: TextIO, service: str, instance_id: str, trace_ids: bool = False
+    ) -> None:
         self._stream = stream
         self._service = service
         self._instance_id = instance_id
+        # With tracing on, each line names the trace and span it was written in
+        # (the OpenTelemetry log data model's trace_id / span_id).
+        self._trace_ids = trace_ids
         self._lock = threading.Lock()
 
     def write(self, level: str, msg: str, **fields: Any) -> None:
@@ -110,6 +115,13 @@ class JsonLog:
             "instance_id": self._instance_id,
             "msg": msg,
         }
+        if self._trace_ids:
+            from opentelemetry import trace
+
+            context = trace.get_current_span().get_span_context()
+            if context.is_valid:
+                record["trace_id"] = format(context.trace_id, "032x")
+                record["span_id"] = format(context.span_id, "016x")
         record.update({k: v for k, v in fields.items() if v is not None})
         line = json.dumps(record, separators=(",", ":"))
         with self._lock:
