@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--traces", action="store_true", help="receive the shop's OTLP spans")
     args = parser.parse_args()
 
-    from selfheal.cli.demo import _free_port, demo_config
+    from selfheal.cli.demo import demo_config, free_port
     from selfheal.cli.loop import serve
     from selfheal.loop.wiring import build
 
@@ -50,7 +50,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     stop = ctx.Event()
-    otlp_port = _free_port() if args.traces else None
+    otlp_port = free_port() if args.traces else None
     endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
     child = ctx.Process(target=_shop, args=(queue, stop, run_dir, endpoint), daemon=True)
     child.start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from selfheal.cli.demo import FaultRecord, Judge, ScenarioStep, _free_port, demo_config
+from selfheal.cli.demo import FaultRecord, Judge, ScenarioStep, demo_config, free_port
 
 
 def _judge_with(*faults: tuple[str, str]) -> tuple[Judge, list[FaultRecord]]:
@@ -83,5 +83,5 @@ def test_an_action_after_every_fault_expired_is_a_false_action() -> None:
 def test_the_demo_receives_traces_only_when_asked() -> None:
     plain = demo_config("http://127.0.0.1:9", "/tmp/run")
     assert not plain.otlp.enabled
-    traced = demo_config("http://127.0.0.1:9", "/tmp/run", otlp_port=_free_port())
+    traced = demo_config("http://127.0.0.1:9", "/tmp/run", otlp_port=free_port())
     assert traced.otlp.enabled and traced.otlp.port > 0

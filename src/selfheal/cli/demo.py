@@ -313,7 +313,7 @@ def _brief(payload: dict[str, Any]) -> str:
     return str(payload.get("incident", ""))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A port nothing listens on now, for the loop's OTLP receiver: the shop's
     instances are told where to send spans before the loop is built."""
     with socket.socket() as probe:
@@ -334,7 +334,7 @@ def run_demo(
 
     run_dir = tempfile.mkdtemp(prefix="selfheal-demo-")
     console.print(f"[bold]selfheal demo[/] — starting the shop in {run_dir} …")
-    otlp_port = _free_port() if traces else None
+    otlp_port = free_port() if traces else None
     endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
     shop = Shop.start(run_dir, otlp_endpoint=endpoint)
     load = LoadGenerator(shop.frontend_url, rate=8.0, seed=7).start()
