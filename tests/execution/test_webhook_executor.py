@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -13,74 +12,21 @@ from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind, Outcome
 from selfheal.execution.runner import ActionRunner
-from selfheal.execution.webhook import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    WebhookExecutor,
-    verify_signature,
-)
+from selfheal.execution.webhook import SIGNATURE_HEADER, WebhookExecutor
+from webhook_receiver import WebhookReceiver
 
 SECRET = b"s3cret"
 ACTION = Action(ActionKind.RESTART_SERVICE, "cart", timeout_seconds=5)
 
 
-class Receiver:
-    """A real HTTP webhook receiver that checks signatures and follows a script."""
-
-    def __init__(self) -> None:
-        self.script: list[tuple[int, Any]] = []  # answers to give, in order; then 200
-        self.received: list[dict[str, Any]] = []
-        self.keys: list[str] = []
-        self.headers: list[dict[str, str]] = []
-        self.bad_signatures = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify_signature(
-                    SECRET,
-                    self.headers.get(TIMESTAMP_HEADER, ""),
-                    raw,
-                    self.headers.get(SIGNATURE_HEADER, ""),
-                )
-                receiver.keys.append(self.headers.get("Idempotency-Key", ""))
-                receiver.headers.append(dict(self.headers.items()))
-                if not ok:
-                    receiver.bad_signatures += 1
-                    status, payload = 401, {"error": "bad signature"}
-                else:
-                    receiver.received.append(json.loads(raw))
-                    status, payload = (
-                        receiver.script.pop(0) if receiver.script else (200, {"detail": "ok"})
-                    )
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self.local = LocalServer(Handler)
-
-    @property
-    def url(self) -> str:
-        return self.local.base_url + "/hook"
-
-    def stop(self) -> None:
-        self.local.stop()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver(SECRET)
     yield r
     r.stop()
 
 
-def test_execute_posts_the_signed_action(receiver: Receiver) -> None:
+def test_execute_posts_the_signed_action(receiver: WebhookReceiver) -> None:
     with WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock()) as ex:
         assert ex.execute(ACTION) == "ok"
     (body,) = receiver.received
@@ -90,7 +36,7 @@ def test_execute_posts_the_signed_action(receiver: Receiver) -> None:
     assert receiver.bad_signatures == 0
 
 
-def test_extra_headers_are_sent_but_cannot_replace_the_signature(receiver: Receiver) -> None:
+def test_extra_headers_are_sent_but_cannot_replace_the_signature(receiver: WebhookReceiver) -> None:
     extra = {"Authorization": "Bearer t0ken", SIGNATURE_HEADER: "sha256=forged"}
     with WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock(), headers=extra) as ex:
         assert ex.execute(ACTION) == "ok"
@@ -99,7 +45,7 @@ def test_extra_headers_are_sent_but_cannot_replace_the_signature(receiver: Recei
     assert receiver.bad_signatures == 0
 
 
-def test_wrong_secret_is_rejected_by_the_receiver_as_permanent(receiver: Receiver) -> None:
+def test_wrong_secret_is_rejected_by_the_receiver_as_permanent(receiver: WebhookReceiver) -> None:
     with (
         WebhookExecutor(receiver.url, secret="wrong", clock=FakeClock()) as ex,
         pytest.raises(PermanentError, match="HTTP 401: bad signature"),
@@ -108,7 +54,7 @@ def test_wrong_secret_is_rejected_by_the_receiver_as_permanent(receiver: Receive
     assert receiver.bad_signatures == 1
 
 
-def test_5xx_is_retried_with_the_same_idempotency_key(receiver: Receiver) -> None:
+def test_5xx_is_retried_with_the_same_idempotency_key(receiver: WebhookReceiver) -> None:
     receiver.script = [(503, {"error": "busy"}), (502, {"error": "busy"})]
     clock = FakeClock()
     with WebhookExecutor(receiver.url, secret=SECRET, clock=clock, max_attempts=3) as ex:
@@ -117,14 +63,14 @@ def test_5xx_is_retried_with_the_same_idempotency_key(receiver: Receiver) -> Non
     assert len(set(receiver.keys)) == 1
 
 
-def test_5xx_beyond_the_attempts_is_a_temporary_error(receiver: Receiver) -> None:
+def test_5xx_beyond_the_attempts_is_a_temporary_error(receiver: WebhookReceiver) -> None:
     receiver.script = [(500, {"error": "down"})] * 3
     ex = WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock(), max_attempts=2)
     with ex, pytest.raises(TemporaryError, match="HTTP 500: down .after 2 attempts"):
         ex.execute(ACTION)
 
 
-def test_4xx_is_permanent_and_not_retried(receiver: Receiver) -> None:
+def test_4xx_is_permanent_and_not_retried(receiver: WebhookReceiver) -> None:
     receiver.script = [(422, {"error": "unknown service cart"})]
     ex = WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock())
     with ex, pytest.raises(PermanentError, match="unknown service cart"):
@@ -156,7 +102,7 @@ def test_timeout_is_temporary() -> None:
         server.stop()
 
 
-def test_remote_validation_and_skip(receiver: Receiver) -> None:
+def test_remote_validation_and_skip(receiver: WebhookReceiver) -> None:
     receiver.script = [(200, {"ok": True, "skip": True, "reason": "already restarted"})]
     with WebhookExecutor(
         receiver.url, secret=SECRET, remote_validate=True, clock=FakeClock()
@@ -165,7 +111,7 @@ def test_remote_validation_and_skip(receiver: Receiver) -> None:
     assert v.ok and v.skip and v.reason == "already restarted"
 
 
-def test_runner_asks_the_receiver_to_roll_back(receiver: Receiver) -> None:
+def test_runner_asks_the_receiver_to_roll_back(receiver: WebhookReceiver) -> None:
     with WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock()) as ex:
         r = ActionRunner(ex, FakeClock(), skip_if_healthy=False).run(ACTION, verify=lambda: False)
     assert r.outcome == Outcome.ROLLED_BACK
@@ -173,7 +119,7 @@ def test_runner_asks_the_receiver_to_roll_back(receiver: Receiver) -> None:
     assert receiver.received[1]["undo"] is not None
 
 
-def test_without_rollback_support_the_undo_says_so(receiver: Receiver) -> None:
+def test_without_rollback_support_the_undo_says_so(receiver: WebhookReceiver) -> None:
     with WebhookExecutor(receiver.url, supports_rollback=False) as ex:
         undo = ex.snapshot(ACTION)
     assert not undo.reversible and "does not undo" in undo.description

@@ -4,31 +4,26 @@ where a test runs a cycle or an action, the far side is a real local socket."""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from local_server import LocalServer
 from selfheal.core.config import parse_config
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind
 from selfheal.execution.kubernetes import KubernetesExecutor
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.webhook import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     WebhookExecutor,
-    verify_signature,
 )
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.stages import ExecutorRunner
 from selfheal.loop.wiring import Runtime, build
+from webhook_receiver import WebhookReceiver
 
 
 def _free_port() -> int:
@@ -159,51 +154,16 @@ def test_webhook_type_with_an_unset_secret_variable_names_the_key(
         build(parse_config(cfg, "test"))
 
 
-class Receiver:
-    """A real webhook receiver that records signed requests."""
-
-    def __init__(self, secret: bytes) -> None:
-        self.received: list[tuple[dict[str, Any], dict[str, str], bool]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify_signature(
-                    secret,
-                    self.headers.get(TIMESTAMP_HEADER, ""),
-                    raw,
-                    self.headers.get(SIGNATURE_HEADER, ""),
-                )
-                receiver.received.append((json.loads(raw), dict(self.headers.items()), ok))
-                data = b'{"detail": "restarted by the receiver"}'
-                self.send_response(200 if ok else 401)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self.local = LocalServer(Handler)
-
-    @property
-    def url(self) -> str:
-        return self.local.base_url + "/hook"
-
-    def stop(self) -> None:
-        self.local.stop()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver(b"hook-secret")
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver(b"hook-secret")
+    r.script = [(200, {"detail": "restarted by the receiver"})]
     yield r
     r.stop()
 
 
 def test_webhook_type_acts_through_the_receiver_and_knows_the_configured_services(
-    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SELFHEAL_TEST_HOOK_SECRET", "hook-secret")
     cfg = _config(
@@ -241,7 +201,9 @@ def test_webhook_type_acts_through_the_receiver_and_knows_the_configured_service
         assert runner.execute(prepared) == "restarted by the receiver"
     finally:
         runtime.close()
-    ((body, headers, signed),) = receiver.received
+    (body,) = receiver.received
+    (headers,) = receiver.headers
+    signed = receiver.bad_signatures == 0
     assert signed
     assert headers["Authorization"] == "Bearer abc"
     assert (body["phase"], body["action"]["target"]) == ("execute", "cart")
