@@ -108,13 +108,18 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(_feed(restored, x[500:], 500), _feed(d, x[500:], 500))
 
 
-def test_a_state_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+def _saved_arrays(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A trained detector saved to disk, and the arrays of its file (to tamper with)."""
     d = Art(step=2, learning=50)
     _feed(d, _periodic(200))
     path = tmp_path / "art.npz"
     save_detector(d, path)
     with np.load(path, allow_pickle=False) as npz:
-        files = {k: npz[k] for k in npz.files}
+        return path, {k: npz[k] for k in npz.files}
+
+
+def test_a_state_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+    path, files = _saved_arrays(tmp_path)
     files["state/lower"] = files["state/lower"][:3]
     np.savez(path, **files)
     with pytest.raises(ModelFormatError, match="lower"):
@@ -122,12 +127,7 @@ def test_a_state_that_does_not_fit_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_model_is_refused(tmp_path: Path) -> None:
-    d = Art(step=2, learning=50)
-    _feed(d, _periodic(200))
-    path = tmp_path / "art.npz"
-    save_detector(d, path)
-    with np.load(path, allow_pickle=False) as npz:
-        files = {k: npz[k] for k in npz.files}
+    path, files = _saved_arrays(tmp_path)
     meta = json.loads(files["__meta__"].tobytes())
     meta["scalars"]["in_block"] = 7
     files["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
