@@ -221,20 +221,25 @@ def _confidence(score: float, runner_up: float, strength: float) -> float:
 
 
 def _main_indicator(
-    service: str, outputs: Sequence[SignalOutput], weights: Mapping[str, float]
+    service: str,
+    outputs: Sequence[SignalOutput],
+    weights: Mapping[str, float],
+    sure: Mapping[str, float],
+    normalised: Mapping[str, Mapping[str, float]],
 ) -> str | None:
     """The indicator named by the signal that contributed most to ``service``'s
     local evidence (weight x sureness x squared normalised score, as ``_combine``
     adds them); a signal that scored the service 0 names nothing. Symptom signals
-    (detector anomalies) name what was observed and come first when they scored."""
-    sure = _sureness(outputs, weights)
+    (detector anomalies) name what was observed and come first when they scored.
+    ``sure`` and ``normalised`` are ``_sureness`` and each output's normalised
+    scores, computed once per ranking."""
     best: str | None = None
     best_value = 0.0
     for o in outputs:
         name = o.indicator.get(service)
         if name is None:
             continue
-        value = o.normalised().get(service, 0.0)
+        value = normalised[o.name].get(service, 0.0)
         if value <= 0.0:
             continue
         if o.name in SYMPTOM_SIGNALS:
@@ -274,6 +279,7 @@ def rank(
         for s, t in out.onset.items():
             onset[s] = min(onset.get(s, math.inf), t)
     signal_scores: dict[str, dict[str, float]] = {o.name: o.normalised() for o in outputs}
+    sure = _sureness(outputs, cfg.weights)
     local = _focus(data, local)
     final = dict(local)
     stages: list[tuple[float, dict[str, float]]] = []
@@ -310,7 +316,7 @@ def rank(
         runner_up = max(others, default=0.0)
         strength = max((o.strength.get(service, 0.0) for o in outputs), default=0.0)
         evidence = tuple(e for o in outputs for e in o.evidence.get(service, ()))
-        indicator = _main_indicator(service, outputs, cfg.weights)
+        indicator = _main_indicator(service, outputs, cfg.weights, sure, signal_scores)
         path, impact = _path_and_impact(data.graph, service, hurt)
         is_leaf = service in data.graph and data.graph.out_degree(service) == 0
         causes.append(
