@@ -158,7 +158,7 @@ def log_templates(data: RCAInput) -> SignalOutput:
     evidence: dict[str, tuple[str, ...]] = {}
     indicator: dict[str, str] = {}
     for service in sorted(best):
-        before, during = totals[service]
+        during = totals[service][1]
         vanish, vanish_t, surge, surge_t = best[service]
         score = math.log1p(vanish) + math.log1p(surge)
         if score <= 0.0:
