@@ -50,6 +50,26 @@ def test_a_traffic_change_alone_is_not_a_fault() -> None:
     assert log_templates(_input(before, during)).scores.get("route", 0.0) == 0.0
 
 
+def _late_input(before: list[LogRecord], during: list[LogRecord]) -> RCAInput:
+    g = nx.DiGraph([("order", "route")])
+    return RCAInput(1000.0, 1100.0, g, logs=tuple(during), baseline_logs=tuple(before))
+
+
+def test_an_old_error_burst_that_stopped_long_ago_is_not_a_vanished_template() -> None:
+    # errors at t=0..20 (a past incident's tail), none in the five minutes before the fault
+    steady = _lines("order", "INFO order {i} created", 30, 0) + _lines(
+        "order", "INFO order {i} created", 30, 900
+    )
+    burst = _lines("order", "ERROR no instances available for pricing {i}", 20, 0)
+    during = _lines("order", "INFO order {i} created", 30, 1000)
+    assert log_templates(_late_input(steady + burst, during)).scores.get("order", 0.0) == 0.0
+    # the same errors logged right up to the fault, then stopping, still count
+    lately = _lines("order", "ERROR no instances available for pricing {i}", 20, 900)
+    out = log_templates(_late_input(steady + lately, during))
+    assert out.scores.get("order", 0.0) > 0.0
+    assert any("stopped" in line for line in out.evidence["order"])
+
+
 def test_no_logs_means_no_opinion() -> None:
     assert log_templates(_input([], [])).scores == {}
 

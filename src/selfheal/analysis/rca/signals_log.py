@@ -29,6 +29,12 @@ it used to write for every request stands out. Spans are counted only in the
 seconds the logs cover (a trace minute without its log minute says nothing
 about missing lines). Lines without a known span keep the volume scale.
 
+Error lines are not a steady rate: they come in bursts tied to transient
+trouble. An error template counts as *vanished* only as far as the recent part
+of the baseline (the last ``RECENT_SECONDS`` before the incident) also expects
+it: a burst in an older stretch of the baseline (a past incident's tail, a
+deployment's warm-up) that has long stopped is not a change at the fault.
+
 Per service, the largest surprise of each kind counts, log-compressed, and the
 two are added. Callers of a failing service log errors too; the propagation walk
 (``pagerank.py``) moves the blame down to the callee.
@@ -51,6 +57,9 @@ LOG_SCALE = 3.0  # summed log-surprises: a template 20 lines short is fairly sur
 # A surging template at WARN level is a lesser event than one at ERROR level
 # (the service carried on): its surprise counts at this share.
 WARNING_SHARE = 0.5
+# An error template must also be expected in this recent part of the baseline to
+# count as vanished (see the module docstring).
+RECENT_SECONDS = 300.0
 _WARNING = re.compile(r"\s*\W?(WARN|WARNING)\b", re.I)
 
 
@@ -83,14 +92,26 @@ def volume_ratio(before: Counter[str], during: Counter[str]) -> float:
 
 
 def _surprises(
-    before: Counter[str], during: Counter[str], volume: float
+    before: Counter[str],
+    during: Counter[str],
+    volume: float,
+    recent: Counter[str] | None = None,
+    recent_volume: float | None = None,
 ) -> tuple[float, str, float, str]:
+    """The largest vanish and error-surge surprise of one unit's templates.
+
+    ``recent``/``recent_volume``: the counts and scale of the baseline's recent
+    part; when given, an error template's vanish surprise is at most what the
+    recent part alone predicts."""
     vanish, vanish_t, surge, surge_t = 0.0, "", 0.0, ""
     for template in set(before) | set(during):
         expected = before[template] * volume
         observed = during[template]
         if expected >= MIN_EXPECTED and observed < expected:
             s = poisson_surprise(observed, expected)
+            if recent is not None and recent_volume is not None and is_errorish(template):
+                lately = recent[template] * recent_volume
+                s = min(s, poisson_surprise(observed, lately) if observed < lately else 0.0)
             if s > vanish:
                 vanish, vanish_t = s, template
         if observed > expected and is_errorish(template):
@@ -107,7 +128,9 @@ Unit = tuple[str, str | None]  # (service, operation); None: lines without a kno
 
 def _operations(data: RCAInput) -> tuple[dict[str, tuple[str, str]], Counter[tuple[int, Unit]]]:
     """Each known span's (service, operation), and per period how many spans of each
-    operation ran while the logs were being collected (see the module docstring)."""
+    operation ran while the logs were being collected (see the module docstring).
+
+    Periods: 0 the baseline, 1 the incident, 2 the baseline's recent part."""
     if not (data.spans or data.baseline_spans) or not any(r.span_id for r in data.logs):
         return {}, Counter()
     covered = {int(r.timestamp) for r in data.baseline_logs}
@@ -122,6 +145,8 @@ def _operations(data: RCAInput) -> tuple[dict[str, tuple[str, str]], Counter[tup
             continue
         if at is None or at < data.start:
             exposure[(0, (span.service, span.operation))] += 1
+            if data.start - RECENT_SECONDS <= span.timestamp < data.start:
+                exposure[(2, (span.service, span.operation))] += 1
         elif at <= data.end:
             exposure[(1, (span.service, span.operation))] += 1
     return where, exposure
@@ -133,11 +158,17 @@ def log_templates(data: RCAInput) -> SignalOutput:
     where, exposure = _operations(data)
     units: dict[Unit, tuple[Counter[str], Counter[str]]] = {}
     totals: dict[str, tuple[Counter[str], Counter[str]]] = {}
+    recent_units: dict[Unit, Counter[str]] = {}
+    recent_totals: dict[str, Counter[str]] = {}
+    recent_from = data.start - RECENT_SECONDS
     for period, line, template in templates_of(data.baseline_logs, data.logs):
         known = where.get(line.span_id) if line.span_id else None
         operation = known[1] if known is not None and known[0] == line.service else None
         units.setdefault((line.service, operation), (Counter(), Counter()))[period][template] += 1
         totals.setdefault(line.service, (Counter(), Counter()))[period][template] += 1
+        if period == 0 and line.timestamp >= recent_from:
+            recent_units.setdefault((line.service, operation), Counter())[template] += 1
+            recent_totals.setdefault(line.service, Counter())[template] += 1
     volume = {svc: volume_ratio(before, during) for svc, (before, during) in totals.items()}
     best: dict[str, tuple[float, str, float, str]] = {}
     for (service, operation), (before, during) in sorted(units.items(), key=str):
@@ -147,7 +178,14 @@ def log_templates(data: RCAInput) -> SignalOutput:
             if operation is not None and ran > 0
             else volume[service]
         )
-        v, vt, g, gt = _surprises(before, during, scale)
+        recent_scale: float | None = None
+        if operation is not None:
+            lately = exposure[(2, (service, operation))]
+            recent_scale = exposure[(1, (service, operation))] / lately if lately > 0 else None
+        elif service in recent_totals:
+            recent_scale = volume_ratio(recent_totals[service], totals[service][1])
+        recent = recent_units.get((service, operation), Counter())
+        v, vt, g, gt = _surprises(before, during, scale, recent, recent_scale)
         vanish, vanish_t, surge, surge_t = best.get(service, (0.0, "", 0.0, ""))
         if v > vanish:
             vanish, vanish_t = v, vt
