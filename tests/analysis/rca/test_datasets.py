@@ -72,3 +72,22 @@ def test_a_busy_case_keeps_a_sample_of_whole_traces(monkeypatch: pytest.MonkeyPa
     assert 200 <= len(spans) <= 400  # about a quarter
     roots = {s.span_id.split("-")[0] for s in spans}
     assert len(spans) == 3 * len(roots)  # every kept trace is whole
+
+
+def test_a_log_line_with_a_corrupt_epoch_takes_its_iso_timestamp(tmp_path: Path) -> None:
+    # Train Ticket's log files hold a few rows whose TimeUnixNano overflowed.
+    frame = pd.DataFrame(
+        {
+            "Timestamp": ["2023-01-29T09:20:53.155Z", "2023-01-29T09:20:29.295", "garbage"],
+            "TimeUnixNano": [1_674_984_053_155_605_667, -6_795_364_578_871_345_152, -1],
+            "PodName": ["ts-travel2-service-5c66d57d58-6mp2b"] * 3,
+            "SpanID": ["a", "b", "c"],
+            "Log": ['{"log":"17:20:53.155 INFO ok\\n"}', "ERROR failed", "INFO lost"],
+        }
+    )
+    path = tmp_path / "09_21_log.csv.gz"
+    frame.to_csv(path, index=False)
+    records = nezha._read_logs([path])
+    assert [round(r.timestamp, 3) for r in records] == [1_674_984_053.156, 1_674_984_029.295]
+    assert [r.message for r in records] == ["INFO ok", "ERROR failed"]
+    assert records[0].service == "ts-travel2-service"

@@ -6,7 +6,11 @@ two after it (some are absent), ``construct_data/<day>/...`` for a fault-free
 stretch. The incident time is ``inject_ts_from_string`` (the epoch
 ``inject_timestamp`` is 8 h off for most Train Ticket cases). Services are the
 service part of the pod name (``checkoutservice-578fcf4766-9csqn`` ->
-``checkoutservice``).
+``checkoutservice``). A log line's time is its ``TimeUnixNano``; where that
+disagrees with the line's own ISO ``Timestamp`` column by more than
+``CLOCK_TOLERANCE_SECONDS`` (a few Train Ticket rows hold an overflowed
+``-6795364578871345152``), the ``Timestamp`` column is used, and a line with
+neither is skipped.
 
 Used by the benchmark command; reads no label column or file.
 """
@@ -140,24 +144,43 @@ def _history_files(folder: Path, kind: str, start: float, skip: set[Path]) -> li
     return files
 
 
+CLOCK_TOLERANCE_SECONDS = 60.0
+
+
+def _log_times(frame: pd.DataFrame) -> np.ndarray:
+    """Each line's epoch seconds: ``TimeUnixNano``, or the ISO ``Timestamp`` column
+    where the two disagree (a corrupt integer); NaN where neither is usable."""
+    nanos = pd.to_numeric(frame["TimeUnixNano"], errors="coerce").to_numpy(float) / 1e9
+    nanos[~(nanos > 0)] = np.nan  # an epoch before 1970 is a corrupt integer
+    if "Timestamp" not in frame.columns:
+        return nanos
+    stamp = pd.to_datetime(frame["Timestamp"], utc=True, errors="coerce", format="ISO8601")
+    iso = np.where(stamp.notna(), stamp.to_numpy("datetime64[ns]").astype("int64") / 1e9, np.nan)
+    agree = np.isfinite(nanos) & (
+        ~np.isfinite(iso) | (np.abs(nanos - iso) <= CLOCK_TOLERANCE_SECONDS)
+    )
+    return np.where(agree, nanos, iso)
+
+
 def _read_logs(paths: list[Path]) -> list[LogRecord]:
     records: list[LogRecord] = []
     for path in paths:
         frame = pd.read_csv(
-            path, usecols=lambda c: c in ("TimeUnixNano", "PodName", "Log", "SpanID")
+            path,
+            usecols=lambda c: c in ("Timestamp", "TimeUnixNano", "PodName", "Log", "SpanID"),
         )
         spans = frame["SpanID"] if "SpanID" in frame.columns else pd.Series([None] * len(frame))
         for ts, pod, raw, span in zip(
-            frame["TimeUnixNano"], frame["PodName"], frame["Log"], spans, strict=True
+            _log_times(frame), frame["PodName"], frame["Log"], spans, strict=True
         ):
+            if not np.isfinite(ts):
+                continue
             text = str(raw)
             with contextlib.suppress(json.JSONDecodeError, AttributeError):
                 text = str(json.loads(text).get("log", text))
             text = _LOG_PREFIX.sub("", text.strip())
             span_id = str(span) if isinstance(span, str) and span else None
-            records.append(
-                LogRecord(float(ts) / 1e9, service_of_pod(str(pod)), text, str(pod), span_id)
-            )
+            records.append(LogRecord(float(ts), service_of_pod(str(pod)), text, str(pod), span_id))
     return records
 
 
