@@ -150,9 +150,7 @@ CLOCK_TOLERANCE_SECONDS = 60.0
 def _log_times(frame: pd.DataFrame) -> np.ndarray:
     """Each line's epoch seconds: ``TimeUnixNano``, or the ISO ``Timestamp`` column
     where the two disagree (a corrupt integer); NaN where neither is usable."""
-    nanos: np.ndarray = (
-        pd.to_numeric(frame["TimeUnixNano"], errors="coerce").to_numpy(float) / 1e9
-    )
+    nanos: np.ndarray = pd.to_numeric(frame["TimeUnixNano"], errors="coerce").to_numpy(float) / 1e9
     nanos[~(nanos > 0)] = np.nan  # an epoch before 1970 is a corrupt integer
     if "Timestamp" not in frame.columns:
         return nanos
