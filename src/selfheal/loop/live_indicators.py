@@ -26,6 +26,7 @@ import numpy as np
 
 from selfheal.analysis import rules as ind
 from selfheal.core.types import Sample, SeriesKey
+from selfheal.monitoring import promql
 from selfheal.monitoring.window_store import WindowStore
 
 MIN_REQUESTS = 5.0  # fewer requests than this in the window: a ratio says nothing
@@ -43,38 +44,19 @@ def _instance(key: SeriesKey) -> str | None:
 
 
 def _delta(store: WindowStore, key: SeriesKey, since: float) -> tuple[float, float]:
-    """Increase of a counter over the window (resets handled) and the time it spans."""
+    """Increase of a counter over the window (resets handled, no extrapolation) and
+    the time its points span."""
     ts, values = store.window(key, since=since)
-    mask = ~np.isnan(values)
-    ts, values = ts[mask], values[mask]
-    if values.size < 2:
+    finite = ts[~np.isnan(values)]
+    if finite.size < 2:
         return 0.0, 0.0
-    steps = np.diff(values)
-    # A counter that went down was reset (process restarted): count from zero.
-    increase = float(np.where(steps >= 0, steps, values[1:]).sum())
-    return increase, float(ts[-1] - ts[0])
+    return promql.raw_increase(values), float(finite[-1] - finite[0])
 
 
 def _p99(buckets: dict[float, float]) -> float:
-    """Quantile 0.99 from cumulative bucket counts keyed by upper bound."""
-    if not buckets:
-        return math.nan
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return math.nan
-    rank = 0.99 * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            width = count - lower_count
-            frac = (rank - lower_count) / width if width > 0 else 1.0
-            return lower_bound + (bound - lower_bound) * frac
-        lower_bound, lower_count = bound, count
-    return lower_bound
+    """Quantile 0.99 from cumulative bucket counts keyed by upper bound
+    (PromQL's ``histogram_quantile``; NaN without a ``+Inf`` bucket or counts)."""
+    return promql.histogram_quantile(0.99, buckets.items())
 
 
 SLOW_SECONDS = 0.6  # below this p99 an instance is not slow, whatever its peers do
