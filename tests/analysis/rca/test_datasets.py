@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +92,20 @@ def test_a_log_line_with_a_corrupt_epoch_takes_its_iso_timestamp(tmp_path: Path)
     assert [round(r.timestamp, 3) for r in records] == [1_674_984_053.156, 1_674_984_029.295]
     assert [r.message for r in records] == ["INFO ok", "ERROR failed"]
     assert records[0].service == "ts-travel2-service"
+
+
+def test_metric_cells_that_are_not_numbers_read_as_missing(tmp_path: Path) -> None:
+    metric = tmp_path / "metric"
+    metric.mkdir()
+    pd.DataFrame(
+        {
+            "TimeStamp": [1_661_140_000, None, 1_661_140_060],
+            "PodName": ["cartservice-74f56fd4b-xxxxx"] * 3,
+            "CpuUsageRate(%)": [10.0, 11.0, "--"],
+        }
+    ).to_csv(metric / "cartservice-74f56fd4b-xxxxx_metric.csv.gz", index=False)
+    series = nezha._metrics(tmp_path, 1_661_140_060.0, 1_661_140_100.0)
+    cpu = [s for s in series if s.indicator == "cpu"]
+    assert len(cpu) == 1 and cpu[0].service == "cartservice"
+    assert cpu[0].timestamps.tolist() == [1_661_140_000.0, 1_661_140_060.0]
+    assert cpu[0].values[0] == 10.0 and np.isnan(cpu[0].values[1])

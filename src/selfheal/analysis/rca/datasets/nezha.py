@@ -101,8 +101,14 @@ def _day_metrics(metric_dir: str) -> tuple[tuple[str, str, pd.DataFrame], ...]:
         if pod in _NON_POD_FILES:
             continue
         frame = pd.read_csv(path)
+        if "TimeStamp" not in frame.columns:
+            continue  # not a per-pod metric file
         keep = ["TimeStamp", *[c for c in _METRIC_COLUMNS if c in frame.columns]]
-        out.append((service_of_pod(pod), pod, frame[keep].sort_values("TimeStamp")))
+        # A cell that is not a number (a collector's placeholder) reads as missing,
+        # and a row without a time is dropped, instead of failing the whole case.
+        numeric = frame[keep].apply(pd.to_numeric, errors="coerce")
+        numeric = numeric[numeric["TimeStamp"].notna()].sort_values("TimeStamp")
+        out.append((service_of_pod(pod), pod, numeric))
     return tuple(out)
 
 
