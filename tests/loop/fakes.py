@@ -65,6 +65,10 @@ class FakePlatform:
 class FakeRanker:
     def __init__(self, confidence: float = 0.9) -> None:
         self.confidence = confidence
+        self.learned: list[tuple[str, str]] = []  # (incident id, cause service)
+
+    def learn(self, incident: Incident, cause: Cause, now: float) -> None:
+        self.learned.append((incident.id, cause.service))
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         # The deepest anomalous service in the call graph is the cause.
@@ -80,6 +84,9 @@ class WrongFirstRanker:
 
     def __init__(self, first: str, truth: str, calls: int = 1) -> None:
         self.first, self.truth, self.calls = first, truth, calls
+
+    def learn(self, incident: Incident, cause: Cause, now: float) -> None:
+        pass  # this ranker's answers are scripted
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         self.calls -= 1

@@ -88,6 +88,8 @@ def test_fault_is_detected_diagnosed_healed_verified_and_audited_in_order() -> N
     assert positions == sorted(positions)
     assert all(i["outcome"] == "succeeded" for i in store.intents.values())
     assert guards.resolutions == [(incident.id, True)]
+    # the healed incident is remembered for the RCA, with the cause whose fix healed it
+    assert engine.ranker.learned == [(incident.id, "cache")]  # type: ignore[attr-defined]
 
 
 def test_failed_verification_rolls_back_then_next_rung_heals() -> None:

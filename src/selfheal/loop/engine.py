@@ -945,6 +945,11 @@ class Engine:
             "incident_resolved",
             {"incident": inc.id, "healed_by_action": healed_by_action, "reason": reason},
         )
+        if healed_by_action and rem is not None:
+            try:
+                self.ranker.learn(done, rem.plan.cause, now)
+            except Exception:  # the incident is resolved either way
+                log.exception("remembering healed incident %s failed", inc.id)
 
     def _resolve_quiet(self, now: float) -> tuple[str, ...]:
         """Close incidents whose symptoms stopped with nothing in flight."""

@@ -54,6 +54,11 @@ class Ranker(Protocol):
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]: ...
 
+    def learn(self, incident: Incident, cause: Cause, now: float) -> None:
+        """Feedback: a remediation of ``cause`` healed ``incident`` (remembered, so a
+        similar incident later points at the same cause)."""
+        ...
+
 
 class Planner(Protocol):
     """Decision: the plan (ladder) for a cause, or ``None`` when no strategy fits."""

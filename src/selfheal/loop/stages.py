@@ -34,6 +34,7 @@ from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.outcomes import StrategyOutcomes
+from selfheal.store.past_incidents import PastIncidents
 from selfheal.store.state import Store
 
 
@@ -252,7 +253,12 @@ _RCA_NAMES = {
 
 
 class RankerAdapter:
-    """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history."""
+    """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history.
+
+    With ``memory`` (the store's past incidents), each healed incident's symptom
+    signature is stored with the cause that healed it, and every ranking reads the
+    ``max_past`` most recent back (the RCA's history signal); without it they are
+    kept in this process only."""
 
     def __init__(
         self,
@@ -264,6 +270,8 @@ class RankerAdapter:
         spans: SpanWindow | None = None,
         span_baseline_seconds: float = 60.0,
         max_spans: int = 20_000,
+        memory: PastIncidents | None = None,
+        max_past: int = 200,
     ) -> None:
         self.history = history
         self.baseline_seconds = baseline_seconds
@@ -277,6 +285,37 @@ class RankerAdapter:
         self.spans = spans
         self.span_baseline_seconds = span_baseline_seconds
         self.max_spans = max_spans
+        self.memory = memory
+        self.max_past = max_past
+        self._past: list[Any] | None = None  # PastIncident values, newest first
+        # Signature of each incident's latest diagnosis, until it is healed or forgotten.
+        self._signatures: dict[str, dict[str, float]] = {}
+
+    def _past_incidents(self) -> tuple[Any, ...]:
+        if self._past is None:
+            from selfheal.analysis.rca import PastIncident
+            from selfheal.core.types import FailureType
+
+            stored = self.memory.recent(self.max_past) if self.memory is not None else ()
+            self._past = []
+            for r in stored:
+                try:
+                    kind = FailureType(r.failure_type)
+                except ValueError:  # written by a version with other failure types
+                    kind = FailureType.UNKNOWN
+                self._past.append(PastIncident(dict(r.signature), r.root_service, kind))
+        return tuple(self._past)
+
+    def learn(self, incident: Incident, cause: Cause, now: float) -> None:
+        from selfheal.analysis.rca import PastIncident
+
+        signature = self._signatures.pop(incident.id, None)
+        if not signature:
+            return  # never diagnosed here, or nothing moved: nothing to match later
+        if self.memory is not None:
+            self.memory.remember(incident.id, signature, cause.service, cause.failure_type.value)
+        past = PastIncident(signature, cause.service, cause.failure_type)
+        self._past = [past, *self._past_incidents()][: self.max_past]
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         from selfheal.analysis.rca import MetricSeries, RCAInput, rank
@@ -309,7 +348,13 @@ class RankerAdapter:
             baseline_logs=baseline_logs,
             calls=calls,
             spans=spans,
+            past_incidents=self._past_incidents(),
         )
+        from selfheal.analysis.rca.signals_history import incident_signature
+
+        self._signatures[incident.id] = incident_signature(data)
+        while len(self._signatures) > 4 * self.max_past:
+            self._signatures.pop(next(iter(self._signatures)))
         return rank(data).causes
 
     def _traces(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

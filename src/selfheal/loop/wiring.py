@@ -191,7 +191,10 @@ def _build(
         detection=detection,
         correlator=correlator,
         ranker=RankerAdapter(
-            history, logs=log_window if tailer is not None else None, spans=span_window
+            history,
+            logs=log_window if tailer is not None else None,
+            spans=span_window,
+            memory=store.past_incidents,
         ),
         planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),

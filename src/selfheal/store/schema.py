@@ -64,6 +64,19 @@ class StrategyOutcomeRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class PastIncidentRow(Base):
+    """A resolved incident's symptom signature and the cause whose remediation healed
+    it: the root-cause analysis matches new incidents against these."""
+
+    __tablename__ = "past_incidents"
+
+    incident_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    root_service: Mapped[str] = mapped_column(String(255))
+    failure_type: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)  # canonical JSON {"service:indicator": 0..1}
+    resolved_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class IncidentRow(Base):
     __tablename__ = "incidents"
 

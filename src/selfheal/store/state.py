@@ -17,6 +17,7 @@ from selfheal.store.db import Database
 from selfheal.store.incidents import IncidentStore
 from selfheal.store.intents import IntentJournal
 from selfheal.store.outcomes import StrategyOutcomes
+from selfheal.store.past_incidents import PastIncidents
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Store:
     approvals: ApprovalQueue
     control: ControlFlag
     outcomes: StrategyOutcomes
+    past_incidents: PastIncidents
 
     def close(self) -> None:
         self.db.dispose()
@@ -45,4 +47,5 @@ def open_store(url: str = "sqlite:///selfheal.db", clock: Clock | None = None) -
         approvals=ApprovalQueue(db, clock),
         control=ControlFlag(db, clock),
         outcomes=StrategyOutcomes(db, clock),
+        past_incidents=PastIncidents(db, clock),
     )
