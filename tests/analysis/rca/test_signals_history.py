@@ -25,3 +25,16 @@ def test_a_recurring_incident_matches_its_past_root() -> None:
 
 def test_without_past_incidents_history_says_nothing() -> None:
     assert past_incidents(shop_input({"payment": {"error_ratio": 0.5}})).scores == {}
+
+
+def test_a_past_incident_whose_root_is_silent_now_says_nothing() -> None:
+    # shipping's outage looked like this at the entry service; now payment fails and
+    # shipping is quiet: the shared downstream symptoms alone do not bring it back
+    data = shop_input({"payment": {"error_ratio": 0.5}, "checkout": {"error_ratio": 0.4}})
+    now = incident_signature(data)
+    assert not any(k.startswith("shipping:") or k.endswith(":shipping") for k in now)
+    lookalike = PastIncident(dict(now), "shipping", FailureType.CODE_BUG)  # similarity 1.0
+    with_history = RCAInput(
+        data.start, data.end, data.graph, data.metrics, past_incidents=(lookalike,)
+    )
+    assert past_incidents(with_history).scores == {}
