@@ -9,12 +9,13 @@ incident-similarity work, e.g. Lou et al., "Software Analytics for Incident
 Management of Online Services", ASE 2013, and Nezha's pattern matching). With no
 past incidents the signal sees nothing and drops out of the combination.
 
-A past incident only speaks for its root when that root shows a symptom now (one
-of its own indicators, or a caller's view of calls into it, moved): a recurring
-fault shows where it showed before. Different faults share their downstream
-symptoms (the entry service's error ratio, its latency), and in the demo shop
-different faults reached similarities of 0.56-0.78 through those alone, with the
-old root silent.
+A past incident whose root shows no symptom now (none of its own indicators, and
+no caller's view of calls into it, moved) needs a near-identical picture
+(``SILENT_ROOT_SIMILARITY``): different faults share their downstream symptoms
+(the entry service's error ratio, its latency), and in the demo shop different
+faults reached similarities of 0.56-0.78 through those alone, with the old root
+silent, while a cache corruption that came back (its root shows nothing itself,
+its caller fails) matched its first occurrence at 0.93.
 
 >>> sig = {"payment:error_ratio": 1.0, "checkout:error_ratio": 0.8}
 >>> round(cosine(sig, {"payment:error_ratio": 0.9, "checkout:error_ratio": 0.7}), 3)
@@ -31,6 +32,7 @@ from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
 
 MIN_SIMILARITY = 0.5
+SILENT_ROOT_SIMILARITY = 0.9  # when the past root shows no symptom now
 SIGNATURE_SATURATION = 10.0
 
 
@@ -76,10 +78,9 @@ def past_incidents(data: RCAInput) -> SignalOutput:
     scores: dict[str, float] = {}
     evidence: dict[str, tuple[str, ...]] = {}
     for past in data.past_incidents:
-        if not shows(now, past.root_service):
-            continue
         sim = cosine(now, past.signature)
-        if sim >= MIN_SIMILARITY and sim > scores.get(past.root_service, 0.0):
+        needed = MIN_SIMILARITY if shows(now, past.root_service) else SILENT_ROOT_SIMILARITY
+        if sim >= needed and sim > scores.get(past.root_service, 0.0):
             scores[past.root_service] = sim
             evidence[past.root_service] = (
                 f"history: matches a past {past.failure_type.value} incident "
