@@ -16,12 +16,13 @@ from selfheal.store import open_store
 GRAPH = nx.DiGraph([("frontend", "cart"), ("frontend", "catalog")])
 
 
-def _history(fault_at: float, until: float) -> WindowStore:
-    """cart's error ratio jumps at ``fault_at``; frontend inherits part of it."""
+def _history(fault_at: float, until: float, healed_at: float = float("inf")) -> WindowStore:
+    """cart's error ratio jumps at ``fault_at`` (until ``healed_at``); frontend inherits
+    part of it."""
     store = WindowStore()
     t = 0.0
     while t <= until:
-        broken = t >= fault_at
+        broken = fault_at <= t < healed_at or t >= fault_at + 200.0
         for service, healthy, faulty in (("cart", 0.0, 0.6), ("frontend", 0.0, 0.3)):
             key = SeriesKey.of(ind.ERROR_RATIO, {"service": service})
             noise = 0.002 * (int(t) % 3)
@@ -70,3 +71,12 @@ def test_an_incident_never_diagnosed_here_teaches_nothing(tmp_path: Path) -> Non
         assert store.past_incidents.recent() == ()
     finally:
         store.close()
+
+
+def test_without_a_store_what_was_learned_lasts_for_the_process() -> None:
+    ranker = RankerAdapter(_history(100.0, 310.0, healed_at=130.0))  # back at 300
+    ranker.rank(_incident("inc-1", 100.0), GRAPH, 110.0)
+    ranker.learn(_incident("inc-1", 100.0), Cause("cart", 0.9, FailureType.CODE_BUG), 120.0)
+    causes = ranker.rank(_incident("inc-2", 300.0), GRAPH, 310.0)
+    cart = next(c for c in causes if c.service == "cart")
+    assert any("history: matches a past CodeBug incident" in e for e in cart.evidence)

@@ -314,6 +314,8 @@ class RankerAdapter:
             return  # never diagnosed here, or nothing moved: nothing to match later
         if self.memory is not None:
             self.memory.remember(incident.id, signature, cause.service, cause.failure_type.value)
+            self._past = None  # read back from the store (which replaces a re-learned one)
+            return
         past = PastIncident(signature, cause.service, cause.failure_type)
         self._past = [past, *self._past_incidents()][: self.max_past]
 
