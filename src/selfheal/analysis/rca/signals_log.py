@@ -33,7 +33,9 @@ Error lines are not a steady rate: they come in bursts tied to transient
 trouble. An error template counts as *vanished* only as far as the recent part
 of the baseline (the last ``RECENT_SECONDS`` before the incident) also expects
 it: a burst in an older stretch of the baseline (a past incident's tail, a
-deployment's warm-up) that has long stopped is not a change at the fault.
+deployment's warm-up) that has long stopped is not a change at the fault. (An
+operation that did not run at all in the recent part, or a service that logged
+nothing there, keeps the whole baseline: the recent part cannot tell then.)
 
 Per service, the largest surprise of each kind counts, log-compressed, and the
 two are added. Callers of a failing service log errors too; the propagation walk

@@ -6,11 +6,11 @@ two after it (some are absent), ``construct_data/<day>/...`` for a fault-free
 stretch. The incident time is ``inject_ts_from_string`` (the epoch
 ``inject_timestamp`` is 8 h off for most Train Ticket cases). Services are the
 service part of the pod name (``checkoutservice-578fcf4766-9csqn`` ->
-``checkoutservice``). A log line's time is its ``TimeUnixNano``; where that
-disagrees with the line's own ISO ``Timestamp`` column by more than
-``CLOCK_TOLERANCE_SECONDS`` (a few Train Ticket rows hold an overflowed
+``checkoutservice``). A log line's time is its ``TimeUnixNano``; where that is
+not a positive epoch or disagrees with the line's own ISO ``Timestamp`` column by
+more than ``CLOCK_TOLERANCE_SECONDS`` (a few Train Ticket rows hold an overflowed
 ``-6795364578871345152``), the ``Timestamp`` column is used, and a line with
-neither is skipped.
+neither is skipped. A metric cell that is not a number reads as missing.
 
 Used by the benchmark command; reads no label column or file.
 """
