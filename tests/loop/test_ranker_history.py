@@ -80,3 +80,10 @@ def test_without_a_store_what_was_learned_lasts_for_the_process() -> None:
     causes = ranker.rank(_incident("inc-2", 300.0), GRAPH, 310.0)
     cart = next(c for c in causes if c.service == "cart")
     assert any("history: matches a past CodeBug incident" in e for e in cart.evidence)
+
+
+def test_the_ranking_keeps_at_most_max_causes() -> None:
+    history = _history(100.0, 110.0)
+    assert len(RankerAdapter(history).rank(_incident("inc-1", 100.0), GRAPH, 110.0)) == 3
+    causes = RankerAdapter(history, max_causes=1).rank(_incident("inc-1", 100.0), GRAPH, 110.0)
+    assert [c.service for c in causes] == ["cart"]

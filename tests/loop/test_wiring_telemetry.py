@@ -30,6 +30,7 @@ def _config(tmp_path: Path, otlp_port: int = 0) -> dict[str, object]:
         "store": {"url": f"sqlite:///{tmp_path}/selfheal.db"},
         "logs": {"globs": [str(tmp_path / "*.log")]},
         "otlp": {"enabled": True, "port": otlp_port},
+        "rca": {"max_causes": 3},
     }
 
 
@@ -73,6 +74,8 @@ def test_trace_edges_join_the_graph_and_log_lines_fill_the_window(tmp_path: Path
         # the same spans wait in the ranker's span window for a diagnosis
         ranker = runtime.engine.ranker
         assert isinstance(ranker, RankerAdapter) and ranker.spans is not None
+        assert ranker.max_causes == 3  # rca.max_causes reaches the ranking
+        assert ranker.memory is runtime.store.past_incidents
         kept = ranker.spans.between(0, 1e12)
         assert sorted(s.name for s in kept) == ["GET /cart", "GET cart"]
         assert [r.message for r in collector.log_window.between(0, 1e12)] == ["x"]

@@ -272,8 +272,12 @@ class RankerAdapter:
         max_spans: int = 20_000,
         memory: PastIncidents | None = None,
         max_past: int = 200,
+        max_causes: int = 5,
     ) -> None:
+        if max_causes < 1:
+            raise ValueError(f"max_causes must be >= 1, got {max_causes}")
         self.history = history
+        self.max_causes = max_causes
         self.baseline_seconds = baseline_seconds
         self.logs = logs
         # Template mining runs on the loop's thread: a short baseline and a cap on the
@@ -321,6 +325,7 @@ class RankerAdapter:
 
     def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
         from selfheal.analysis.rca import MetricSeries, RCAInput, rank
+        from selfheal.analysis.rca import RCAConfig as RankerConfig
 
         start = min(incident.opened_at, now)
         since = start - self.baseline_seconds
@@ -357,7 +362,7 @@ class RankerAdapter:
         self._signatures[incident.id] = incident_signature(data)
         while len(self._signatures) > 4 * self.max_past:
             self._signatures.pop(next(iter(self._signatures)))
-        return rank(data).causes
+        return rank(data, RankerConfig(max_causes=self.max_causes)).causes
 
     def _traces(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """The spans around the incident (for trace patterns) and the calls they

@@ -195,6 +195,7 @@ def _build(
             logs=log_window if tailer is not None else None,
             spans=span_window,
             memory=store.past_incidents,
+            max_causes=config.rca.max_causes,
         ),
         planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),
