@@ -84,6 +84,6 @@ def test_without_a_store_what_was_learned_lasts_for_the_process() -> None:
 
 def test_the_ranking_keeps_at_most_max_causes() -> None:
     history = _history(100.0, 110.0)
-    assert len(RankerAdapter(history).rank(_incident("inc-1", 100.0), GRAPH, 110.0)) == 3
+    assert len(RankerAdapter(history).rank(_incident("inc-1", 100.0), GRAPH, 110.0)) == 3  # all
     causes = RankerAdapter(history, max_causes=1).rank(_incident("inc-1", 100.0), GRAPH, 110.0)
     assert [c.service for c in causes] == ["cart"]

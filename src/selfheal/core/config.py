@@ -166,7 +166,12 @@ class RCAConfig(_Section):
         le=1,
         description="Causes below this confidence are not acted on. Default 0.7 (the seed's).",
     )
-    max_causes: int = Field(default=5, ge=1, description="Causes kept per incident. Default 5.")
+    max_causes: int = Field(
+        default=10,
+        ge=1,
+        description="Causes kept per incident (candidates the planner may fall back on). "
+        "Default 10.",
+    )
 
 
 class GuardsConfig(_Section):

@@ -272,7 +272,7 @@ class RankerAdapter:
         max_spans: int = 20_000,
         memory: PastIncidents | None = None,
         max_past: int = 200,
-        max_causes: int = 5,
+        max_causes: int = 10,
     ) -> None:
         if max_causes < 1:
             raise ValueError(f"max_causes must be >= 1, got {max_causes}")
