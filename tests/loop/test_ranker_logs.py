@@ -39,7 +39,7 @@ def test_incident_and_baseline_lines_reach_the_rca_engine(
     tailer.close()
     seen: dict[str, Any] = {}
 
-    def fake_rank(data: rca.RCAInput) -> Any:
+    def fake_rank(data: rca.RCAInput, config: Any = None) -> Any:
         seen["data"] = data
         return REAL_RANK(rca.RCAInput(data.start, data.end, nx.DiGraph()))
 
@@ -59,7 +59,7 @@ def test_incident_and_baseline_lines_reach_the_rca_engine(
 def test_without_a_log_source_the_rca_gets_no_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_rank(data: rca.RCAInput) -> Any:
+    def fake_rank(data: rca.RCAInput, config: Any = None) -> Any:
         seen["data"] = data
         return REAL_RANK(rca.RCAInput(data.start, data.end, nx.DiGraph()))
 
