@@ -16,7 +16,9 @@ from selfheal.core.types import Cause
 
 @dataclass(frozen=True, slots=True)
 class RCAResult:
-    """Causes sorted by confidence (highest first) plus each signal's raw view.
+    """Causes in ranking order (combined score, most likely first; each carries its
+    own confidence, which also weighs how close the runner-up is) plus each
+    signal's raw view.
 
     ``signal_scores`` maps a signal name to its per-service scores (normalised to
     a maximum of 1), so a reader can see which signal carried the ranking.
