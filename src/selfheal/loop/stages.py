@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -36,6 +36,9 @@ from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.past_incidents import PastIncidents
 from selfheal.store.state import Store
+
+if TYPE_CHECKING:  # the RCA engine itself is imported on first diagnosis
+    from selfheal.analysis.rca import PastIncident
 
 
 class StoreAdapter:
@@ -291,11 +294,11 @@ class RankerAdapter:
         self.max_spans = max_spans
         self.memory = memory
         self.max_past = max_past
-        self._past: list[Any] | None = None  # PastIncident values, newest first
+        self._past: list[PastIncident] | None = None  # newest first
         # Signature of each incident's latest diagnosis, until it is healed or forgotten.
         self._signatures: dict[str, dict[str, float]] = {}
 
-    def _past_incidents(self) -> tuple[Any, ...]:
+    def _past_incidents(self) -> tuple[PastIncident, ...]:
         if self._past is None:
             from selfheal.analysis.rca import PastIncident
             from selfheal.core.types import FailureType
