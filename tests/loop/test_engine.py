@@ -354,7 +354,7 @@ def test_a_cause_already_tried_is_not_chosen_again_by_rediagnosis() -> None:
 
 
 def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
-    from selfheal.analysis import rules as ind
+    from selfheal.core import indicators as ind
     from selfheal.core.types import Anomaly, Cause, Incident, SeriesKey
     from selfheal.decision.context import PlanningContext, ServiceState
 
@@ -444,7 +444,7 @@ def test_an_action_that_heals_its_cause_in_a_two_fault_incident_is_kept_and_the_
 
 def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> None:
     from selfheal.analysis import classification
-    from selfheal.analysis import rules as ind
+    from selfheal.core import indicators as ind
     from selfheal.core.types import Anomaly, Cause, Incident, SeriesKey
 
     clock = FakeClock()
@@ -468,7 +468,7 @@ def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> Non
 
 
 def test_statistical_noise_does_not_decide_the_failure_type() -> None:
-    from selfheal.analysis import rules as ind
+    from selfheal.core import indicators as ind
     from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
     from selfheal.decision.context import PlanningContext, ServiceState
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from selfheal.analysis import rules as ind
+from selfheal.core import indicators as ind
 from selfheal.core.clock import FakeClock
 from selfheal.core.types import Anomaly, Cause, FailureType, Incident, Sample, SeriesKey
 from selfheal.loop.stages import RankerAdapter

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from selfheal.analysis import rules as ind
+from selfheal.core import indicators as ind
 from selfheal.core.types import Anomaly, Cause, FailureType
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from selfheal.analysis import rules as ind
+from selfheal.core import indicators as ind
 from selfheal.core.types import Anomaly, Impact
 
 

@@ -21,27 +21,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from selfheal.core.indicators import (
+    CPU,
+    ERROR_RATIO,
+    LATENCY_P99,
+    LATENCY_VS_PEERS,
+    MEMORY,
+    ORDER_SUCCESS,
+    PAYMENT_SUCCESS,
+    POOL_TIMEOUTS,
+    SATURATION,
+    UP,
+    UPSTREAM_ERROR_RATIO,
+    UPSTREAM_LATENCY,
+    UPSTREAM_LATENCY_VS_PEERS,
+)
 from selfheal.core.types import Anomaly, Sample, SeriesKey, SignalKind
-
-# Indicator names the loop's collector produces (one vocabulary for rules, classifier, impact).
-ERROR_RATIO = "error_ratio"  # share of served requests that failed (5xx), 0..1
-LATENCY_P99 = "latency_p99_seconds"  # 99th percentile of served latency, seconds
-SATURATION = "pool_saturation"  # in-use / max of the connection pool, 0..1
-POOL_TIMEOUTS = "pool_wait_timeouts_per_second"  # pool waits that timed out, per second
-CPU = "cpu_cores"  # CPU seconds per second (1.0 = one core)
-MEMORY = "memory_bytes"  # resident memory, bytes
-UP = "up"  # 1 when the instance answered its scrape, else 0
-UPSTREAM_ERROR_RATIO = "upstream_error_ratio"  # calls to one callee (label target) that failed
-UPSTREAM_LATENCY = "upstream_latency_p99_seconds"  # latency of calls to one callee, seconds
-ORDER_SUCCESS = "order_success_ratio"  # business: orders that succeeded, 0..1
-PAYMENT_SUCCESS = "payment_success_ratio"  # business: payments that succeeded, 0..1
-REQUEST_RATE = "request_rate"  # served requests per second
-# An instance's p99 over the median of its sibling instances' (1.0 while it is fast): a slow
-# instance stands out even when the whole host is loaded and every baseline moved.
-LATENCY_VS_PEERS = "latency_p99_vs_peers"
-UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
-
-BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
 
 
 class Detector(Protocol):

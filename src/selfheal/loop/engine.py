@@ -35,9 +35,9 @@ from typing import Any, Protocol
 import networkx as nx
 
 from selfheal.analysis import classification, impact
-from selfheal.analysis import rules as ind
 from selfheal.analysis.correlation import Correlator
 from selfheal.analysis.rules import LiveDetection
+from selfheal.core import indicators as ind
 from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError
 from selfheal.core.types import (

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import networkx as nx
 import numpy as np
 
-from selfheal.analysis import rules as ind
+from selfheal.core import indicators as ind
 from selfheal.core.types import Sample, SeriesKey
 from selfheal.monitoring import promql
 from selfheal.monitoring.window_store import WindowStore

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
-from selfheal.analysis import rules as ind
+from selfheal.core import indicators as ind
 from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
