@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Cause, FailureType, Incident
-from selfheal.decision.context import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 
 NOW = 1_700_000_000.0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import doctest
 
 import selfheal.decision
-from selfheal.decision import conflicts, context, guard_settings
+from selfheal.decision import conflicts, guard_settings
+from selfheal.monitoring import changes
 
 EXPECTED = {
     "PREREQUISITES",
@@ -15,9 +16,6 @@ EXPECTED = {
     "ApprovalStatus",
     "Assessment",
     "BreakerState",
-    "ChangeEvent",
-    "ChangeKind",
-    "ChangeTracker",
     "Decision",
     "Folded",
     "GuardDecision",
@@ -27,10 +25,8 @@ EXPECTED = {
     "MaintenanceWindow",
     "MergeResult",
     "Planner",
-    "PlanningContext",
     "Playbook",
     "PlaybookEntry",
-    "ServiceState",
     "TargetLocks",
     "Verdict",
     "assess",
@@ -48,6 +44,6 @@ def test_public_api_is_pinned() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    for module in (context, conflicts, guard_settings):
+    for module in (changes, conflicts, guard_settings):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind, FailureType, Outcome
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import (
     BreakerState,
     Guards,

@@ -6,8 +6,8 @@ import pytest
 from decision_shop import NOW, cause, config_push, deploy, incident, shop
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import ActionKind, FailureType
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.planner import Planner, dependency_pairs
 from selfheal.decision.playbook import Playbook
 

@@ -9,16 +9,13 @@ from collections.abc import Callable
 from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import ActionResult, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
-    ChangeEvent,
-    ChangeKind,
     Guards,
     GuardSettings,
     Planner,
-    PlanningContext,
     Playbook,
-    ServiceState,
 )
 from selfheal.execution import ActionRunner, LocalExecutor
 

@@ -12,6 +12,7 @@ import networkx as nx
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError
+from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import (
     Action,
     ActionKind,
@@ -23,7 +24,6 @@ from selfheal.core.types import (
     Sample,
     SeriesKey,
 )
-from selfheal.decision.context import PlanningContext, ServiceState
 from selfheal.loop.ports import Observation, Prepared, Verdict
 
 

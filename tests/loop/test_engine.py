@@ -355,8 +355,8 @@ def test_a_cause_already_tried_is_not_chosen_again_by_rediagnosis() -> None:
 
 def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
     from selfheal.core import indicators as ind
+    from selfheal.core.platform import PlanningContext, ServiceState
     from selfheal.core.types import Anomaly, Cause, Incident, SeriesKey
-    from selfheal.decision.context import PlanningContext, ServiceState
 
     clock = FakeClock()
     engine, _, _ = make_engine(World(clock))
@@ -396,7 +396,7 @@ def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
 
 
 def test_a_change_answered_by_a_heal_is_hidden_from_the_planner_afterwards() -> None:
-    from selfheal.decision.context import ChangeEvent, ChangeKind, PlanningContext
+    from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext
 
     clock = FakeClock()
     world = World(clock)
@@ -469,8 +469,8 @@ def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> Non
 
 def test_statistical_noise_does_not_decide_the_failure_type() -> None:
     from selfheal.core import indicators as ind
+    from selfheal.core.platform import PlanningContext, ServiceState
     from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
-    from selfheal.decision.context import PlanningContext, ServiceState
 
     clock = FakeClock()
     engine, _, _ = make_engine(World(clock))

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.decision.context import ChangeKind, ServiceState
+from selfheal.core.platform import ChangeKind, ServiceState
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.loop.platform import ObservedPlatformView
 

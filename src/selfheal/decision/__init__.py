@@ -16,13 +16,6 @@ from selfheal.decision.approvals import (
     ApprovalStatus,
 )
 from selfheal.decision.conflicts import Folded, Lease, MergeResult, TargetLocks, merge_plans
-from selfheal.decision.context import (
-    ChangeEvent,
-    ChangeKind,
-    ChangeTracker,
-    PlanningContext,
-    ServiceState,
-)
 from selfheal.decision.guards import (
     BreakerState,
     GuardDecision,
@@ -45,9 +38,6 @@ __all__ = [
     "ApprovalStatus",
     "Assessment",
     "BreakerState",
-    "ChangeEvent",
-    "ChangeKind",
-    "ChangeTracker",
     "Decision",
     "Folded",
     "GuardDecision",
@@ -57,10 +47,8 @@ __all__ = [
     "MaintenanceWindow",
     "MergeResult",
     "Planner",
-    "PlanningContext",
     "Playbook",
     "PlaybookEntry",
-    "ServiceState",
     "TargetLocks",
     "Verdict",
     "assess",

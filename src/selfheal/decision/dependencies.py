@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Cause
-from selfheal.decision.context import PlanningContext
 
 _WORD = re.compile(r"[A-Za-z0-9_.-]+")
 

@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, Cause, FailureType, Outcome
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.guard_settings import GuardSettings, MaintenanceWindow, load_guard_settings
 from selfheal.decision.risk import instances_taken_out
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.platform import ChangeKind, PlanningContext
 from selfheal.core.types import Action, ActionKind, Cause, Incident, Plan, Strategy
-from selfheal.decision.context import ChangeKind, PlanningContext
 from selfheal.decision.dependencies import cache_service, dependency_pairs, is_external
 from selfheal.decision.playbook import Playbook, PlaybookEntry
 from selfheal.decision.risk import Assessment, assess

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.decision.context import ServiceState
+from selfheal.core.platform import ServiceState
 from selfheal.execution.kubernetes import api_error, load_apis
 
 

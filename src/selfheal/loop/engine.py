@@ -40,6 +40,7 @@ from selfheal.analysis.rules import LiveDetection
 from selfheal.core import indicators as ind
 from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import (
     Action,
     ActionKind,
@@ -55,7 +56,6 @@ from selfheal.core.types import (
     SeriesKey,
     Verification,
 )
-from selfheal.decision.context import PlanningContext
 from selfheal.loop import serialize as ser
 from selfheal.loop.metrics import EngineMetrics
 from selfheal.loop.ports import (

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 import httpx
 
 from selfheal.core.errors import SelfHealError
-from selfheal.decision.context import ChangeTracker, PlanningContext, ServiceState
+from selfheal.core.platform import PlanningContext, ServiceState
+from selfheal.monitoring.changes import ChangeTracker
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import networkx as nx
 
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionResult, Anomaly, Cause, Incident, Plan, Sample
-from selfheal.decision.context import PlanningContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ import numpy as np
 from selfheal.core import indicators as ind
 from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError, TemporaryError
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import Guards
 from selfheal.decision.guards import Verdict as GuardVerdict
 from selfheal.decision.planner import Planner

@@ -19,7 +19,7 @@ from selfheal.analysis.rules import LiveDetection, rules_from_config
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import Config
 from selfheal.core.errors import ConfigError
-from selfheal.decision.context import ServiceState
+from selfheal.core.platform import ServiceState
 from selfheal.decision.guards import Guards, GuardSettings
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
