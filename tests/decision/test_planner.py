@@ -247,37 +247,6 @@ def test_the_loops_own_changes_are_not_taken_for_a_cause(planner) -> None:
     assert plan.strategy == "relieve-pool-exhaustion"
 
 
-def test_a_config_restore_the_loop_planned_is_not_the_next_incidents_cause() -> None:
-    clock = FakeClock(NOW)
-    planner = Planner(Playbook.default(), clock)
-    bad_push = config_push("payment", NOW - 20)
-    first_plan = planner.plan(
-        incident("i1"), cause("payment", F.CONFIGURATION_ERROR), shop(changes=(bad_push,))
-    )
-    assert first_plan.actions[0].params == {"revision": 2}
-    restore = config_push("payment", NOW + 3)  # the loop's restore, seen a cycle later
-    clock.advance(120)
-    later = planner.plan(
-        incident("i2"),
-        cause("payment", F.CODE_BUG, "payment-1", "error_ratio"),
-        shop(changes=(restore,)),
-    )
-    assert later.strategy == "restart-faulty-instance"
-    assert later.actions[0].kind == K.RESTART_CONTAINER
-
-
-def test_an_outside_push_after_the_loops_window_is_a_cause_again() -> None:
-    clock = FakeClock(NOW)
-    planner = Planner(Playbook.default(), clock)
-    planner.plan(incident("i1"), cause("payment", F.CONFIGURATION_ERROR), shop())
-    clock.advance(1000)
-    outside = config_push("payment", NOW + 900)
-    later = planner.plan(
-        incident("i2"), cause("payment", F.CODE_BUG, None, "error_ratio"), shop(changes=(outside,))
-    )
-    assert later.strategy == "restore-last-good-config"
-
-
 def test_a_push_without_a_known_revision_restores_by_time(planner) -> None:
     ctx = shop(changes=(config_push("cart", NOW - 50, before="?"),))
     action, _ = first(planner, cause("cart", F.CONFIGURATION_ERROR), ctx)

@@ -12,7 +12,7 @@ import networkx as nx
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError
-from selfheal.core.platform import PlanningContext, ServiceState
+from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import (
     Action,
     ActionKind,
@@ -52,14 +52,15 @@ class World:
 class FakePlatform:
     def __init__(self, world: World) -> None:
         self.world = world
+        self.expected: list[tuple[str, ChangeKind, float]] = []  # what the loop said it changes
 
     def context(self, now: float) -> PlanningContext:
         return PlanningContext(
             services={s: ServiceState(s, instances=(f"{s}-0",)) for s in self.world.services}
         )
 
-    def external(self) -> frozenset[str]:
-        return frozenset()
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self.expected.append((service, kind, until))
 
 
 class FakeRanker:

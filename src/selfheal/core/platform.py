@@ -15,6 +15,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from selfheal.core.types import ActionKind
+
 
 class ChangeKind(enum.StrEnum):
     """What changed on a service."""
@@ -91,3 +93,13 @@ class PlanningContext:
     def dependents_of(self, dependency: str) -> tuple[str, ...]:
         """Services that name ``dependency`` among their dependencies (sorted)."""
         return tuple(sorted(s.name for s in self.services.values() if dependency in s.dependencies))
+
+
+#: The platform change each action kind makes (a failover rewrites the dependency config);
+#: restarts, drains and cache clears change no version, configuration or replica count.
+CHANGE_MADE_BY: Mapping[ActionKind, ChangeKind] = {
+    ActionKind.UPDATE_CONFIGURATION: ChangeKind.CONFIG,
+    ActionKind.FAILOVER: ChangeKind.CONFIG,
+    ActionKind.ROLLBACK_DEPLOYMENT: ChangeKind.DEPLOY,
+    ActionKind.SCALE_SERVICE: ChangeKind.SCALE,
+}

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import httpx
 
 from selfheal.core.errors import SelfHealError
-from selfheal.core.platform import PlanningContext, ServiceState
+from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
 from selfheal.monitoring.changes import ChangeTracker
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ class LocalPlatformView:
         self._client = client or httpx.Client(timeout=3.0)
         self._tracker = ChangeTracker()
         self._last = PlanningContext()
-        self._external: frozenset[str] = frozenset()
 
     def status(self) -> dict[str, Any]:
         response = self._client.get(f"{self.control_url}/platform/status")
@@ -58,7 +57,6 @@ class LocalPlatformView:
             log.warning("platform status unavailable: %s", exc)
             return self._last
         services = []
-        self._external = frozenset(s["name"] for s in data.get("services", []) if s.get("external"))
         for s in data.get("services", []):
             instances = tuple(i["id"] for i in s.get("instances", []))
             unready = frozenset(
@@ -75,6 +73,7 @@ class LocalPlatformView:
                     config_revision=int(s.get("config_revision", 0)),
                     dependencies=dict(s.get("dependencies") or {}),
                     criticality=CRITICALITY.get(s["name"], 0.5),
+                    external=bool(s.get("external", False)),
                 )
             )
         self._tracker.observe(services, now)
@@ -83,8 +82,8 @@ class LocalPlatformView:
         )
         return self._last
 
-    def external(self) -> frozenset[str]:
-        return self._external
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self._tracker.expect(service, kind, until)
 
     def close(self) -> None:
         self._client.close()
@@ -114,7 +113,6 @@ class ObservedPlatformView:
         self._configured = {s.name: s for s in configured}
         self._tracker = ChangeTracker()
         self._last = PlanningContext()
-        self._external: frozenset[str] = frozenset()
         self.last_error = ""  # why the last read failed; empty once it reads again
         self.failures_total = 0
 
@@ -132,14 +130,13 @@ class ObservedPlatformView:
             self.last_error = ""
         services = self._merge(observed)
         self._tracker.observe(services, now)
-        self._external = frozenset(s.name for s in services if s.external)
         self._last = PlanningContext(
             services={s.name: s for s in services}, changes=self._tracker.events
         )
         return self._last
 
-    def external(self) -> frozenset[str]:
-        return self._external
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self._tracker.expect(service, kind, until)
 
     def close(self) -> None:
         if self._source is not None:

@@ -29,9 +29,11 @@ from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
-from selfheal.loop.engine import Engine, EngineSettings, ThreadPool
+from selfheal.loop.engine import Engine
+from selfheal.loop.jobs import ThreadPool
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
+from selfheal.loop.settings import EngineSettings
 from selfheal.loop.stages import (
     ExecutorRunner,
     GuardsAdapter,

@@ -1,8 +1,8 @@
-"""Failure type from evidence, for causes whose ranking left it undecided.
+"""Failure type of a cause, decided from the evidence.
 
-The loop calls ``classify`` after root-cause ranking, for the top cause(s) whose
-``failure_type`` is ``UNKNOWN`` (a ranker that decided keeps its answer, unless
-the evidence here is a hard fact such as a fresh deploy). The evidence is the
+``selfheal.analysis.triage`` calls ``classify`` for every cause the root-cause
+ranker returned (a ranker that decided keeps its answer unless a rule here
+matches). The evidence is the
 incident's anomalies, the platform's recent changes and which services are
 external dependencies. The rules read like an SRE's triage, most specific
 first:
@@ -29,16 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from selfheal.core import indicators as ind
+from selfheal.core.platform import ChangeEvent, ChangeKind
 from selfheal.core.types import Anomaly, Cause, FailureType
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A change to a service seen on the platform (``kind``: deploy, config, scale)."""
-
-    service: str
-    kind: str
-    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +42,11 @@ class Classification:
     service: str | None = None  # set when the evidence points at another service
 
 
+# Pseudo-indicators naming the fact a classification rests on.
+VERSION = "version"  # a deploy just before the incident
+CONFIG = "config"  # a config push just before the incident
+NO_RULE = "no rule matched"  # the reason when no rule here decided
+
 PROCESS_INDICATORS = (ind.MEMORY, ind.CPU)
 POOL_INDICATORS = (ind.SATURATION, ind.POOL_TIMEOUTS)
 RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
@@ -58,9 +55,9 @@ RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
 def classify(
     cause: Cause,
     anomalies: Sequence[Anomaly],
-    changes: Iterable[Change] = (),
+    changes: Iterable[ChangeEvent] = (),
     external: frozenset[str] = frozenset(),
-    since: float = 0.0,
+    since: float = float("-inf"),
     callees: Iterable[str] = (),
 ) -> Classification:
     """Decide the failure type of ``cause`` from the evidence; see the module rules.
@@ -70,16 +67,16 @@ def classify(
     service = cause.service
     mine = [a for a in anomalies if a.service == service]
     recent = [c for c in changes if c.service == service and c.at >= since]
-    deploys = [c for c in recent if c.kind == "deploy"]
-    configs = [c for c in recent if c.kind == "config"]
+    deploys = [c for c in recent if c.kind is ChangeKind.DEPLOY]
+    configs = [c for c in recent if c.kind is ChangeKind.CONFIG]
     if deploys:
         return Classification(
-            FailureType.CODE_BUG, "version", None, f"{service} was deployed before the incident"
+            FailureType.CODE_BUG, VERSION, None, f"{service} was deployed before the incident"
         )
     if configs:
         return Classification(
             FailureType.CONFIGURATION_ERROR,
-            "config",
+            CONFIG,
             None,
             f"{service} got a config push before the incident",
         )
@@ -218,7 +215,7 @@ def classify(
     instance = cause.instance or _single_instance(
         [a for a in mine if a.instance and a.indicator != ind.UP]
     )
-    return Classification(cause.failure_type, cause.indicator, instance, "no rule matched")
+    return Classification(cause.failure_type, cause.indicator, instance, NO_RULE)
 
 
 def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from selfheal.analysis.classification import Change, apply, classify
+from selfheal.analysis.failure_type import apply, classify
+from selfheal.core.platform import ChangeEvent, ChangeKind
 from selfheal.core.types import Anomaly, Cause, FailureType, SeriesKey
 
 
@@ -28,11 +29,17 @@ def a(
 
 def test_recent_deploy_means_code_bug_and_config_push_means_configuration_error() -> None:
     cause = Cause("cart", 0.9)
-    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "deploy", 5.0)], since=0)
+    found = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.DEPLOY, 5.0)], since=0
+    )
     assert found.failure_type is FailureType.CODE_BUG
-    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=0)
+    found = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.CONFIG, 5.0)], since=0
+    )
     assert found.failure_type is FailureType.CONFIGURATION_ERROR
-    old = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=6)
+    old = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.CONFIG, 5.0)], since=6
+    )
     assert old.failure_type is FailureType.UNKNOWN
 
 
