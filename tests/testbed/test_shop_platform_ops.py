@@ -156,7 +156,7 @@ def test_failover_sends_payments_to_the_standby(client: ControlClient) -> None:
     assert client.service("payment")["dependencies"] == {"bank": "bank-b"}
     pay = client.service("payment")["lb_url"] + "/payments"
     r = httpx.post(pay, json={"user": "u", "amount": 3.5, "currency": "EUR"}, timeout=5)
-    assert r.status_code == 200 and r.json()["bank"] == "bank-b"
+    assert r.status_code == 200 and r.json()["result"]["via"]["bank"] == "bank-b"
     assert metric_sum(scrape(standby), "http_requests_total", route="/charge") == before + 1
     client.failover("payment", "bank", "bank")
     assert client.service("payment")["dependencies"] == {"bank": "bank"}

@@ -12,8 +12,9 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from testbed_helpers import OtlpReceiver, metric_sum, scrape, wait_until
 
-from selfheal.testbed import ControlClient, LoadGenerator, Shop
-from selfheal.testbed.topology import SERVICE_NAMES
+from selfheal.testbed import ControlClient, LoadGenerator, Shop, find_topology
+
+SERVICE_NAMES = find_topology("shop").names
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,11 @@ def test_status_lists_every_service_with_ready_instances(client: ControlClient) 
             assert inst["id"].startswith(svc["name"] + "-")
     payment = next(s for s in status["services"] if s["name"] == "payment")
     assert payment["dependencies"] == {"bank": "bank"}
+    roles = {s["name"]: s["role"] for s in status["services"]}
+    assert roles["frontend"] == "entry" and roles["cache"] == "cache"
+    assert roles["bank"] == roles["bank-b"] == "external" and roles["payment"] == "service"
+    assert payment["criticality"] == 0.9
+    assert "criticality" not in next(s for s in status["services"] if s["name"] == "shipping")
 
 
 def test_every_instance_is_a_separate_live_process(client: ControlClient) -> None:

@@ -13,19 +13,21 @@ from selfheal.testbed.configstore import ConfigStore
 from selfheal.testbed.daemon import parse_replicas
 from selfheal.testbed.faults import CATALOGUE, FAULTS
 from selfheal.testbed.load import JourneyStats, _quantile
-from selfheal.testbed.topology import SERVICES, spec
+from selfheal.testbed.topology_file import find_topology
+
+SHOP = find_topology("shop")
 
 
 def test_call_graph_is_the_shop_of_the_issue() -> None:
-    edges = {(s.name, d) for s in SERVICES for d in s.dependencies}
+    edges = {(s.name, d) for s in SHOP for d in s.dependencies}
     assert edges == {
         ("frontend", "catalog"), ("frontend", "cart"), ("frontend", "checkout"),
         ("checkout", "cart"), ("checkout", "payment"), ("checkout", "inventory"),
         ("checkout", "shipping"), ("cart", "cache"), ("catalog", "inventory"),
         ("payment", "bank"),
     }  # fmt: skip
-    assert spec("bank").standby == "bank-b" and spec("bank-b").standby == "bank"
-    assert {s.name: s.default_replicas for s in SERVICES if s.default_replicas == 2} == {
+    assert SHOP.service("bank").standby == "bank-b" and SHOP.service("bank-b").standby == "bank"
+    assert {s.name: s.replicas for s in SHOP if s.replicas == 2} == {
         "frontend": 2, "catalog": 2, "cart": 2, "checkout": 2,
     }  # fmt: skip
 
@@ -78,8 +80,9 @@ def test_the_public_api_is_pinned() -> None:
     assert testbed.__all__ == sorted(
         [
             "CATALOGUE", "ControlClient", "ControlError", "FAULTS", "JourneyStats",
-            "LoadGenerator", "LoadStats", "SERVICES", "Shop", "ShopState", "TestbedError",
-            "default_run_dir", "start_detached", "stop_detached",
+            "LoadGenerator", "LoadPlan", "LoadStats", "Role", "Shop", "ShopState",
+            "TestbedError", "Topology", "TopologyError", "default_run_dir", "find_topology",
+            "generate_scenario", "load_topology", "start_detached", "stop_detached",
         ]
     )  # fmt: skip
     for name in testbed.__all__:

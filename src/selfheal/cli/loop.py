@@ -65,21 +65,59 @@ def _store(db: str) -> Any:
     is_flag=True,
     help="Shop instances send OTLP traces to the loop, whose RCA reads them (more CPU).",
 )
-def demo(scenario_file: str | None, json_summary: str | None, api_port: int, traces: bool) -> None:
+@click.option(
+    "--topology",
+    default=None,
+    help="Topology file or shipped name (default: the shop). Without --scenario-file, "
+    "a topology other than the shop gets a generated scenario (every fault type it allows).",
+)
+@click.option(
+    "--soak-seconds",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Play no fault: run this long and count the loop's actions (all false).",
+)
+def demo(
+    scenario_file: str | None,
+    json_summary: str | None,
+    api_port: int,
+    traces: bool,
+    topology: str | None,
+    soak_seconds: float | None,
+) -> None:
     """Start the shop and its load, run the loop, play faults, show the outcome."""
     from rich.console import Console
 
-    from selfheal.cli.demo import DEFAULT_SCENARIO, load_scenario, run_demo
+    from selfheal.cli.demo import run_demo
+    from selfheal.cli.scenario import DEFAULT_SCENARIO, generated_scenario, load_scenario
+    from selfheal.testbed.errors import TestbedError
+    from selfheal.testbed.topology_file import DEFAULT_TOPOLOGY, find_topology
 
     try:
-        scenario = load_scenario(scenario_file) if scenario_file else DEFAULT_SCENARIO
-    except SelfHealError as exc:
+        topo = find_topology(topology)
+        if scenario_file:
+            scenario = load_scenario(scenario_file)
+        elif topo.name == DEFAULT_TOPOLOGY and {s.service for s in DEFAULT_SCENARIO} <= set(
+            topo.names
+        ):
+            scenario = DEFAULT_SCENARIO
+        else:
+            scenario = generated_scenario(topo)
+    except (SelfHealError, TestbedError) as exc:
         _fail(str(exc))
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    summary = run_demo(scenario, console, json_summary, api_port, traces=traces)
-    if not summary["scenarios"]:
+    summary = run_demo(
+        scenario,
+        console,
+        json_summary,
+        api_port,
+        traces=traces,
+        topology=topo,
+        soak_seconds=soak_seconds,
+    )
+    if not summary["scenarios"] and soak_seconds is None:
         raise SystemExit(1)
 
 

@@ -19,6 +19,7 @@ _COMMANDS: dict[str, str] = {
     "inject": "selfheal.cli.testbed",
     "bench": "selfheal.cli.bench",
     "demo": "selfheal.cli.loop",
+    "scenario": "selfheal.cli.scenario",
     "run": "selfheal.cli.loop",
     "incidents": "selfheal.cli.loop",
     "audit": "selfheal.cli.loop",

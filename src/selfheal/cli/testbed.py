@@ -72,6 +72,11 @@ def testbed() -> None:
 @testbed.command("up")
 @click.option("--run-dir", default=None, help=_RUN_DIR_HELP)
 @click.option(
+    "--topology",
+    default=None,
+    help="Topology file or shipped name (default: the shop; format in docs/topology.md).",
+)
+@click.option(
     "--otlp-endpoint",
     default=None,
     help="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces",
@@ -92,6 +97,7 @@ def testbed() -> None:
 )
 def up(
     run_dir: str | None,
+    topology: str | None,
     otlp_endpoint: str | None,
     replicas: tuple[str, ...],
     timeout_seconds: float,
@@ -99,25 +105,27 @@ def up(
     """Start the shop in the background; return once every instance is ready."""
     from selfheal.testbed.client import ControlClient
     from selfheal.testbed.shop import start_detached
-    from selfheal.testbed.topology import SERVICE_NAMES
+    from selfheal.testbed.topology_file import load_topology, resolve_topology
 
+    path = _call(resolve_topology, topology)
+    names = _call(load_topology, path).names
     counts = _parse_assignments(replicas, "--replicas")
     for name, n in counts.items():
-        if name not in SERVICE_NAMES:
-            raise click.ClickException(
-                f"unknown service {name!r}; known: {', '.join(SERVICE_NAMES)}"
-            )
+        if name not in names:
+            raise click.ClickException(f"unknown service {name!r}; known: {', '.join(names)}")
         if not isinstance(n, int) or n < 0:
             raise click.ClickException(f"replicas for {name} must be an integer >= 0")
     started = time.monotonic()
-    state = _call(start_detached, _run_dir(run_dir), otlp_endpoint, counts, timeout_seconds)
+    state = _call(
+        start_detached, _run_dir(run_dir), otlp_endpoint, counts, timeout_seconds, path
+    )
     status = _call(ControlClient(state.control_url).status)
     instances = sum(len(s["instances"]) for s in status["services"])
-    frontend = next(s["lb_url"] for s in status["services"] if s["name"] == "frontend")
+    entry = next(s for s in status["services"] if s.get("role") == "entry")
     click.echo(
         f"shop up in {time.monotonic() - started:.1f}s: {len(status['services'])} services, "
-        f"{instances} instances\ncontrol:  {state.control_url}\nfrontend: {frontend}\n"
-        f"run dir:  {state.run_dir}"
+        f"{instances} instances\ncontrol:  {state.control_url}\n"
+        f"entry:    {entry['name']} {entry['lb_url']}\nrun dir:  {state.run_dir}"
     )
 
 
@@ -144,8 +152,9 @@ def status(run_dir: str | None, as_json: bool) -> None:
     for svc in data["services"]:
         deps = ", ".join(f"{k}→{v}" for k, v in svc["dependencies"].items())
         click.echo(
-            f"{svc['name']:<10} {svc['version']}  config r{svc['config_revision']}  "
-            f"lb {svc['lb_url']}" + (f"  calls {deps}" if deps else "")
+            f"{svc['name']:<12} {svc.get('role', ''):<8} {svc['version']}  "
+            f"config r{svc['config_revision']}  lb {svc['lb_url']}"
+            + (f"  calls {deps}" if deps else "")
         )
         for inst in svc["instances"]:
             flags = "healthy" if inst["healthy"] else "UNHEALTHY"
@@ -167,24 +176,27 @@ def status(run_dir: str | None, as_json: bool) -> None:
 def load(
     run_dir: str | None, rate: float, duration: float, report_every: float, as_json: bool
 ) -> None:
-    """Drive shopper journeys through the frontend; print success and latency."""
-    from selfheal.testbed.load import LoadGenerator, LoadStats
+    """Drive shopper journeys through the entry service; print success and latency."""
+    from selfheal.testbed.load import LoadGenerator, LoadPlan, LoadStats
+    from selfheal.testbed.shop import ShopState
+    from selfheal.testbed.topology_file import find_topology
 
     if rate <= 0 or duration <= 0:
         raise click.ClickException("--rate and --duration must be > 0")
     client = _client(run_dir)
-    frontend = _call(client.service, "frontend")["lb_url"]
+    state = ShopState.read(_run_dir(run_dir))
+    plan = LoadPlan.of(_call(find_topology, state.topology if state and state.topology else None))
+    entry = _call(client.service, plan.entry)["lb_url"]
 
     def line(stats: LoadStats, label: str) -> str:
-        j = stats.journeys
+        per = ", ".join(f"{k} {v.success_ratio:.1%}" for k, v in stats.journeys.items())
         return (
             f"{label}: {stats.overall.total} journeys, success {stats.success_ratio:.1%} "
-            f"(browse {j['browse'].success_ratio:.1%}, cart {j['add_to_cart'].success_ratio:.1%}, "
-            f"checkout {j['checkout'].success_ratio:.1%}, payment {stats.payment.success_ratio:.1%}) "
+            f"({per}, payment {stats.payment.success_ratio:.1%}) "
             f"p50 {stats.latency_p50_ms:.0f} ms p99 {stats.latency_p99_ms:.0f} ms"
         )
 
-    generator = LoadGenerator(frontend, rate=rate).start()
+    generator = LoadGenerator(entry, rate=rate, plan=plan).start()
     try:
         end = time.monotonic() + duration
         while time.monotonic() < end:

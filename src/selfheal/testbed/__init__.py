@@ -3,9 +3,15 @@ product never imports it and sees it only as it would see a real system:
 HTTP, Prometheus metrics, JSON log files, OTLP traces, and the platform
 operations of the control port (``docs/local-platform-api.md``).
 
-The shop
---------
-Ten services, each instance a real OS process on 127.0.0.1 (free ports)::
+The shop and its topology
+-------------------------
+The shop's shape comes from a topology file (``docs/topology.md``): services with
+free names and a role each (entry, service, cache, database, external), instance
+counts, the routes and whom each calls, which services emit the business
+counters, and the shoppers' journeys. Behaviour is per role, never per name.
+The shipped topologies live in ``topologies/`` at the repository's root; the
+default, ``shop``, has ten services, each instance a real OS process on
+127.0.0.1 (free ports)::
 
     frontend → catalog, cart, checkout      checkout → cart, payment, inventory, shipping
     catalog  → inventory                    cart     → cache
@@ -14,21 +20,22 @@ Ten services, each instance a real OS process on 127.0.0.1 (free ports)::
 Default replicas: 2 for frontend, catalog, cart, checkout; 1 for the rest. Each
 service has a health-aware load balancer (``lb_url``) that skips drained and
 not-ready instances. Versions: ``v1`` is good, ``v2`` carries a real bug in
-each service's code. Every config write is a revision; restore and rollback
-have a history to go back to. The cache persists to a snapshot, so corrupt
+each role's code. Every config write is a revision; restore and rollback
+have a history to go back to. A cache persists to a snapshot, so corrupt
 data outlives a restart of the cache.
 
 Python API
 ----------
 ::
 
-    from selfheal.testbed import Shop, LoadGenerator, ControlClient
+    from selfheal.testbed import Shop, LoadGenerator, LoadPlan, ControlClient, find_topology
 
     shop = Shop.start("runs/demo", otlp_endpoint="http://127.0.0.1:4318/v1/traces",
-                      replicas={"cart": 3})        # returns once every instance is ready
+                      replicas={"cart": 3},        # returns once every instance is ready
+                      topology=find_topology("shop"))   # a shipped name or a file
     shop.control_url                               # "http://127.0.0.1:PORT" (the contract)
-    shop.frontend_url                              # where shoppers enter
-    load = LoadGenerator(shop.frontend_url, rate=10).start()
+    shop.entry_url                                 # where shoppers enter
+    load = LoadGenerator(shop.entry_url, rate=10, plan=LoadPlan.of(shop.topology)).start()
     client = ControlClient(shop.control_url)
     fault = client.inject("latency", "cart", instance="cart-0", params={"delay_ms": 800},
                           duration=60)             # POST /faults
@@ -37,13 +44,14 @@ Python API
     client.instance_op("cart", "cart-0", "restart")   # a platform operation heals it
     client.stop_fault(fault["id"]); load.stop(); shop.stop()   # nothing left running
 
-``start_detached(run_dir)`` / ``stop_detached(run_dir)`` run the shop in a
-background process group (what ``selfheal testbed up``/``down`` use); the
-state file ``<run_dir>/testbed.json`` holds the control URL and pids.
+``start_detached(run_dir, topology=FILE)`` / ``stop_detached(run_dir)`` run the
+shop in a background process group (what ``selfheal testbed up``/``down`` use);
+the state file ``<run_dir>/testbed.json`` holds the control URL, pids and topology.
 
 Faults, their symptoms, and the platform operation that truly fixes them
 ------------------------------------------------------------------------
-Every fault targets a service (all its running instances) or one instance,
+Every fault targets a service (all its running instances) or one instance
+whose role allows it (``FaultInfo.roles``; see ``selfheal inject list``),
 is stoppable (``DELETE /faults/{id}`` undoes it) and stops by itself after its
 ``duration``. ``active`` in ``GET /faults`` says whether it still acts.
 
@@ -69,27 +77,31 @@ bad_config        config revision with an unreachable         restore the previo
                   dependency URL (or 1 ms timeout with         revision (a restart does NOT fix
                   ``mode=timeout``): upstream errors, 502s     it: the config persists)
 bad_release       deploys v2 (real code bug): 5xx on the       roll back (restart does not fix)
-                  service's main route, errors in logs
-dependency_outage bank (or bank-b) answers 503 to everything,  fail over payment to the standby
-                  /ready too, also after restarts: payments    (``failover`` dependency=bank)
-                  fail
+                  service's routes (a cache's v2 breaks its
+                  callers), errors in logs
+dependency_outage an external provider answers 503 to          fail its caller over to the
+                  everything, /ready too, also after           standby (``failover``
+                  restarts: its callers fail (shop: payments)  dependency=<provider>)
 cache_corruption  every cache entry overwritten with garbage;  clear the cache (a restart does
-                  persists in the snapshot: cart 500s,         NOT fix it: the snapshot is
-                  checkouts fail, the cache itself looks fine  reloaded)
+                  persists in the snapshot: the callers 500    NOT fix it: the snapshot is
+                  (shop: cart, checkouts fail), the cache      reloaded)
+                  itself looks fine
 pool_exhaustion   config revision shrinks the connection pool  restore the previous config
-                  to ``size`` (0) with a ``timeout_ms`` (5)    revision (scaling out does not
-                  wait: pool_connections_max drops,            help: every new instance gets
-                  pool_wait_timeouts_total rises, requests     the same pool). ``size=1`` makes
-                  that call others answer 503                  it load-dependent: ~20 % of
-                                                               frontend requests fail at 20
+                  (a caller's, or a database's own)            revision (scaling out does not
+                  to ``size`` (0) with a ``timeout_ms`` (5)    help: every new instance gets
+                  wait: pool_connections_max drops,            the same pool). ``size=1`` makes
+                  pool_wait_timeouts_total rises, requests     it load-dependent: ~20 % of
+                  that need the pool answer 503                frontend requests fail at 20
                                                                journeys/s, none at 10
 ================= ============================================ ===================================
 
-Modules: ``topology`` (services), ``instance``/``apps``/``effects``/
-``telemetry``/``upstream`` (inside an instance process), ``zygote``/``process``
-(launching), ``balancer``, ``configstore``, ``platform``, ``faults``,
-``control`` (the HTTP contract), ``shop``/``daemon`` (running it), ``client``,
-``load``.
+Modules: ``topology``/``topology_file`` (the shape and its YAML format),
+``instance``/``apps``/``service_app``/``cache_app``/``database_app``/
+``external_app``/``effects``/``telemetry``/``upstream`` (inside an instance
+process), ``zygote``/``process`` (launching), ``balancer``, ``prober``,
+``configstore``, ``platform``, ``faults``, ``control`` (the HTTP contract),
+``shop``/``daemon`` (running it), ``client``, ``load``, ``scenarios`` (fault
+campaigns).
 """
 
 from __future__ import annotations
@@ -108,9 +120,15 @@ _EXPORTS = {
     "JourneyStats": "selfheal.testbed.load",
     "ControlClient": "selfheal.testbed.client",
     "ControlError": "selfheal.testbed.client",
+    "LoadPlan": "selfheal.testbed.load",
     "FAULTS": "selfheal.testbed.faults",
     "CATALOGUE": "selfheal.testbed.faults",
-    "SERVICES": "selfheal.testbed.topology",
+    "Topology": "selfheal.testbed.topology",
+    "Role": "selfheal.testbed.topology",
+    "find_topology": "selfheal.testbed.topology_file",
+    "load_topology": "selfheal.testbed.topology_file",
+    "TopologyError": "selfheal.testbed.topology_file",
+    "generate_scenario": "selfheal.testbed.scenarios",
     "TestbedError": "selfheal.testbed.errors",
 }
 

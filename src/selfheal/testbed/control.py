@@ -108,6 +108,8 @@ class ControlServer:
                         "remediation": i.remediation,
                         "params": i.params,
                         "scope": i.scope,
+                        "roles": [r.value for r in i.roles],
+                        "targets": i.targets(),
                     }
                     for i in CATALOGUE.values()
                 ]

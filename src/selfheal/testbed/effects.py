@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfheal.testbed.apps import App, Cache
+from selfheal.testbed.apps import App
+from selfheal.testbed.cache_app import Cache
 from selfheal.testbed.telemetry import JsonLog
 from selfheal.testbed.upstream import Upstream
 
@@ -98,7 +99,7 @@ class Effects:
             )
         elif fault == "cache_corruption":
             if not isinstance(self._app, Cache):
-                raise ValueError("cache_corruption applies to the cache service only")
+                raise ValueError("cache_corruption applies to a service of role cache only")
             result["corrupted"] = self._app.corrupt()
         with self._lock:
             self._active[fault_id] = active

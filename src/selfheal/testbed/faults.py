@@ -17,14 +17,21 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from selfheal.testbed.errors import BadRequest, Conflict, NotFound, TestbedError
 from selfheal.testbed.platform import InstanceState, Platform
+from selfheal.testbed.topology import Role, ServiceSpec
 
 BROKEN_URL = "http://127.0.0.1:1"
 """Port 1 needs root to bind, so nothing answers there: a dependency URL typo."""
+
+
+OURS = (Role.ENTRY, Role.SERVICE, Role.CACHE, Role.DATABASE)
+"""Roles whose processes and releases are the shop's own (an external provider's are not)."""
+CALLERS = (Role.ENTRY, Role.SERVICE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,26 @@ class FaultInfo:
     remediation: str
     params: str
     scope: str  # "instance" (or whole service), "service", "external", "cache"
+    roles: tuple[Role, ...] = OURS
+    """The roles of the services the fault may target."""
+    needs: str = ""
+    """What the target must also have: "dependencies" (it calls others) or "pool"."""
+
+    def allows(self, spec: ServiceSpec) -> bool:
+        """Whether the fault can act on service ``spec``."""
+        if spec.role not in self.roles:
+            return False
+        if self.needs == "dependencies":
+            return bool(spec.dependencies)
+        if self.needs == "pool":
+            return spec.has_pool
+        return True
+
+    def targets(self) -> str:
+        """The allowed targets, in words."""
+        roles = " or ".join(r.value for r in self.roles)
+        extra = {"dependencies": " that calls others", "pool": " with a connection pool"}
+        return f"a service of role {roles}{extra.get(self.needs, '')}"
 
 
 CATALOGUE: dict[str, FaultInfo] = {
@@ -89,6 +116,8 @@ CATALOGUE: dict[str, FaultInfo] = {
             "restart the calling instance (a fresh network path)",
             "to=<dependency> (required) delay_ms=300",
             "instance",
+            CALLERS,
+            "dependencies",
         ),
         FaultInfo(
             "bad_config",
@@ -97,6 +126,8 @@ CATALOGUE: dict[str, FaultInfo] = {
             "restore the previous config revision",
             "mode=dependency_url|timeout dependency=<name>",
             "service",
+            CALLERS,
+            "dependencies",
         ),
         FaultInfo(
             "bad_release",
@@ -108,18 +139,20 @@ CATALOGUE: dict[str, FaultInfo] = {
         FaultInfo(
             "dependency_outage",
             "the external provider is down (its /ready and every "
-            "call answer 503, also after a restart): payments fail",
-            "fail over the caller (payment) to the standby (bank-b)",
+            "call answer 503, also after a restart): its callers fail",
+            "fail over its caller to the provider's standby",
             "-",
             "external",
+            (Role.EXTERNAL,),
         ),
         FaultInfo(
             "cache_corruption",
             "every cache entry is overwritten with garbage that "
-            "survives a restart (snapshot): cart calls answer 500, checkouts fail",
+            "survives a restart (snapshot): the cache's callers answer 500",
             "clear the cache",
             "-",
             "cache",
+            (Role.CACHE,),
         ),
         FaultInfo(
             "pool_exhaustion",
@@ -129,6 +162,8 @@ CATALOGUE: dict[str, FaultInfo] = {
             "restore the previous config revision (scaling out does not add connections)",
             "size=0 timeout_ms=5",
             "service",
+            (Role.ENTRY, Role.SERVICE, Role.DATABASE),
+            "pool",
         ),
     )
 }
@@ -199,6 +234,11 @@ class FaultManager:
         if instance is not None:
             self.platform.instance(service, str(instance))
         info = CATALOGUE[fault]
+        if not info.allows(st.spec):
+            raise BadRequest(
+                f"{fault} cannot act on {service} (role {st.spec.role.value}): "
+                f"it targets {info.targets()}"
+            )
         if info.scope in ("service",) and instance is not None:
             raise BadRequest(f"{fault} acts on a whole service; omit the instance")
         now = time.time()
@@ -317,14 +357,7 @@ class FaultManager:
                 raise Conflict(f"{rec.service} already runs v2")
             self.platform.deploy(rec.service, "v2")
             rec.marker = len(st.versions)
-        elif fault == "dependency_outage":
-            if not st.spec.external:
-                raise BadRequest("dependency_outage targets an external dependency: bank or bank-b")
-            for inst in self._targets(rec):
-                self._send(inst, rec)
-        elif fault == "cache_corruption":
-            if rec.service != "cache":
-                raise BadRequest("cache_corruption targets the cache service")
+        elif fault in ("dependency_outage", "cache_corruption"):
             for inst in self._targets(rec):
                 self._send(inst, rec)
             rec.cleared = False
@@ -333,10 +366,6 @@ class FaultManager:
         st = self.platform.service(rec.service)
         config = dict(st.config.current().config)
         deps = dict(config.get("dependencies", {}))
-        if not deps:
-            raise BadRequest(
-                f"{rec.fault} needs a service that calls others; {rec.service} calls nobody"
-            )
         if rec.fault == "bad_config":
             mode = rec.params.get("mode", "dependency_url")
             if mode == "dependency_url":
@@ -361,9 +390,8 @@ class FaultManager:
         return int(self.platform.put_config(rec.service, config)["revision"])
 
     def _send(self, inst: InstanceState, rec: FaultRecord) -> None:
-        fault = "dependency_outage" if rec.fault == "dependency_outage" else rec.fault
         status, body = self.platform.call_instance(
-            inst, "POST", "/-/faults", {"id": rec.id, "fault": fault, "params": rec.params}
+            inst, "POST", "/-/faults", {"id": rec.id, "fault": rec.fault, "params": rec.params}
         )
         if status != 200:
             raise BadRequest(f"{inst.id} refused {rec.fault}: {body.get('error', status)}")
@@ -453,3 +481,9 @@ class FaultManager:
             "symptom": CATALOGUE[rec.fault].symptom,
             "remediation": CATALOGUE[rec.fault].remediation,
         }
+
+
+def allowed_targets(fault: str, services: Iterable[ServiceSpec]) -> tuple[str, ...]:
+    """The services (of a topology) that ``fault`` may target, in their order."""
+    info = CATALOGUE[fault]
+    return tuple(s.name for s in services if info.allows(s))

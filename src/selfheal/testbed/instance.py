@@ -28,12 +28,19 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id, format_trace_id
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from selfheal.testbed.apps import APPS, App, AppContext, Cache, HttpError, Request
+from selfheal.testbed.apps import App, AppContext, HttpError, Request, build_app
+from selfheal.testbed.cache_app import Cache
 from selfheal.testbed.effects import Effects
 from selfheal.testbed.telemetry import JsonLog, create_metrics, create_tracer
+from selfheal.testbed.topology import Role, Topology
 from selfheal.testbed.upstream import Upstream, UpstreamError
 
 _PROBES = ("/health", "/ready", "/metrics")
+
+
+def _read_topology(path: str) -> Topology:
+    with open(path, encoding="utf-8") as f:
+        return Topology.from_json(json.load(f))
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -48,6 +55,8 @@ class Instance:
     """Everything one process serves, wired together."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        topology = _read_topology(args.topology)
+        spec = topology.service(args.service)
         self.service: str = args.service
         self.instance_id: str = args.instance_id
         self.version: str = args.version
@@ -57,13 +66,16 @@ class Instance:
         self.log = JsonLog(
             self.log_stream, self.service, self.instance_id, trace_ids=bool(args.otlp_endpoint)
         )
-        self.metrics = create_metrics(self.service, self.version)
+        self.metrics = create_metrics(
+            self.service, self.version, spec.counters, cache=spec.role == Role.CACHE
+        )
         self.tracer, self.tracer_provider = create_tracer(
             self.service, self.instance_id, self.version, args.otlp_endpoint
         )
         self.upstream = Upstream(config, self.metrics, self.tracer)
         self.ctx = AppContext(
-            service=self.service,
+            spec=spec,
+            topology=topology,
             version=self.version,
             config=config,
             upstream=self.upstream,
@@ -71,9 +83,11 @@ class Instance:
             log=self.log,
             data_dir=args.data_dir,
         )
-        self.app: App = APPS[self.service](self.ctx)
+        self.app: App = build_app(self.ctx)
         self.effects = Effects(self.app, self.upstream, self.log)
-        self.calls_others = bool(config.get("dependencies"))
+        # A request holds a pool connection where there is a pool: a caller's pool of
+        # connections to its dependencies, a database's own pool of backends.
+        self.holds_pool = spec.has_pool
         self.in_flight = 0
         self._in_flight_lock = threading.Lock()
 
@@ -138,8 +152,8 @@ class Instance:
                 request = Request(
                     method, path, query, data if isinstance(data, dict) else {}, found[2]
                 )
-                if self.calls_others:
-                    # A request holds one pool connection for all its calls.
+                if self.holds_pool:
+                    # A request holds one pool connection for all its work.
                     try:
                         with self.upstream.connection():
                             status, payload = found[1](request)
@@ -148,10 +162,11 @@ class Instance:
                 else:
                     status, payload = found[1](request)
             except HttpError as exc:
-                status, payload = exc.status, {"error": str(exc), **exc.extra}
+                suspects = list(exc.suspects or (self.service,))
+                status, payload = exc.status, {"error": str(exc), "suspects": suspects, **exc.extra}
             except Exception as exc:  # a bug in the app: answer 500 like a real server
                 status = 500
-                payload = {"error": f"{exc.__class__.__name__}: {exc}"}
+                payload = {"error": f"{exc.__class__.__name__}: {exc}", "suspects": [self.service]}
             span.set_attribute("http.status_code", status)
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, str(payload.get("error", ""))))
@@ -258,7 +273,8 @@ def _watch_parent(parent_pid: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="One shop instance (testbed).")
-    parser.add_argument("--service", required=True, choices=sorted(APPS))
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--topology", required=True, help="The shop's topology as JSON.")
     parser.add_argument("--instance-id", required=True)
     parser.add_argument("--version", default="v1")
     parser.add_argument("--port", type=int, default=0)

@@ -1,10 +1,13 @@
-"""The load generator: shoppers who browse, add to cart and check out (which
-pays), at a configurable rate, with live success ratios and latency.
+"""The load generator: shoppers who walk the topology's journeys (for the shop:
+browse, add to cart, check out — which pays), at a configurable rate, with
+live success ratios and latency.
 
 Thread-based, open loop (journeys start on schedule whether or not earlier
 ones finished, as real traffic does; beyond ``workers`` concurrent journeys a
-new one is counted as failed instead of queued). It talks only to the
-frontend's URL, like a browser would.
+new one is counted as failed instead of queued). It talks only to the entry
+service's URL, like a browser would. Each failed journey keeps the ``suspects``
+of the answer that failed it (the entry itself when it did not answer), so the
+demo's judge can tell which fault a failure belongs to.
 """
 
 from __future__ import annotations
@@ -13,15 +16,65 @@ import collections
 import http.client
 import json
 import random
+import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-JOURNEYS: dict[str, float] = {"browse": 0.4, "add_to_cart": 0.3, "checkout": 0.3}
-"""Journey → share of traffic."""
+from selfheal.testbed.topology import Topology
+
+PRODUCT_IDS = range(1, 21)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One request of a journey to an entry route."""
+
+    method: str
+    path: str
+    pays: bool
+    """Whether the request may reach a service that emits the payments counters."""
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    name: str
+    weight: float
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """What shoppers do: the journeys and what counts as reaching payment."""
+
+    entry: str
+    journeys: tuple[Journey, ...]
+    payment_stages: frozenset[str]
+
+    @classmethod
+    def of(cls, topology: Topology) -> LoadPlan:
+        entry = topology.entry
+        payments = topology.payment_stages
+        journeys = []
+        for j in topology.journeys:
+            steps = []
+            for name in j.steps:
+                route = entry.route(name)
+                pays = bool(payments & topology.below(entry.name, name))
+                steps.append(Step(route.method, route.path, pays))
+            journeys.append(Journey(j.name, j.weight, tuple(steps)))
+        return cls(entry.name, tuple(journeys), payments)
+
+
+def default_plan() -> LoadPlan:
+    """The plan of the default topology (the shipped shop)."""
+    from selfheal.testbed.topology_file import find_topology
+
+    return LoadPlan.of(find_topology())
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +127,16 @@ class _Outcome:
     latency: float
     paid: bool | None  # None: payment not reached
     error: str
+    suspects: frozenset[str] = frozenset()
+
+
+Discount = Callable[[str, frozenset[str]], bool]
+"""``(journey, suspects) -> True`` for a failure to leave out of the statistics."""
 
 
 class LoadGenerator:
-    """``with LoadGenerator(shop.frontend_url, rate=10) as load: ...; load.stats(5)``"""
+    """``with LoadGenerator(shop.entry_url, rate=10, plan=LoadPlan.of(shop.topology)) as
+    load: ...; load.stats(5)`` (without ``plan``: the default shop's journeys)."""
 
     def __init__(
         self,
@@ -88,9 +147,11 @@ class LoadGenerator:
         timeout_seconds: float = 3.0,
         seed: int | None = None,
         max_outcomes: int = 200_000,
+        plan: LoadPlan | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0 journeys per second")
+        self.plan = plan or default_plan()
         parts = urlsplit(frontend_url)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
@@ -134,14 +195,19 @@ class LoadGenerator:
         self.rate = rate
 
     # -- stats ---------------------------------------------------------------------------
-    def stats(self, window_seconds: float | None = None) -> LoadStats:
-        """Journeys that ended in the last ``window_seconds`` (all if None)."""
+    def stats(
+        self, window_seconds: float | None = None, discount: Discount | None = None
+    ) -> LoadStats:
+        """Journeys that ended in the last ``window_seconds`` (all if None), without
+        the failures ``discount`` leaves out."""
         now = time.monotonic()
         since = now - window_seconds if window_seconds is not None else float("-inf")
         with self._lock:
             chosen = [o for o in self._outcomes if o.at >= since]
+        if discount is not None:
+            chosen = [o for o in chosen if o.ok or not discount(o.journey, o.suspects)]
         window = window_seconds if window_seconds is not None else now - self.started_at
-        per: dict[str, list[int]] = {name: [0, 0] for name in JOURNEYS}
+        per: dict[str, list[int]] = {j.name: [0, 0] for j in self.plan.journeys}
         errors: collections.Counter[str] = collections.Counter()
         paid_total = paid_ok = 0
         for o in chosen:
@@ -166,20 +232,21 @@ class LoadGenerator:
     # -- internals -------------------------------------------------------------------
     def _schedule(self) -> None:
         next_at = time.monotonic()
-        names, weights = list(JOURNEYS), list(JOURNEYS.values())
+        journeys = list(self.plan.journeys)
+        weights = [j.weight for j in journeys]
         while not self._stop.is_set():
             next_at += 1.0 / self.rate
             delay = next_at - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 return
-            journey = self._random.choices(names, weights)[0]
+            journey = self._random.choices(journeys, weights)[0]
             with self._lock:
                 shed = self._in_flight >= self._workers or not self._free_users
                 if not shed:
                     self._in_flight += 1
                     user = self._free_users.popleft()
             if shed:
-                self._record(_Outcome(time.monotonic(), journey, False, 0.0, None, "overload"))
+                self._record(_Outcome(time.monotonic(), journey.name, False, 0.0, None, "overload"))
                 continue
             assert self._pool is not None
             try:
@@ -187,45 +254,50 @@ class LoadGenerator:
             except RuntimeError:
                 return
 
-    def _run(self, journey: str, user: str) -> None:
+    def _run(self, journey: Journey, user: str) -> None:
         started = time.monotonic()
         paid: bool | None = None
-        error = ""
+        ok, error = True, ""
+        suspects: frozenset[str] = frozenset()
+        entry = frozenset({self.plan.entry})
         try:
-            if journey == "browse":
-                ok, error = self._expect("GET", "/browse")
-                if ok:
-                    ok, error = self._expect("GET", f"/product/{self._random.randint(1, 20)}")
-            elif journey == "add_to_cart":
-                ok, error = self._add(user)
-            else:
-                ok, error = self._add(user)
-                if ok:
-                    status, body = self._request("POST", "/checkout", {"user": user})
-                    ok = status == 200
-                    if ok:
-                        paid = True
-                    else:
-                        error = f"checkout {status} {body.get('failed_stage', '')}".strip()
-                        if body.get("failed_stage") == "payment":
-                            paid = False
+            for step in journey.steps:
+                pid = self._random.choice(PRODUCT_IDS)
+                path = _fill(step.path, user, pid)
+                if step.method == "GET":
+                    status, body = self._request("GET", f"{path}?user={user}")
+                else:
+                    status, body = self._request(
+                        step.method, path, {"user": user, "product": pid, "qty": 1}
+                    )
+                if status == 200:
+                    paid = True if step.pays else paid
+                    continue
+                ok = False
+                named = body.get("suspects")
+                suspects = frozenset(str(s) for s in named) if isinstance(named, list) else entry
+                error = f"{step.path} {status} {','.join(sorted(suspects))}"
+                if step.pays:
+                    paid = False if suspects & self.plan.payment_stages else None
+                break
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            ok, error = False, exc.__class__.__name__
+            ok, error, suspects = False, exc.__class__.__name__, entry
+            paid = None
         finally:
             with self._lock:
                 self._in_flight -= 1
                 self._free_users.append(user)
         self._record(
-            _Outcome(time.monotonic(), journey, ok, time.monotonic() - started, paid, error)
+            _Outcome(
+                time.monotonic(),
+                journey.name,
+                ok,
+                time.monotonic() - started,
+                paid,
+                error,
+                suspects,
+            )
         )
-
-    def _add(self, user: str) -> tuple[bool, str]:
-        item = {"user": user, "product": self._random.randint(1, 20), "qty": 1}
-        return self._expect("POST", "/cart/add", item)
-
-    def _expect(self, method: str, path: str, body: Any = None) -> tuple[bool, str]:
-        status, _ = self._request(method, path, body)
-        return status == 200, "" if status == 200 else f"{path} {status}"
 
     def _request(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
@@ -245,6 +317,11 @@ class LoadGenerator:
     def _record(self, outcome: _Outcome) -> None:
         with self._lock:
             self._outcomes.append(outcome)
+
+
+def _fill(template: str, user: str, product: int) -> str:
+    """An entry route's path: ``{user}`` the shopper, any other parameter a product id."""
+    return re.sub(r"\{(\w+)\}", lambda m: user if m.group(1) == "user" else str(product), template)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:

@@ -11,7 +11,6 @@ own: healing is the product's job.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import copy
 import http.client
@@ -27,12 +26,9 @@ from typing import Any
 from selfheal.testbed.balancer import Backend, LoadBalancer
 from selfheal.testbed.configstore import ConfigStore
 from selfheal.testbed.errors import BadRequest, Conflict, NotFound, TestbedError
+from selfheal.testbed.prober import Prober
 from selfheal.testbed.process import InstanceProcess, LaunchSpec, Zygote, spawn, wait_ready
-from selfheal.testbed.topology import SERVICES, VERSIONS, ServiceSpec, default_config
-
-PROBE_INTERVAL_SECONDS = 0.5
-PROBE_TIMEOUT_SECONDS = 1.0
-PROBE_FAILURES_TO_UNHEALTHY = 2
+from selfheal.testbed.topology import VERSIONS, Role, ServiceSpec, Topology, default_config
 
 
 @dataclass(slots=True)
@@ -98,11 +94,17 @@ class Platform:
         run_dir: str,
         otlp_endpoint: str | None = None,
         replicas: dict[str, int] | None = None,
+        topology: Topology | None = None,
     ) -> None:
+        if topology is None:
+            from selfheal.testbed.topology_file import find_topology
+
+            topology = find_topology()
+        self.topology = topology
         self.run_dir = os.path.abspath(run_dir)
         self.otlp_endpoint = otlp_endpoint
         self._replicas = dict(replicas or {})
-        unknown = set(self._replicas) - {s.name for s in SERVICES}
+        unknown = set(self._replicas) - set(topology.names)
         if unknown:
             raise NotFound(f"unknown service(s) in replicas: {', '.join(sorted(unknown))}")
         for name, n in self._replicas.items():
@@ -110,9 +112,7 @@ class Platform:
                 raise BadRequest(f"replicas for {name} must be >= 0, got {n}")
         self.services: dict[str, ServiceState] = {}
         self._zygote: Zygote | None = None
-        self._stop = threading.Event()
-        self._prober: threading.Thread | None = None
-        self._probe_pool = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="probe")
+        self._prober = Prober(self._all_instances)
         self.on_instance_started: list[Callable[[InstanceState], None]] = []
         self.on_cache_cleared: list[Callable[[str], None]] = []
 
@@ -123,15 +123,17 @@ class Platform:
         for sub in ("logs", "config", "data", "ready"):
             shutil.rmtree(os.path.join(self.run_dir, sub), ignore_errors=True)
             os.makedirs(os.path.join(self.run_dir, sub), exist_ok=True)
+        with open(self.topology_path, "w", encoding="utf-8") as f:
+            f.write(self.topology.dumps())
         self._zygote = Zygote(
             os.path.join(self.run_dir, "logs", "launcher.stderr"), otlp=bool(self.otlp_endpoint)
         )
         lbs: dict[str, LoadBalancer] = {}
-        for s in SERVICES:
+        for s in self.topology:
             lbs[s.name] = LoadBalancer(s.name, self._backends_of(s.name), self._refused_of(s.name))
             lbs[s.name].start()
         lb_urls = {name: lb.url for name, lb in lbs.items()}
-        for s in SERVICES:
+        for s in self.topology:
             store = ConfigStore(
                 os.path.join(self.run_dir, "config", s.name), default_config(s, lb_urls)
             )
@@ -141,11 +143,15 @@ class Platform:
             self.services[s.name] = state
         everything = [(st, inst) for st in self.services.values() for inst in st.instances]
         self._launch_many(everything)
-        self._prober = threading.Thread(target=self._probe_loop, name="prober", daemon=True)
         self._prober.start()
 
+    @property
+    def topology_path(self) -> str:
+        """The topology as the instance processes read it (JSON in the run dir)."""
+        return os.path.join(self.run_dir, "topology.json")
+
     def shutdown(self) -> None:
-        self._stop.set()
+        self._prober.stop()
         procs = [
             inst.process
             for st in self.services.values()
@@ -169,7 +175,6 @@ class Platform:
             for inst in st.instances:
                 inst.process = None
                 inst.healthy = inst.ready = False
-        self._probe_pool.shutdown(wait=False, cancel_futures=True)
 
     def pids(self) -> list[int]:
         """Every process of the shop: the instances and their launcher."""
@@ -208,18 +213,20 @@ class Platform:
                 dep: url_to_service.get(url, url)
                 for dep, url in config.config.get("dependencies", {}).items()
             }
-            out.append(
-                {
-                    "name": st.name,
-                    "version": st.version,
-                    "replicas": len(st.instances),
-                    "config_revision": config.revision,
-                    "lb_url": st.lb.url,
-                    "dependencies": deps,
-                    "external": st.spec.external,
-                    "instances": [inst.to_json() for inst in list(st.instances)],
-                }
-            )
+            entry: dict[str, Any] = {
+                "name": st.name,
+                "version": st.version,
+                "replicas": len(st.instances),
+                "config_revision": config.revision,
+                "lb_url": st.lb.url,
+                "dependencies": deps,
+                "external": st.spec.external,
+                "role": st.spec.role.value,
+                "instances": [inst.to_json() for inst in list(st.instances)],
+            }
+            if st.spec.criticality is not None:
+                entry["criticality"] = st.spec.criticality
+            out.append(entry)
         return {"services": out}
 
     def targets(self) -> list[dict[str, Any]]:
@@ -399,8 +406,8 @@ class Platform:
     # -- cache ---------------------------------------------------------------------
     def clear_cache(self, service: str) -> dict[str, Any]:
         st = self.service(service)
-        if st.name != "cache":
-            raise BadRequest(f"{service} holds no cache; clear applies to the cache service")
+        if st.spec.role != Role.CACHE:
+            raise BadRequest(f"{service} holds no cache; clear applies to a service of role cache")
         with st.lock:
             cleared = 0
             running = [i for i in st.instances if i.pid is not None]
@@ -464,6 +471,7 @@ class Platform:
             data_dir=os.path.join(self.run_dir, "data"),
             run_dir=self.run_dir,
             otlp_endpoint=self.otlp_endpoint,
+            topology_path=self.topology_path,
             port=inst.port,
         )
 
@@ -549,38 +557,8 @@ class Platform:
 
         return refused
 
-    def _probe_loop(self) -> None:
-        while not self._stop.wait(PROBE_INTERVAL_SECONDS):
-            instances = [i for st in list(self.services.values()) for i in list(st.instances)]
-            try:
-                futures = [self._probe_pool.submit(self._probe, i) for i in instances]
-            except RuntimeError:
-                return  # shutting down
-            concurrent.futures.wait(futures, timeout=PROBE_TIMEOUT_SECONDS + 0.5)
-
-    def _probe(self, inst: InstanceState) -> None:
-        proc = inst.process
-        if proc is None or not proc.alive():
-            inst.healthy = inst.ready = False
-            return
-        port = inst.port
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PROBE_TIMEOUT_SECONDS)
-            try:
-                conn.request("GET", "/ready")
-                status = conn.getresponse().status
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException):
-            inst.failures += 1
-            if inst.failures >= PROBE_FAILURES_TO_UNHEALTHY and inst.process is proc:
-                inst.healthy = inst.ready = False
-            return
-        if inst.process is not proc or inst.stopping:
-            return  # being stopped or restarted; that operation sets the state
-        inst.failures = 0
-        inst.healthy = True
-        inst.ready = status == 200
+    def _all_instances(self) -> list[InstanceState]:
+        return [i for st in list(self.services.values()) for i in list(st.instances)]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -34,6 +34,7 @@ class LaunchSpec:
     data_dir: str
     run_dir: str
     otlp_endpoint: str | None
+    topology_path: str
     port: int = 0
 
     @property
@@ -50,6 +51,7 @@ class LaunchSpec:
             "--log-file", self.log_file,
             "--ready-file", self.ready_file,
             "--data-dir", self.data_dir,
+            "--topology", self.topology_path,
         ]  # fmt: skip
         if self.otlp_endpoint:
             argv += ["--otlp-endpoint", self.otlp_endpoint]

@@ -23,6 +23,7 @@ from selfheal.testbed.control import ControlServer
 from selfheal.testbed.errors import TestbedError
 from selfheal.testbed.faults import FaultManager
 from selfheal.testbed.platform import Platform
+from selfheal.testbed.topology import Topology
 
 STATE_FILE = "testbed.json"
 
@@ -49,10 +50,14 @@ class Shop:
         otlp_endpoint: str | None = None,
         replicas: dict[str, int] | None = None,
         on_shutdown: Any = None,
+        topology: Topology | None = None,
     ) -> Shop:
         """Start every instance (in parallel) and the control port; returns
-        when all are ready. ``replicas`` overrides the default per service."""
-        platform = Platform(os.fspath(run_dir), otlp_endpoint=otlp_endpoint, replicas=replicas)
+        when all are ready. ``replicas`` overrides the topology's per service;
+        ``topology`` defaults to the shipped shop."""
+        platform = Platform(
+            os.fspath(run_dir), otlp_endpoint=otlp_endpoint, replicas=replicas, topology=topology
+        )
         try:
             platform.start()
         except BaseException:
@@ -68,9 +73,18 @@ class Shop:
         return self.control.url
 
     @property
+    def topology(self) -> Topology:
+        return self.platform.topology
+
+    @property
+    def entry_url(self) -> str:
+        """Where shoppers (the load generator) enter: the entry service's LB."""
+        return self.platform.service(self.topology.entry.name).lb.url
+
+    @property
     def frontend_url(self) -> str:
-        """Where shoppers (the load generator) enter: the frontend's LB."""
-        return self.platform.service("frontend").lb.url
+        """The entry's LB (the shop's entry is its frontend)."""
+        return self.entry_url
 
     def pids(self) -> list[int]:
         return self.platform.pids()
@@ -104,6 +118,8 @@ class ShopState:
     pgid: int
     run_dir: str
     started_at: float
+    topology: str = ""
+    """The topology file the shop runs (empty: the default)."""
 
     @classmethod
     def read(cls, run_dir: str) -> ShopState | None:
@@ -117,6 +133,7 @@ class ShopState:
                 int(data["pgid"]),
                 str(data["run_dir"]),
                 float(data["started_at"]),
+                str(data.get("topology", "")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -132,6 +149,7 @@ class ShopState:
                     "pgid": self.pgid,
                     "run_dir": self.run_dir,
                     "started_at": self.started_at,
+                    "topology": self.topology,
                 },
                 f,
             )
@@ -143,9 +161,11 @@ def start_detached(
     otlp_endpoint: str | None = None,
     replicas: dict[str, int] | None = None,
     timeout_seconds: float = 60.0,
+    topology: str | os.PathLike[str] | None = None,
 ) -> ShopState:
     """Start the shop in a background process group that outlives this process;
-    returns once every instance is ready (the daemon has written the state)."""
+    returns once every instance is ready (the daemon has written the state).
+    ``topology`` is a topology file (default: the shipped shop)."""
     run_dir = os.path.abspath(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     existing = ShopState.read(run_dir)
@@ -159,6 +179,8 @@ def start_detached(
         cmd += ["--otlp-endpoint", otlp_endpoint]
     for name, n in (replicas or {}).items():
         cmd += ["--replicas", f"{name}={n}"]
+    if topology is not None:
+        cmd += ["--topology", os.path.abspath(topology)]
     log_path = os.path.join(run_dir, "daemon.log")
     with open(log_path, "ab") as log:
         daemon = subprocess.Popen(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from opentelemetry.sdk.resources import Resource
@@ -37,15 +37,24 @@ class Metrics:
     pool_max: Gauge
     pool_wait_timeouts: Counter
     app_info: Gauge
-    orders: Counter
-    orders_failed: Counter
-    payments: Counter
-    payments_failed: Counter
-    cache_entries: Gauge
+    business: dict[str, tuple[Counter, Counter]] = field(default_factory=dict)
+    """Counter name (``orders``, ``payments``) → (attempted, failed), for the
+    services the topology says emit them."""
+    cache_entries: Gauge | None = None
+    """Entries held, on a service of role cache."""
 
 
-def create_metrics(service: str, version: str) -> Metrics:
-    """Register the contract's metrics; business ones only where they belong."""
+def create_metrics(
+    service: str, version: str, counters: tuple[str, ...] = (), cache: bool = False
+) -> Metrics:
+    """Register the contract's metrics; business ones only where the topology puts them."""
+    business = {
+        name: (
+            Counter(name, f"{name.capitalize()} attempted ({service})."),
+            Counter(f"{name}_failed", f"{name.capitalize()} failed ({service})."),
+        )
+        for name in counters
+    }
     metrics = Metrics(
         requests=Counter("http_requests", "Served HTTP requests.", ["route", "method", "status"]),
         duration=Histogram(
@@ -70,27 +79,11 @@ def create_metrics(service: str, version: str) -> Metrics:
             "pool_wait_timeouts", "Calls that found no free pool connection in time."
         ),
         app_info=Gauge("app_info", "Running version.", ["version"]),
-        orders=Counter("orders", "Orders attempted (checkout)."),
-        orders_failed=Counter("orders_failed", "Orders failed (checkout)."),
-        payments=Counter("payments", "Payments attempted (payment)."),
-        payments_failed=Counter("payments_failed", "Payments failed (payment)."),
-        cache_entries=Gauge("cache_entries", "Entries held (cache)."),
+        business=business,
+        cache_entries=Gauge("cache_entries", "Entries held (cache).") if cache else None,
     )
     metrics.app_info.labels(version=version).set(1)
-    if service != "checkout":
-        _unregister(metrics.orders, metrics.orders_failed)
-    if service != "payment":
-        _unregister(metrics.payments, metrics.payments_failed)
-    if service != "cache":
-        _unregister(metrics.cache_entries)
     return metrics
-
-
-def _unregister(*collectors: Any) -> None:
-    from prometheus_client import REGISTRY
-
-    for collector in collectors:
-        REGISTRY.unregister(collector)
 
 
 class JsonLog:
