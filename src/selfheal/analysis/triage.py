@@ -97,10 +97,13 @@ def triage(
     # busy host must not turn a network delay into "memory exhausted".
     evidence = [a for a in incident.anomalies if is_rule(a)]
     external = facts.external
+    roles = {name: state.role for name, state in facts.platform.services.items()}
     out: list[tuple[int, Cause]] = []
     for c in causes:
         callees = list(graph.successors(c.service)) if c.service in graph else []
-        found = ft.classify(c, evidence, facts.platform.changes, external, facts.since, callees)
+        found = ft.classify(
+            c, evidence, facts.platform.changes, external, facts.since, callees, roles
+        )
         hardness = _hardness(c, found, incident, graph, facts)
         # The live evidence is more specific than a ranker's guess.
         if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
