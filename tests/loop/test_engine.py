@@ -299,7 +299,7 @@ def test_indecision_is_bounded_even_while_new_evidence_keeps_arriving() -> None:
             obs = super().collect(now)
             if not self.broken:
                 return obs
-            fresh = Anomaly("cache", now, 0.6, "log", indicator=f"log:template-{now:g}")
+            fresh = Anomaly("cache", now, 0.6, "log", indicator=f"log:template-{now:.0f}")
             return replace(obs, signals=(fresh,))
 
     clock = FakeClock()
