@@ -308,7 +308,7 @@ def test_indecision_is_bounded_even_while_new_evidence_keeps_arriving() -> None:
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"
     run(engine, clock, 40)
-    (incident,) = store.incidents.values()
+    incident = next(iter(store.incidents.values()))  # the first; signals may open more
     assert incident.status is IncidentStatus.ESCALATED
     reason = next(p for k, p in store.events if k == "incident_escalated")["reason"]
     assert "no cause reached the confidence threshold" in reason and "best: cache" in reason
