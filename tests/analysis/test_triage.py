@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from selfheal.analysis.triage import Facts, triage
+from selfheal.analysis.triage import Facts, symptom_origins, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
@@ -95,4 +95,41 @@ def test_one_cause_per_service_and_the_order_is_stable_under_relabelling() -> No
     causes = triage(ranked, inc, GRAPH, Facts(PlanningContext()), 0.7)
     assert [c.service for c in causes].count("frontend") == 1
     # no fact either side: the deeper service (called by the other) comes first
+    assert causes[0].service == "checkout"
+
+
+def test_partial_errors_on_a_mid_tier_service_are_its_own_not_its_callers() -> None:
+    # frontend -> checkout -> payment: checkout fails a third of its requests itself; the
+    # frontend's errors are checkout's, passed on through its failing calls
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("frontend", ind.ERROR_RATIO),
+            rule("frontend", ind.UPSTREAM_ERROR_RATIO, target="checkout"),
+            rule("checkout", ind.ERROR_RATIO),
+            rule("checkout", ind.ERROR_RATIO, "checkout-0"),
+            rule("checkout", ind.ERROR_RATIO, "checkout-1"),
+        ),
+        frozenset({"frontend", "checkout"}),
+    )
+    ranked = [Cause("frontend", 0.8), Cause("checkout", 0.5)]
+    causes = triage(ranked, inc, GRAPH, Facts(two_instances("checkout", "frontend")), 0.7)
+    assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
+    assert causes[1].service == "frontend" and causes[1].confidence < 0.7  # a relay
+
+
+def test_latency_starts_where_calls_out_are_not_slow() -> None:
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("frontend", ind.LATENCY_P99),
+            rule("frontend", ind.UPSTREAM_LATENCY, target="checkout"),
+            rule("checkout", ind.LATENCY_P99),
+        ),
+        frozenset({"frontend", "checkout"}),
+    )
+    assert symptom_origins(inc) == {"checkout"}
+    causes = triage([Cause("frontend", 0.8)], inc, GRAPH, Facts(PlanningContext()), 0.7)
     assert causes[0].service == "checkout"

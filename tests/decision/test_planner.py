@@ -264,3 +264,13 @@ def test_service_wide_network_trouble_restarts_first_then_fails_over(planner) ->
 def test_network_trouble_on_an_internal_leaf_never_fails_over(planner) -> None:
     plan = planner.plan(incident(), cause("cache", F.NETWORK_FAILURE, None, "network"), shop())
     assert all(a.kind != K.FAILOVER for a in plan.actions)
+
+
+def test_the_cache_to_clear_is_found_by_role_not_by_name(planner) -> None:
+    ctx = shop()
+    services = dict(ctx.services)
+    services["kv"] = dataclasses.replace(services.pop("cache"), name="kv")
+    services["cart"] = dataclasses.replace(services["cart"], dependencies={"kv": "kv"})
+    renamed = dataclasses.replace(ctx, services=services)
+    action, _ = first(planner, cause("cart", F.DATA_CORRUPTION), renamed)
+    assert (action.kind, action.target) == (K.CLEAR_CACHE, "kv")

@@ -286,6 +286,35 @@ def test_no_confident_cause_escalates_only_after_quiet_diagnoses() -> None:
     assert world.executed == []
 
 
+def test_indecision_is_bounded_even_while_new_evidence_keeps_arriving() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import Anomaly
+    from selfheal.loop.ports import Observation
+
+    class Chatty(World):
+        """Each broken cycle brings one more, never-seen signal about the fault."""
+
+        def collect(self, now: float) -> Observation:
+            obs = super().collect(now)
+            if not self.broken:
+                return obs
+            fresh = Anomaly("cache", now, 0.6, "log", indicator=f"log:template-{now:.0f}")
+            return replace(obs, signals=(fresh,))
+
+    clock = FakeClock()
+    world = Chatty(clock)
+    engine, store, _ = make_engine(world, ranker=FakeRanker(confidence=0.3))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 40)
+    incident = next(iter(store.incidents.values()))  # the first; signals may open more
+    assert incident.status is IncidentStatus.ESCALATED
+    reason = next(p for k, p in store.events if k == "incident_escalated")["reason"]
+    assert "no cause reached the confidence threshold" in reason and "best: cache" in reason
+    assert world.executed == []
+
+
 def test_an_echo_of_a_fault_under_remediation_waits_instead_of_acting() -> None:
     clock = FakeClock()
     world = World(clock)

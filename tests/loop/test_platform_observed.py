@@ -51,6 +51,16 @@ def test_configured_services_add_facts_and_providers_the_platform_lacks() -> Non
     assert ctx.dependents_of("bank") == ("cart",)
 
 
+def test_what_configuration_leaves_unset_the_platform_decides() -> None:
+    observed = ServiceState("cart", ("cart-a",), criticality=0.8, role="cache")
+    conf = ServiceState("cart", (), criticality=0.5, role="")
+    view = ObservedPlatformView(Source(observed), [conf], {"cart": frozenset()})
+    cart = view.context(0.0).services["cart"]
+    assert (cart.criticality, cart.role) == (0.8, "cache")
+    view = ObservedPlatformView(Source(observed), [conf], {"cart": frozenset({"criticality"})})
+    assert view.context(0.0).services["cart"].criticality == 0.5
+
+
 def test_without_a_source_the_configured_inventory_is_the_platform() -> None:
     inventory = [ServiceState("cart", ("cart-0", "cart-1"), criticality=0.7)]
     view = ObservedPlatformView(None, inventory)

@@ -6,8 +6,9 @@ what the ranker cannot weigh: facts. A change on a service just before the
 incident (a deploy, a config push), a dead instance, a sick process (memory or
 CPU rules broken on the service itself), one instance failing or much slower
 than its siblings, a failing external dependency — "what changed? what is down?
-what is full?". A cause backed by such a fact is put first and gets at least the
-confidence threshold; each cause's failure type is decided here, once, by
+what is full?" — or where on the call graph the errors or latency start (its
+own, not passed on from a callee). A cause backed by such a fact is put first and
+gets at least the confidence threshold; each cause's failure type is decided here, once, by
 ``selfheal.analysis.failure_type.classify`` from the structured evidence.
 
 Pure function of its inputs (the incident, the ranked causes, the call graph and
@@ -30,10 +31,26 @@ from selfheal.core.types import Anomaly, Cause, FailureType, Incident
 # Hardness of a fact, from none to a change just before the incident.
 NO_FACT = 0
 WEAK = 1  # a full pool: often a slow callee's symptom
-SPECIFIC = 2  # one slow instance, a failing external dependency, a corrupt cache
+SPECIFIC = 2  # one slow instance, a failing external dependency, a corrupt cache, or
+# the service where the incident's errors or latency start (``symptom_origins``)
 SICK_PROCESS = 3  # memory or CPU rules broken, or one instance failing alone
 INSTANCE_DOWN = 4
 FRESH_CHANGE = 5  # a deploy or config push just before the incident
+
+
+# A relay's confidence stays under this share of the threshold.
+RELAY_CEILING = 0.9
+# Symptoms a service shows when its callee is in trouble: its own errors and latency
+# through its calls, the calls themselves, and the business rates it counts.
+PASSED_ON = frozenset(
+    {
+        ind.ERROR_RATIO,
+        ind.LATENCY_P99,
+        ind.UPSTREAM_ERROR_RATIO,
+        ind.UPSTREAM_LATENCY,
+        *ind.BUSINESS_INDICATORS,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +114,14 @@ def triage(
     # busy host must not turn a network delay into "memory exhausted".
     evidence = [a for a in incident.anomalies if is_rule(a)]
     external = facts.external
+    roles = {name: state.role for name, state in facts.platform.services.items()}
+    relays = symptom_relays(incident)
     out: list[tuple[int, Cause]] = []
     for c in causes:
         callees = list(graph.successors(c.service)) if c.service in graph else []
-        found = ft.classify(c, evidence, facts.platform.changes, external, facts.since, callees)
+        found = ft.classify(
+            c, evidence, facts.platform.changes, external, facts.since, callees, roles
+        )
         hardness = _hardness(c, found, incident, graph, facts)
         # The live evidence is more specific than a ranker's guess.
         if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
@@ -110,6 +131,9 @@ def triage(
         if hardness:
             floor = min(1.0, threshold + 0.05 * hardness)
             c = replace(c, confidence=max(c.confidence, floor))
+        elif c.service in relays:
+            # Every symptom it shows, it passes on from a callee: never acted on as a cause.
+            c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
         out.append((hardness, c))
     depth = {
         c.service: len(nx.ancestors(graph, c.service) & incident.services)
@@ -176,6 +200,50 @@ def _hardness(
         return SPECIFIC
     if found.failure_type is FailureType.DATA_CORRUPTION and found.service:
         return SPECIFIC
+    if c.service in symptom_origins(incident):
+        return SPECIFIC  # its errors or latency are its own, not passed on from a callee
     if any(a.indicator in ft.RESOURCE_INDICATORS for a in own):
         return WEAK
     return NO_FACT
+
+
+def symptom_relays(incident: Incident) -> set[str]:
+    """Services whose every rule symptom is passed on: errors only beside failing calls
+    to a callee, latency only beside slow calls, and nothing else of their own (no
+    resource, availability or instance-level trouble)."""
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    out = set()
+    for service in {a.service for a in rules}:
+        own = [a for a in rules if a.service == service]
+        kinds = {a.indicator for a in own}
+        calls_fail = ind.UPSTREAM_ERROR_RATIO in kinds
+        calls_slow = bool(kinds & {ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS})
+        if ind.ERROR_RATIO in kinds and not calls_fail:
+            continue
+        if ind.LATENCY_P99 in kinds and not calls_slow:
+            continue
+        if kinds - PASSED_ON or not (calls_fail or calls_slow):
+            continue
+        out.add(service)
+    return out
+
+
+def symptom_origins(incident: Incident) -> set[str]:
+    """Services where the incident's errors or latency start on the call graph.
+
+    A service whose own error ratio broke a rule while none of its calls to other
+    services failed produces those errors itself; one whose calls to a callee fail
+    passes the callee's errors on (and likewise for latency and slow calls). So
+    the origins are the services with their own symptom and no matching symptom on
+    their calls out — whatever the fault, wherever it sits in the graph.
+    """
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    errors = {a.service for a in rules if a.indicator == ind.ERROR_RATIO}
+    slow = {a.service for a in rules if a.indicator == ind.LATENCY_P99}
+    calls_fail = {a.service for a in rules if a.indicator == ind.UPSTREAM_ERROR_RATIO}
+    calls_slow = {
+        a.service
+        for a in rules
+        if a.indicator in (ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS)
+    }
+    return (errors - calls_fail) | (slow - calls_slow)

@@ -38,6 +38,13 @@ class ChangeEvent:
     by_selfheal: bool = False  # made by the loop's own action (a restore, a failover)
 
 
+# Roles a platform may give a service (``ServiceState.role``); the loop knows no service
+# by name, only by role. Any other role, or none, is a plain service.
+ROLE_ENTRY = "entry"  # where users' requests enter
+ROLE_CACHE = "cache"  # serves cached entries that can go bad (clear it, do not restart it)
+ROLE_DATABASE = "database"  # holds state; its callers keep connection pools to it
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceState:
     """A service as the platform reports it."""
@@ -49,7 +56,8 @@ class ServiceState:
     config_revision: int = 0
     dependencies: Mapping[str, str] = field(default_factory=dict)  # dep name -> current target
     criticality: float = 0.5  # 0 (nobody notices) .. 1 (revenue path)
-    external: bool = False  # a provider outside the shop (e.g. a bank), with a standby
+    external: bool = False  # a provider outside (a third party), maybe with a standby
+    role: str = ""  # ROLE_ENTRY, ROLE_CACHE, ROLE_DATABASE, anything else, or "" (plain)
 
     @property
     def instances_total(self) -> int:
@@ -89,6 +97,11 @@ class PlanningContext:
             and (include_own or not c.by_selfheal)
         ]
         return tuple(sorted(found, key=lambda c: c.at, reverse=True))
+
+    def role(self, name: str) -> str:
+        """The role the platform gives service ``name`` ("" when unknown or plain)."""
+        state = self.services.get(name)
+        return state.role if state is not None else ""
 
     def dependents_of(self, dependency: str) -> tuple[str, ...]:
         """Services that name ``dependency`` among their dependencies (sorted)."""

@@ -12,8 +12,9 @@ confidence threshold it either
   and closes it as an echo when that fault healed and it no longer points there;
 - or asks the planner for a plan, which the engine hands to remediation.
 
-Without a confident cause it escalates after ``diagnose_attempts`` diagnoses that
-saw no new evidence. ``reconsider`` is the same diagnosis after an action that
+Without a confident cause it escalates, naming the best candidates, after
+``diagnose_attempts`` diagnoses that saw no new evidence or ``decide_within_seconds``
+after its first diagnosis, whichever comes first: indecision is bounded. ``reconsider`` is the same diagnosis after an action that
 did not help: a different cause, not tried yet, gets its own plan.
 """
 
@@ -71,12 +72,14 @@ class Diagnoser:
         self._tries: dict[str, int] = {}
         self._evidence_seen: dict[str, int] = {}
         self._waiting: dict[str, str] = {}  # incident id -> the incident it waits behind
+        self._first_at: dict[str, float] = {}  # incident id -> time of its first diagnosis
         book.on_close(self.forget)
 
     def forget(self, incident_id: str) -> None:
         self._tries.pop(incident_id, None)
         self._evidence_seen.pop(incident_id, None)
         self._waiting.pop(incident_id, None)
+        self._first_at.pop(incident_id, None)
 
     def causes(self, inc: Incident, now: float) -> tuple[Cause, ...]:
         """The ranker's causes after triage: typed, hard facts first."""
@@ -112,9 +115,18 @@ class Diagnoser:
             },
         )
         confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
+        first = self._first_at.setdefault(inc.id, now)
         if not confident:
-            if tries >= self.settings.diagnose_attempts:
-                self.book.escalate(inc, "no cause reached the confidence threshold", now)
+            undecided = now - first >= self.settings.decide_within_seconds
+            if tries >= self.settings.diagnose_attempts or undecided:
+                best = ", ".join(f"{c.service} {c.confidence:.2f}" for c in causes[:3])
+                self.book.escalate(
+                    inc,
+                    f"no cause reached the confidence threshold {self.settings.rca_threshold:g}"
+                    f" after {tries} diagnoses in {now - first:.0f} s"
+                    + (f" (best: {best})" if best else ""),
+                    now,
+                )
             return None
         cause = confident[0]
         behind = self._consequence_of(inc, cause, now)

@@ -9,7 +9,7 @@ decision layer's ``ChangeTracker``; actions go through the execution layer.
 - ``ObservedPlatformView``: any ``ServiceSource`` (the execution layer's
   ``KubernetesNamespaceView``) merged with services from configuration
   (``platform.services``: criticality, dependencies, external providers). With no
-  source it is the configured inventory alone, which is what a webhook platform
+  source it is the configured list of services alone, which is what a webhook platform
   offers: the receiver is the platform and there is nothing to ask.
 
 A view that cannot read the platform keeps the last context it had, logs why
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -31,8 +31,7 @@ from selfheal.monitoring.changes import ChangeTracker
 
 log = logging.getLogger(__name__)
 
-# How much a service matters to revenue, for risk (0..1). Unknown services: 0.5.
-CRITICALITY = {"checkout": 0.9, "payment": 0.9, "frontend": 0.8, "cart": 0.7}
+DEFAULT_CRITICALITY = 0.5  # a service the platform says nothing about matters this much
 
 
 class LocalPlatformView:
@@ -72,8 +71,9 @@ class LocalPlatformView:
                     version=str(s.get("version", "")),
                     config_revision=int(s.get("config_revision", 0)),
                     dependencies=dict(s.get("dependencies") or {}),
-                    criticality=CRITICALITY.get(s["name"], 0.5),
+                    criticality=_criticality(s.get("criticality")),
                     external=bool(s.get("external", False)),
+                    role=str(s.get("role") or ""),
                 )
             )
         self._tracker.observe(services, now)
@@ -89,6 +89,17 @@ class LocalPlatformView:
         self._client.close()
 
 
+def _criticality(value: object) -> float:
+    """The platform's criticality of a service, clamped to 0..1; the default when absent or
+    not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return DEFAULT_CRITICALITY
+    return min(1.0, max(0.0, float(value)))
+
+
+_OVERRIDABLE = frozenset({"criticality", "external", "role"})
+
+
 class ServiceSource(Protocol):
     """Reads the services of a platform as they are now; raises ``TemporaryError`` or
     ``PermanentError`` when it cannot."""
@@ -101,16 +112,22 @@ class ServiceSource(Protocol):
 class ObservedPlatformView:
     """``PlatformView`` over an optional ``ServiceSource`` and configured services.
 
-    A configured service overrides what the source says about its criticality,
-    dependencies (when it lists any) and external flag; one the source does not
-    report is added as configured (e.g. an external bank next to the Deployments).
+    A configured service overrides what the source says about its criticality, role
+    and external flag (those set in ``explicit[name]``; all three when ``explicit``
+    does not name it) and its dependencies (when it lists any); one the source does
+    not report is added as configured (e.g. an external provider next to the
+    Deployments).
     """
 
     def __init__(
-        self, source: ServiceSource | None = None, configured: Iterable[ServiceState] = ()
+        self,
+        source: ServiceSource | None = None,
+        configured: Iterable[ServiceState] = (),
+        explicit: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._source = source
         self._configured = {s.name: s for s in configured}
+        self._explicit = dict(explicit or {})
         self._tracker = ChangeTracker()
         self._last = PlanningContext()
         self.last_error = ""  # why the last read failed; empty once it reads again
@@ -149,11 +166,13 @@ class ObservedPlatformView:
             seen.add(s.name)
             conf = self._configured.get(s.name)
             if conf is not None:
+                given = self._explicit.get(s.name, _OVERRIDABLE)
                 s = dataclasses.replace(
                     s,
-                    criticality=conf.criticality,
+                    criticality=conf.criticality if "criticality" in given else s.criticality,
                     dependencies=dict(conf.dependencies) or dict(s.dependencies),
-                    external=conf.external,
+                    external=conf.external if "external" in given else s.external,
+                    role=conf.role if "role" in given and conf.role else s.role,
                 )
             out.append(s)
         out += [c for name, c in self._configured.items() if name not in seen]

@@ -86,6 +86,14 @@ class Detection(Protocol):
         """Time of the latest sample of ``series`` (``-inf`` if never seen)."""
         ...
 
+    def latest(self, series: SeriesKey) -> float | None:
+        """The latest value of ``series`` (``None`` if never seen)."""
+        ...
+
+    def series_of(self, service: str) -> tuple[SeriesKey, ...]:
+        """Every series of ``service`` (label ``service``) the detection follows."""
+        ...
+
 
 class Correlation(Protocol):
     """Analysis: anomalies folded into incidents; the open incidents' current values."""

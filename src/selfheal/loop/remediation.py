@@ -14,8 +14,9 @@ Before acting it asks the guards (pause, cooldown, budget, blast radius, breaker
 recurrence, approval) and writes the intent to the store, so a crash never repeats
 or loses the action (``selfheal.loop.reconcile``). Blocking steps (prepare +
 execute, rollback) run as jobs in the pool; their futures are read on later cycles.
-An action is verified when every symptom that opened the incident is healthy for
-``verify_cycles`` cycles; it is rolled back when its timeout passes first, or
+An action is verified when every symptom that opened the incident is healthy and
+the cause's own service is back near its pre-fault level (``verification``) for
+``verify_cycles`` cycles in a row; it is rolled back when its timeout passes first, or
 earlier when a stateless action's target serves again while the symptom never
 eased (``verification.missed_target``). When the action on its cause healed the
 cause's own symptoms while others remain, it is kept and the incident splits.
@@ -333,10 +334,17 @@ class Remediator:
         return 3 * self.settings.cycle_seconds
 
     def symptom_gone(self, rem: Remediation, now: float) -> bool:
-        """The verification: every series that opened the incident is healthy again."""
-        return check.symptoms_gone(
-            self.detection, rem.symptoms, rem.executed_at, now, self._stale_after()
-        )
+        """The verification: every series that opened the incident is healthy again, and
+        the cause's own service has recovered (all its instances). An external cause's
+        health is not ours to restore (a failover routes around it): its symptoms on our
+        services decide alone."""
+        stale = self._stale_after()
+        if not check.symptoms_gone(self.detection, rem.symptoms, rem.executed_at, now, stale):
+            return False
+        origin = rem.plan.cause.service
+        if origin in self.view.external:
+            return True
+        return check.service_recovered(self.detection, origin, rem.executed_at, now, stale)
 
     def _verify(self, inc: Incident, rem: Remediation, now: float) -> None:
         if self.symptom_gone(rem, now):

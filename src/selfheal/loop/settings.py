@@ -27,6 +27,10 @@ class EngineSettings:
     resolve_after_seconds: float = 10.0
     # Diagnoses without new evidence before an incident with no confident cause escalates.
     diagnose_attempts: int = 10
+    # Indecision is bounded: an incident still without a confident cause this long after
+    # its first diagnosis escalates even while evidence keeps arriving, seconds. 30 s: a
+    # fault's symptoms have spread through the call graph well before.
+    decide_within_seconds: float = 30.0
     # Evidence gathered before the first diagnosis, seconds (symptoms that the same fault
     # causes elsewhere arrive a scrape later).
     diagnose_after_seconds: float = 0.0

@@ -6,6 +6,9 @@ live detection knows of each symptom series (breaching its rule now, warmed up,
 last seen) through the ``Detection`` port; they change nothing.
 
 - ``symptoms_gone``: every series that opened the incident is healthy again;
+- ``service_recovered``: every series of the cause's own service — all its
+  instances, not only the one an action touched — breaks no rule and its error
+  ratio, latency and availability are back near their pre-fault baseline;
 - ``did_its_part``: the symptoms nearest the cause are gone while others remain
   (two faults in one incident);
 - ``missed_target``: a stateless action whose target serves again while the
@@ -51,6 +54,51 @@ def symptoms_gone(
         if not detection.warm(key) and key.name != ind.UP:
             return False
         if detection.breaching(key):
+            return False
+    return True
+
+
+# How close to its pre-fault baseline an indicator must be to count as recovered: the
+# rules fire far beyond these (5 % errors, 4x latency), so a service that crossed back
+# under a rule's threshold but stays visibly worse than before is not yet recovered.
+ERROR_RATIO_MARGIN = 0.02  # absolute share of requests above the baseline
+LATENCY_FACTOR = 2.0  # times the baseline p99 ...
+LATENCY_MARGIN_SECONDS = 0.1  # ... or this much above it, whichever is larger
+
+
+def back_to_baseline(indicator: str, value: float | None, baseline: float | None) -> bool:
+    """Whether ``value`` of ``indicator`` is near its pre-fault ``baseline`` (unknown
+    values and baselines, and indicators without a notion of "worse", pass)."""
+    if value is None or value != value:
+        return True
+    if indicator == ind.UP:
+        return value >= 0.5
+    if baseline is None or baseline != baseline:
+        return True
+    if indicator == ind.ERROR_RATIO:
+        return value <= baseline + ERROR_RATIO_MARGIN
+    if indicator == ind.LATENCY_P99:
+        return value <= max(LATENCY_FACTOR * baseline, baseline + LATENCY_MARGIN_SECONDS)
+    return True
+
+
+def service_recovered(
+    detection: Detection, service: str, since: float, now: float, stale_after: float
+) -> bool:
+    """Whether ``service``'s own series (not those of its calls to others) break no rule
+    and are back near their baseline on their latest samples after ``since``. A series
+    not seen since ``since`` is waited for ``stale_after`` seconds, then taken for gone
+    (an instance replaced or removed)."""
+    for key in detection.series_of(service):
+        if key.label("target") is not None:
+            continue  # calls it makes: its callees' health, judged on their own
+        if detection.last_seen(key) <= since:
+            if now - since < stale_after:
+                return False
+            continue
+        if detection.breaching(key):
+            return False
+        if not back_to_baseline(key.name, detection.latest(key), detection.baseline(key)):
             return False
     return True
 

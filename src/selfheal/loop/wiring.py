@@ -232,10 +232,16 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
             instances=tuple(s.instances),
             criticality=s.criticality,
             external=s.external,
+            role=s.role,
             dependencies=dict(s.dependencies),
         )
         for s in config.platform.services
     ]
+    # what the configuration sets explicitly wins over what the platform says
+    explicit = {
+        s.name: frozenset(s.model_fields_set & {"criticality", "external", "role"})
+        for s in config.platform.services
+    }
     if ex.type == "local":
         if not ex.local.control_url:
             raise ConfigError("executor.local.control_url: required for the local executor")
@@ -265,7 +271,7 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
         )
         # configured instances belong to webhook platforms; here the Pods are the instances
         extra = [dataclasses.replace(s, instances=()) for s in configured]
-        return executor, ObservedPlatformView(source, extra)
+        return executor, ObservedPlatformView(source, extra, explicit)
     if ex.type == "webhook":
         w = ex.webhook
         if not w.url:
