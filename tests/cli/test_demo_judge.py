@@ -1,12 +1,18 @@
 """The demo's judge credits each loop step to the fault it belongs to, also when faults
-overlap."""
+overlap; counts actions on the wrong target and faults never detected; and calls a
+fault healed only once its effect is gone and the journeys through its service are
+back, whatever another live fault does."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import httpx
+
 from selfheal.cli.demo import FaultRecord, Judge, ScenarioStep, demo_config, free_port
+from selfheal.testbed.load import LoadGenerator, LoadPlan, _Outcome
+from selfheal.testbed.topology_file import find_topology
 
 
 def _judge_with(*faults: tuple[str, str]) -> tuple[Judge, list[FaultRecord]]:
@@ -85,3 +91,144 @@ def test_the_demo_receives_traces_only_when_asked() -> None:
     assert not plain.otlp.enabled
     traced = demo_config("http://127.0.0.1:9", "/tmp/run", otlp_port=free_port())
     assert traced.otlp.enabled and traced.otlp.port > 0
+
+
+# -- the strict judge: wrong targets, detection, heals that overlapping faults do not mask --
+def test_an_action_on_an_innocent_service_is_a_wrong_target() -> None:
+    judge, (errors,) = _judge_with(("errors", "catalog"))
+    try:
+        for kind, target in (
+            ("RestartContainer", "catalog"),  # the faulty service
+            ("RestartService", "frontend"),  # a direct caller, caller-side restart: fine
+            ("ScaleService", "frontend"),  # a caller, but not a caller-side action
+            ("RollbackDeployment", "checkout"),  # neither
+        ):
+            judge.on_event("action_result", _action(kind, target, "succeeded", "i1"))
+        assert errors.wrong_target_actions == 2
+        assert errors.summary()["wrong_target_actions"] == 2
+    finally:
+        judge.close()
+
+
+def test_a_failover_of_the_providers_caller_is_on_target() -> None:
+    judge, (outage,) = _judge_with(("dependency_outage", "bank"))
+    try:
+        judge.on_event("action_result", _action("Failover", "payment", "succeeded", "i1"))
+        judge.on_event("action_result", _action("Failover", "checkout", "failed", "i1"))
+        assert outage.wrong_target_actions == 1  # checkout does not call the bank
+    finally:
+        judge.close()
+
+
+def test_a_fault_no_incident_named_is_undetected() -> None:
+    judge, (crash, leak) = _judge_with(("crash", "cart"), ("memory_leak", "shipping"))
+    try:
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i1", "signals": [{"service": "cart", "indicator": "up"}]},
+        )
+        assert crash.summary()["detected"] is True
+        assert leak.summary()["detected"] is False and leak.summary()["healed"] is False
+        keys = set(leak.summary())
+        assert {"fault", "service", "injected_at", "detected_at", "root_cause"} <= keys
+        assert {"failure_type", "actions", "recovered_at", "healed"} <= keys
+    finally:
+        judge.close()
+
+
+class _Platform:
+    """The control port's answers the judge reads: fault records and the status."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, bool] = {}
+        self.payment_uses = "bank"
+        self.drained: set[str] = set()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.startswith("/faults/"):
+            return httpx.Response(200, json={"active": self.active[path.rsplit("/", 1)[1]]})
+        services = [
+            {
+                "name": name,
+                "external": name.startswith("bank"),
+                "dependencies": {"bank": self.payment_uses} if name == "payment" else {},
+                "instances": [
+                    {"id": f"{name}-{i}", "healthy": True, "ready": True,
+                     "drained": f"{name}-{i}" in self.drained}
+                    for i in range(2)
+                ],
+            }
+            for name in ("frontend", "catalog", "cart", "checkout", "payment", "shipping", "bank")
+        ]  # fmt: skip
+        return httpx.Response(200, json={"services": services})
+
+
+def _strict_judge(
+    platform: _Platform, *faults: tuple[str, str, str | None]
+) -> tuple[Judge, list[FaultRecord], LoadGenerator]:
+    load = LoadGenerator("http://127.0.0.1:9", plan=LoadPlan.of(find_topology("shop")))
+    client = httpx.Client(transport=httpx.MockTransport(platform.handle))
+    judge = Judge("http://control", load, time.time(), client=client)
+    judge.baseline = {"browse": 1.0, "add_to_cart": 1.0, "checkout": 1.0, "payment": 1.0}
+    for i, (fault, service, instance) in enumerate(faults):
+        step = ScenarioStep(at_seconds=0, fault=fault, service=service, instance=instance)
+        record = FaultRecord(step, fault_id=f"f-{i}", injected_at=time.time() - 5)
+        platform.active[record.fault_id] = True
+        judge.records.append(record)
+    return judge, judge.records, load
+
+
+def _journeys(load: LoadGenerator, journey: str, ok: int, failed: int, suspects: set[str]) -> None:
+    now = time.monotonic()
+    pays = journey == "checkout"
+    for _ in range(ok):
+        load._record(_Outcome(now, journey, True, 0.05, True if pays else None, ""))
+    for _ in range(failed):
+        paid = False if pays and suspects & {"payment", "bank"} else None
+        load._record(_Outcome(now, journey, False, 0.05, paid, "x", frozenset(suspects)))
+
+
+def test_a_fault_is_healed_only_once_it_no_longer_acts() -> None:
+    platform = _Platform()
+    judge, (latency,), load = _strict_judge(platform, ("latency", "catalog", None))
+    try:
+        _journeys(load, "browse", 10, 0, set())
+        assert not judge.recovered(latency)  # shoppers are fine, but the fault still acts
+        platform.active["f-0"] = False
+        assert judge.recovered(latency)
+    finally:
+        judge.close()
+
+
+def test_draining_the_one_slow_instance_or_failing_over_counts_as_routing_around() -> None:
+    platform = _Platform()
+    judge, (slow, outage), load = _strict_judge(
+        platform, ("latency", "catalog", "catalog-1"), ("dependency_outage", "bank", None)
+    )
+    try:
+        _journeys(load, "browse", 10, 0, set())
+        _journeys(load, "checkout", 10, 0, set())
+        assert not judge.recovered(slow) and not judge.recovered(outage)
+        platform.drained.add("catalog-1")
+        platform.payment_uses = "bank-b"
+        assert judge.recovered(slow) and judge.recovered(outage)
+    finally:
+        judge.close()
+
+
+def test_overlapping_faults_do_not_mask_each_others_heals() -> None:
+    platform = _Platform()
+    judge, (cart, shipping), load = _strict_judge(
+        platform, ("errors", "cart", None), ("bad_release", "shipping", None)
+    )
+    try:
+        platform.active["f-0"] = False  # cart was restarted; shipping still runs v2
+        _journeys(load, "add_to_cart", 10, 0, set())
+        _journeys(load, "checkout", 2, 8, {"shipping"})
+        assert judge.recovered(cart)  # the failing checkouts are shipping's
+        assert not judge.recovered(shipping)
+        _journeys(load, "checkout", 0, 8, {"checkout", "cart"})
+        assert not judge.recovered(cart)  # these name cart: not recovered after all
+    finally:
+        judge.close()

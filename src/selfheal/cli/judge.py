@@ -90,7 +90,14 @@ class FaultRecord:
 class Judge:
     """Attributes the loop's events to faults and measures recovery from outside."""
 
-    def __init__(self, control_url: str, load: Any, t0: float, topology: Any = None) -> None:
+    def __init__(
+        self,
+        control_url: str,
+        load: Any,
+        t0: float,
+        topology: Any = None,
+        client: httpx.Client | None = None,
+    ) -> None:
         if topology is None:
             from selfheal.testbed.topology_file import find_topology
 
@@ -104,7 +111,7 @@ class Judge:
         self.baseline: dict[str, float] = {}
         """Journey name (and ``"overall"``, ``"payment"``) → success ratio before any fault."""
         self._lock = threading.Lock()
-        self._client = httpx.Client(timeout=3.0)
+        self._client = client or httpx.Client(timeout=3.0)
         self.log: list[str] = []
         self._by_incident: dict[str, FaultRecord] = {}
 

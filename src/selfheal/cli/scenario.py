@@ -113,10 +113,11 @@ def generated_scenario(topology: Any, seed: int = 0) -> tuple[ScenarioStep, ...]
 @click.option("--faults", type=click.IntRange(1, 500), default=10, show_default=True)
 @click.option(
     "--overlap",
-    type=click.FloatRange(0.0, 1.0),
+    type=click.FloatRange(0.0, 0.5),
     default=0.0,
     show_default=True,
-    help="Share of the faults that overlap the fault before them, on another service.",
+    help="Share of the faults that overlap the fault before them, on another service "
+    "(pairs; at most 0.5).",
 )
 def scenario(topology: str | None, seed: int, faults: int, overlap: float) -> None:
     """Print a random fault scenario for a topology (a `demo --scenario-file` file)."""

@@ -6,8 +6,9 @@ Each fault of the scenario draws a fault type, a target whose role allows it
 (``docs/scenarios.md``). Fault types are dealt from a shuffled deck of every
 type the topology allows, reshuffled when it runs out, so ten faults are ten
 different types where there are that many. After a fault-free start the faults
-come ``GAP_SECONDS`` apart, so each can heal; a share of them instead overlaps
-the one before (``OVERLAP_OFFSET_SECONDS`` after it) on a different service.
+come ``GAP_SECONDS`` apart, so each can heal; a share of them (at most half)
+instead overlaps the one before (``OVERLAP_OFFSET_SECONDS`` after it) on a
+different service, two faults at a time.
 Every fault lasts until shortly before the next group starts, so one that is
 not healed does not spill into the next.
 
@@ -74,12 +75,12 @@ def generate_scenario(
     """``faults`` scenario steps for ``topology`` (``selfheal demo --scenario-file`` form)."""
     if faults < 1:
         raise ValueError("a scenario needs at least one fault")
-    if not 0.0 <= overlap <= 1.0:
-        raise ValueError("overlap is a share between 0 and 1")
+    if not 0.0 <= overlap <= 0.5:
+        raise ValueError("overlap is a share between 0 and 0.5 (each overlap pairs two faults)")
     # The topology's name joins the seed, so topologies of one campaign get different draws.
     rng = random.Random(f"{topology.name}:{seed}")
     kinds = [f for f in FAULTS if any(CATALOGUE[f].allows(s) for s in topology)]
-    overlapping = set(rng.sample(range(1, faults), min(faults - 1, round(overlap * faults))))
+    overlapping = _overlapping(rng, faults, min(faults // 2, round(overlap * faults)))
     deck: list[str] = []
     # Providers the callers use now: those named as dependencies, until an outage moves
     # their callers to the standby.
@@ -116,6 +117,15 @@ def generate_scenario(
         steps.append(step)
     _set_durations(group, at + GAP_SECONDS)
     return steps
+
+
+def _overlapping(rng: random.Random, faults: int, wanted: int) -> set[int]:
+    """Which faults overlap the one before them: ``wanted`` of them, at random, never two
+    in a row (a pair overlaps; nothing joins it)."""
+    # Sorted draws from the positions left once each pick reserves its predecessor
+    # give every non-adjacent choice the same chance.
+    picks = sorted(rng.sample(range(faults - wanted), wanted))
+    return {p + j + 1 for j, p in enumerate(picks)}
 
 
 def _deal(
