@@ -203,7 +203,8 @@ def test_bad_release_is_fixed_by_rollback(client: ControlClient, load: LoadGener
     assert _broken(load, "checkout", below=0.2)
     # The bug is checkout's own (it reads a field its dependencies never send): the
     # failed checkouts name checkout alone as their suspect.
-    assert any(k.endswith(" checkout") for k in load.stats(WINDOW).errors), load.stats(WINDOW).errors
+    errors = load.stats(WINDOW).errors
+    assert any(k.endswith(" checkout") for k in errors), errors
     client.rollback("checkout")
     assert client.versions("checkout")["current"] == "v1"
     assert _recovered(load)

@@ -116,9 +116,7 @@ def up(
         if not isinstance(n, int) or n < 0:
             raise click.ClickException(f"replicas for {name} must be an integer >= 0")
     started = time.monotonic()
-    state = _call(
-        start_detached, _run_dir(run_dir), otlp_endpoint, counts, timeout_seconds, path
-    )
+    state = _call(start_detached, _run_dir(run_dir), otlp_endpoint, counts, timeout_seconds, path)
     status = _call(ControlClient(state.control_url).status)
     instances = sum(len(s["instances"]) for s in status["services"])
     entry = next(s for s in status["services"] if s.get("role") == "entry")
