@@ -232,3 +232,20 @@ def test_overlapping_faults_do_not_mask_each_others_heals() -> None:
         assert not judge.recovered(cart)  # these name cart: not recovered after all
     finally:
         judge.close()
+
+
+def test_an_incident_on_services_the_fault_cannot_reach_does_not_detect_it() -> None:
+    judge, (slow,) = _judge_with(("latency", "inventory"))
+    try:
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i1", "signals": [{"service": "cache", "indicator": "error_ratio"}]},
+        )
+        assert slow.detected_at is None  # cache does not call inventory, nor anything above it
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i2", "signals": [{"service": "frontend", "indicator": "latency"}]},
+        )
+        assert slow.detected  # frontend → catalog → inventory: where a slow inventory shows
+    finally:
+        judge.close()

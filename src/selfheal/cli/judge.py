@@ -5,8 +5,8 @@ acted on the right target and healed.
 The judge may know the topology (it is the testbed's side, like the faults);
 the loop may not. Per fault it records:
 
-- ``detected``: an incident opened (or a decision named the fault's service)
-  while the fault was live;
+- ``detected``: while the fault was live, an incident opened on its service or a
+  service whose requests reach it, or a decision named a cause for it;
 - ``wrong_target_actions``: actions whose target is neither the faulty service
   nor, for a failover or a restart on the caller's side, a direct caller of it;
 - ``healed``: after an action succeeded and before the fault could expire, the
@@ -133,8 +133,9 @@ class Judge:
     def owner(self, at: float, incident: str, services: set[str]) -> FaultRecord | None:
         """The fault a step belongs to: among the faults active at ``at``, the one on a
         service the step names (the oldest not yet detected, else the newest), else the
-        one its incident was credited to, else the latest (so overlapping faults are
-        told apart)."""
+        one its incident was credited to, else one whose symptoms can show on a service
+        the step names (a caller of it, however far up), else the latest (so overlapping
+        faults are told apart)."""
         live = self.live(at)
         if not live:
             return None
@@ -145,7 +146,16 @@ class Judge:
         credited = self._by_incident.get(incident)
         if credited is not None and credited in live:
             return credited
+        related = [r for r in live if self.related(r, services)]
+        if related:
+            fresh = [r for r in related if r.detected_at is None]
+            return fresh[0] if fresh else related[-1]
         return live[-1]
+
+    def related(self, record: FaultRecord, services: set[str]) -> bool:
+        """Whether a fault's symptoms can show on one of ``services``: its own service or
+        any service whose requests reach it."""
+        return bool(services & self.topology.above(record.step.service))
 
     def right_target(self, record: FaultRecord, kind: str, target: str) -> bool:
         """Whether an action of ``kind`` on ``target`` aims at ``record``'s fault."""
@@ -164,7 +174,9 @@ class Judge:
                 self._by_incident.setdefault(incident, owner)
             if kind == "incident_opened" and owner is not None:
                 owner.incidents.add(incident)
-                if owner.detected_at is None:
+                # An incident on services the fault cannot reach does not detect it.
+                related = self.related(owner, _services_of(kind, payload))
+                if owner.detected_at is None and related:
                     owner.detected_at = now
             elif kind == "decision" and owner is not None and owner.root_cause is None:
                 cause = payload["inputs"]["cause"]

@@ -171,6 +171,17 @@ class Topology:
             if name in s.dependencies or stood_for & set(s.dependencies)
         )
 
+    def above(self, name: str) -> frozenset[str]:
+        """``name`` and every service whose requests may reach it: where its symptoms show."""
+        reached = {name}
+        todo = [name]
+        while todo:
+            for caller in self.callers(todo.pop()):
+                if caller not in reached:
+                    reached.add(caller)
+                    todo.append(caller)
+        return frozenset(reached)
+
     def below(self, name: str, route: str | None = None) -> frozenset[str]:
         """``name`` and every service a request to it (one route, or any) may reach,
         standbys of the providers reached included."""
