@@ -170,7 +170,7 @@ def _strict_judge(
     load = LoadGenerator("http://127.0.0.1:9", plan=LoadPlan.of(find_topology("shop")))
     client = httpx.Client(transport=httpx.MockTransport(platform.handle))
     judge = Judge("http://control", load, time.time(), client=client)
-    judge.baseline = {"browse": 1.0, "add_to_cart": 1.0, "checkout": 1.0, "payment": 1.0}
+    judge.baseline = {"browse": 1.0, "add_to_cart": 1.0, "checkout": 1.0, "(payments)": 1.0}
     for i, (fault, service, instance) in enumerate(faults):
         step = ScenarioStep(at_seconds=0, fault=fault, service=service, instance=instance)
         record = FaultRecord(step, fault_id=f"f-{i}", injected_at=time.time() - 5)

@@ -39,6 +39,8 @@ WINDOW_SECONDS = 4.0
 """Journeys judged for recovery: those that ended in the last this many seconds."""
 TOLERANCE = 0.05
 """How far below its pre-fault level a success ratio may stay and count as recovered."""
+OVERALL, PAYMENTS = "(all journeys)", "(payments)"
+"""Baseline keys besides the journeys' names (which cannot hold parentheses)."""
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Judge:
         self.records: list[FaultRecord] = []
         self.false_actions = 0
         self.baseline: dict[str, float] = {}
-        """Journey name (and ``"overall"``, ``"payment"``) → success ratio before any fault."""
+        """Journey name (and ``OVERALL``, ``PAYMENTS``) → success ratio before any fault."""
         self._lock = threading.Lock()
         self._client = client or httpx.Client(timeout=3.0)
         self.log: list[str] = []
@@ -204,8 +206,8 @@ class Judge:
     def set_baseline(self, stats: Any) -> None:
         """The pre-fault success of every journey, of all of them and of payments."""
         self.baseline = {name: j.success_ratio for name, j in stats.journeys.items()}
-        self.baseline["overall"] = stats.success_ratio
-        self.baseline["payment"] = stats.payment.success_ratio
+        self.baseline[OVERALL] = stats.success_ratio
+        self.baseline[PAYMENTS] = stats.payment.success_ratio
 
     def _status(self) -> dict[str, Any] | None:
         try:
@@ -259,10 +261,10 @@ class Judge:
         if stats.overall.total < 3:
             return False
         checks = [(stats.journeys[j], j) for j in self.topology.journeys_through(service)]
-        checks.append((stats.payment, "payment"))
+        checks.append((stats.payment, PAYMENTS))
         for got, name in checks:
             base = self.baseline.get(name, 1.0)
-            floor = min(0.95, base - TOLERANCE) if name == "payment" else base - TOLERANCE
+            floor = min(0.95, base - TOLERANCE) if name == PAYMENTS else base - TOLERANCE
             if got.total >= 2 and got.success_ratio < floor:
                 return False
         return True

@@ -100,7 +100,7 @@ class ControlClient:
         body = {} if revision is None else {"revision": revision}
         return self.request("POST", f"/platform/services/{service}/config/restore", body)
 
-    def clear_cache(self, service: str = "cache") -> Any:
+    def clear_cache(self, service: str) -> Any:
         return self.request("POST", f"/platform/services/{service}/cache/clear")
 
     def failover(self, service: str, dependency: str, to: str | None = None) -> Any:

@@ -138,7 +138,7 @@ class Platform:
                 os.path.join(self.run_dir, "config", s.name), default_config(s, lb_urls)
             )
             state = ServiceState(s, lbs[s.name], store, ["v1"])
-            for i in range(self._replicas.get(s.name, s.default_replicas)):
+            for i in range(self._replicas.get(s.name, s.replicas)):
                 state.instances.append(self._new_instance(s.name, i))
             self.services[s.name] = state
         everything = [(st, inst) for st in self.services.values() for inst in st.instances]

@@ -99,10 +99,6 @@ class ServiceSpec:
         return self.role == Role.EXTERNAL
 
     @property
-    def default_replicas(self) -> int:
-        return self.replicas
-
-    @property
     def dependencies(self) -> tuple[str, ...]:
         """Every service its routes call, in the order of first use."""
         seen: dict[str, None] = {}
