@@ -207,3 +207,22 @@ def test_a_missing_file_bad_yaml_and_an_unknown_name_are_one_line(tmp_path: Path
     assert "\n" not in str(err.value)
     with pytest.raises(TopologyError, match="unknown topology 'atlantis'; shipped: .*shop"):
         resolve_topology("atlantis")
+
+
+def test_the_commands_refuse_a_bad_topology_in_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from selfheal.cli.main import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(_with("services.1.role", "db")))
+    runner = CliRunner()
+    up = runner.invoke(cli, ["testbed", "up", "--topology", str(bad), "--run-dir", str(tmp_path)])
+    assert up.exit_code == 1 and "services[1].role" in up.output
+    assert "Traceback" not in up.output and len(up.output.strip().splitlines()) == 1
+    replicas = runner.invoke(
+        cli, ["testbed", "up", "--topology", "chain", "--replicas", "cart=2", "--run-dir", "x"]
+    )
+    assert replicas.exit_code == 1 and "unknown service 'cart'; known: dock" in replicas.output
+    demo = runner.invoke(cli, ["demo", "--topology", "atlantis"])
+    assert demo.exit_code == 2 and "unknown topology 'atlantis'" in demo.output
