@@ -38,6 +38,7 @@ class World:
     rolled_back: list[Action] = field(default_factory=list)
     fail_kinds: set[ActionKind] = field(default_factory=set)
     echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
+    edges: tuple[tuple[str, str], ...] = (("frontend", "cart"), ("cart", "cache"))
 
     def collect(self, now: float) -> Observation:
         samples = []
@@ -45,7 +46,7 @@ class World:
             sick = svc in self.broken or self.echoes.get(svc, "") in self.broken
             value = 0.5 if sick else 0.001
             samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
-        graph = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
+        graph = nx.DiGraph(list(self.edges))
         return Observation(now, tuple(samples), (), graph)
 
 
