@@ -34,4 +34,4 @@ __all__ = [
     "FailureType", "FakeClock", "Impact", "Incident", "IncidentStatus", "ModelFormatError",
     "Outcome", "PermanentError", "Plan", "Rollback", "Sample", "SelfHealError", "SeriesKey",
     "SignalKind", "Strategy", "SystemClock", "TemporaryError", "Verification",
-]
+]  # fmt: skip
