@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from selfheal.core.errors import LeadershipLost
 from selfheal.store.db import Database, StoreError
 from selfheal.store.schema import LeaseRow
 
@@ -38,7 +39,7 @@ class Lease:
     expires_at: float
 
 
-class LeaseLost(StoreError):
+class LeaseLost(StoreError, LeadershipLost):
     """A fenced write came from a replica that no longer holds the lease."""
 
 
