@@ -30,6 +30,12 @@ def test_a_standby_takes_over_once_the_leader_stops_renewing(store: Store) -> No
     assert store.leases.current(LEASE) == b
 
 
+def test_taking_an_expired_lease_is_a_new_epoch_even_under_the_same_name(store: Store) -> None:
+    store.leases.acquire(LEASE, "a", now=100.0, ttl_seconds=5.0)
+    again = store.leases.acquire(LEASE, "a", now=106.0, ttl_seconds=5.0)  # a restarted "a"
+    assert again is not None and again.epoch == 2
+
+
 def test_a_clean_release_lets_a_standby_lead_at_once(store: Store) -> None:
     store.leases.acquire(LEASE, "a", now=100.0, ttl_seconds=60.0)
     assert not store.leases.release(LEASE, "b", now=101.0)  # not b's to release

@@ -1,15 +1,10 @@
 """The store against a real PostgreSQL server: a throw-away cluster started from
-the local PostgreSQL binaries, on a Unix socket only (no TCP port). Skipped
-when no ``initdb`` is installed."""
+the local PostgreSQL binaries (``selfheal.testbed.postgres``), on a Unix socket
+only (no TCP port). Skipped when no ``initdb`` is installed."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -19,45 +14,17 @@ from tests.store.test_audit import _append_many
 from selfheal.core.clock import FakeClock
 from selfheal.store import ConflictError, Store, open_store
 from selfheal.store.schema import Base
+from selfheal.testbed.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.slow
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root without a 'postgres' user to run the server as")
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser")
-    root = tempfile.mkdtemp(prefix="selfheal-pg-")
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data = os.path.join(root, "data")
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    try:
-        subprocess.run(_as_postgres(["initdb", "-A", "trust", "-U", "postgres", "-D", data]), **run)
-        subprocess.run(
-            _as_postgres(
-                ["pg_ctl", "-D", data, "-o", f"-k {root} -c listen_addresses=''", "-w",
-                 "-l", os.path.join(root, "log"), "start"]
-            ),
-            **run,
-        )  # fmt: skip
-        yield f"postgresql://postgres@/postgres?host={root}"  # plain URL: the psycopg 3 driver is chosen
-    finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]), check=False, capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+    if not ThrowawayPostgres.available():
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) or a 'postgres' user are missing")
+    with ThrowawayPostgres() as server:
+        yield server.url  # plain URL: the psycopg 3 driver is chosen
 
 
 @pytest.fixture

@@ -52,8 +52,8 @@ class Leases:
         self.db = db
 
     def acquire(self, name: str, holder: str, now: float, ttl_seconds: float) -> Lease | None:
-        """Renew the lease if ``holder`` has it, take it if it is free or expired (epoch
-        + 1), else ``None`` (someone else leads)."""
+        """Renew the lease if ``holder`` has it and it has not expired; take it if it is
+        free or expired (epoch + 1, whoever had it); else ``None`` (someone else leads)."""
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be > 0, got {ttl_seconds}")
         try:
@@ -71,7 +71,9 @@ class Leases:
                     return _lease(row)
                 if row.holder != holder and row.expires_at >= now:
                     return None
-                if row.holder != holder:
+                if row.holder != holder or row.expires_at < now:
+                    # taken, not renewed: a new epoch, even for a holder of the same name
+                    # (a restarted replica is not its predecessor)
                     row.holder = holder
                     row.epoch += 1
                 row.expires_at = now + ttl_seconds
