@@ -10,7 +10,8 @@ read like an SRE's triage, most specific first:
 
 1. a deploy on the cause service shortly before the incident → ``CodeBug``;
 2. a config push on it → ``ConfigurationError``;
-3. errors only on calls toward an external dependency → ``ExternalDependency``;
+3. a firing alert whose ``failure_type`` label names one → that type;
+   errors only on calls toward an external dependency → ``ExternalDependency``;
 4. a service the platform calls a cache that answers, with no process trouble of its
    own, or a service whose every instance fails fast while its calls to a cache
    succeed → ``DataCorruption`` (on the cache);
@@ -64,6 +65,8 @@ class Classification:
 VERSION = "version"  # a deploy just before the incident
 CONFIG = "config"  # a config push just before the incident
 CACHE = "cache"  # a cache serving bad entries
+ALERT_FAILURE_TYPE = "failure_type"  # the label of an alert series that names its type
+_TYPES = frozenset(f.value for f in FailureType)
 NO_RULE = "no rule matched"  # the reason when no rule here decided
 
 PROCESS_INDICATORS = (ind.MEMORY, ind.CPU)
@@ -101,6 +104,22 @@ def classify(
             CONFIG,
             None,
             f"{service} got a config push before the incident",
+        )
+    alerted = [
+        a.series
+        for a in mine
+        if a.indicator == ind.ALERT_FIRING
+        and a.series is not None
+        and a.series.label(ALERT_FAILURE_TYPE) in _TYPES
+    ]
+    if alerted:
+        # An alerting rule that says what it reports: the operator's word, from its labels.
+        kind = FailureType(alerted[0].label(ALERT_FAILURE_TYPE) or "")
+        return Classification(
+            kind,
+            ind.ALERT_FIRING,
+            alerted[0].label("instance"),
+            f"alert {alerted[0].label('alertname')} on {service} reports {kind.value}",
         )
     external_edges = [
         a
