@@ -108,7 +108,9 @@ class AlertInbox:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(body)"
-            raise AlertPayloadError(f"not an Alertmanager notification: {where}: {first['msg']}")
+            raise AlertPayloadError(
+                f"not an Alertmanager notification: {where}: {first['msg']}"
+            ) from None
         firing = new = resolved = refused = 0
         with self._lock:
             self.received_total += 1
