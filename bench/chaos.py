@@ -90,11 +90,14 @@ class Proxy:
                     status, payload = exc.code, exc.read()
                 except OSError:
                     status, payload = 502, b'{"error": "upstream unreachable"}'
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the caller gave up on a stalled answer, as it should
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 
