@@ -20,6 +20,7 @@ from selfheal.core.types import (
     Cause,
     FailureType,
     Incident,
+    IncidentStatus,
     Plan,
     Sample,
     SeriesKey,
@@ -38,6 +39,7 @@ class World:
     rolled_back: list[Action] = field(default_factory=list)
     fail_kinds: set[ActionKind] = field(default_factory=set)
     echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
+    edges: tuple[tuple[str, str], ...] = (("frontend", "cart"), ("cart", "cache"))
 
     def collect(self, now: float) -> Observation:
         samples = []
@@ -45,7 +47,7 @@ class World:
             sick = svc in self.broken or self.echoes.get(svc, "") in self.broken
             value = 0.5 if sick else 0.001
             samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
-        graph = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
+        graph = nx.DiGraph(list(self.edges))
         return Observation(now, tuple(samples), (), graph)
 
 
@@ -192,6 +194,13 @@ class MemoryStore:
 
     def load_incident(self, incident_id: str) -> Incident | None:
         return self.incidents.get(incident_id)
+
+    def open_incidents(self) -> list[Incident]:
+        return [
+            i
+            for i in self.incidents.values()
+            if i.status in (IncidentStatus.OPEN, IncidentStatus.REMEDIATING)
+        ]
 
     def record_action(self, incident_id: str, result: ActionResult) -> None:
         self.actions.append((incident_id, result))

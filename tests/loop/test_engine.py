@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from selfheal.analysis.correlation import Correlator
 from selfheal.analysis.rules import LiveDetection
 from selfheal.core.clock import FakeClock
-from selfheal.core.types import ActionKind, IncidentStatus
+from selfheal.core.types import ActionKind, IncidentStatus, Sample, SeriesKey
 from selfheal.loop.engine import Engine
 from selfheal.loop.jobs import InlinePool
-from selfheal.loop.ports import Ranker
+from selfheal.loop.ports import Observation, Ranker
 from selfheal.loop.settings import EngineSettings
 
 from .fakes import (
@@ -271,9 +273,26 @@ def test_engine_metrics_count_cycles_and_actions() -> None:
     assert "selfheal_cycle_seconds_bucket" in text
 
 
+class Relaying(World):
+    """A broken service's calls to an unwatched dependency fail too: its errors may be
+    passed on, so the evidence names no origin and only the ranker can tell."""
+
+    def collect(self, now: float) -> Observation:
+        obs = super().collect(now)
+        edges = [
+            Sample(
+                SeriesKey.of("upstream_error_ratio", {"service": s, "target": "db"}),
+                now,
+                0.5 if s in self.broken else 0.0,
+            )
+            for s in self.services
+        ]
+        return replace(obs, samples=(*obs.samples, *edges))
+
+
 def test_no_confident_cause_escalates_only_after_quiet_diagnoses() -> None:
     clock = FakeClock()
-    world = World(clock)
+    world = Relaying(clock)
     engine, store, _ = make_engine(world, ranker=FakeRanker(confidence=0.3))  # never confident
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"
@@ -287,12 +306,9 @@ def test_no_confident_cause_escalates_only_after_quiet_diagnoses() -> None:
 
 
 def test_indecision_is_bounded_even_while_new_evidence_keeps_arriving() -> None:
-    from dataclasses import replace
-
     from selfheal.core.types import Anomaly
-    from selfheal.loop.ports import Observation
 
-    class Chatty(World):
+    class Chatty(Relaying):
         """Each broken cycle brings one more, never-seen signal about the fault."""
 
         def collect(self, now: float) -> Observation:
@@ -332,7 +348,9 @@ def test_an_echo_of_a_fault_under_remediation_waits_instead_of_acting() -> None:
 
 def test_a_fix_that_does_not_help_is_given_up_early_and_the_cause_reconsidered() -> None:
     clock = FakeClock()
-    world = World(clock)
+    # cart and cache both fail on their own, side by side: nothing but the ranker tells
+    # them apart, and its first answer is wrong
+    world = World(clock, edges=(("frontend", "cart"), ("frontend", "cache")))
     # A long timeout: only the early verdict can end the wrong restart in time.
     engine, store, _ = make_engine(
         world,
@@ -373,7 +391,7 @@ def test_early_verdict_never_cuts_short_an_action_that_restores_state() -> None:
 
 def test_a_cause_already_tried_is_not_chosen_again_by_rediagnosis() -> None:
     clock = FakeClock()
-    world = World(clock)
+    world = World(clock, edges=(("frontend", "cart"), ("frontend", "cache")))  # side by side
     planner = FakePlanner((ActionKind.RESTART_SERVICE, ActionKind.SCALE_SERVICE), timeout=120.0)
     engine, store, _ = make_engine(
         world, planner=planner, ranker=WrongFirstRanker(first="cart", truth="cart", calls=100)

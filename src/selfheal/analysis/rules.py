@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from selfheal.core.indicators import (
+    ALERT_FIRING,
     CPU,
     ERROR_RATIO,
     LATENCY_P99,
@@ -112,6 +113,7 @@ def _excess(value: float, limit: float) -> float:
 # reaches (checked by tests/analysis/test_rules.py and the demo's fault-free minute).
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(UP, below=0.5),
+    Rule(ALERT_FIRING, above=0.5),
     Rule(ERROR_RATIO, above=0.05, for_samples=1),
     Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.4, for_samples=3),
     Rule(SATURATION, above=0.95, for_samples=2),
@@ -125,6 +127,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(ORDER_SUCCESS, below=0.9, for_samples=1),
     Rule(PAYMENT_SUCCESS, below=0.9, for_samples=1),
 )
+
+
+FACTS = frozenset({UP, ALERT_FIRING})  # indicators judged from their first sample
 
 
 @dataclass(slots=True)
@@ -221,9 +226,9 @@ class LiveDetection:
         for rule in self._rules.get(indicator, ()):
             if not rule.applies_to(service):
                 continue
-            # A down instance is a fact, not a statistic: no warm-up for UP.
+            # A down instance or a firing alert is a fact, not a statistic: no warm-up.
             hit, score = rule.breached(value, state.baseline)
-            if not (warm or indicator == UP):
+            if not (warm or indicator in FACTS):
                 hit = False
             state.breaching = state.breaching or hit
             streak = state.streak.get(rule.name, 0) + 1 if hit else 0

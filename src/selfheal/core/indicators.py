@@ -26,4 +26,8 @@ REQUEST_RATE = "request_rate"  # served requests per second
 LATENCY_VS_PEERS = "latency_p99_vs_peers"
 UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 
+# 1 while an alert from Alertmanager fires for the service (labels alertname, instance,
+# failure_type), 0 for a while after it resolved (``monitoring.alertmanager``).
+ALERT_FIRING = "alert_firing"
+
 BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)

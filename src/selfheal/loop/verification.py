@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import networkx as nx
 
+from selfheal.analysis.rules import FACTS
 from selfheal.core import indicators as ind
 from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind, SeriesKey
@@ -44,14 +45,14 @@ def symptoms_gone(
     A series not seen since ``since`` is not judged yet, until ``stale_after`` seconds
     have passed: then it vanished (an instance replaced or removed) and is no longer a
     symptom. A series whose detection restarted moments ago is not judged healthy
-    (except ``up``, a fact, not a statistic)."""
+    (except facts: ``up``, a firing alert)."""
     for key in keys:
         seen = detection.last_seen(key)
         if seen <= since:
             if now - since < stale_after:
                 return False
             continue
-        if not detection.warm(key) and key.name != ind.UP:
+        if not detection.warm(key) and key.name not in FACTS:
             return False
         if detection.breaching(key):
             return False

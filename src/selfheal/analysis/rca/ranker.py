@@ -36,7 +36,6 @@ import networkx as nx
 import numpy as np
 
 from selfheal.analysis.rca import gnn
-from selfheal.analysis.rca.failure_type import infer_failure_type
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.pagerank import pagerank_scores
 from selfheal.analysis.rca.result import RCAResult
@@ -260,19 +259,36 @@ def _sampling_step(data: RCAInput) -> float:
     return float(np.median(steps)) if steps else 0.0
 
 
+def signal_outputs(
+    data: RCAInput, names: Sequence[str], registry: SignalRegistry | None = None
+) -> list[SignalOutput]:
+    """Each named local signal's view of ``data`` (they do not depend on the weights, so
+    a benchmark choosing weights computes them once per case and passes them to
+    ``rank``)."""
+    from selfheal.analysis.rca.signals import default_registry
+
+    reg = registry or default_registry()
+    return [reg.get(name)(data) for name in names if name not in (PROPAGATION, GNN)]
+
+
 def rank(
     data: RCAInput,
     config: RCAConfig | None = None,
     registry: SignalRegistry | None = None,
+    outputs: Sequence[SignalOutput] | None = None,
 ) -> RCAResult:
-    """Rank root-cause candidates of one incident. See the module docstring."""
-    from selfheal.analysis.rca.signals import default_registry
+    """Rank root-cause candidates of one incident. See the module docstring.
 
+    ``outputs``: the local signals' outputs computed before (``signal_outputs``); those
+    the configuration weighs are used, the others ignored."""
     cfg = config or RCAConfig()
-    reg = registry or default_registry()
     began = time.perf_counter()
-    outputs = [reg.get(name)(data) for name in cfg.weights if name not in (PROPAGATION, GNN)]
-    outputs = _explain_away(data, outputs)
+    if outputs is None:
+        computed = signal_outputs(data, list(cfg.weights), registry)
+    else:
+        given = {o.name: o for o in outputs}
+        computed = [given[n] for n in cfg.weights if n in given]
+    outputs = _explain_away(data, computed)
     local = _combine(outputs, cfg.weights)
     onset: dict[str, float] = {}
     for out in outputs:
@@ -318,12 +334,10 @@ def rank(
         evidence = tuple(e for o in outputs for e in o.evidence.get(service, ()))
         indicator = _main_indicator(service, outputs, cfg.weights, sure, signal_scores)
         path, impact = _path_and_impact(data.graph, service, hurt)
-        is_leaf = service in data.graph and data.graph.out_degree(service) == 0
         causes.append(
             Cause(
                 service=service,
                 confidence=round(_confidence(score, runner_up, strength), 4),
-                failure_type=infer_failure_type(service, indicator, evidence, is_leaf),
                 indicator=indicator,
                 evidence=evidence,
                 path=path,
