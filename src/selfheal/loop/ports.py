@@ -16,6 +16,7 @@ import networkx as nx
 
 from selfheal.core.types import Action, ActionResult, Anomaly, Cause, Incident, Plan, Sample
 from selfheal.decision.context import PlanningContext
+from selfheal.execution.runner import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +97,6 @@ class Guards(Protocol):
     def record_resolution(self, incident: Incident, healed_by_action: bool, now: float) -> None:
         """Tell the guards an incident resolved (recurrence counting)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An action validated and snapshotted, ready to execute (or to skip)."""
-
-    action: Action
-    skip_reason: str = ""  # non-empty: validation found nothing to do
-    snapshot: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Runner(Protocol):

@@ -20,16 +20,13 @@ import networkx as nx
 import numpy as np
 
 from selfheal.core import indicators as ind
-from selfheal.core.clock import Clock
-from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
 from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import Guards
 from selfheal.decision.guards import Verdict as GuardVerdict
 from selfheal.decision.planner import Planner
-from selfheal.execution.base import Executor, Undo
 from selfheal.loop import serialize as ser
-from selfheal.loop.ports import Prepared, Verdict
+from selfheal.loop.ports import Verdict
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
 from selfheal.monitoring.window_store import WindowStore
@@ -132,42 +129,6 @@ class StoreAdapter:
             self.store.control.pause(by=by, at=at)
         else:
             self.store.control.resume(by=by, at=at)
-
-
-class ExecutorRunner:
-    """``ports.Runner`` over an execution-layer ``Executor`` (validate, snapshot,
-    execute with bounded retries of temporary failures, roll back from the snapshot).
-    Verification is the engine's, cycle by cycle, so it is not done here."""
-
-    def __init__(self, executor: Executor, clock: Clock, attempts: int = 3) -> None:
-        self.executor = executor
-        self.clock = clock
-        self.attempts = attempts
-
-    def prepare(self, action: Action) -> Prepared:
-        check = self.executor.validate(action)
-        if not check.ok:
-            raise PermanentError(f"validation refused {action.describe()}: {check.reason}")
-        if check.skip:
-            return Prepared(action, check.reason or "nothing to do")
-        return Prepared(action, "", {"undo": self.executor.snapshot(action)})
-
-    def execute(self, prepared: Prepared) -> str:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return self.executor.execute(prepared.action)
-            except TemporaryError as exc:
-                if attempt == self.attempts:
-                    raise
-                self.clock.sleep(min(exc.delay_seconds, 5.0))
-        raise AssertionError("unreachable")
-
-    def rollback(self, prepared: Prepared) -> str:
-        undo = prepared.snapshot.get("undo")
-        if not isinstance(undo, Undo) or not undo.reversible:
-            why = undo.description if isinstance(undo, Undo) else "no snapshot"
-            return f"nothing to undo: {why}"
-        return self.executor.rollback(prepared.action, undo)
 
 
 class PlannerAdapter:

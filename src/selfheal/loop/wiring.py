@@ -27,13 +27,13 @@ from selfheal.execution.base import Executor
 from selfheal.execution.kubernetes import KubernetesExecutor, load_apis
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
+from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
 from selfheal.loop.engine import Engine, EngineSettings, ThreadPool
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
 from selfheal.loop.stages import (
-    ExecutorRunner,
     GuardsAdapter,
     PlannerAdapter,
     RankerAdapter,
@@ -147,7 +147,7 @@ def _build(
     closers.append(collector.close)
     store = open_store(config.store.url, clock)
     closers.append(store.close)
-    runner = ExecutorRunner(executor, clock)
+    runner = ActionRunner(executor, clock)
     det = config.detection
     factory = None
     if det.detector == "default":
