@@ -9,10 +9,6 @@ from selfheal.decision import conflicts, context, guard_settings
 
 EXPECTED = {
     "PREREQUISITES",
-    "ApprovalBook",
-    "ApprovalError",
-    "ApprovalRequest",
-    "ApprovalStatus",
     "Assessment",
     "BreakerState",
     "ChangeEvent",

@@ -4,17 +4,11 @@ Called by the loop after analysis: the ``Planner`` picks a playbook strategy
 for the cause and renders its escalation ladder with risk per action;
 ``merge_plans`` / ``TargetLocks`` keep concurrent incidents apart; ``Guards``
 decide whether each action may run now (pause, maintenance, recurrence,
-circuit breaker, budget, cooldown, blast radius, dry-run, approval);
-``ApprovalBook`` tracks requests a human answers. Pure logic plus YAML loading:
-no HTTP, no platform calls.
+circuit breaker, budget, cooldown, blast radius, dry-run, approval); the
+requests a human answers are kept by the store (``selfheal.store.approvals``).
+Pure logic plus YAML loading: no HTTP, no platform calls.
 """
 
-from selfheal.decision.approvals import (
-    ApprovalBook,
-    ApprovalError,
-    ApprovalRequest,
-    ApprovalStatus,
-)
 from selfheal.decision.conflicts import Folded, Lease, MergeResult, TargetLocks, merge_plans
 from selfheal.decision.context import (
     ChangeEvent,
@@ -39,10 +33,6 @@ from selfheal.decision.risk import Assessment, assess
 
 __all__ = [
     "PREREQUISITES",
-    "ApprovalBook",
-    "ApprovalError",
-    "ApprovalRequest",
-    "ApprovalStatus",
     "Assessment",
     "BreakerState",
     "ChangeEvent",
