@@ -1,15 +1,13 @@
 """Decision layer: from a diagnosed cause to a safe, ordered plan.
 
 Called by the loop after analysis: the ``Planner`` picks a playbook strategy
-for the cause and renders its escalation ladder with risk per action;
-``merge_plans`` / ``TargetLocks`` keep concurrent incidents apart; ``Guards``
+for the cause and renders its escalation ladder with risk per action; ``Guards``
 decide whether each action may run now (pause, maintenance, recurrence,
 circuit breaker, budget, cooldown, blast radius, dry-run, approval); the
 requests a human answers are kept by the store (``selfheal.store.approvals``).
 Pure logic plus YAML loading: no HTTP, no platform calls.
 """
 
-from selfheal.decision.conflicts import Folded, Lease, MergeResult, TargetLocks, merge_plans
 from selfheal.decision.context import (
     ChangeEvent,
     ChangeKind,
@@ -39,23 +37,18 @@ __all__ = [
     "ChangeKind",
     "ChangeTracker",
     "Decision",
-    "Folded",
     "GuardDecision",
     "GuardSettings",
     "Guards",
-    "Lease",
     "MaintenanceWindow",
-    "MergeResult",
     "Planner",
     "PlanningContext",
     "Playbook",
     "PlaybookEntry",
     "ServiceState",
-    "TargetLocks",
     "Verdict",
     "assess",
     "dependency_pairs",
     "load_guard_settings",
-    "merge_plans",
     "target_key",
 ]
