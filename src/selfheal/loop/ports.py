@@ -18,6 +18,21 @@ from selfheal.core.types import Action, ActionResult, Anomaly, Cause, Incident, 
 from selfheal.decision.context import PlanningContext
 from selfheal.execution.runner import Prepared
 
+# ``Prepared`` is the execution layer's; it is named here because the ``Runner`` port
+# hands it between the engine's calls.
+__all__ = [
+    "Collector",
+    "Guards",
+    "Observation",
+    "Planner",
+    "PlatformView",
+    "Prepared",
+    "Ranker",
+    "Runner",
+    "Store",
+    "Verdict",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
