@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-import numpy as np
 
 from selfheal.core import indicators as ind
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
 from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import Guards
@@ -28,7 +28,7 @@ from selfheal.decision.planner import Planner
 from selfheal.loop import serialize as ser
 from selfheal.loop.ports import Verdict
 from selfheal.monitoring.log_window import LogWindow
-from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
+from selfheal.monitoring.span_window import SpanWindow, calls_of
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.past_incidents import PastIncidents
@@ -328,51 +328,29 @@ class RankerAdapter:
             self._signatures.pop(next(iter(self._signatures)))
         return rank(data, RankerConfig(max_causes=self.max_causes)).causes
 
-    def _traces(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    def _traces(
+        self, start: float, end: float
+    ) -> tuple[tuple[SpanRecord, ...], tuple[CallSample, ...]]:
         """The spans around the incident (for trace patterns) and the calls they
-        hold, per edge (for the trace-edge signal), as RCA records."""
+        hold, per edge (for the trace-edge signal)."""
         window = self.spans
         if window is None:
             return (), ()
-        from selfheal.analysis.rca import CallSample, SpanRecord
-
         half = self.max_spans // 2
         before = window.between(start - self.span_baseline_seconds, start - 1e-6, limit=half)
-        during = window.between(start, end, limit=half)
-        kept = before + during
-        spans = tuple(SpanRecord(s.span_id, s.parent_id, s.service, s.name, s.start) for s in kept)
-        per_edge: dict[tuple[str, str], list[TracedCall]] = {}
-        for call in calls_of(kept):
-            per_edge.setdefault((call.caller, call.callee), []).append(call)
-        calls = []
-        for (caller, callee), group in sorted(per_edge.items()):
-            server = [c.server_latency for c in group]
-            calls.append(
-                CallSample(
-                    caller,
-                    callee,
-                    np.array([c.timestamp for c in group]),
-                    np.array([c.latency for c in group]),
-                    np.array([1.0 if c.error else 0.0 for c in group]),
-                    None if any(v is None for v in server) else np.array(server, dtype=np.float64),
-                )
-            )
-        return spans, tuple(calls)
+        kept = before + window.between(start, end, limit=half)
+        return tuple(kept), calls_of(kept)
 
-    def _logs(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The incident's log lines and those of the stretch before it, as RCA records."""
+    def _logs(
+        self, start: float, end: float
+    ) -> tuple[tuple[LogRecord, ...], tuple[LogRecord, ...]]:
+        """The incident's log lines and those of the stretch before it."""
         window = self.logs
         if window is None:
             return (), ()
-        from selfheal.analysis.rca import LogRecord
-
         half = self.max_log_lines // 2
-
-        def convert(start: float, end: float) -> tuple[Any, ...]:
-            return tuple(
-                LogRecord(r.timestamp, r.service, r.message, r.instance, r.span_id)
-                for r in window.between(start, end, limit=half)
-            )
-
         before = start - self.log_baseline_seconds
-        return convert(start, end), convert(before, start - 1e-6)
+        return (
+            tuple(window.between(start, end, limit=half)),
+            tuple(window.between(before, start - 1e-6, limit=half)),
+        )

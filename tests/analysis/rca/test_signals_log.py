@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import networkx as nx
 
-from selfheal.analysis.rca.inputs import LogRecord, RCAInput, SpanRecord
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.logs import mask
 from selfheal.analysis.rca.signals_log import log_templates
+from selfheal.core.telemetry import LogRecord, SpanRecord
 
 
 def _lines(service: str, text: str, n: int, t0: float) -> list[LogRecord]:

@@ -21,8 +21,9 @@ import warnings
 import numpy as np
 
 from selfheal.analysis.rca.change import indicator_changes
-from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
+from selfheal.analysis.rca.inputs import MetricSeries, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.telemetry import FloatArray
 
 MIN_SAMPLES = 12
 MAX_SAMPLES = 120  # the most recent samples only: bounded time per test
