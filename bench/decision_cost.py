@@ -14,12 +14,12 @@ import statistics
 import time
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import GuardsConfig
 from selfheal.core.types import Cause, FailureType, Incident
 from selfheal.decision import (
     ChangeEvent,
     ChangeKind,
     Guards,
-    GuardSettings,
     Planner,
     PlanningContext,
     Playbook,
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     clock = FakeClock(NOW)
     planner = Planner(Playbook.default(), clock)
-    guards = Guards(GuardSettings(), clock)
+    guards = Guards(GuardsConfig(), clock)
     ctx = shop()
     incident = Incident("bench", NOW, (), frozenset())
     plan_us: list[float] = []

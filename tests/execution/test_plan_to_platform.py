@@ -9,12 +9,12 @@ from collections.abc import Callable
 from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import GuardsConfig
 from selfheal.core.types import Action, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
     ChangeEvent,
     ChangeKind,
     Guards,
-    GuardSettings,
     Planner,
     PlanningContext,
     Playbook,
@@ -50,7 +50,7 @@ def heal(
     back what did not heal, until one heals."""
     clock = FakeClock(NOW)
     incident = Incident("inc-1", NOW, (), frozenset({cause.service}), (cause,))
-    guards = Guards(GuardSettings(), clock)
+    guards = Guards(GuardsConfig(), clock)
     results = []
     with LocalExecutor(platform.url, timeout_seconds=5) as ex:
         ctx = context_of(ex, changes)

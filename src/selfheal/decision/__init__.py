@@ -2,10 +2,11 @@
 
 Called by the loop after analysis: the ``Planner`` picks a playbook strategy
 for the cause and renders its escalation ladder with risk per action; ``Guards``
-decide whether each action may run now (pause, maintenance, recurrence,
-circuit breaker, budget, cooldown, blast radius, dry-run, approval); the
-requests a human answers are kept by the store (``selfheal.store.approvals``).
-Pure logic plus YAML loading: no HTTP, no platform calls.
+decide whether each action may run now (pause, maintenance, storm, recurrence,
+circuit breaker, budget, cooldown, blast radius, approval), within the limits of
+the configuration's ``guards`` section; the requests a human answers are kept by
+the store (``selfheal.store.approvals``). Pure logic plus playbook loading: no
+HTTP, no platform calls.
 """
 
 from selfheal.decision.context import (
@@ -15,16 +16,7 @@ from selfheal.decision.context import (
     PlanningContext,
     ServiceState,
 )
-from selfheal.decision.guards import (
-    BreakerState,
-    GuardDecision,
-    Guards,
-    GuardSettings,
-    MaintenanceWindow,
-    Verdict,
-    load_guard_settings,
-    target_key,
-)
+from selfheal.decision.guards import BreakerState, GuardDecision, Guards, Verdict, target_key
 from selfheal.decision.planner import Decision, Planner, dependency_pairs
 from selfheal.decision.playbook import PREREQUISITES, Playbook, PlaybookEntry
 from selfheal.decision.risk import Assessment, assess
@@ -38,9 +30,7 @@ __all__ = [
     "ChangeTracker",
     "Decision",
     "GuardDecision",
-    "GuardSettings",
     "Guards",
-    "MaintenanceWindow",
     "Planner",
     "PlanningContext",
     "Playbook",
@@ -49,6 +39,5 @@ __all__ = [
     "Verdict",
     "assess",
     "dependency_pairs",
-    "load_guard_settings",
     "target_key",
 ]

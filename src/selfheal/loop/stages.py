@@ -171,7 +171,7 @@ class GuardsAdapter:
         decision = self.guards.check(
             action, incident_id=incident.id, context=context, cause=incident.top_cause
         )
-        if decision.verdict is GuardVerdict.ALLOW or decision.verdict is GuardVerdict.DRY_RUN:
+        if decision.verdict is GuardVerdict.ALLOW:
             key = (incident.id, action.describe())
             self._tokens[key] = self.guards.started(
                 action, incident_id=incident.id, context=context
