@@ -15,15 +15,12 @@ import time
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.config import GuardsConfig
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Cause, FailureType, Incident
 from selfheal.decision import (
-    ChangeEvent,
-    ChangeKind,
     Guards,
     Planner,
-    PlanningContext,
     Playbook,
-    ServiceState,
 )
 
 NOW = 1_700_000_000.0

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from selfheal.analysis.detection.nab.corpus import NabFile, load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import Profile, score_corpus
 from selfheal.analysis.detection.registry import registry
+from selfheal.bench.nab.corpus import NabFile, load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import Profile, score_corpus
 
 
 def score_row(

@@ -24,8 +24,8 @@ import numpy as np
 
 from nab_art import score_row, seasonalrange_scores
 from selfheal.analysis.detection.art import Art
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
+from selfheal.bench.nab.corpus import load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
 
 
 class AdaptiveArt(Art):

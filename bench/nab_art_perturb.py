@@ -33,9 +33,9 @@ from nab_art import score_row, seasonalrange_scores
 from nab_perturb import configurations
 from nab_round4_perturb import detector_spec
 from selfheal.analysis.detection.art import SEASONALART_GAIN, Art
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
 from selfheal.analysis.detection.registry import registry
+from selfheal.bench.nab.corpus import load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
 
 PERTURBATIONS: dict[str, tuple[Any, ...]] = {
     "step": (2, 8),

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import score_corpus
 from selfheal.analysis.detection.registry import registry
+from selfheal.bench.nab.corpus import load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import score_corpus
 
 MEMBERS = ("default", "ewma", "mad", "seasonal", "cusum", "bocpd", "iforest", "lstmae")
 #: The NAB configuration ``seasonalrange`` and its two members, each alone.

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import score_corpus
 from selfheal.analysis.detection.onset import NAB_IGNORE_FIRST
 from selfheal.analysis.detection.registry import registry
+from selfheal.bench.nab.corpus import load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import score_corpus
 
 #: (stage, parameter, perturbed values); stage is "onset", "seasonal" or "novelrange".
 PERTURBATIONS: tuple[tuple[str, str, tuple[float, ...]], ...] = (

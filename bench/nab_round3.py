@@ -53,12 +53,12 @@ from pathlib import Path
 import numpy as np
 
 from nab_variants import seasonal_signed
-from selfheal.analysis.detection.nab.corpus import NabFile, load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import Profile, score_corpus
 from selfheal.analysis.detection.novel_range import NovelRange
 from selfheal.analysis.detection.registry import registry
 from selfheal.analysis.detection.seasonal import SeasonalBaseline
+from selfheal.bench.nab.corpus import NabFile, load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import Profile, score_corpus
 
 
 def onset_stage(

@@ -22,10 +22,10 @@ import numpy as np
 
 from nab_perturb import configurations
 from nab_perturb import detector_spec as previous_spec
-from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import score_corpus
 from selfheal.analysis.detection.registry import registry
+from selfheal.bench.nab.corpus import load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import score_corpus
 
 
 def detector_spec(changed: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from selfheal.analysis.detection.nab.corpus import NabFile, load_corpus, load_profiles
-from selfheal.analysis.detection.nab.runner import run_file
-from selfheal.analysis.detection.nab.scorer import Profile, score_corpus
 from selfheal.analysis.detection.registry import registry
 from selfheal.analysis.detection.seasonal import SeasonalBaseline
+from selfheal.bench.nab.corpus import NabFile, load_corpus, load_profiles
+from selfheal.bench.nab.runner import run_file
+from selfheal.bench.nab.scorer import Profile, score_corpus
 
 _EDGES = np.array([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0])
 

@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from selfheal.analysis.rca import RCAConfig, rank
-from selfheal.analysis.rca.datasets.cases import iter_cases
-from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
 from selfheal.analysis.rca.ranker import PROPAGATION
+from selfheal.bench.rca.cases import iter_cases
+from selfheal.bench.rca.labels import accuracy_at_k, read_labels
 
 ALONE = (
     "metric_change",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from selfheal.analysis.rca import rank
-from selfheal.analysis.rca.datasets import nezha
+from selfheal.bench.rca import nezha
 from selfheal.core.types import FailureType
 
 CLASS_OF = {

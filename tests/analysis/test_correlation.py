@@ -68,9 +68,23 @@ def test_escalated_incident_absorbs_its_repeats_but_not_new_problems() -> None:
     (incident,) = c.open_incidents
     c.update(replace(incident, status=IncidentStatus.ESCALATED))
     assert c.add([anomaly("payment", 1)], 1, GRAPH).folded == 1
-    assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).opened == ()
     update = c.add([anomaly("checkout", 2)], 2, GRAPH)
     assert len(update.opened) == 1
+
+
+def test_a_new_kind_of_symptom_on_an_escalated_incidents_service_is_a_new_incident() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import IncidentStatus
+
+    c = Correlator()
+    c.add([anomaly("payment", 0)], 0, GRAPH)
+    (escalated,) = c.open_incidents
+    c.update(replace(escalated, status=IncidentStatus.ESCALATED))
+    update = c.add([anomaly("payment", 3, "latency")], 3, GRAPH)
+    (fresh,) = update.opened
+    assert fresh.services == {"payment"} and fresh.anomalies[0].indicator == "latency"
+    assert len(c.get(escalated.id).anomalies) == 1  # type: ignore[union-attr]
 
 
 def test_incident_under_remediation_keeps_its_scope() -> None:

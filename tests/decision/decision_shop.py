@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Cause, FailureType, Incident
-from selfheal.decision.context import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 
 NOW = 1_700_000_000.0
 
@@ -16,7 +16,11 @@ def shop(
     unready = unready or {}
 
     def svc(
-        name: str, n: int, deps: dict[str, str] | None = None, external: bool = False
+        name: str,
+        n: int,
+        deps: dict[str, str] | None = None,
+        external: bool = False,
+        role: str = "",
     ) -> ServiceState:
         return ServiceState(
             name=name,
@@ -27,6 +31,7 @@ def shop(
             dependencies=deps or {},
             criticality=criticality,
             external=external,
+            role=role,
         )
 
     services = [
@@ -34,7 +39,7 @@ def shop(
         svc("checkout", 2, {"payment": "payment", "cart": "cart"}),
         svc("cart", 3, {"cache": "cache"}),
         svc("payment", 2, {"bank": "bank"}),
-        svc("cache", 1),
+        svc("cache", 1, role="cache"),
         svc("bank", 1, external=True),
         svc("bank-b", 1, external=True),
     ]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from decision_shop import NOW, config_push, deploy, shop
 
-from selfheal.decision.context import ChangeKind, ChangeTracker, ServiceState
+from selfheal.core.platform import ChangeKind, ServiceState
+from selfheal.monitoring.changes import ChangeTracker
 
 
 def test_tracker_reports_deploys_config_pushes_and_scaling() -> None:

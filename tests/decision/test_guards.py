@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.config import ApprovalConfig, GuardsConfig, MaintenanceWindow
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind, FailureType, Outcome
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import BreakerState, Guards, Verdict
 
 RESTART_CART_0 = Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0")

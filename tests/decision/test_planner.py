@@ -6,8 +6,8 @@ import pytest
 from decision_shop import NOW, cause, config_push, deploy, incident, shop
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import ActionKind, FailureType
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.planner import Planner, dependency_pairs
 from selfheal.decision.playbook import Playbook
 
@@ -247,37 +247,6 @@ def test_the_loops_own_changes_are_not_taken_for_a_cause(planner) -> None:
     assert plan.strategy == "relieve-pool-exhaustion"
 
 
-def test_a_config_restore_the_loop_planned_is_not_the_next_incidents_cause() -> None:
-    clock = FakeClock(NOW)
-    planner = Planner(Playbook.default(), clock)
-    bad_push = config_push("payment", NOW - 20)
-    first_plan = planner.plan(
-        incident("i1"), cause("payment", F.CONFIGURATION_ERROR), shop(changes=(bad_push,))
-    )
-    assert first_plan.actions[0].params == {"revision": 2}
-    restore = config_push("payment", NOW + 3)  # the loop's restore, seen a cycle later
-    clock.advance(120)
-    later = planner.plan(
-        incident("i2"),
-        cause("payment", F.CODE_BUG, "payment-1", "error_ratio"),
-        shop(changes=(restore,)),
-    )
-    assert later.strategy == "restart-faulty-instance"
-    assert later.actions[0].kind == K.RESTART_CONTAINER
-
-
-def test_an_outside_push_after_the_loops_window_is_a_cause_again() -> None:
-    clock = FakeClock(NOW)
-    planner = Planner(Playbook.default(), clock)
-    planner.plan(incident("i1"), cause("payment", F.CONFIGURATION_ERROR), shop())
-    clock.advance(1000)
-    outside = config_push("payment", NOW + 900)
-    later = planner.plan(
-        incident("i2"), cause("payment", F.CODE_BUG, None, "error_ratio"), shop(changes=(outside,))
-    )
-    assert later.strategy == "restore-last-good-config"
-
-
 def test_a_push_without_a_known_revision_restores_by_time(planner) -> None:
     ctx = shop(changes=(config_push("cart", NOW - 50, before="?"),))
     action, _ = first(planner, cause("cart", F.CONFIGURATION_ERROR), ctx)
@@ -295,3 +264,13 @@ def test_service_wide_network_trouble_restarts_first_then_fails_over(planner) ->
 def test_network_trouble_on_an_internal_leaf_never_fails_over(planner) -> None:
     plan = planner.plan(incident(), cause("cache", F.NETWORK_FAILURE, None, "network"), shop())
     assert all(a.kind != K.FAILOVER for a in plan.actions)
+
+
+def test_the_cache_to_clear_is_found_by_role_not_by_name(planner) -> None:
+    ctx = shop()
+    services = dict(ctx.services)
+    services["kv"] = dataclasses.replace(services.pop("cache"), name="kv")
+    services["cart"] = dataclasses.replace(services["cart"], dependencies={"kv": "kv"})
+    renamed = dataclasses.replace(ctx, services=services)
+    action, _ = first(planner, cause("cart", F.DATA_CORRUPTION), renamed)
+    assert (action.kind, action.target) == (K.CLEAR_CACHE, "kv")

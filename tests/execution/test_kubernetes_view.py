@@ -299,3 +299,16 @@ def test_a_forbidden_answer_over_http_is_permanent_and_quotes_the_server(
     )
     with pytest.raises(PermanentError, match="HTTP 403: pods is forbidden"):
         view.services()
+
+
+def test_role_criticality_and_external_come_from_annotations_or_labels(cluster: Cluster) -> None:
+    cart, payment = cluster.deployments
+    cart.metadata.labels = {"selfheal.io/role": "database", "selfheal.io/criticality": "0.2"}
+    cart.metadata.annotations = {"selfheal.io/role": "cache"}  # the annotation wins
+    payment.metadata.annotations = {
+        "selfheal.io/criticality": "lots",  # not a number: the default
+        "selfheal.io/external": "True",
+    }
+    seen_cart, seen_payment = cluster.view().services()
+    assert (seen_cart.role, seen_cart.criticality, seen_cart.external) == ("cache", 0.2, False)
+    assert (seen_payment.role, seen_payment.criticality, seen_payment.external) == ("", 0.5, True)

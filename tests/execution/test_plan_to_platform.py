@@ -10,15 +10,12 @@ from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.config import GuardsConfig
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Action, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
-    ChangeEvent,
-    ChangeKind,
     Guards,
     Planner,
-    PlanningContext,
     Playbook,
-    ServiceState,
 )
 from selfheal.execution import ActionRunner, LocalExecutor
 

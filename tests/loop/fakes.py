@@ -12,6 +12,7 @@ import networkx as nx
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError
+from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import (
     Action,
     ActionKind,
@@ -23,7 +24,6 @@ from selfheal.core.types import (
     Sample,
     SeriesKey,
 )
-from selfheal.decision.context import PlanningContext, ServiceState
 from selfheal.loop.ports import Observation, Prepared, Verdict
 
 
@@ -38,6 +38,7 @@ class World:
     rolled_back: list[Action] = field(default_factory=list)
     fail_kinds: set[ActionKind] = field(default_factory=set)
     echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
+    edges: tuple[tuple[str, str], ...] = (("frontend", "cart"), ("cart", "cache"))
 
     def collect(self, now: float) -> Observation:
         samples = []
@@ -45,21 +46,22 @@ class World:
             sick = svc in self.broken or self.echoes.get(svc, "") in self.broken
             value = 0.5 if sick else 0.001
             samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
-        graph = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
+        graph = nx.DiGraph(list(self.edges))
         return Observation(now, tuple(samples), (), graph)
 
 
 class FakePlatform:
     def __init__(self, world: World) -> None:
         self.world = world
+        self.expected: list[tuple[str, ChangeKind, float]] = []  # what the loop said it changes
 
     def context(self, now: float) -> PlanningContext:
         return PlanningContext(
             services={s: ServiceState(s, instances=(f"{s}-0",)) for s in self.world.services}
         )
 
-    def external(self) -> frozenset[str]:
-        return frozenset()
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self.expected.append((service, kind, until))
 
 
 class FakeRanker:

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.decision.context import ChangeKind, ServiceState
+from selfheal.core.platform import ChangeKind, ServiceState
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.loop.platform import ObservedPlatformView
 
@@ -47,8 +47,18 @@ def test_configured_services_add_facts_and_providers_the_platform_lacks() -> Non
     assert cart.instances == ("cart-a", "cart-b")  # the platform's instances win
     assert (cart.criticality, dict(cart.dependencies)) == (0.9, {"bank": "bank"})
     assert ctx.services["bank"].external
-    assert view.external() == frozenset({"bank"})
+    assert {s.name for s in view.context(0.0).services.values() if s.external} == {"bank"}
     assert ctx.dependents_of("bank") == ("cart",)
+
+
+def test_what_configuration_leaves_unset_the_platform_decides() -> None:
+    observed = ServiceState("cart", ("cart-a",), criticality=0.8, role="cache")
+    conf = ServiceState("cart", (), criticality=0.5, role="")
+    view = ObservedPlatformView(Source(observed), [conf], {"cart": frozenset()})
+    cart = view.context(0.0).services["cart"]
+    assert (cart.criticality, cart.role) == (0.8, "cache")
+    view = ObservedPlatformView(Source(observed), [conf], {"cart": frozenset({"criticality"})})
+    assert view.context(0.0).services["cart"].criticality == 0.5
 
 
 def test_without_a_source_the_configured_inventory_is_the_platform() -> None:
@@ -57,7 +67,7 @@ def test_without_a_source_the_configured_inventory_is_the_platform() -> None:
     first, second = view.context(0.0), view.context(5.0)
     assert first.services["cart"].instances_total == 2
     assert second.changes == ()  # nothing to observe, so no change is invented
-    assert view.external() == frozenset()
+    assert not any(s.external for s in view.context(0.0).services.values())
 
 
 def test_successive_reads_become_change_events() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfheal.core.config import parse_config
+from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import Action, ActionKind, Incident
-from selfheal.decision.context import PlanningContext, ServiceState
 from selfheal.loop.stages import GuardsAdapter
 from selfheal.loop.wiring import build
 
@@ -28,7 +28,7 @@ def test_the_guards_section_reaches_the_running_guards(tmp_path: Path) -> None:
     config = parse_config(cfg, "test")
     runtime = build(config)
     try:
-        adapter = runtime.engine.guards
+        adapter = runtime.engine.remediation.guards
         assert isinstance(adapter, GuardsAdapter)
         assert adapter.guards.settings is config.guards
         assert adapter.guards.approval is config.approval

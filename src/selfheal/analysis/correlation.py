@@ -8,7 +8,10 @@ in the graph (either direction: symptoms travel up the call chain); otherwise it
 opens a new incident. A repeat of a signal already in the incident (same
 fingerprint: service, instance, indicator, detector) is folded — it refreshes the
 incident's last-seen time but adds nothing, so duplicate signals cannot open or
-grow incidents. Time-window plus topology grouping is the usual alert-correlation
+grow incidents. Once an incident is being remediated or waits behind another, it
+absorbs only its own services' symptoms; once escalated to a human, only the
+kinds of symptom (service, indicator) it was escalated with — anything new opens
+an incident of its own, so one incident never blinds the loop. Time-window plus topology grouping is the usual alert-correlation
 scheme (e.g. Salah et al., "A survey of alarm correlation", 2013).
 
 Only anomalies that ``opens`` accepts may open an incident (the loop passes rule
@@ -165,6 +168,14 @@ class Correlator:
                 or entry.incident.id in self._frozen
             )
             if scoped and anomaly.service not in entry.incident.services:
+                continue
+            # Handed to a human, an incident keeps only the symptoms it was handed over
+            # with: a new kind of symptom on one of its services is a new problem, and the
+            # loop must see it as one instead of filing it behind a human's queue.
+            if entry.incident.status is IncidentStatus.ESCALATED and (
+                anomaly.service,
+                anomaly.indicator,
+            ) not in {(a.service, a.indicator) for a in entry.incident.anomalies}:
                 continue
             if anomaly.timestamp - entry.last_seen > self._window:
                 continue

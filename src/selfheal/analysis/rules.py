@@ -11,7 +11,8 @@ baseline that it is normal). It keeps constant memory per series and does no I/O
 Rules open incidents; detector anomalies alone are evidence (they are returned
 with ``detector`` set to the detector's name and a ``rule`` of ``""``) — the
 loop decides what they are worth. A baseline rule compares with an exponentially
-weighted mean of the samples that were not flagged (Roberts 1959, EWMA charts).
+weighted mean of the samples on which no rule condition held (Roberts 1959, EWMA
+charts); verification reads the same baseline as the pre-fault level.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class _SeriesState:
     detector: Detector | None = None
     breaching: bool = False  # a rule condition held on the latest sample
     last_ts: float = float("-inf")
+    last_value: float = float("nan")
 
 
 class LiveDetection:
@@ -157,6 +159,7 @@ class LiveDetection:
         self._warmup = warmup_samples
         self._alpha = baseline_alpha
         self._series: dict[SeriesKey, _SeriesState] = {}
+        self._by_service: dict[str, set[SeriesKey]] = {}
 
     @property
     def series_count(self) -> int:
@@ -181,6 +184,15 @@ class LiveDetection:
         state = self._series.get(series)
         return float("-inf") if state is None else state.last_ts
 
+    def latest(self, series: SeriesKey) -> float | None:
+        """The latest value of ``series`` (``None`` if never seen)."""
+        state = self._series.get(series)
+        return None if state is None else state.last_value
+
+    def series_of(self, service: str) -> tuple[SeriesKey, ...]:
+        """Every series seen with label ``service`` = ``service``, sorted."""
+        return tuple(sorted(self._by_service.get(service, ()), key=lambda k: (k.name, k.labels)))
+
     def observe(self, samples: Iterable[Sample]) -> list[Anomaly]:
         anomalies: list[Anomaly] = []
         for sample in samples:
@@ -196,6 +208,7 @@ class LiveDetection:
         if state is None:
             state = _SeriesState(detector=self._factory() if self._factory else None)
             self._series[key] = state
+            self._by_service.setdefault(key.label("service") or "unknown", set()).add(key)
         service = key.label("service") or "unknown"
         instance = key.label("instance")
         indicator = key.name
@@ -203,6 +216,7 @@ class LiveDetection:
         found: list[Anomaly] = []
         warm = state.seen >= self._warmup
         state.last_ts = sample.timestamp
+        state.last_value = value
         state.breaching = False
         for rule in self._rules.get(indicator, ()):
             if not rule.applies_to(service):
@@ -250,7 +264,9 @@ class LiveDetection:
                 flagged = True
             if not flagged:
                 state.detector.learn_one(value, sample.timestamp)
-        if not any(a.detector.startswith("rule:") for a in found):
+        # The baseline learns only from samples no rule condition held on (also those of a
+        # breach too short to fire yet), so a fault never teaches it that it is normal.
+        if not state.breaching:
             state.baseline = (
                 value
                 if state.baseline is None

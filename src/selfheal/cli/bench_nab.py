@@ -50,10 +50,10 @@ def nab(data_dir: Path, out_dir: Path, detector_name: str) -> None:
         TimeElapsedColumn,
     )
 
-    from selfheal.analysis.detection.nab.corpus import load_corpus, load_profiles
-    from selfheal.analysis.detection.nab.runner import run_corpus
-    from selfheal.analysis.detection.nab.scorer import score_corpus
     from selfheal.analysis.detection.registry import registry
+    from selfheal.bench.nab.corpus import load_corpus, load_profiles
+    from selfheal.bench.nab.runner import run_corpus
+    from selfheal.bench.nab.scorer import score_corpus
 
     console = Console(stderr=True)
     if detector_name not in registry:

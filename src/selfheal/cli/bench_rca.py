@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-DATASETS = ("nezha", "petshop")  # kept in step with selfheal.analysis.rca.datasets.cases
+DATASETS = ("nezha", "petshop")  # kept in step with selfheal.bench.rca.cases
 
 
 def _print_scores(title: str, scores: dict[str, float], n: int) -> None:
@@ -42,8 +42,8 @@ def rca(dataset: str, data_dir: Path, out_file: Path, signal: str | None) -> Non
     """Rank root causes for every case of a dataset and score them if labels exist."""
     # Imported here so that `selfheal --help` does not pay for pandas and networkx.
     from selfheal.analysis.rca import RCAConfig, rank
-    from selfheal.analysis.rca.datasets.cases import iter_cases
-    from selfheal.analysis.rca.datasets.labels import accuracy_at_k, read_labels
+    from selfheal.bench.rca.cases import iter_cases
+    from selfheal.bench.rca.labels import accuracy_at_k, read_labels
 
     config = RCAConfig()
     if signal:

@@ -383,6 +383,12 @@ class PlatformServiceConfig(_Section):
         default=0.5, ge=0, le=1, description="0 (nobody notices) .. 1 (revenue path). Default 0.5."
     )
     external: bool = Field(default=False, description="A provider outside, with a standby.")
+    role: str = Field(
+        default="",
+        description="What the service is to the loop: 'entry', 'cache' (its entries can go "
+        "bad: clear it), 'database', or empty for a plain service. Default: what the "
+        "platform says (Kubernetes: label or annotation selfheal.io/role), else plain.",
+    )
     dependencies: dict[str, str] = Field(
         default_factory=dict, description="Dependency name -> its current target."
     )
@@ -396,7 +402,7 @@ class PlatformConfig(_Section):
 
     services: list[PlatformServiceConfig] = Field(
         default_factory=list,
-        description="Services: {name, instances, criticality, external, dependencies}. "
+        description="Services: {name, instances, criticality, external, role, dependencies}. "
         "Default none.",
     )
 

@@ -9,13 +9,6 @@ the store (``selfheal.store.approvals``). Pure logic plus playbook loading: no
 HTTP, no platform calls.
 """
 
-from selfheal.decision.context import (
-    ChangeEvent,
-    ChangeKind,
-    ChangeTracker,
-    PlanningContext,
-    ServiceState,
-)
 from selfheal.decision.guards import BreakerState, GuardDecision, Guards, Verdict, target_key
 from selfheal.decision.planner import Decision, Planner, dependency_pairs
 from selfheal.decision.playbook import PREREQUISITES, Playbook, PlaybookEntry
@@ -25,17 +18,12 @@ __all__ = [
     "PREREQUISITES",
     "Assessment",
     "BreakerState",
-    "ChangeEvent",
-    "ChangeKind",
-    "ChangeTracker",
     "Decision",
     "GuardDecision",
     "Guards",
     "Planner",
-    "PlanningContext",
     "Playbook",
     "PlaybookEntry",
-    "ServiceState",
     "Verdict",
     "assess",
     "dependency_pairs",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
+from selfheal.core.platform import ROLE_CACHE, PlanningContext
 from selfheal.core.types import Cause
-from selfheal.decision.context import PlanningContext
 
 _WORD = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -33,11 +33,10 @@ def is_external(name: str, context: PlanningContext) -> bool:
 def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, str]]:
     """(dependent service, dependency name) pairs a failover could fix.
 
-    The cause is either the external dependency itself (``bank``: every service
-    wired to it, by name or by current target) or a service whose external
-    dependency the indicator or evidence names (or whose only external dependency
-    it is). Internal services (``payment`` as seen from ``checkout``) are never
-    failed over from.
+    The cause is either the external dependency itself (every service wired to it,
+    by name or by current target) or a service whose external dependency the
+    indicator or evidence names (or whose only external dependency it is). Internal
+    services are never failed over from.
     """
     pairs: list[tuple[str, str]] = []
     for state in sorted(context.services.values(), key=lambda s: s.name):
@@ -62,14 +61,19 @@ def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, 
 
 
 def cache_service(cause: Cause, context: PlanningContext) -> str:
-    """The cache to clear: the cause's service if it is a cache, else the one it depends on.
+    """The cache to clear: the cause's service if the platform calls it a cache, else the
+    cache it depends on.
 
     Corrupt cache entries often surface as errors of the cache's caller, so the
-    cause may name the caller; a dependency whose name contains ``cache`` is the
-    cache it reads from.
+    cause may name the caller; a dependency (or its current target) whose role is
+    ``cache`` is the cache it reads from.
     """
-    if "cache" in cause.service.lower():
+    if context.role(cause.service) == ROLE_CACHE:
         return cause.service
     state = context.service(cause.service)
-    caches = sorted(d for d in (state.dependencies if state else {}) if "cache" in d.lower())
+    caches = sorted(
+        target
+        for name, target in (state.dependencies if state else {}).items()
+        if ROLE_CACHE in (context.role(name), context.role(target))
+    )
     return caches[0] if caches else cause.service

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import ApprovalConfig, GuardsConfig, MaintenanceWindow
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, Cause, FailureType, Outcome
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.risk import instances_taken_out
 
 __all__ = [

@@ -20,28 +20,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.platform import ChangeKind, PlanningContext
 from selfheal.core.types import Action, ActionKind, Cause, Incident, Plan, Strategy
-from selfheal.decision.context import ChangeKind, PlanningContext
 from selfheal.decision.dependencies import cache_service, dependency_pairs, is_external
 from selfheal.decision.playbook import Playbook, PlaybookEntry
 from selfheal.decision.risk import Assessment, assess
 
 __all__ = [
-    "CHANGE_OF",
     "Decision",
     "Planner",
     "cache_service",
     "dependency_pairs",
     "is_external",
 ]
-
-#: The platform change each action kind makes (failover rewrites the dependency config).
-CHANGE_OF: Mapping[ActionKind, ChangeKind] = {
-    ActionKind.UPDATE_CONFIGURATION: ChangeKind.CONFIG,
-    ActionKind.FAILOVER: ChangeKind.CONFIG,
-    ActionKind.ROLLBACK_DEPLOYMENT: ChangeKind.DEPLOY,
-    ActionKind.SCALE_SERVICE: ChangeKind.SCALE,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +60,15 @@ class Planner:
         *,
         max_actions: int = 4,
         min_success_probability: float = 0.2,
-        own_change_slack_seconds: float = 60.0,
     ) -> None:
         """``max_actions``: longest ladder a plan may have (rungs beyond are dropped).
         ``min_success_probability``: strategies whose learned probability fell below it
-        are passed over while another strategy fits.
-        ``own_change_slack_seconds``: a change of the kind a planned action makes, seen on
-        its target within the action's timeout plus this slack after planning, is taken
-        for the loop's own (the action or its rollback), not for a new incident's cause."""
+        are passed over while another strategy fits. Changes the loop made itself arrive
+        marked (``ChangeEvent.by_selfheal``) and are never taken for a cause."""
         self.playbook = playbook if playbook is not None else Playbook.default()
         self._clock = clock or SystemClock()
         self._max_actions = max_actions
         self._min_success = min_success_probability
-        self._slack = own_change_slack_seconds
-        self._planned: dict[tuple[str, ChangeKind], tuple[float, float]] = {}
 
     def plan(self, incident: Incident, cause: Cause, context: PlanningContext) -> Plan:
         return self.decide(incident, cause, context).plan
@@ -94,7 +80,6 @@ class Planner:
     def decide(self, incident: Incident, cause: Cause, context: PlanningContext) -> Decision:
         now = self._clock.now()
         reasons: list[str] = []
-        context = self._label_own_changes(context)
         fitting = self._fitting(cause, context, now, reasons)
         actions: list[Action] = []
         assessments: list[Assessment] = []
@@ -108,7 +93,6 @@ class Planner:
                 actions.append(dataclasses.replace(action, risk=a.risk))
                 assessments.append(dataclasses.replace(a, action=actions[-1]))
         primary = self.playbook.learned(fitting[0].strategy) if fitting else None
-        self._remember(actions, now)
         if not actions:
             reasons.append("no strategy yields an action for this cause: escalate to a human")
         plan = Plan(
@@ -120,31 +104,6 @@ class Planner:
             risk=max((a.risk for a in assessments), default=0.0),
         )
         return Decision(plan, primary, tuple(assessments), tuple(reasons))
-
-    # -- the loop's own changes --------------------------------------------------------
-
-    def _remember(self, actions: list[Action], now: float) -> None:
-        """Note the changes the planned actions would make (first rung planned wins)."""
-        for action in actions:
-            kind = CHANGE_OF.get(action.kind)
-            if kind is None:
-                continue
-            key = (action.target, kind)
-            start, _ = self._planned.get(key, (now, now))
-            if start < now - 3600:
-                start = now
-            self._planned[key] = (start, now + action.timeout_seconds + self._slack)
-
-    def _label_own_changes(self, context: PlanningContext) -> PlanningContext:
-        if not self._planned:
-            return context
-        changes = []
-        for c in context.changes:
-            window = self._planned.get((c.service, c.kind))
-            if window is not None and not c.by_selfheal and window[0] <= c.at <= window[1]:
-                c = dataclasses.replace(c, by_selfheal=True)
-            changes.append(c)
-        return dataclasses.replace(context, changes=tuple(changes))
 
     # -- selection ---------------------------------------------------------------------
 

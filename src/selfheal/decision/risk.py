@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind
-from selfheal.decision.context import PlanningContext
 
 #: Inherent risk per action kind, in [0, 1]: reversible, narrow actions low;
 #: service-wide or rewiring ones higher.

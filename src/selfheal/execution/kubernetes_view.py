@@ -20,7 +20,12 @@ The mapping, the same one the executor acts on:
   ``"{service}-config"``). Its ``resourceVersion`` is opaque, so the view numbers
   the distinct values it has seen per service, 1, 2, 3… (0: no ConfigMap); a new
   number is a config push. The Deployment's revision annotation is not used: it
-  moves with the pod template, which the version already tracks.
+  moves with the pod template, which the version already tracks;
+- role, criticality, external: the Deployment's annotation or label
+  ``selfheal.io/role`` (``entry``, ``cache``, ``database``…),
+  ``selfheal.io/criticality`` (0..1) and ``selfheal.io/external`` (``true``); the
+  annotation wins over the label. Absent or malformed: a plain service of
+  criticality 0.5 (configuration may still set them, ``platform.services``).
 
 Change events come from successive observations (``ChangeTracker``, in the loop's
 view). A failed read raises ``TemporaryError`` (no answer, 5xx, 429) or
@@ -33,8 +38,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.decision.context import ServiceState
+from selfheal.core.platform import ServiceState
 from selfheal.execution.kubernetes import api_error, load_apis
+
+ROLE_KEY = "selfheal.io/role"
+CRITICALITY_KEY = "selfheal.io/criticality"
+EXTERNAL_KEY = "selfheal.io/external"
+
+
+def _fraction(text: object, default: float) -> float:
+    """A number in 0..1 from an annotation's text; ``default`` when it is not one."""
+    try:
+        value = float(str(text))
+    except ValueError:
+        return default
+    return min(1.0, max(0.0, value)) if value == value else default
 
 
 class KubernetesNamespaceView:
@@ -94,6 +112,7 @@ class KubernetesNamespaceView:
             names = tuple(sorted(p.metadata.name for p in mine))
             unready = frozenset(p.metadata.name for p in mine if not _ready(p))
             containers = d.spec.template.spec.containers if d.spec.template.spec else []
+            marks = {**(d.metadata.labels or {}), **(d.metadata.annotations or {})}
             out.append(
                 ServiceState(
                     name=service,
@@ -103,6 +122,9 @@ class KubernetesNamespaceView:
                     config_revision=self._config_number(
                         service, versions.get(self._config_map.format(service=service))
                     ),
+                    criticality=_fraction(marks.get(CRITICALITY_KEY), 0.5),
+                    external=str(marks.get(EXTERNAL_KEY, "")).lower() == "true",
+                    role=str(marks.get(ROLE_KEY, "")),
                 )
             )
         return tuple(sorted(out, key=lambda s: s.name))

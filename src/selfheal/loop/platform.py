@@ -9,7 +9,7 @@ decision layer's ``ChangeTracker``; actions go through the execution layer.
 - ``ObservedPlatformView``: any ``ServiceSource`` (the execution layer's
   ``KubernetesNamespaceView``) merged with services from configuration
   (``platform.services``: criticality, dependencies, external providers). With no
-  source it is the configured inventory alone, which is what a webhook platform
+  source it is the configured list of services alone, which is what a webhook platform
   offers: the receiver is the platform and there is nothing to ask.
 
 A view that cannot read the platform keeps the last context it had, logs why
@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx
 
 from selfheal.core.errors import SelfHealError
-from selfheal.decision.context import ChangeTracker, PlanningContext, ServiceState
+from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
+from selfheal.monitoring.changes import ChangeTracker
 
 log = logging.getLogger(__name__)
 
-# How much a service matters to revenue, for risk (0..1). Unknown services: 0.5.
-CRITICALITY = {"checkout": 0.9, "payment": 0.9, "frontend": 0.8, "cart": 0.7}
+DEFAULT_CRITICALITY = 0.5  # a service the platform says nothing about matters this much
 
 
 class LocalPlatformView:
@@ -42,7 +42,6 @@ class LocalPlatformView:
         self._client = client or httpx.Client(timeout=3.0)
         self._tracker = ChangeTracker()
         self._last = PlanningContext()
-        self._external: frozenset[str] = frozenset()
 
     def status(self) -> dict[str, Any]:
         response = self._client.get(f"{self.control_url}/platform/status")
@@ -57,7 +56,6 @@ class LocalPlatformView:
             log.warning("platform status unavailable: %s", exc)
             return self._last
         services = []
-        self._external = frozenset(s["name"] for s in data.get("services", []) if s.get("external"))
         for s in data.get("services", []):
             instances = tuple(i["id"] for i in s.get("instances", []))
             unready = frozenset(
@@ -73,7 +71,9 @@ class LocalPlatformView:
                     version=str(s.get("version", "")),
                     config_revision=int(s.get("config_revision", 0)),
                     dependencies=dict(s.get("dependencies") or {}),
-                    criticality=CRITICALITY.get(s["name"], 0.5),
+                    criticality=_criticality(s.get("criticality")),
+                    external=bool(s.get("external", False)),
+                    role=str(s.get("role") or ""),
                 )
             )
         self._tracker.observe(services, now)
@@ -82,11 +82,22 @@ class LocalPlatformView:
         )
         return self._last
 
-    def external(self) -> frozenset[str]:
-        return self._external
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self._tracker.expect(service, kind, until)
 
     def close(self) -> None:
         self._client.close()
+
+
+def _criticality(value: object) -> float:
+    """The platform's criticality of a service, clamped to 0..1; the default when absent or
+    not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return DEFAULT_CRITICALITY
+    return min(1.0, max(0.0, float(value)))
+
+
+_OVERRIDABLE = frozenset({"criticality", "external", "role"})
 
 
 class ServiceSource(Protocol):
@@ -101,19 +112,24 @@ class ServiceSource(Protocol):
 class ObservedPlatformView:
     """``PlatformView`` over an optional ``ServiceSource`` and configured services.
 
-    A configured service overrides what the source says about its criticality,
-    dependencies (when it lists any) and external flag; one the source does not
-    report is added as configured (e.g. an external bank next to the Deployments).
+    A configured service overrides what the source says about its criticality, role
+    and external flag (those set in ``explicit[name]``; all three when ``explicit``
+    does not name it) and its dependencies (when it lists any); one the source does
+    not report is added as configured (e.g. an external provider next to the
+    Deployments).
     """
 
     def __init__(
-        self, source: ServiceSource | None = None, configured: Iterable[ServiceState] = ()
+        self,
+        source: ServiceSource | None = None,
+        configured: Iterable[ServiceState] = (),
+        explicit: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._source = source
         self._configured = {s.name: s for s in configured}
+        self._explicit = dict(explicit or {})
         self._tracker = ChangeTracker()
         self._last = PlanningContext()
-        self._external: frozenset[str] = frozenset()
         self.last_error = ""  # why the last read failed; empty once it reads again
         self.failures_total = 0
 
@@ -131,14 +147,13 @@ class ObservedPlatformView:
             self.last_error = ""
         services = self._merge(observed)
         self._tracker.observe(services, now)
-        self._external = frozenset(s.name for s in services if s.external)
         self._last = PlanningContext(
             services={s.name: s for s in services}, changes=self._tracker.events
         )
         return self._last
 
-    def external(self) -> frozenset[str]:
-        return self._external
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        self._tracker.expect(service, kind, until)
 
     def close(self) -> None:
         if self._source is not None:
@@ -151,11 +166,13 @@ class ObservedPlatformView:
             seen.add(s.name)
             conf = self._configured.get(s.name)
             if conf is not None:
+                given = self._explicit.get(s.name, _OVERRIDABLE)
                 s = dataclasses.replace(
                     s,
-                    criticality=conf.criticality,
+                    criticality=conf.criticality if "criticality" in given else s.criticality,
                     dependencies=dict(conf.dependencies) or dict(s.dependencies),
-                    external=conf.external,
+                    external=conf.external if "external" in given else s.external,
+                    role=conf.role if "role" in given and conf.role else s.role,
                 )
             out.append(s)
         out += [c for name, c in self._configured.items() if name not in seen]

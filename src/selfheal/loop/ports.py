@@ -1,27 +1,41 @@
 """The seams the engine drives, one small protocol per stage.
 
-``selfheal.loop.engine`` talks only to these protocols; ``selfheal.loop.wiring``
-fills them with the real stages (monitoring's scraper and indicators, the RCA
-ranker, the decision planner and guards, the execution runner, the store) and
-the tests fill them with in-memory fakes. Each protocol has one job.
+``selfheal.loop.engine`` and its parts (diagnosis, remediation, incident book,
+reconciliation) talk only to these protocols; ``selfheal.loop.wiring`` fills
+them with the real stages (monitoring's scraper and indicators, the live
+detection and the correlator, the RCA ranker, the decision planner and guards,
+the execution runner, the store) and the tests fill them with in-memory fakes.
+Each protocol has one job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import networkx as nx
 
-from selfheal.core.types import Action, ActionResult, Anomaly, Cause, Incident, Plan, Sample
-from selfheal.decision.context import PlanningContext
+from selfheal.analysis.correlation import CorrelationUpdate
+from selfheal.core.platform import ChangeKind, PlanningContext
+from selfheal.core.types import (
+    Action,
+    ActionResult,
+    Anomaly,
+    Cause,
+    Incident,
+    Plan,
+    Sample,
+    SeriesKey,
+)
 from selfheal.execution.runner import Prepared
 
 # ``Prepared`` is the execution layer's; it is named here because the ``Runner`` port
 # hands it between the engine's calls.
 __all__ = [
     "Collector",
+    "Correlation",
+    "Detection",
     "Guards",
     "Observation",
     "Planner",
@@ -56,12 +70,73 @@ class Collector(Protocol):
 
 
 class PlatformView(Protocol):
-    """What the platform looks like now (instances, versions, changes, dependencies)."""
+    """What the platform looks like now (instances, versions, changes, dependencies,
+    external providers)."""
 
     def context(self, now: float) -> PlanningContext: ...
 
-    def external(self) -> frozenset[str]:
-        """Services that are external dependencies (third parties, not ours to restart)."""
+    def expect(self, service: str, kind: ChangeKind, until: float) -> None:
+        """The loop is about to change ``service`` itself: changes of ``kind`` seen on it
+        up to ``until`` are the loop's own (``ChangeEvent.by_selfheal``), never a cause."""
+        ...
+
+
+class Detection(Protocol):
+    """Analysis: rules and detectors over each cycle's indicator samples, and what they
+    know of each series (baseline, breaching now, warmed up, last seen)."""
+
+    @property
+    def series_count(self) -> int: ...
+
+    def observe(self, samples: Iterable[Sample]) -> list[Anomaly]: ...
+
+    def baseline(self, series: SeriesKey) -> float | None: ...
+
+    def breaching(self, series: SeriesKey) -> bool:
+        """Whether a rule's condition held on the latest sample of ``series``."""
+        ...
+
+    def warm(self, series: SeriesKey) -> bool:
+        """Whether ``series`` is past its warm-up, so that its rules judge it."""
+        ...
+
+    def last_seen(self, series: SeriesKey) -> float:
+        """Time of the latest sample of ``series`` (``-inf`` if never seen)."""
+        ...
+
+    def latest(self, series: SeriesKey) -> float | None:
+        """The latest value of ``series`` (``None`` if never seen)."""
+        ...
+
+    def series_of(self, service: str) -> tuple[SeriesKey, ...]:
+        """Every series of ``service`` (label ``service``) the detection follows."""
+        ...
+
+
+class Correlation(Protocol):
+    """Analysis: anomalies folded into incidents; the open incidents' current values."""
+
+    @property
+    def open_incidents(self) -> list[Incident]: ...
+
+    def add(
+        self, anomalies: Iterable[Anomaly], now: float, graph: nx.DiGraph | None = None
+    ) -> CorrelationUpdate: ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def update(self, incident: Incident) -> None:
+        """Replace the stored value of an open incident (causes, status, impact)."""
+        ...
+
+    def freeze(self, incident_id: str) -> None:
+        """Fix an open incident's scope: it absorbs only its own services' symptoms."""
+        ...
+
+    def close(self, incident_id: str) -> Incident | None: ...
+
+    def adopt(self, incident: Incident, last_seen: float) -> None:
+        """Take over an incident restored from the store after a restart."""
         ...
 
 

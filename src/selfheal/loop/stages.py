@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from selfheal.core import indicators as ind
+from selfheal.core.platform import PlanningContext
 from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
-from selfheal.decision.context import PlanningContext
 from selfheal.decision.guards import Guards
 from selfheal.decision.guards import Verdict as GuardVerdict
 from selfheal.decision.planner import Planner

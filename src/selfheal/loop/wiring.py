@@ -19,7 +19,7 @@ from selfheal.analysis.rules import LiveDetection, rules_from_config
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import Config
 from selfheal.core.errors import ConfigError
-from selfheal.decision.context import ServiceState
+from selfheal.core.platform import ServiceState
 from selfheal.decision.guards import Guards
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
@@ -30,9 +30,11 @@ from selfheal.execution.local import LocalExecutor
 from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
-from selfheal.loop.engine import Engine, EngineSettings, ThreadPool
+from selfheal.loop.engine import Engine
+from selfheal.loop.jobs import ThreadPool
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
+from selfheal.loop.settings import EngineSettings
 from selfheal.loop.stages import (
     GuardsAdapter,
     PlannerAdapter,
@@ -213,10 +215,16 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
             instances=tuple(s.instances),
             criticality=s.criticality,
             external=s.external,
+            role=s.role,
             dependencies=dict(s.dependencies),
         )
         for s in config.platform.services
     ]
+    # what the configuration sets explicitly wins over what the platform says
+    explicit = {
+        s.name: frozenset(s.model_fields_set & {"criticality", "external", "role"})
+        for s in config.platform.services
+    }
     if ex.type == "local":
         if not ex.local.control_url:
             raise ConfigError("executor.local.control_url: required for the local executor")
@@ -246,7 +254,7 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
         )
         # configured instances belong to webhook platforms; here the Pods are the instances
         extra = [dataclasses.replace(s, instances=()) for s in configured]
-        return executor, ObservedPlatformView(source, extra)
+        return executor, ObservedPlatformView(source, extra, explicit)
     if ex.type == "webhook":
         w = ex.webhook
         if not w.url:

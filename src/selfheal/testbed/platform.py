@@ -217,6 +217,8 @@ class Platform:
                     "lb_url": st.lb.url,
                     "dependencies": deps,
                     "external": st.spec.external,
+                    "role": st.spec.role,
+                    "criticality": st.spec.criticality,
                     "instances": [inst.to_json() for inst in list(st.instances)],
                 }
             )

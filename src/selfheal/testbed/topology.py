@@ -24,17 +24,21 @@ class ServiceSpec:
     external: bool = False
     standby: str | None = None
     """For an external dependency: the service that can stand in for it."""
+    role: str = ""
+    """What the platform tells the loop the service is: entry, cache, database, or plain."""
+    criticality: float = 0.5
+    """How much the service matters to revenue (0..1), as the platform reports it."""
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("frontend", ("catalog", "cart", "checkout"), 2),
+    ServiceSpec("frontend", ("catalog", "cart", "checkout"), 2, role="entry", criticality=0.8),
     ServiceSpec("catalog", ("inventory",), 2),
-    ServiceSpec("cart", ("cache",), 2),
-    ServiceSpec("checkout", ("cart", "payment", "inventory", "shipping"), 2),
-    ServiceSpec("payment", ("bank",), 1),
+    ServiceSpec("cart", ("cache",), 2, criticality=0.7),
+    ServiceSpec("checkout", ("cart", "payment", "inventory", "shipping"), 2, criticality=0.9),
+    ServiceSpec("payment", ("bank",), 1, criticality=0.9),
     ServiceSpec("inventory", (), 1),
     ServiceSpec("shipping", (), 1),
-    ServiceSpec("cache", (), 1),
+    ServiceSpec("cache", (), 1, role="cache"),
     ServiceSpec("bank", (), 1, external=True, standby="bank-b"),
     ServiceSpec("bank-b", (), 1, external=True, standby="bank"),
 )

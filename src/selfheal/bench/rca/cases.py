@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from selfheal.analysis.rca.datasets import nezha, petshop
 from selfheal.analysis.rca.inputs import RCAInput
+from selfheal.bench.rca import nezha, petshop
 
 DATASETS = ("nezha", "petshop")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from selfheal.analysis.classification import Change, apply, classify
+from selfheal.analysis.failure_type import apply, classify
+from selfheal.core.platform import ChangeEvent, ChangeKind
 from selfheal.core.types import Anomaly, Cause, FailureType, SeriesKey
 
 
@@ -28,11 +29,17 @@ def a(
 
 def test_recent_deploy_means_code_bug_and_config_push_means_configuration_error() -> None:
     cause = Cause("cart", 0.9)
-    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "deploy", 5.0)], since=0)
+    found = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.DEPLOY, 5.0)], since=0
+    )
     assert found.failure_type is FailureType.CODE_BUG
-    found = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=0)
+    found = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.CONFIG, 5.0)], since=0
+    )
     assert found.failure_type is FailureType.CONFIGURATION_ERROR
-    old = classify(cause, [a("cart", "error_ratio")], [Change("cart", "config", 5.0)], since=6)
+    old = classify(
+        cause, [a("cart", "error_ratio")], [ChangeEvent("cart", ChangeKind.CONFIG, 5.0)], since=6
+    )
     assert old.failure_type is FailureType.UNKNOWN
 
 
@@ -57,9 +64,19 @@ def test_memory_on_one_instance() -> None:
     assert found.instance == "cart-0"
 
 
-def test_cache_errors_mean_data_corruption() -> None:
-    found = classify(Cause("cache", 0.9), [a("cart", "error_ratio")])
+def test_a_cause_the_platform_calls_a_cache_serves_bad_data() -> None:
+    found = classify(Cause("kv", 0.9), [a("cart", "error_ratio")], roles={"kv": "cache"})
     assert found.failure_type is FailureType.DATA_CORRUPTION
+
+
+def test_a_name_alone_decides_nothing() -> None:
+    found = classify(Cause("cache", 0.9), [a("cart", "error_ratio")])
+    assert found.failure_type is not FailureType.DATA_CORRUPTION
+
+
+def test_a_cache_that_crashed_is_restarted_not_cleared() -> None:
+    found = classify(Cause("kv", 0.9), [a("kv", "up", instance="kv-0")], roles={"kv": "cache"})
+    assert (found.failure_type, found.instance) == (FailureType.RESOURCE_EXHAUSTION, "kv-0")
 
 
 def test_latency_on_one_edge_is_network_failure() -> None:
@@ -102,10 +119,13 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
         )
 
     evidence = [err(None, 0.6), err("cart-0", 0.6), err("cart-1", 0.6)]
-    found = classify(Cause("cart", 0.9), evidence, callees=["cache"])
-    assert (found.failure_type, found.service) == (FailureType.DATA_CORRUPTION, "cache")
+    roles = {"kv": "cache"}
+    found = classify(Cause("cart", 0.9), evidence, callees=["kv"], roles=roles)
+    assert (found.failure_type, found.service) == (FailureType.DATA_CORRUPTION, "kv")
     one = [err(None, 0.1), err("cart-0", 0.1)]
-    assert classify(Cause("cart", 0.9), one, callees=["cache"]).service is None
+    assert classify(Cause("cart", 0.9), one, callees=["kv"], roles=roles).service is None
+    # a callee the platform does not call a cache is not one, whatever its name
+    assert classify(Cause("cart", 0.9), evidence, callees=["cache"]).service is None
 
 
 def test_errors_on_one_instance_beside_a_full_pool_point_at_that_instance() -> None:

@@ -1,4 +1,4 @@
-"""The Numenta Anomaly Benchmark (NAB): reading its corpus and scoring results.
+"""The Numenta Anomaly Benchmark (NAB): reading its corpus, running a detector, scoring.
 
 Used by ``selfheal bench nab`` to judge the detectors of the analysis stage
 on real labelled data. The scorer is written from NAB's published definition
@@ -7,8 +7,8 @@ Numenta Anomaly Benchmark", ICMLA 2015). Labels are read here, by the
 benchmark, and never by a detector.
 """
 
-from selfheal.analysis.detection.nab.corpus import NabFile, load_corpus, load_profiles
-from selfheal.analysis.detection.nab.scorer import (
+from selfheal.bench.nab.corpus import NabFile, load_corpus, load_profiles
+from selfheal.bench.nab.scorer import (
     CorpusScore,
     Profile,
     scaled_sigmoid,

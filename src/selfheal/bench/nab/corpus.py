@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from selfheal.analysis.detection.nab.scorer import Profile
+from selfheal.bench.nab.scorer import Profile
 from selfheal.core.errors import ConfigError
 
 #: NAB's published cost matrices, used when the corpus has no config/profiles.json.

@@ -89,7 +89,7 @@ def test_bench_refuses_a_folder_without_cases(tmp_path: Path) -> None:
 
 
 def test_the_command_offers_every_dataset_the_readers_know() -> None:
-    from selfheal.analysis.rca.datasets.cases import DATASETS as READERS
+    from selfheal.bench.rca.cases import DATASETS as READERS
     from selfheal.cli.bench_rca import DATASETS
 
     assert DATASETS == READERS

@@ -1,8 +1,8 @@
-"""Failure type from evidence, for causes whose ranking left it undecided.
+"""Failure type of a cause, decided from the evidence.
 
-The loop calls ``classify`` after root-cause ranking, for the top cause(s) whose
-``failure_type`` is ``UNKNOWN`` (a ranker that decided keeps its answer, unless
-the evidence here is a hard fact such as a fresh deploy). The evidence is the
+``selfheal.analysis.triage`` calls ``classify`` for every cause the root-cause
+ranker returned (a ranker that decided keeps its answer unless a rule here
+matches). The evidence is the
 incident's anomalies, the platform's recent changes and which services are
 external dependencies. The rules read like an SRE's triage, most specific
 first:
@@ -10,7 +10,9 @@ first:
 1. a deploy on the cause service shortly before the incident → ``CodeBug``;
 2. a config push on it → ``ConfigurationError``;
 3. errors only on calls toward an external dependency → ``ExternalDependency``;
-4. the cache service, or cache-related errors → ``DataCorruption``;
+4. a service the platform calls a cache that answers, with no process trouble of its
+   own, or a service whose every instance fails fast while its calls to a cache
+   succeed → ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); one
    instance much slower than its siblings → the same, on that instance;
@@ -25,20 +27,12 @@ Pure logic, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from selfheal.core import indicators as ind
+from selfheal.core.platform import ROLE_CACHE, ChangeEvent, ChangeKind
 from selfheal.core.types import Anomaly, Cause, FailureType
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A change to a service seen on the platform (``kind``: deploy, config, scale)."""
-
-    service: str
-    kind: str
-    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +44,12 @@ class Classification:
     service: str | None = None  # set when the evidence points at another service
 
 
+# Pseudo-indicators naming the fact a classification rests on.
+VERSION = "version"  # a deploy just before the incident
+CONFIG = "config"  # a config push just before the incident
+CACHE = "cache"  # a cache serving bad entries
+NO_RULE = "no rule matched"  # the reason when no rule here decided
+
 PROCESS_INDICATORS = (ind.MEMORY, ind.CPU)
 POOL_INDICATORS = (ind.SATURATION, ind.POOL_TIMEOUTS)
 RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
@@ -58,28 +58,31 @@ RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
 def classify(
     cause: Cause,
     anomalies: Sequence[Anomaly],
-    changes: Iterable[Change] = (),
+    changes: Iterable[ChangeEvent] = (),
     external: frozenset[str] = frozenset(),
-    since: float = 0.0,
+    since: float = float("-inf"),
     callees: Iterable[str] = (),
+    roles: Mapping[str, str] | None = None,
 ) -> Classification:
     """Decide the failure type of ``cause`` from the evidence; see the module rules.
 
-    ``callees`` are the services ``cause.service`` calls (from the service graph).
+    ``callees`` are the services ``cause.service`` calls (from the service graph);
+    ``roles`` the role the platform gives each service (``core.platform.ROLE_*``).
     """
+    roles = roles or {}
     service = cause.service
     mine = [a for a in anomalies if a.service == service]
     recent = [c for c in changes if c.service == service and c.at >= since]
-    deploys = [c for c in recent if c.kind == "deploy"]
-    configs = [c for c in recent if c.kind == "config"]
+    deploys = [c for c in recent if c.kind is ChangeKind.DEPLOY]
+    configs = [c for c in recent if c.kind is ChangeKind.CONFIG]
     if deploys:
         return Classification(
-            FailureType.CODE_BUG, "version", None, f"{service} was deployed before the incident"
+            FailureType.CODE_BUG, VERSION, None, f"{service} was deployed before the incident"
         )
     if configs:
         return Classification(
             FailureType.CONFIGURATION_ERROR,
-            "config",
+            CONFIG,
             None,
             f"{service} got a config push before the incident",
         )
@@ -114,24 +117,27 @@ def classify(
             f"{service}'s calls toward the external dependency {target} fail",
             service=target,
         )
-    if "cache" in service.lower() or any("cache" in a.message.lower() for a in mine):
-        return Classification(
-            FailureType.DATA_CORRUPTION,
-            "cache",
-            None,
-            "the cache serves data that makes calls fail",
-        )
-    caches = [c for c in callees if "cache" in c.lower()]
     erroring = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
     own_edges_fail = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in mine)
     down = [a for a in mine if a.indicator == ind.UP]
     slow = any(a.indicator in (ind.LATENCY_P99, ind.UPSTREAM_LATENCY) for a in mine)
+    sick = any(a.indicator in PROCESS_INDICATORS for a in mine)
+    if roles.get(service) == ROLE_CACHE and not down and not sick:
+        # A cache that answers, with no process trouble of its own, yet is the cause:
+        # what it serves is bad.
+        return Classification(
+            FailureType.DATA_CORRUPTION,
+            CACHE,
+            None,
+            f"the cache {service} answers but serves data that makes calls fail",
+        )
+    caches = [c for c in callees if roles.get(c) == ROLE_CACHE]
     if caches and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
         # Every instance fails, fast, while its calls to the cache succeed: the cached
         # data is bad.
         return Classification(
             FailureType.DATA_CORRUPTION,
-            "cache",
+            CACHE,
             None,
             f"all instances of {service} fail while {caches[0]} answers: corrupt cached data",
             service=caches[0],
@@ -218,7 +224,7 @@ def classify(
     instance = cause.instance or _single_instance(
         [a for a in mine if a.instance and a.indicator != ind.UP]
     )
-    return Classification(cause.failure_type, cause.indicator, instance, "no rule matched")
+    return Classification(cause.failure_type, cause.indicator, instance, NO_RULE)
 
 
 def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from selfheal.analysis.detection.base import Detector
-from selfheal.analysis.detection.nab.corpus import NabFile
+from selfheal.bench.nab.corpus import NabFile
 
 
 def run_file(detector: Detector, nab_file: NabFile) -> np.ndarray:

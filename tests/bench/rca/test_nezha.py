@@ -1,3 +1,5 @@
+"""The Nezha reader: pods to services, minute files, spans, logs and metric cells."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,22 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selfheal.analysis.rca.datasets import nezha
-from selfheal.analysis.rca.datasets.labels import accuracy_at_k
-from selfheal.analysis.rca.datasets.nezha import service_of_pod
+from selfheal.bench.rca import nezha
+from selfheal.bench.rca.nezha import service_of_pod
 
 
 def test_service_is_the_pod_name_without_its_hashes() -> None:
     assert service_of_pod("ts-basic-service-5dc8d4f9fd-46997") == "ts-basic-service"
     assert service_of_pod("checkoutservice-578fcf4766-9csqn") == "checkoutservice"
-
-
-def test_accuracy_at_k() -> None:
-    scores = accuracy_at_k({"a": ["x", "y"], "b": ["y", "z", "q", "r", "x"]}, {"a": "x", "b": "x"})
-    assert scores["AC@1"] == 0.5
-    assert scores["AC@3"] == 0.5
-    assert scores["AC@5"] == 1.0
-    assert scores["Avg@5"] == (0.5 + 0.5 + 0.5 + 0.5 + 1.0) / 5
 
 
 def test_trace_history_is_the_newest_baseline_minutes_before_the_incident(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfheal.analysis.detection.nab.scorer import (
+from selfheal.bench.nab.scorer import (
     Profile,
     probation_rows,
     scaled_sigmoid,

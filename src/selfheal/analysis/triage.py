@@ -1,0 +1,249 @@
+"""Triage: the ranker's causes, typed and ordered by the hard facts an SRE checks first.
+
+The loop calls ``triage`` after the root-cause ranker (``selfheal.analysis.rca``)
+has ordered the services by how much the evidence points at each. Triage adds
+what the ranker cannot weigh: facts. A change on a service just before the
+incident (a deploy, a config push), a dead instance, a sick process (memory or
+CPU rules broken on the service itself), one instance failing or much slower
+than its siblings, a failing external dependency — "what changed? what is down?
+what is full?" — or where on the call graph the errors or latency start (its
+own, not passed on from a callee). A cause backed by such a fact is put first and
+gets at least the confidence threshold; each cause's failure type is decided here, once, by
+``selfheal.analysis.failure_type.classify`` from the structured evidence.
+
+Pure function of its inputs (the incident, the ranked causes, the call graph and
+the platform's facts); no I/O, no state. It must not act or plan: it only says
+which cause is likeliest and what kind of failure it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from selfheal.analysis import failure_type as ft
+from selfheal.core import indicators as ind
+from selfheal.core.platform import PlanningContext
+from selfheal.core.types import Anomaly, Cause, FailureType, Incident
+
+# Hardness of a fact, from none to a change just before the incident.
+NO_FACT = 0
+WEAK = 1  # a full pool: often a slow callee's symptom
+SPECIFIC = 2  # one slow instance, a failing external dependency, a corrupt cache, or
+# the service where the incident's errors or latency start (``symptom_origins``)
+SICK_PROCESS = 3  # memory or CPU rules broken, or one instance failing alone
+INSTANCE_DOWN = 4
+FRESH_CHANGE = 5  # a deploy or config push just before the incident
+
+
+# A relay's confidence stays under this share of the threshold.
+RELAY_CEILING = 0.9
+# Symptoms a service shows when its callee is in trouble: its own errors and latency
+# through its calls, the calls themselves, and the business rates it counts.
+PASSED_ON = frozenset(
+    {
+        ind.ERROR_RATIO,
+        ind.LATENCY_P99,
+        ind.UPSTREAM_ERROR_RATIO,
+        ind.UPSTREAM_LATENCY,
+        *ind.BUSINESS_INDICATORS,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the platform says beside the incident's own evidence.
+
+    ``platform``: services (instances, external flags) and the change events that
+    may explain the incident — the caller leaves out changes the loop itself made
+    and changes a heal has already answered. ``since``: changes before this time
+    are too old to be the cause."""
+
+    platform: PlanningContext
+    since: float = float("-inf")
+
+    @property
+    def external(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.platform.services.values() if s.external)
+
+
+def failing_callees(incident: Incident) -> set[str]:
+    """Services that calls in the incident fail toward (rule ``upstream_error_ratio``)."""
+    return {
+        target
+        for a in incident.anomalies
+        if a.indicator == ind.UPSTREAM_ERROR_RATIO
+        and is_rule(a)
+        and a.series is not None
+        and (target := a.series.label("target")) is not None
+    }
+
+
+def is_rule(anomaly: Anomaly) -> bool:
+    """Whether a rule (not a statistical detector) raised the anomaly."""
+    return anomaly.detector.startswith("rule:")
+
+
+def triage(
+    ranked: Sequence[Cause],
+    incident: Incident,
+    graph: nx.DiGraph,
+    facts: Facts,
+    threshold: float,
+) -> tuple[Cause, ...]:
+    """Classify every cause; put causes backed by a hard fact first.
+
+    Such a cause gets at least ``threshold`` confidence (plus 0.05 per level of
+    hardness) and joins the list if the ranker missed it: services the incident's
+    failing calls go to are candidates before their own symptoms arrive (a callee's
+    error ratio needs more requests to show). Among equally hard facts, the service
+    deeper in the call graph (called by more of the incident's services) comes
+    first — symptoms travel up to callers — then the higher confidence. One cause
+    per service.
+    """
+    causes = list(ranked)
+    known = {c.service for c in causes}
+    for service in sorted(incident.services | failing_callees(incident)):
+        if service not in known:
+            causes.append(Cause(service, 0.0))
+            known.add(service)
+    # Rule evidence only: a statistical detector flagging a flat memory series on a
+    # busy host must not turn a network delay into "memory exhausted".
+    evidence = [a for a in incident.anomalies if is_rule(a)]
+    external = facts.external
+    roles = {name: state.role for name, state in facts.platform.services.items()}
+    relays = symptom_relays(incident)
+    out: list[tuple[int, Cause]] = []
+    for c in causes:
+        callees = list(graph.successors(c.service)) if c.service in graph else []
+        found = ft.classify(
+            c, evidence, facts.platform.changes, external, facts.since, callees, roles
+        )
+        hardness = _hardness(c, found, incident, graph, facts)
+        # The live evidence is more specific than a ranker's guess.
+        if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
+            c = ft.apply(c, found)
+        elif found.instance and not c.instance:
+            c = replace(c, instance=found.instance)
+        if hardness:
+            floor = min(1.0, threshold + 0.05 * hardness)
+            c = replace(c, confidence=max(c.confidence, floor))
+        elif c.service in relays:
+            # Every symptom it shows, it passes on from a callee: never acted on as a cause.
+            c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
+        out.append((hardness, c))
+    depth = {
+        c.service: len(nx.ancestors(graph, c.service) & incident.services)
+        if c.service in graph
+        else 0
+        for _, c in out
+    }
+    out.sort(key=lambda hc: (-hc[0], -depth[hc[1].service], -hc[1].confidence))
+    merged: dict[str, Cause] = {}
+    for _, c in out:
+        merged.setdefault(c.service, c)
+    return tuple(merged.values())
+
+
+def _hardness(
+    c: Cause,
+    found: ft.Classification,
+    incident: Incident,
+    graph: nx.DiGraph,
+    facts: Facts,
+) -> int:
+    """How hard the evidence for ``c`` is: ``NO_FACT`` … ``FRESH_CHANGE``."""
+    own = [a for a in incident.anomalies if a.service == c.service and is_rule(a)]
+    if not own and c.service not in failing_callees(incident):
+        return NO_FACT  # a fact about a service with no symptom of its own proves nothing
+    if found.indicator in (ft.VERSION, ft.CONFIG):
+        return FRESH_CHANGE  # failing calls toward it count as its symptom here
+    if not own:
+        return NO_FACT
+    if found.indicator == ind.UP:
+        return INSTANCE_DOWN
+    if any(a.indicator in (ind.CPU, ind.MEMORY) for a in own):
+        return SICK_PROCESS
+    failing = {a.instance for a in own if a.indicator == ind.ERROR_RATIO and a.instance}
+    state = facts.platform.service(c.service)
+    passed_on = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in own)
+    callees = set(graph.successors(c.service)) if c.service in graph else set()
+    callee_errs = any(
+        a.service in callees and a.indicator == ind.ERROR_RATIO and is_rule(a)
+        for a in incident.anomalies
+    )
+    if (
+        len(failing) == 1
+        and not passed_on
+        and not callee_errs
+        and state is not None
+        and state.instances_total >= 2
+    ):
+        # One instance fails while its siblings serve and nothing it calls fails (a
+        # failing callee would be the likelier origin): that process is sick.
+        return SICK_PROCESS
+    slower = {
+        a.instance
+        for a in own
+        if a.indicator in (ind.LATENCY_VS_PEERS, ind.UPSTREAM_LATENCY_VS_PEERS) and a.instance
+    }
+    if len(slower) == 1 and state is not None and state.instances_total >= 2:
+        # One instance (or its calls) much slower than its siblings under the same
+        # load: that process or its network path is sick.
+        return SPECIFIC
+    if found.failure_type is FailureType.EXTERNAL_DEPENDENCY and (
+        (found.service or c.service) in facts.external
+    ):
+        return SPECIFIC
+    if found.failure_type is FailureType.DATA_CORRUPTION and found.service:
+        return SPECIFIC
+    if c.service in symptom_origins(incident):
+        return SPECIFIC  # its errors or latency are its own, not passed on from a callee
+    if any(a.indicator in ft.RESOURCE_INDICATORS for a in own):
+        return WEAK
+    return NO_FACT
+
+
+def symptom_relays(incident: Incident) -> set[str]:
+    """Services whose every rule symptom is passed on: errors only beside failing calls
+    to a callee, latency only beside slow calls, and nothing else of their own (no
+    resource, availability or instance-level trouble)."""
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    out = set()
+    for service in {a.service for a in rules}:
+        own = [a for a in rules if a.service == service]
+        kinds = {a.indicator for a in own}
+        calls_fail = ind.UPSTREAM_ERROR_RATIO in kinds
+        calls_slow = bool(kinds & {ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS})
+        if ind.ERROR_RATIO in kinds and not calls_fail:
+            continue
+        if ind.LATENCY_P99 in kinds and not calls_slow:
+            continue
+        if kinds - PASSED_ON or not (calls_fail or calls_slow):
+            continue
+        out.add(service)
+    return out
+
+
+def symptom_origins(incident: Incident) -> set[str]:
+    """Services where the incident's errors or latency start on the call graph.
+
+    A service whose own error ratio broke a rule while none of its calls to other
+    services failed produces those errors itself; one whose calls to a callee fail
+    passes the callee's errors on (and likewise for latency and slow calls). So
+    the origins are the services with their own symptom and no matching symptom on
+    their calls out — whatever the fault, wherever it sits in the graph.
+    """
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    errors = {a.service for a in rules if a.indicator == ind.ERROR_RATIO}
+    slow = {a.service for a in rules if a.indicator == ind.LATENCY_P99}
+    calls_fail = {a.service for a in rules if a.indicator == ind.UPSTREAM_ERROR_RATIO}
+    calls_slow = {
+        a.service
+        for a in rules
+        if a.indicator in (ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS)
+    }
+    return (errors - calls_fail) | (slow - calls_slow)

@@ -1,0 +1,223 @@
+"""Diagnosis: from an open incident to a confident cause and the plan for it.
+
+The engine calls ``Diagnoser.diagnose`` each cycle for an open incident that has
+no remediation yet, once its first evidence has had a cycle to gather. It asks
+the ranker (the RCA over metrics, logs, traces and past incidents), then the
+triage of the analysis layer (hard facts first, failure type decided once), and
+the impact stage; it stores and audits the diagnosis. With a cause over the
+confidence threshold it either
+
+- waits, when another incident's remediation is already working on that cause or
+  on a service this incident calls (its symptoms are likely that fault's echo) —
+  and closes it as an echo when that fault healed and it no longer points there;
+- or asks the planner for a plan, which the engine hands to remediation.
+
+Without a confident cause it escalates, naming the best candidates, after
+``diagnose_attempts`` diagnoses that saw no new evidence or ``decide_within_seconds``
+after its first diagnosis, whichever comes first: indecision is bounded. ``reconsider`` is the same diagnosis after an action that
+did not help: a different cause, not tried yet, gets its own plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from selfheal.analysis import impact
+from selfheal.analysis.triage import Facts, triage
+from selfheal.core.types import Cause, Incident, Plan, SeriesKey
+from selfheal.loop import serialize as ser
+from selfheal.loop.incidents import IncidentBook
+from selfheal.loop.ports import Detection, Planner, Ranker
+from selfheal.loop.remediation import Tried, symptoms_of
+from selfheal.loop.settings import EngineSettings
+from selfheal.loop.view import AuditTrail, BusinessLevels, CycleView
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A plan for the incident's cause and the symptoms that will verify it."""
+
+    plan: Plan
+    symptoms: tuple[SeriesKey, ...]
+
+
+class Diagnoser:
+    """Names an incident's cause and plans for it; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        ranker: Ranker,
+        planner: Planner,
+        detection: Detection,
+        book: IncidentBook,
+        view: CycleView,
+        business: BusinessLevels,
+        audit: AuditTrail,
+        settings: EngineSettings,
+        in_flight: Callable[[], list[tuple[str, str]]],
+    ) -> None:
+        self.ranker = ranker
+        self.planner = planner
+        self.detection = detection
+        self.book = book
+        self.view = view
+        self.business = business
+        self.audit = audit
+        self.settings = settings
+        self.in_flight = in_flight
+        self._tries: dict[str, int] = {}
+        self._evidence_seen: dict[str, int] = {}
+        self._waiting: dict[str, str] = {}  # incident id -> the incident it waits behind
+        self._first_at: dict[str, float] = {}  # incident id -> time of its first diagnosis
+        book.on_close(self.forget)
+
+    def forget(self, incident_id: str) -> None:
+        self._tries.pop(incident_id, None)
+        self._evidence_seen.pop(incident_id, None)
+        self._waiting.pop(incident_id, None)
+        self._first_at.pop(incident_id, None)
+
+    def causes(self, inc: Incident, now: float) -> tuple[Cause, ...]:
+        """The ranker's causes after triage: typed, hard facts first."""
+        ranked = self.ranker.rank(inc, self.view.graph, now)
+        context = self.view.context
+        # The loop's own changes (an action or its rollback) are never a cause.
+        theirs = replace(context, changes=tuple(c for c in context.changes if not c.by_selfheal))
+        facts = Facts(theirs, since=inc.opened_at - self.settings.change_window_seconds)
+        return triage(ranked, inc, self.view.graph, facts, self.settings.rca_threshold)
+
+    def diagnose(self, inc: Incident, now: float) -> Decided | None:
+        # Count only diagnoses that saw no new evidence: while symptoms keep arriving the
+        # picture is still forming, and escalating then would be premature.
+        seen = self._evidence_seen.get(inc.id, -1)
+        tries = 1 if len(inc.anomalies) > seen else self._tries.get(inc.id, 0) + 1
+        self._evidence_seen[inc.id] = len(inc.anomalies)
+        self._tries[inc.id] = tries
+        causes = self.causes(inc, now)
+        hurt = impact.assess(
+            inc.anomalies,
+            self.business.levels(self.detection),
+            len(self.view.context.services),
+        )
+        inc = replace(inc, causes=causes, impact=hurt, updated_at=now)
+        self.book.save(inc)
+        self.audit(
+            "incident_diagnosed",
+            {
+                "incident": inc.id,
+                "attempt": tries,
+                "causes": [ser.cause(c) for c in causes[:5]],
+                "impact": ser.impact(hurt),
+            },
+        )
+        confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
+        first = self._first_at.setdefault(inc.id, now)
+        if not confident:
+            undecided = now - first >= self.settings.decide_within_seconds
+            if tries >= self.settings.diagnose_attempts or undecided:
+                best = ", ".join(f"{c.service} {c.confidence:.2f}" for c in causes[:3])
+                self.book.escalate(
+                    inc,
+                    f"no cause reached the confidence threshold {self.settings.rca_threshold:g}"
+                    f" after {tries} diagnoses in {now - first:.0f} s"
+                    + (f" (best: {best})" if best else ""),
+                    now,
+                )
+            return None
+        cause = confident[0]
+        behind = self._consequence_of(inc, cause, now)
+        if behind is None and inc.id in self._waiting:
+            # It waited behind another fault that is now healed and settled: it was that
+            # fault's echo. Close it; symptoms that remain open a fresh incident next cycle.
+            self.book.resolve(inc, now, reason=f"echo of {self._waiting[inc.id]}")
+            return None
+        if behind is not None:
+            # Another incident's remediation is already working on a service this one
+            # calls: its symptoms are likely that fault's echo. Wait, do not pile on.
+            self._tries[inc.id] = 0
+            self.book.freeze(inc.id)  # a new fault elsewhere must not hide in here
+            if self._waiting.get(inc.id) != behind:
+                self._waiting[inc.id] = behind
+                self.audit(
+                    "incident_waiting",
+                    {"incident": inc.id, "behind": behind, "cause": ser.cause(cause)},
+                )
+            return None
+        plan = self.planner.plan(inc, cause, self.view.context, now)
+        if plan is None or not plan.actions:
+            self.book.escalate(
+                inc, f"no strategy fits {cause.failure_type.value} on {cause.service}", now
+            )
+            return None
+        symptoms = symptoms_of(inc)
+        # An external dependency's own health is not ours to restore (a failover routes
+        # around it): verify on our services' symptoms when there are any.
+        external = self.view.external
+        symptoms = tuple(k for k in symptoms if k.label("service") not in external) or symptoms
+        self.audit(
+            "decision",
+            {
+                "incident": inc.id,
+                "inputs": {
+                    "cause": ser.cause(cause),
+                    "impact": ser.impact(hurt),
+                    "symptoms": [str(s) for s in symptoms],
+                },
+                "strategy": plan.strategy,
+                "plan": [ser.action(a) for a in plan.actions],
+                "risk": plan.risk,
+            },
+        )
+        return Decided(plan, symptoms)
+
+    def reconsider(self, inc: Incident, tried: Tried, previous: Cause, now: float) -> Plan | None:
+        """After an action that did not help: does the evidence now name another cause?
+
+        An SRE whose fix failed looks at the evidence again before reaching for the next,
+        bigger hammer. When the top confident cause is now a different service or failure
+        type, not tried yet, its plan replaces the ladder (returned); otherwise ``None``
+        and the ladder goes on.
+        """
+        causes = self.causes(inc, now)
+        confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
+        if not confident:
+            return None
+        cause = confident[0]
+        if (cause.service, cause.failure_type.value) in tried:
+            return None
+        plan = self.planner.plan(inc, cause, self.view.context, now)
+        if plan is None or not plan.actions:
+            return None
+        self.book.save(replace(inc, causes=causes, updated_at=now))
+        self.audit(
+            "incident_rediagnosed",
+            {
+                "incident": inc.id,
+                "previous": ser.cause(previous),
+                "cause": ser.cause(cause),
+                "reason": "the action on the previous cause did not remove the symptom",
+                "strategy": plan.strategy,
+                "plan": [ser.action(a) for a in plan.actions],
+                "risk": plan.risk,
+            },
+        )
+        return plan
+
+    def _consequence_of(self, inc: Incident, cause: Cause, now: float) -> str | None:
+        """The id of another incident under remediation (or healed moments ago, while its
+        echoes settle) whose cause this one depends on."""
+        origins = [(other, origin) for other, origin in self.in_flight() if other != inc.id]
+        origins += self.book.settling(now)
+        graph: nx.DiGraph = self.view.graph
+        for other, origin in origins:
+            if origin == cause.service:
+                return other
+            if origin in graph and any(
+                s in graph and nx.has_path(graph, s, origin) for s in inc.services
+            ):
+                return other
+        return None

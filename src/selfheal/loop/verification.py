@@ -1,0 +1,141 @@
+"""Verification: is the symptom that opened an incident gone after an action?
+
+The remediation state machine (``selfheal.loop.remediation``) asks these
+questions once per cycle while an action is being verified. They read what the
+live detection knows of each symptom series (breaching its rule now, warmed up,
+last seen) through the ``Detection`` port; they change nothing.
+
+- ``symptoms_gone``: every series that opened the incident is healthy again;
+- ``service_recovered``: every series of the cause's own service — all its
+  instances, not only the one an action touched — breaks no rule and its error
+  ratio, latency and availability are back near their pre-fault baseline;
+- ``did_its_part``: the symptoms nearest the cause are gone while others remain
+  (two faults in one incident);
+- ``missed_target``: a stateless action whose target serves again while the
+  symptom has not eased once — it did not reach the cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+
+from selfheal.core import indicators as ind
+from selfheal.core.platform import PlanningContext
+from selfheal.core.types import Action, ActionKind, SeriesKey
+from selfheal.loop.ports import Detection
+
+# Actions with nothing to restore on rollback: a wrong one may be given up early.
+STATELESS = frozenset(
+    {ActionKind.RESTART_CONTAINER, ActionKind.RESTART_SERVICE, ActionKind.CLEAR_CACHE}
+)
+
+
+def symptoms_gone(
+    detection: Detection,
+    keys: Sequence[SeriesKey],
+    since: float,
+    now: float,
+    stale_after: float,
+) -> bool:
+    """Whether every series in ``keys`` is healthy on its latest sample after ``since``.
+
+    A series not seen since ``since`` is not judged yet, until ``stale_after`` seconds
+    have passed: then it vanished (an instance replaced or removed) and is no longer a
+    symptom. A series whose detection restarted moments ago is not judged healthy
+    (except ``up``, a fact, not a statistic)."""
+    for key in keys:
+        seen = detection.last_seen(key)
+        if seen <= since:
+            if now - since < stale_after:
+                return False
+            continue
+        if not detection.warm(key) and key.name != ind.UP:
+            return False
+        if detection.breaching(key):
+            return False
+    return True
+
+
+# How close to its pre-fault baseline an indicator must be to count as recovered: the
+# rules fire far beyond these (5 % errors, 4x latency), so a service that crossed back
+# under a rule's threshold but stays visibly worse than before is not yet recovered.
+ERROR_RATIO_MARGIN = 0.02  # absolute share of requests above the baseline
+LATENCY_FACTOR = 2.0  # times the baseline p99 ...
+LATENCY_MARGIN_SECONDS = 0.1  # ... or this much above it, whichever is larger
+
+
+def back_to_baseline(indicator: str, value: float | None, baseline: float | None) -> bool:
+    """Whether ``value`` of ``indicator`` is near its pre-fault ``baseline`` (unknown
+    values and baselines, and indicators without a notion of "worse", pass)."""
+    if value is None or value != value:
+        return True
+    if indicator == ind.UP:
+        return value >= 0.5
+    if baseline is None or baseline != baseline:
+        return True
+    if indicator == ind.ERROR_RATIO:
+        return value <= baseline + ERROR_RATIO_MARGIN
+    if indicator == ind.LATENCY_P99:
+        return value <= max(LATENCY_FACTOR * baseline, baseline + LATENCY_MARGIN_SECONDS)
+    return True
+
+
+def service_recovered(
+    detection: Detection, service: str, since: float, now: float, stale_after: float
+) -> bool:
+    """Whether ``service``'s own series (not those of its calls to others) break no rule
+    and are back near their baseline on their latest samples after ``since``. A series
+    not seen since ``since`` is waited for ``stale_after`` seconds, then taken for gone
+    (an instance replaced or removed)."""
+    for key in detection.series_of(service):
+        if key.label("target") is not None:
+            continue  # calls it makes: its callees' health, judged on their own
+        if detection.last_seen(key) <= since:
+            if now - since < stale_after:
+                return False
+            continue
+        if detection.breaching(key):
+            return False
+        if not back_to_baseline(key.name, detection.latest(key), detection.baseline(key)):
+            return False
+    return True
+
+
+def did_its_part(
+    detection: Detection,
+    symptoms: Sequence[SeriesKey],
+    origin: str,
+    graph: nx.DiGraph,
+    since: float,
+    now: float,
+    stale_after: float,
+) -> bool:
+    """Whether the symptoms nearest the cause ``origin`` — on its own service, or on its
+    direct callers when it shows none itself (a corrupt cache shows only in its callers'
+    errors) — are gone while others remain."""
+    near = {origin}
+    if origin in graph and not any(k.label("service") == origin for k in symptoms):
+        near.update(graph.predecessors(origin))
+    own = tuple(k for k in symptoms if k.label("service") in near)
+    rest = tuple(k for k in symptoms if k.label("service") not in near)
+    return bool(own) and bool(rest) and symptoms_gone(detection, own, since, now, stale_after)
+
+
+def missed_target(
+    action: Action,
+    context: PlanningContext,
+    executed_at: float,
+    eased: bool,
+    now: float,
+    early_verdict_seconds: float,
+) -> bool:
+    """The early verdict: a stateless action whose target serves again (every instance
+    ready) while the symptom has not eased once in ``early_verdict_seconds``."""
+    if early_verdict_seconds <= 0 or eased or action.kind not in STATELESS:
+        return False
+    if now - executed_at < early_verdict_seconds:
+        return False
+    state = context.service(action.target)
+    return state is not None and state.instances_total > 0 and not state.unready

@@ -1,0 +1,135 @@
+"""Triage: hard facts put a cause first and decide its failure type, from rule evidence."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from selfheal.analysis.triage import Facts, symptom_origins, triage
+from selfheal.core import indicators as ind
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
+from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
+
+GRAPH = nx.DiGraph([("frontend", "checkout"), ("checkout", "payment"), ("checkout", "shipping")])
+
+
+def two_instances(*services: str) -> PlanningContext:
+    return PlanningContext(
+        services={s: ServiceState(s, instances=(f"{s}-0", f"{s}-1")) for s in services}
+    )
+
+
+def rule(service: str, indicator: str, instance: str | None = None, **labels: str) -> Anomaly:
+    key_labels = {"service": service} | ({"instance": instance} if instance else {}) | labels
+    return Anomaly(
+        service,
+        1.0,
+        0.9,
+        f"rule:{indicator}>4",
+        indicator=indicator,
+        instance=instance,
+        series=SeriesKey.of(indicator, key_labels),
+    )
+
+
+def test_one_instance_slower_than_its_siblings_is_a_hard_fact() -> None:
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("checkout", ind.UPSTREAM_LATENCY_VS_PEERS, "checkout-0", target="payment"),
+            rule("frontend", ind.LATENCY_P99),
+        ),
+        frozenset({"checkout", "frontend"}),
+    )
+    ranked = [Cause("frontend", 0.6), Cause("checkout", 0.3)]
+    causes = triage(ranked, inc, GRAPH, Facts(two_instances("checkout", "frontend")), 0.7)
+    assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
+    assert causes[0].instance == "checkout-0"
+
+
+def test_a_fresh_deploy_on_a_callee_wins_before_its_own_symptoms_arrive() -> None:
+    edge = rule("checkout", ind.UPSTREAM_ERROR_RATIO, target="shipping")
+    pool = Anomaly("checkout", 1.0, 0.9, "rule:pool_saturation>0.95", indicator=ind.SATURATION)
+    inc = Incident("inc-1", 1.0, (edge, pool), frozenset({"checkout"}))
+    deploy = PlanningContext(changes=(ChangeEvent("shipping", ChangeKind.DEPLOY, 0.5),))
+    causes = triage([Cause("checkout", 0.9)], inc, GRAPH, Facts(deploy, since=0.0), 0.7)
+    assert causes[0].service == "shipping" and causes[0].confidence >= 0.7
+    assert causes[0].failure_type is FailureType.CODE_BUG
+    without = triage([Cause("checkout", 0.9)], inc, GRAPH, Facts(PlanningContext()), 0.7)
+    assert without[0].service == "checkout"  # no fact on the callee: nothing changes
+
+
+def test_a_deploy_older_than_the_change_window_is_no_fact() -> None:
+    edge = rule("checkout", ind.UPSTREAM_ERROR_RATIO, target="shipping")
+    inc = Incident("inc-1", 1.0, (edge,), frozenset({"checkout"}))
+    deploy = PlanningContext(changes=(ChangeEvent("shipping", ChangeKind.DEPLOY, 0.5),))
+    causes = triage([Cause("checkout", 0.9)], inc, GRAPH, Facts(deploy, since=0.8), 0.7)
+    shipping = next(c for c in causes if c.service == "shipping")
+    assert shipping.confidence < 0.7 and shipping.failure_type is not FailureType.CODE_BUG
+
+
+def test_statistical_noise_does_not_decide_the_failure_type() -> None:
+    slow = rule("checkout", ind.UPSTREAM_LATENCY_VS_PEERS, "checkout-0", target="payment")
+    noise = Anomaly("checkout", 1.0, 0.99, "detector:default", indicator=ind.MEMORY, value=2.5e7)
+    inc = Incident("inc-1", 1.0, (slow, noise), frozenset({"checkout"}))
+    (cause, *_) = triage(
+        [Cause("checkout", 0.5)], inc, GRAPH, Facts(two_instances("checkout")), 0.7
+    )
+    assert cause.failure_type is FailureType.NETWORK_FAILURE and cause.instance == "checkout-0"
+
+
+def test_a_failing_external_dependency_is_typed_as_such_from_the_platforms_flag() -> None:
+    edge = rule("checkout", ind.UPSTREAM_ERROR_RATIO, target="payment")
+    inc = Incident("inc-1", 1.0, (edge,), frozenset({"checkout"}))
+    platform = PlanningContext(services={"payment": ServiceState("payment", external=True)})
+    causes = triage([Cause("checkout", 0.8)], inc, GRAPH, Facts(platform), 0.7)
+    top = causes[0]
+    assert top.service == "payment" and top.failure_type is FailureType.EXTERNAL_DEPENDENCY
+
+
+def test_one_cause_per_service_and_the_order_is_stable_under_relabelling() -> None:
+    a = rule("checkout", ind.ERROR_RATIO)
+    b = rule("frontend", ind.ERROR_RATIO)
+    inc = Incident("inc-1", 1.0, (a, b), frozenset({"checkout", "frontend"}))
+    ranked = [Cause("frontend", 0.5), Cause("checkout", 0.4), Cause("frontend", 0.2)]
+    causes = triage(ranked, inc, GRAPH, Facts(PlanningContext()), 0.7)
+    assert [c.service for c in causes].count("frontend") == 1
+    # no fact either side: the deeper service (called by the other) comes first
+    assert causes[0].service == "checkout"
+
+
+def test_partial_errors_on_a_mid_tier_service_are_its_own_not_its_callers() -> None:
+    # frontend -> checkout -> payment: checkout fails a third of its requests itself; the
+    # frontend's errors are checkout's, passed on through its failing calls
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("frontend", ind.ERROR_RATIO),
+            rule("frontend", ind.UPSTREAM_ERROR_RATIO, target="checkout"),
+            rule("checkout", ind.ERROR_RATIO),
+            rule("checkout", ind.ERROR_RATIO, "checkout-0"),
+            rule("checkout", ind.ERROR_RATIO, "checkout-1"),
+        ),
+        frozenset({"frontend", "checkout"}),
+    )
+    ranked = [Cause("frontend", 0.8), Cause("checkout", 0.5)]
+    causes = triage(ranked, inc, GRAPH, Facts(two_instances("checkout", "frontend")), 0.7)
+    assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
+    assert causes[1].service == "frontend" and causes[1].confidence < 0.7  # a relay
+
+
+def test_latency_starts_where_calls_out_are_not_slow() -> None:
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("frontend", ind.LATENCY_P99),
+            rule("frontend", ind.UPSTREAM_LATENCY, target="checkout"),
+            rule("checkout", ind.LATENCY_P99),
+        ),
+        frozenset({"frontend", "checkout"}),
+    )
+    assert symptom_origins(inc) == {"checkout"}
+    causes = triage([Cause("frontend", 0.8)], inc, GRAPH, Facts(PlanningContext()), 0.7)
+    assert causes[0].service == "checkout"

@@ -1,0 +1,64 @@
+"""Verification: a symptom gone is not enough; the cause's whole service must be back."""
+
+from __future__ import annotations
+
+from selfheal.analysis.rules import LiveDetection
+from selfheal.core import indicators as ind
+from selfheal.core.types import Sample, SeriesKey
+from selfheal.loop.verification import back_to_baseline, service_recovered
+
+
+def key(name: str, **labels: str) -> SeriesKey:
+    return SeriesKey.of(name, {"service": "orders", **labels})
+
+
+def feed(detection: LiveDetection, t: float, values: dict[SeriesKey, float]) -> None:
+    detection.observe([Sample(k, t, v) for k, v in values.items()])
+
+
+def warmed(values: dict[SeriesKey, float]) -> LiveDetection:
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    for t in range(10):
+        feed(detection, float(t), values)
+    return detection
+
+
+P0 = key(ind.LATENCY_P99, instance="orders-0")
+P1 = key(ind.LATENCY_P99, instance="orders-1")
+EDGE = key(ind.UPSTREAM_LATENCY, target="stock")
+
+
+def test_back_to_baseline_per_indicator() -> None:
+    assert back_to_baseline(ind.ERROR_RATIO, 0.015, 0.0)
+    assert not back_to_baseline(ind.ERROR_RATIO, 0.04, 0.0)  # under the 5 % rule, still worse
+    assert back_to_baseline(ind.LATENCY_P99, 0.15, 0.1)
+    assert not back_to_baseline(ind.LATENCY_P99, 0.35, 0.1)
+    assert not back_to_baseline(ind.UP, 0.0, 1.0)
+    assert back_to_baseline(ind.CPU, 5.0, 0.1)  # no notion of "worse" here: the rules judge
+    assert back_to_baseline(ind.LATENCY_P99, None, 0.1) and back_to_baseline(
+        ind.ERROR_RATIO, 0.3, None
+    )
+
+
+def test_one_instance_healed_while_its_sibling_is_still_slow_is_not_recovery() -> None:
+    detection = warmed({P0: 0.1, P1: 0.1})
+    feed(detection, 20.0, {P0: 2.0, P1: 2.0})  # the fault, on both instances
+    # after the action (at 21): orders-0 restarted and fast; orders-1 under the rule's
+    # 0.4 s floor but three times its usual latency
+    feed(detection, 22.0, {P0: 0.1, P1: 0.35})
+    assert not service_recovered(detection, "orders", 21.0, 22.0, stale_after=3.0)
+    feed(detection, 23.0, {P0: 0.1, P1: 0.11})
+    assert service_recovered(detection, "orders", 21.0, 23.0, stale_after=3.0)
+
+
+def test_a_series_not_seen_since_the_action_is_waited_for_then_taken_for_gone() -> None:
+    detection = warmed({P0: 0.1, P1: 0.1})
+    feed(detection, 22.0, {P0: 0.1})  # orders-1 was replaced: its series stops
+    assert not service_recovered(detection, "orders", 21.0, 22.0, stale_after=3.0)
+    assert service_recovered(detection, "orders", 21.0, 25.0, stale_after=3.0)
+
+
+def test_calls_to_other_services_are_their_business() -> None:
+    detection = warmed({P0: 0.1, EDGE: 0.1})
+    feed(detection, 22.0, {P0: 0.1, EDGE: 3.0})  # its calls to a slow callee
+    assert service_recovered(detection, "orders", 21.0, 22.0, stale_after=3.0)
