@@ -21,17 +21,6 @@ import networkx as nx
 from selfheal.core.telemetry import CallSample, FloatArray, LogRecord, SpanRecord, float_array
 from selfheal.core.types import Anomaly, FailureType
 
-# The telemetry records are defined once, in ``selfheal.core.telemetry`` (monitoring
-# makes them); they are named here too because an ``RCAInput`` is made of them.
-__all__ = [
-    "CallSample",
-    "LogRecord",
-    "MetricSeries",
-    "PastIncident",
-    "RCAInput",
-    "SpanRecord",
-]
-
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
