@@ -1,15 +1,10 @@
 """The store against a real PostgreSQL server: a throw-away cluster started from
-the local PostgreSQL binaries, on a Unix socket only (no TCP port). Skipped
-when no ``initdb`` is installed."""
+the local PostgreSQL binaries (``selfheal.testbed.postgres``), on a Unix socket
+only (no TCP port). Skipped when no ``initdb`` is installed."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -19,45 +14,17 @@ from tests.store.test_audit import _append_many
 from selfheal.core.clock import FakeClock
 from selfheal.store import ConflictError, Store, open_store
 from selfheal.store.schema import Base
+from selfheal.testbed.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.slow
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root without a 'postgres' user to run the server as")
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser")
-    root = tempfile.mkdtemp(prefix="selfheal-pg-")
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data = os.path.join(root, "data")
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    try:
-        subprocess.run(_as_postgres(["initdb", "-A", "trust", "-U", "postgres", "-D", data]), **run)
-        subprocess.run(
-            _as_postgres(
-                ["pg_ctl", "-D", data, "-o", f"-k {root} -c listen_addresses=''", "-w",
-                 "-l", os.path.join(root, "log"), "start"]
-            ),
-            **run,
-        )  # fmt: skip
-        yield f"postgresql://postgres@/postgres?host={root}"  # plain URL: the psycopg 3 driver is chosen
-    finally:
-        subprocess.run(_as_postgres(["pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]), check=False, capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
+    if not ThrowawayPostgres.available():
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) or a 'postgres' user are missing")
+    with ThrowawayPostgres() as server:
+        yield server.url  # plain URL: the psycopg 3 driver is chosen
 
 
 @pytest.fixture
@@ -103,3 +70,37 @@ def test_intents_approvals_control_on_postgres(pg_store: Store) -> None:
         pg_store.approvals.decide(rid, False, by="bob")
     pg_store.control.pause("freeze", by="alice")
     assert pg_store.control.paused
+
+
+def test_replicas_racing_for_the_lease_on_postgres_get_one_leader_and_fenced_intents(
+    pg_store: Store, pg_url: str
+) -> None:
+    import threading
+
+    from selfheal.store.leases import LeaseLost
+
+    winners: list[str] = []
+    start = threading.Barrier(6)
+
+    def contend(name: str) -> None:
+        s = open_store(pg_url, FakeClock(100.0))
+        try:
+            start.wait()
+            if s.leases.acquire("loop", name, now=100.0, ttl_seconds=10.0) is not None:
+                winners.append(name)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=contend, args=(f"r{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    lease = pg_store.leases.current("loop")
+    assert lease is not None and lease.holder == winners[0]
+    successor = pg_store.leases.acquire("loop", "next", now=111.0, ttl_seconds=10.0)
+    assert successor is not None and successor.epoch == 2
+    with pytest.raises(LeaseLost):
+        pg_store.intents.record_intent("late", {"kind": "x"}, "inc", at=111.5, fence=lease)
+    assert pg_store.intents.get("late") is None
