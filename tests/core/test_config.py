@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic.fields import FieldInfo
 
 from selfheal.core.config import Config, load_config, parse_config_text
 from selfheal.core.errors import ConfigError
@@ -74,18 +76,81 @@ def test_full_file_round_trips(tmp_path: Path) -> None:
     assert cfg.executor.local.control_url == "http://127.0.0.1:1"
 
 
-def test_readme_reference_names_every_key() -> None:
+def _leaves(model: type, prefix: str = "") -> list[tuple[str, FieldInfo]]:
+    out = []
+    for name, f in model.model_fields.items():  # type: ignore[attr-defined]
+        ann = f.annotation
+        if isinstance(ann, type) and hasattr(ann, "model_fields"):
+            out += _leaves(ann, f"{prefix}{name}.")
+        else:
+            out.append((f"{prefix}{name}", f))
+    return out
+
+
+def test_readme_reference_is_the_config_model() -> None:
+    """Each key's row in README's configuration table says the model's default and
+    description, word for word."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(
+        (m.group(1), (m.group(2), m.group(3)))
+        for m in re.finditer(r"^\| `([a-z_.]+)` \| `([^`]*)` \| (.*) \|$", readme, re.M)
+    )
+    wrong = []
+    for key, f in _leaves(Config):
+        if f.default_factory is not None:
+            default = "—"
+        else:
+            default = "none" if f.default is None else str(f.default)
+        if rows.get(key) != (default, f.description):
+            wrong.append(key)
+    assert wrong == []
 
-    def keys(model: type, prefix: str = "") -> list[str]:
-        out = []
-        for name, f in model.model_fields.items():  # type: ignore[attr-defined]
-            ann = f.annotation
-            if isinstance(ann, type) and hasattr(ann, "model_fields"):
-                out += keys(ann, f"{prefix}{name}.")
-            else:
-                out.append(f"{prefix}{name}")
-        return out
 
-    missing = [k for k in keys(Config) if f"`{k}`" not in readme]
-    assert missing == []
+def test_guard_settings_come_from_the_guards_section() -> None:
+    cfg = parse_config_text(
+        "guards:\n"
+        "  budget_actions: 4\n"
+        "  blast_radius_floor_instances: 0\n"
+        "  breaker_target_failures: 2\n"
+        "  maintenance_windows:\n"
+        "    - {start_seconds: 100, end_seconds: 160, every_seconds: 86400, services: [cart]}\n"
+        "approval:\n  risk_level: 0.5\n"
+    )
+    g = cfg.guards
+    assert (g.budget_actions, g.blast_radius_floor_instances, g.breaker_target_failures) == (
+        4,
+        0,
+        2,
+    )
+    (window,) = g.maintenance_windows
+    assert window.services == frozenset({"cart"}) and window.every_seconds == 86400
+    assert cfg.approval.risk_level == 0.5
+    assert parse_config_text("").guards.maintenance_windows == []
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("guards:\n  budget_actions: 0\n", r"guards\.budget_actions"),
+        ("guards:\n  blast_radius_fraction: 1.5\n", r"guards\.blast_radius_fraction"),
+        ("guards:\n  blast_radius_floor_instances: -1\n", r"guards\.blast_radius_floor_instances"),
+        ("guards:\n  breaker_target_failures: 0\n", r"guards\.breaker_target_failures"),
+        (
+            "guards:\n  maintenance_windows:\n    - {start_seconds: 5, end_seconds: 1}\n",
+            r"guards\.maintenance_windows\.0: .*end_seconds must be after start_seconds",
+        ),
+        (
+            "guards:\n  maintenance_windows:\n"
+            "    - {start_seconds: 0, end_seconds: 100, every_seconds: 50}\n",
+            r"guards\.maintenance_windows\.0: .*every_seconds must be longer",
+        ),
+        (
+            "guards:\n  maintenance_windows:\n    - {start_seconds: 0, end_seconds: 1, at: 2}\n",
+            r"guards\.maintenance_windows\.0\.at: unknown key",
+        ),
+        ("approval:\n  risk_level: 2\n", r"approval\.risk_level"),
+    ],
+)
+def test_a_bad_guard_setting_names_its_dotted_key(yaml_text: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"selfheal\.yaml: .*{key}"):
+        parse_config_text(yaml_text, "selfheal.yaml")

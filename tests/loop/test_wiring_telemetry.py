@@ -77,7 +77,7 @@ def test_trace_edges_join_the_graph_and_log_lines_fill_the_window(tmp_path: Path
         assert ranker.max_causes == 3  # rca.max_causes reaches the ranking
         assert ranker.memory is runtime.store.past_incidents
         kept = ranker.spans.between(0, 1e12)
-        assert sorted(s.name for s in kept) == ["GET /cart", "GET cart"]
+        assert sorted(s.operation for s in kept) == ["GET /cart", "GET cart"]
         assert [r.message for r in collector.log_window.between(0, 1e12)] == ["x"]
     finally:
         runtime.close()

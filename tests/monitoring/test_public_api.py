@@ -10,9 +10,9 @@ import selfheal.store as store
 
 MONITORING_API = {
     "INDICATORS", "STALE", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
-    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogEvent", "LogMonitor",
-    "LogSource", "LogTailer", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
-    "SeriesParser", "ServiceGraph", "SpanRecord", "TargetHealth", "WindowStore",
+    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogSource", "LogTailer",
+    "LogWindow", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
+    "SeriesParser", "ServiceGraph", "SpanWindow", "TargetHealth", "WindowStore",
     "histogram_quantile", "increase", "indicator_name", "is_stale", "parse_exposition", "rate",
 }  # fmt: skip
 
@@ -20,7 +20,7 @@ MODULES = [
     "selfheal.monitoring.exposition",
     "selfheal.monitoring.window_store",
     "selfheal.monitoring.promql",
-    "selfheal.monitoring.log_templates",
+    "selfheal.monitoring.log_window",
     "selfheal.store.json_codec",
 ]
 

@@ -174,7 +174,39 @@ class RCAConfig(_Section):
     )
 
 
+class MaintenanceWindow(_Section):
+    """A time span in which the loop does not act, optionally repeating."""
+
+    start_seconds: float = Field(description="(First) window start, seconds since the epoch.")
+    end_seconds: float = Field(
+        description="(First) window end (exclusive), seconds since the epoch."
+    )
+    every_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Repeat period in seconds (86400: daily, 604800: weekly). Default none: "
+        "a one-off window.",
+    )
+    services: frozenset[str] = Field(
+        default=frozenset(),
+        description="Services it covers. Default none listed: every service.",
+    )
+    reason: str = Field(default="", description="Said in the guard's refusal. Default empty.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end_seconds <= self.start_seconds:
+            raise ValueError("end_seconds must be after start_seconds")
+        if self.every_seconds is not None and self.every_seconds <= (
+            self.end_seconds - self.start_seconds
+        ):
+            raise ValueError("every_seconds must be longer than the window")
+        return self
+
+
 class GuardsConfig(_Section):
+    """The limits the safety guards (``selfheal.decision.guards``) enforce."""
+
     cooldown_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -191,6 +223,12 @@ class GuardsConfig(_Section):
         gt=0,
         le=1,
         description="Largest share of a service's instances one action may take down. Default 0.5.",
+    )
+    blast_radius_floor_instances: int = Field(
+        default=1,
+        ge=0,
+        description="Instances that may be out at once whatever the fraction says, so a "
+        "one-instance service can still be restarted; 0 forbids that. Default 1.",
     )
     recurrence_limit: int = Field(
         default=3,
@@ -216,10 +254,23 @@ class GuardsConfig(_Section):
         description="Consecutive failed or rolled-back actions that open the circuit breaker. "
         "Default 5.",
     )
+    breaker_target_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed or rolled-back actions on one service that stop the "
+        "loop acting on that service for the breaker's cool-off. Default 3 (every rung of a "
+        "typical ladder missed).",
+    )
     breaker_cooloff_seconds: float = Field(
         default=300.0,
         ge=0,
         description="Seconds an open breaker refuses before one probe action. Default 300 s.",
+    )
+    maintenance_windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="Spans in which the loop does not act: {start_seconds, end_seconds, "
+        "every_seconds, services, reason} (seconds since the epoch; every_seconds repeats the "
+        "window, 86400 daily; no services listed: every service). Default none.",
     )
 
 
@@ -228,7 +279,7 @@ class ApprovalConfig(_Section):
         default=0.7,
         ge=0,
         le=1,
-        description="Actions with risk above this wait for a human. Default 0.7.",
+        description="Actions with risk at or above this wait for a human. Default 0.7.",
     )
     expiry_seconds: float = Field(
         default=900.0,
@@ -240,8 +291,9 @@ class ApprovalConfig(_Section):
 class StoreConfig(_Section):
     url: str = Field(
         default="sqlite:///selfheal.db",
-        description="SQLAlchemy URL of the state store (audit, intents, incidents, approvals). "
-        "Default a SQLite file in the working directory; postgresql+psycopg://… in production.",
+        description="SQLAlchemy URL of the state store (audit, intents, incidents, approvals, "
+        "strategy outcomes, healed incidents' signatures). Default a SQLite file in the working "
+        "directory; postgresql+psycopg://… in production.",
     )
 
 
@@ -403,8 +455,7 @@ class HaConfig(_Section):
     )
     replica_name: str | None = Field(
         default=None,
-        description="This replica's name in the lease and the audit trail. Default "
-        "hostname:pid.",
+        description="This replica's name in the lease and the audit trail. Default hostname:pid.",
     )
     lease_seconds: float | None = Field(
         default=None,

@@ -21,13 +21,14 @@ from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import Config
 from selfheal.core.errors import ConfigError
 from selfheal.core.platform import ServiceState
-from selfheal.decision.guards import Guards, GuardSettings
+from selfheal.decision.guards import Guards
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
 from selfheal.execution.base import Executor
 from selfheal.execution.kubernetes import KubernetesExecutor, load_apis
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
+from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
 from selfheal.loop.engine import Engine
@@ -37,7 +38,6 @@ from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
 from selfheal.loop.settings import EngineSettings
 from selfheal.loop.stages import (
-    ExecutorRunner,
     GuardsAdapter,
     PlannerAdapter,
     RankerAdapter,
@@ -152,7 +152,7 @@ def _build(
     store = open_store(config.store.url, clock)
     closers.append(store.close)
     leadership = leadership_for(config, store)
-    runner = ExecutorRunner(executor, clock)
+    runner = ActionRunner(executor, clock)
     det = config.detection
     factory = None
     if det.detector == "default":
@@ -172,24 +172,7 @@ def _build(
         opens=lambda a: a.detector.startswith("rule:"),
     )
     playbook = Playbook.load(config.playbooks) if config.playbooks else Playbook.default()
-    g = config.guards
-    guards = Guards(
-        GuardSettings(
-            cooldown_seconds=g.cooldown_seconds,
-            budget_actions_total=g.budget_actions,
-            budget_window_seconds=g.budget_window_seconds,
-            max_unavailable_share=g.blast_radius_fraction,
-            recurrence_limit_total=g.recurrence_limit,
-            recurrence_window_seconds=g.recurrence_window_seconds,
-            storm_services_total=g.storm_services,
-            storm_window_seconds=g.storm_window_seconds,
-            breaker_failures_total=g.breaker_failures,
-            breaker_cooloff_seconds=g.breaker_cooloff_seconds,
-            approval_risk_threshold=config.approval.risk_level,
-            approval_ttl_seconds=config.approval.expiry_seconds,
-        ),
-        clock,
-    )
+    guards = Guards(config.guards, clock, approval=config.approval)
     engine = Engine(
         collector=collector,
         platform=platform,

@@ -31,16 +31,10 @@ caller measures about its callees. ``rank(data, RCAConfig(...))`` takes one
 configuration; the default is the benchmarked one.
 """
 
-from selfheal.analysis.rca.inputs import (
-    CallSample,
-    LogRecord,
-    MetricSeries,
-    PastIncident,
-    RCAInput,
-    SpanRecord,
-)
+from selfheal.analysis.rca.inputs import MetricSeries, PastIncident, RCAInput
 from selfheal.analysis.rca.ranker import RCAConfig, rank
 from selfheal.analysis.rca.result import RCAResult
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 
 __all__ = [
     "CallSample",

@@ -21,8 +21,9 @@ import warnings
 import numpy as np
 
 from selfheal.analysis.rca.change import indicator_changes
-from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
+from selfheal.analysis.rca.inputs import MetricSeries, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.telemetry import FloatArray
 from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_SAMPLES = 12

@@ -28,14 +28,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from selfheal.analysis.rca.inputs import (
-    CallSample,
-    LogRecord,
-    MetricSeries,
-    RCAInput,
-    SpanRecord,
-)
+from selfheal.analysis.rca.inputs import MetricSeries, RCAInput
 from selfheal.analysis.rca.signals_pattern import bulk_allocation
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 
 # The columns a ranker may read; everything else in cases.csv is ground truth.
 INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
