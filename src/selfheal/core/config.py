@@ -112,6 +112,22 @@ class RuleConfig(_Section):
         return self
 
 
+class IndicatorConfig(_Section):
+    """One indicator defined in PromQL, added to the shipped table or replacing its
+    entry of the same name (``monitoring.indicator_table``)."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Indicator name (a metric name), e.g. error_ratio or queue_depth.",
+    )
+    expr: str = Field(
+        min_length=1,
+        description="PromQL expression yielding an instant vector labelled service (and "
+        "instance / target); $window stands for the rate range (4 scrape intervals).",
+    )
+    help: str = Field(default="", description="One line saying what it measures. Default none.")
+
+
 class DetectionConfig(_Section):
     """Streaming detectors and live rules."""
 
@@ -404,6 +420,20 @@ class Config(_Section):
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
+    indicators: list[IndicatorConfig] = Field(
+        default_factory=list,
+        description="Indicators added to the shipped table, or replacing its entry of the same "
+        "name: {name, expr, help?}. Expressions are compiled at start. Default none.",
+    )
+
+    @field_validator("indicators")
+    @classmethod
+    def _unique_indicators(cls, value: list[IndicatorConfig]) -> list[IndicatorConfig]:
+        names = [i.name for i in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"indicator defined twice: {', '.join(twice)}")
+        return value
 
 
 def _key_of(loc: tuple[int | str, ...]) -> str:

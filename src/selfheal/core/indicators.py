@@ -27,3 +27,12 @@ LATENCY_VS_PEERS = "latency_p99_vs_peers"
 UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 
 BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
+
+# Signals outside the loop's indicator table, same naming: ERROR log lines per second per
+# service (``monitoring.logs``); calls, failed share and p99 per caller → callee edge seen
+# in spans (``monitoring.service_graph``). Written beside raw series, under ``PREFIX``.
+LOG_ERROR_RATE = "log_error_rate"
+TRACE_CALL_RATE = "trace_call_rate"
+TRACE_ERROR_RATIO = "trace_error_ratio"
+TRACE_LATENCY_P99 = "trace_latency_p99_seconds"
+PREFIX = "indicator:"  # names of indicators kept in a store that also holds raw series

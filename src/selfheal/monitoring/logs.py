@@ -32,8 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.indicators import LOG_ERROR_RATE
+from selfheal.core.indicators import PREFIX as DEFAULT_PREFIX
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicators import DEFAULT_PREFIX, LOG_ERROR_RATE
 from selfheal.monitoring.log_tailer import LogSource, LogTailer, RawLine
 from selfheal.monitoring.log_templates import TemplateMiner
 

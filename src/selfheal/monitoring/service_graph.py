@@ -38,13 +38,9 @@ import networkx as nx
 import numpy as np
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.indicators import PREFIX as DEFAULT_PREFIX
+from selfheal.core.indicators import TRACE_CALL_RATE, TRACE_ERROR_RATIO, TRACE_LATENCY_P99
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicators import (
-    DEFAULT_PREFIX,
-    TRACE_CALL_RATE,
-    TRACE_ERROR_RATIO,
-    TRACE_LATENCY_P99,
-)
 
 # OTLP span kinds (opentelemetry.proto.trace.v1.Span.SpanKind)
 KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
