@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from tests.monitoring.http_fixtures import Route, serve
 
 from selfheal.core import indicators as ind
 from selfheal.core.clock import FakeClock
@@ -418,3 +420,46 @@ def test_a_failing_indicator_emits_nothing_and_is_logged_once(
     assert len(warnings) == 2
     assert any("clash: vector cannot contain metrics with the same labelset" in w for w in warnings)
     assert any("many: found duplicate series" in w for w in warnings)
+
+
+def test_the_first_failures_of_a_new_series_count_through_the_real_scraper() -> None:
+    registry = CollectorRegistry()
+    requests = Counter("http_requests_total", "r", ["route", "method", "status"], registry=registry)
+    latency = Histogram("http_request_duration_seconds", "l", ["route"], registry=registry)
+    calls = Counter("upstream_requests_total", "u", ["target", "status"], registry=registry)
+    clock = FakeClock(1000.0)
+    with serve({"/metrics": Route(body=lambda: generate_latest(registry))}) as srv:
+        store = WindowStore()
+        target = ScrapeTarget(
+            f"{srv.base_url}/metrics", {"service": "cart", "instance_id": "cart-0"}, 1.0, 0.5
+        )
+        with Scraper(store, targets=[target], clock=clock) as scraper:
+            for second in range(5):
+                requests.labels("/cart", "GET", "200").inc(8)
+                calls.labels("cache", "200").inc(4)
+                if second >= 2:  # the first 5xx appear mid-window: brand-new series
+                    requests.labels("/cart", "GET", "500").inc(2)
+                    calls.labels("cache", "503").inc(4)
+                for _ in range(3):
+                    latency.labels("/cart").observe(0.03)
+                scraper.scrape_once()
+                clock.advance(1.0)
+    samples, _ = DEMO.evaluate(store, clock.now() - 1.0)
+    # (1000, 1004] holds the scrapes at 1001..1004; the 200s rose 24 over the 3 s they span,
+    # 32 once extrapolated to the range; the 500s 0 (written by the scraper at 1001) → 6,
+    # not extrapolated below their zero
+    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (32 + 6))
+    assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="cart", target="cache") == (
+        pytest.approx(12 / (16 + 12))
+    )
+    # every observation in (0.025, 0.05]
+    p = value(samples, ind.LATENCY_P99, service="cart", instance="cart-0")
+    assert p == pytest.approx(0.025 + 0.025 * 0.99)
+
+
+def test_the_readme_example_compiles() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```yaml\nindicators:", 1)[1].split("```", 1)[0]
+    cfg = parse_config_text("indicators:" + block)
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=4.0)
+    assert {"in_flight_requests", "upstream_request_rate"} <= set(table.expressions())

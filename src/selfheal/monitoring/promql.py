@@ -62,21 +62,6 @@ def _points(ts: Values, values: Values) -> tuple[list[float], list[float]]:
     return t, v
 
 
-def raw_increase(values: Values) -> float:
-    """Increase between the first and last value, adding back the value before
-    every counter reset (a drop), without extrapolation. Never negative for a
-    counter (non-negative values)."""
-    _, v = _points(values, values)
-    if len(v) < 2:
-        return 0.0
-    total = 0.0
-    prev = v[0]
-    for x in v[1:]:
-        total += x - prev if x >= prev else x
-        prev = x
-    return total
-
-
 def increase(
     ts: Values,
     values: Values,
