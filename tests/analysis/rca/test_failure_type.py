@@ -9,10 +9,10 @@ from selfheal.core.types import FailureType
 @pytest.mark.parametrize(
     ("indicator", "evidence", "leaf", "service", "expected"),
     [
-        ("cpu", (), False, "cart", FailureType.RESOURCE_EXHAUSTION),
+        ("cpu_cores", (), False, "cart", FailureType.RESOURCE_EXHAUSTION),
         (
-            "latency_p99",
-            ("metric memory moved up 9.0 robust deviations",),
+            "latency_p99_seconds",
+            ("metric memory_bytes moved up 9.0 robust deviations",),
             False,
             "cart",
             FailureType.RESOURCE_EXHAUSTION,
@@ -33,7 +33,7 @@ from selfheal.core.types import FailureType
             "pay",
             FailureType.CONFIGURATION_ERROR,
         ),
-        ("latency_p99", (), True, "bank_remote", FailureType.EXTERNAL_DEPENDENCY),
+        ("latency_p99_seconds", (), True, "bank_remote", FailureType.EXTERNAL_DEPENDENCY),
         (
             "error_ratio",
             ("log error template surged (2x): checksum mismatch",),
@@ -52,7 +52,7 @@ from selfheal.core.types import FailureType
             # CPU that falls when requests return early is a consequence, not exhaustion
             "log:error_template",
             (
-                "metric cpu on contacts-0 moved down 3.7 robust deviations",
+                "metric cpu_cores on contacts-0 moved down 3.7 robust deviations",
                 "log error template surged (20x): ERROR No contacts found",
             ),
             False,
