@@ -27,6 +27,12 @@ from pydantic import (
 from selfheal.core.errors import ConfigError
 
 
+def _refuse_twice(what: str, names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{what}: {', '.join(twice)}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -367,10 +373,7 @@ class PlatformConfig(_Section):
     @field_validator("services")
     @classmethod
     def _unique(cls, value: list[PlatformServiceConfig]) -> list[PlatformServiceConfig]:
-        names = [s.name for s in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"listed twice: {', '.join(twice)}")
+        _refuse_twice("listed twice", [s.name for s in value])
         return value
 
 
@@ -429,10 +432,7 @@ class Config(_Section):
     @field_validator("indicators")
     @classmethod
     def _unique_indicators(cls, value: list[IndicatorConfig]) -> list[IndicatorConfig]:
-        names = [i.name for i in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"indicator defined twice: {', '.join(twice)}")
+        _refuse_twice("indicator defined twice", [i.name for i in value])
         return value
 
 

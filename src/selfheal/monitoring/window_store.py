@@ -52,6 +52,18 @@ def is_stale(value: float) -> bool:
     return math.isnan(value)
 
 
+def _between(
+    t: list[float], v: list[float], since: float, until: float
+) -> tuple[list[float], list[float]]:
+    """The points of ordered ``t``/``v`` within ``[since, until]``."""
+    lo, hi = 0, len(t)
+    while lo < hi and t[lo] < since:
+        lo += 1
+    while hi > lo and t[hi - 1] > until:
+        hi -= 1
+    return t[lo:hi], v[lo:hi]
+
+
 class _Ring:
     """One series' points, oldest first once unrolled. Grows by doubling up to
     ``capacity`` so that short-lived series stay small."""
@@ -120,25 +132,15 @@ class _Ring:
             if head:
                 t = t[head:] + t[:head]
                 v = v[head:] + v[:head]
-            lo, hi = 0, size
-            while lo < hi and t[lo] < since:
-                lo += 1
-            while hi > lo and t[hi - 1] > until:
-                hi -= 1
-            return t[lo:hi], v[lo:hi]
+            return _between(t, v, since, until)
         # fast path: the newest few points (contiguous before head) reach back past
         # `since`; index head-k-1 may be -1, the last slot, which precedes slot 0
         # exactly when the ring has wrapped
         k = min(8, head)
         if k and (k == self.count or float(ts[head - k - 1]) < since):
-            t = ts[head - k : head].tolist()
-            v = values[head - k : head].tolist()
-            lo, hi = 0, k
-            while lo < hi and t[lo] < since:
-                lo += 1
-            while hi > lo and t[hi - 1] > until:
-                hi -= 1
-            return t[lo:hi], v[lo:hi]
+            return _between(
+                ts[head - k : head].tolist(), values[head - k : head].tolist(), since, until
+            )
         i = head
         t = []
         v = []
