@@ -23,6 +23,7 @@ MODULES = [
     "selfheal.monitoring.promql",
     "selfheal.monitoring.promql_binop",
     "selfheal.monitoring.promql_eval",
+    "selfheal.monitoring.promql_labels",
     "selfheal.monitoring.indicators",
     "selfheal.monitoring.log_templates",
     "selfheal.store.json_codec",
