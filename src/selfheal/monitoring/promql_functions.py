@@ -112,6 +112,9 @@ def _expand(template: str, match: re.Match[str]) -> str:
 
 
 class Call(Node):
+    """A call of one of ``SUPPORTED_FUNCTIONS`` (the parser has checked its arguments'
+    number and types)."""
+
     __slots__ = ("args", "derived", "fn", "sets")
 
     def __init__(self, fn: str, args: list[Node]) -> None:
@@ -301,6 +304,8 @@ SUPPORTED_AGGREGATIONS = frozenset({*_AGGREGATE, "quantile"})
 
 
 class Aggregate(Node):
+    """``op by (labels) (expr)``, or ``without``; ``param`` is quantile's φ."""
+
     __slots__ = ("by", "expr", "groups", "labels", "op", "param", "sets")
 
     def __init__(
