@@ -24,7 +24,8 @@ from selfheal.monitoring.promql_eval import PromQLError
 from selfheal.monitoring.scraper import Scraper, ScrapeTarget
 from selfheal.monitoring.window_store import WindowStore
 
-DEMO = IndicatorSet(window_seconds=window_seconds(1.0))  # the demo's 1 s scrapes: 4 s
+DEMO = IndicatorSet(window_seconds=window_seconds(1.0))  # the demo's 1 s scrapes: 3 s
+WIDE = IndicatorSet(window_seconds=4.0)  # (-1, 3]: hand-written points at 0..3 all count
 
 
 def p99(lower: float, upper: float, below: float, inside: float) -> float:
@@ -255,13 +256,13 @@ def test_pool_and_business(shop: tuple[list[Sample], list[tuple[str, str]], list
 
 
 def test_the_default_five_second_scrapes_give_rates() -> None:
-    """A fixed 3 s range (the old live deriver's) holds one point of a 5 s scrape: no
-    rate could be computed; the range follows the scrape interval now."""
+    """A fixed 3 s range (the old live deriver's) holds one point of 5 s scrapes: no
+    rate could be computed; the range follows the scrape interval now (15 s)."""
     store, at = scrape_shop(interval=5.0)
     samples, _ = IndicatorSet(window_seconds=window_seconds(5.0)).evaluate(store, at)
     assert value(samples, ind.REQUEST_RATE, service="frontend") == pytest.approx(40.0)
     assert value(samples, ind.ERROR_RATIO, service="checkout") == pytest.approx(2 / 22)
-    assert window_seconds(5.0) == 20.0 and window_seconds(1.0) == 4.0
+    assert window_seconds(5.0) == 15.0 and window_seconds(1.0) == 3.0
 
 
 # -- semantics on hand-written series ----------------------------------------------------
@@ -277,7 +278,7 @@ def test_a_counter_reset_after_a_restart_counts_from_zero() -> None:
     raw = WindowStore()
     labels = {"service": "cart", "instance_id": "cart-0", "route": "/cart", "status": "200"}
     put(raw, "http_requests_total", labels, [(0, 100), (1, 110), (2, 4), (3, 10)])
-    samples, _ = DEMO.evaluate(raw, 3.0)
+    samples, _ = WIDE.evaluate(raw, 3.0)
     # 10 + 4 + 6 over the 3 s the points span, extrapolated to the 4 s range
     assert value(samples, ind.REQUEST_RATE, service="cart") == pytest.approx(20 / 3)
 
@@ -287,7 +288,7 @@ def test_too_few_requests_give_no_ratio_and_no_quantile() -> None:
     labels = {"service": "cart", "instance_id": "cart-0", "route": "/cart"}
     put(raw, "http_requests_total", labels | {"status": "500"}, [(0, 0), (3, 2)])
     put(raw, "http_request_duration_seconds_bucket", labels | {"le": "+Inf"}, [(0, 0), (3, 2)])
-    samples, _ = DEMO.evaluate(raw, 3.0)
+    samples, _ = WIDE.evaluate(raw, 3.0)
     assert names(samples) == {ind.REQUEST_RATE}
 
 
@@ -303,7 +304,7 @@ def test_an_edge_with_a_single_call_is_not_compared_with_its_peers() -> None:
                 labels | {"le": le},
                 [(0, 0), (3, n)],
             )
-    samples, _ = DEMO.evaluate(raw, 3.0)
+    samples, _ = WIDE.evaluate(raw, 3.0)
     assert ind.UPSTREAM_LATENCY in names(samples)
     assert ind.UPSTREAM_LATENCY_VS_PEERS not in names(samples)
 
@@ -316,7 +317,7 @@ def test_three_instances_are_compared_with_the_median_of_all() -> None:
         for le in ("0.1", "0.2", "1.0", "+Inf"):
             n = 30 if float(le if le != "+Inf" else "inf") >= float(le_hit) else 0
             put(raw, "http_request_duration_seconds_bucket", labels | {"le": le}, [(0, 0), (3, n)])
-    samples, _ = DEMO.evaluate(raw, 3.0)
+    samples, _ = WIDE.evaluate(raw, 3.0)
     slow = value(samples, ind.LATENCY_P99, service="a", instance="a-0")
     median = value(samples, ind.LATENCY_P99, service="a", instance="a-2")
     assert value(samples, ind.LATENCY_VS_PEERS, service="a", instance="a-0") == (
@@ -330,14 +331,14 @@ def test_a_stale_gauge_and_a_series_without_service_are_not_emitted() -> None:
     put(raw, "process_resident_memory_bytes", {"service": "a", "instance_id": "a-0"},
         [(2, 5.0), (3, math.nan)])  # fmt: skip
     put(raw, "up", {"instance_id": "x-0"}, [(3, 1.0)])
-    samples, graph = DEMO.evaluate(raw, 3.0)
+    samples, graph = WIDE.evaluate(raw, 3.0)
     assert samples == [] and list(graph.nodes) == []
 
 
 def test_instance_falls_back_to_the_instance_label_without_instance_id() -> None:
     raw = WindowStore()
     put(raw, "up", {"service": "a", "instance": "10.0.0.1:9100"}, [(3, 1.0)])
-    samples, _ = DEMO.evaluate(raw, 3.0)
+    samples, _ = WIDE.evaluate(raw, 3.0)
     assert [str(s.series) for s in samples] == ['up{instance="10.0.0.1:9100",service="a"}']
 
 
@@ -367,8 +368,8 @@ def test_configuration_adds_and_replaces_indicators() -> None:
 
 def test_window_placeholder_follows_the_scrape_interval() -> None:
     cfg = parse_config_text("indicators:\n  - {name: r, expr: 'rate(x_total[$window])'}\n")
-    table = IndicatorSet.from_config(cfg.indicators, window_seconds=window_seconds(0.25))
-    assert table.expressions()["r"] == "rate(x_total[1s])"
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=window_seconds(0.5))
+    assert table.expressions()["r"] == "rate(x_total[1500ms])"
     assert IndicatorSet(window_seconds=1.5).expand("x[$window]") == "x[1500ms]"
 
 
@@ -445,12 +446,12 @@ def test_the_first_failures_of_a_new_series_count_through_the_real_scraper() -> 
                 scraper.scrape_once()
                 clock.advance(1.0)
     samples, _ = DEMO.evaluate(store, clock.now() - 1.0)
-    # (1000, 1004] holds the scrapes at 1001..1004; the 200s rose 24 over the 3 s they span,
-    # 32 once extrapolated to the range; the 500s 0 (written by the scraper at 1001) → 6,
-    # not extrapolated below their zero
-    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (32 + 6))
+    # (1001, 1004] holds the scrapes at 1002..1004; the 200s rose 16 over the 2 s they span,
+    # 24 once extrapolated to the range; the 500s went 2 → 6 (from the 0 the scraper wrote
+    # at 1001), 6 extrapolated: no further back than their zero
+    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (24 + 6))
     assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="cart", target="cache") == (
-        pytest.approx(12 / (16 + 12))
+        pytest.approx(12 / (12 + 12))
     )
     # every observation in (0.025, 0.05]
     p = value(samples, ind.LATENCY_P99, service="cart", instance="cart-0")
