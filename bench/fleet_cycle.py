@@ -18,17 +18,20 @@ cycle then runs, timed on one core (the process is pinned to CPU 0):
   (what the indicator benches timed then), then the same detection.
 
 It prints seconds per cycle (median and max over the cycles after the warm-up of the
-detection), the samples per cycle, the process's peak RSS and the peak of Python
-allocations during one cycle (tracemalloc, measured on a separate cycle since
-tracing slows the code down).
+detection; CPU time of this process), the samples per cycle, the process's peak RSS
+and the peak of Python allocations during one cycle (tracemalloc, measured on a
+separate cycle since tracing slows the code down). ``IndicatorSet.evaluate`` pauses
+the cyclic garbage collector while it runs; ``--pause-gc`` does the same around the
+old derivations, to compare the algorithms alone.
 
     python bench/fleet_cycle.py --impl new --cycles 30
-    python bench/fleet_cycle.py --impl live-old --cycles 30
+    python bench/fleet_cycle.py --impl live-old --cycles 30 [--pause-gc]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -195,6 +198,12 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--interval", type=float, default=1.0, help="scrape interval, seconds")
     parser.add_argument("--warmup", type=int, default=21, help="cycles before timing starts")
+    parser.add_argument(
+        "--pause-gc",
+        action="store_true",
+        help="pause the cyclic garbage collector around the old derivations too (the new "
+        "path always pauses it while it evaluates)",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
@@ -211,6 +220,16 @@ def main() -> None:
     client = httpx.Client(transport=httpx.MockTransport(serve))
     scraper = Scraper(raw, targets=targets, clock=clock, client=client, max_workers=1)
     indicators = indicators_of(args.impl, args.interval)
+    if args.pause_gc and args.impl != "new":
+        unpaused = indicators
+
+        def indicators(raw: WindowStore, at: float) -> list[Sample]:
+            gc.disable()
+            try:
+                return unpaused(raw, at)
+            finally:
+                gc.enable()
+
     detection = LiveDetection(
         DEFAULT_RULES,
         detector_factory=default_detector,
@@ -258,6 +277,7 @@ def main() -> None:
         json.dumps(
             {
                 "impl": args.impl,
+                "gc_paused_around_indicators": args.impl == "new" or args.pause_gc,
                 "targets": len(targets),
                 "raw_series": len(raw),
                 "scrape_interval_seconds": args.interval,

@@ -3,6 +3,7 @@ semantics the loop depends on, configured indicators, and errors that name the k
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 from dataclasses import dataclass
@@ -464,3 +465,17 @@ def test_the_readme_example_compiles() -> None:
     cfg = parse_config_text("indicators:" + block)
     table = IndicatorSet.from_config(cfg.indicators, window_seconds=4.0)
     assert {"in_flight_requests", "upstream_request_rate"} <= set(table.expressions())
+
+
+def test_the_garbage_collector_is_paused_only_while_evaluating() -> None:
+    raw = WindowStore()
+    put(raw, "up", {"service": "a", "instance_id": "a-0"}, [(3, 1.0)])
+    assert gc.isenabled()
+    DEMO.evaluate(raw, 3.0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        DEMO.evaluate(raw, 3.0)
+        assert not gc.isenabled()  # someone else's pause is left alone
+    finally:
+        gc.enable()

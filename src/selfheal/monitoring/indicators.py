@@ -34,6 +34,7 @@ indicators are unaffected. Reads the store; no I/O.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -177,7 +178,22 @@ class IndicatorSet:
 
     def evaluate(self, store: WindowStore, at: float) -> tuple[list[Sample], nx.DiGraph]:
         """Every indicator's samples at ``at`` (sorted by series within an indicator,
-        indicators in table order) and the call graph."""
+        indicators in table order) and the call graph.
+
+        The evaluation makes a few hundred thousand short-lived tuples and lists at
+        fleet size, none in a reference cycle: the cyclic garbage collector is paused
+        meanwhile (its collections, started by allocation counts, would each walk every
+        long-lived object of the process; at 20,000 series that was half the cycle's
+        time, ``bench/fleet_cycle.py``). Reference counting frees them as usual."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._evaluate(store, at)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _evaluate(self, store: WindowStore, at: float) -> tuple[list[Sample], nx.DiGraph]:
         instant = Instant(store, at, self.lookback_seconds)
         out: list[Sample] = []
         for d, query in self._queries:

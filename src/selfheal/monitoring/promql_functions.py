@@ -21,7 +21,7 @@ from typing import Any
 
 from selfheal.monitoring import promql
 from selfheal.monitoring.promql_binop import Element, Vector
-from selfheal.monitoring.promql_labels import LabelCache, LabelKey, Labels, LabelSets
+from selfheal.monitoring.promql_labels import Grouping, LabelCache, Labels
 from selfheal.monitoring.promql_nodes import (
     Instant,
     Node,
@@ -115,13 +115,13 @@ class Call(Node):
     """A call of one of ``SUPPORTED_FUNCTIONS`` (the parser has checked its arguments'
     number and types)."""
 
-    __slots__ = ("args", "derived", "fn", "sets")
+    __slots__ = ("args", "derived", "fn", "groups")
 
     def __init__(self, fn: str, args: list[Node]) -> None:
         self.fn = fn
         self.args = args
-        self.derived = LabelCache()  # label_replace's and histogram_quantile's label work
-        self.sets = LabelSets()
+        self.derived = LabelCache()  # label_replace's label work
+        self.groups = Grouping()  # histogram_quantile's
         self.kind = "scalar" if fn in ("scalar", "time") else "vector"
         if fn == "label_replace":
             dst, _, _, regex = (a.text for a in args[1:] if isinstance(a, String))
@@ -217,25 +217,27 @@ class Call(Node):
         a bucket without a numeric ``le`` is ignored, as Prometheus does."""
         q = self.args[0].value(ctx)
         vector: Vector = self.args[1].value(ctx)
-        self.derived.cycle(len(vector))
-        self.sets.cycle()
-        known = self.derived.found
-        groups: dict[LabelKey, dict[float, float]] = {}
+        groups = self.groups
+        groups.cycle(len(vector))
+        known = groups.known
+        buckets: dict[int, dict[float, float]] = {}
         for _, labels, v in vector:
             hit = known.get(id(labels))
             if hit is None:
-                hit = known[id(labels)] = (labels, _bucket_of(labels))
-            bucket = hit[1]
-            if not bucket:
+                bucket = _bucket_of(labels)
+                found = (groups.number(bucket[0]), bucket[1]) if bucket else None
+                hit = known[id(labels)] = (labels, found)
+            if hit[1] is None:
                 continue
-            key, le = bucket
-            counts = groups.get(key)
+            group, le = hit[1]
+            counts = buckets.get(group)
             if counts is None:
-                counts = groups[key] = {}
+                counts = buckets[group] = {}
             counts[le] = counts.get(le, 0.0) + v  # the same bound twice is summed (coalesced)
+        label_sets = groups.label_sets
         return [
-            (None, self.sets.of(key), promql.histogram_quantile(q, counts.items()))
-            for key, counts in groups.items()
+            (None, label_sets[g], promql.histogram_quantile(q, counts.items()))
+            for g, counts in buckets.items()
         ]
 
 
@@ -306,7 +308,7 @@ SUPPORTED_AGGREGATIONS = frozenset({*_AGGREGATE, "quantile"})
 class Aggregate(Node):
     """``op by (labels) (expr)``, or ``without``; ``param`` is quantile's φ."""
 
-    __slots__ = ("by", "expr", "groups", "labels", "op", "param", "sets")
+    __slots__ = ("by", "expr", "groups", "labels", "op", "param")
 
     def __init__(
         self, op: str, expr: Node, param: Node | None, by: bool, labels: Sequence[str]
@@ -317,37 +319,41 @@ class Aggregate(Node):
         self.param = param
         self.by = by
         self.labels = tuple(labels)
-        self.groups = LabelCache()  # input label set -> its group's key and label set
-        self.sets = LabelSets()
+        self.groups = Grouping()
 
-    def _group(self, labels: Labels) -> tuple[LabelKey, Labels]:
+    def _group(self, labels: Labels) -> int:
         if self.by:
             key = tuple((n, labels[n]) for n in sorted(self.labels) if labels.get(n))
         else:
             skip = self.labels
             key = tuple(sorted(kv for kv in labels.items() if kv[0] not in skip))
-        found: tuple[LabelKey, Labels] = self.groups.put(labels, (key, self.sets.of(key)))
-        return found
+        number = self.groups.number(key)
+        self.groups.known[id(labels)] = (labels, number)
+        return number
 
     def evaluate(self, ctx: Instant) -> Vector:
         vector: Vector = self.expr.value(ctx)
         self.groups.cycle(len(vector))
-        self.sets.cycle()
-        groups: dict[tuple[str | None, LabelKey], tuple[Labels, list[float]]] = {}
+        known = self.groups.known
+        values: dict[Any, list[float]] = {}
         keep_name = self.by and "__name__" in self.labels
-        known = self.groups.found
         for name, labels, v in vector:
             hit = known.get(id(labels))
-            grouped = hit[1] if hit is not None else self._group(labels)
-            key = (name if keep_name else None, grouped[0])
-            found = groups.get(key)
+            group: Any = hit[1] if hit is not None else self._group(labels)
+            if keep_name:
+                group = (name, group)
+            found = values.get(group)
             if found is None:
-                groups[key] = (grouped[1], [v])
+                values[group] = [v]
             else:
-                found[1].append(v)
+                found.append(v)
         if self.op == "quantile":
             assert self.param is not None
             q = self.param.value(ctx)
-            return [(k[0], g, promql.quantile(q, vs)) for k, (g, vs) in groups.items()]
-        f = _AGGREGATE[self.op]
-        return [(k[0], g, f(vs)) for k, (g, vs) in groups.items()]
+            f: Callable[[list[float]], float] = lambda vs: promql.quantile(q, vs)  # noqa: E731
+        else:
+            f = _AGGREGATE[self.op]
+        label_sets = self.groups.label_sets
+        if keep_name:
+            return [(g[0], label_sets[g[1]], f(vs)) for g, vs in values.items()]
+        return [(None, label_sets[g], f(vs)) for g, vs in values.items()]

@@ -4,17 +4,18 @@ from one cycle to the next.
 The evaluator (:mod:`selfheal.monitoring.promql_eval`, :mod:`selfheal.monitoring.promql_binop`)
 works on label dicts that are never modified: the window store keeps one per series
 for its life, and every node that makes new label sets (aggregations,
-``histogram_quantile``, ``label_replace``) hands out one shared dict per label set
-(:class:`LabelSets`). So whatever a node derives from a label set — its group, its
-matching signature, its replaced labels — is found again next cycle by the dict's
-identity (:class:`LabelCache`), instead of being recomputed for every series every
-cycle. Both keep two generations: what was not used during the last evaluation is
-dropped at the next, so memory follows the live series. No I/O.
+``histogram_quantile``, ``label_replace``) keeps handing out the same dict for the
+same label set (:class:`Grouping`, ``LabelCache``). So whatever a node derives from a
+label set — its group, its matching signature, its replaced labels — is found again
+next cycle by the dict's identity, instead of being recomputed for every series every
+cycle. Both stay within a small multiple of the label sets in use, so memory follows
+the live series. No I/O.
 
->>> sets = LabelSets()
->>> a = sets.of((("service", "cart"),))
->>> a is sets.of((("service", "cart"),)), a
-(True, {'service': 'cart'})
+>>> groups = Grouping()
+>>> groups.number((("service", "cart"),)), groups.number((("service", "web"),))
+(0, 1)
+>>> groups.number((("service", "cart"),)), groups.label_sets[0]
+(0, {'service': 'cart'})
 """
 
 from __future__ import annotations
@@ -53,23 +54,29 @@ class LabelCache:
         return value
 
 
-class LabelSets:
-    """One shared dict per label set. Call :meth:`cycle` at the start of each evaluation."""
+class Grouping:
+    """Groups of label sets, numbered for the life of the node that groups: ``known``
+    maps an input label dict's id to ``(the dict, what it was found to be)`` (its
+    group's number, and whatever else the node derives), ``label_sets[n]`` is group
+    ``n``'s one shared label dict. Call :meth:`cycle` at the start of each evaluation
+    with the number of label sets about to be grouped: past twice that, it starts over."""
 
-    __slots__ = ("_before", "_now")
+    __slots__ = ("_numbers", "known", "label_sets")
 
     def __init__(self) -> None:
-        self._now: dict[LabelKey, Labels] = {}
-        self._before: dict[LabelKey, Labels] = {}
+        self.known: dict[int, tuple[Labels, Any]] = {}
+        self._numbers: dict[LabelKey, int] = {}
+        self.label_sets: list[Labels] = []
 
-    def cycle(self) -> None:
-        self._before, self._now = self._now, {}
+    def cycle(self, expected: int) -> None:
+        limit = 2 * expected + 1024
+        if len(self.known) > limit or len(self.label_sets) > limit:
+            self.known, self._numbers, self.label_sets = {}, {}, []
 
-    def of(self, key: LabelKey) -> Labels:
-        found = self._now.get(key)
+    def number(self, key: LabelKey) -> int:
+        """The number of the group whose labels are ``key`` (sorted pairs)."""
+        found = self._numbers.get(key)
         if found is None:
-            found = self._before.get(key)
-            if found is None:
-                found = dict(key)
-            self._now[key] = found
+            found = self._numbers[key] = len(self.label_sets)
+            self.label_sets.append(dict(key))
         return found
