@@ -3,8 +3,8 @@
 A synthetic fleet of ``--services`` × ``--instances`` targets (default 25 × 4 = 100),
 each exposing the contract's metrics of ``docs/local-platform-api.md`` through
 prometheus_client registries (8 routes with two status codes, latency histograms, 3
-dependencies, pool, process and GC collectors: 197 series per target; with the
-scraper's ``up`` / ``scrape_*`` series 20,000 in all). The embedded scraper scrapes
+dependencies, pool, process and GC collectors: 199 series per target; with the
+scraper's ``up`` / ``scrape_*`` series 20,200 in all). The embedded scraper scrapes
 them over an in-memory HTTP transport into the raw window store as the loop wires it;
 traffic moves between scrapes, and a few instances are slower than their peers. Each
 cycle then runs, timed on one core (the process is pinned to CPU 0):

@@ -231,6 +231,8 @@ class IndicatorSet:
     def _report(self, name: str, message: str) -> None:
         text = f"indicator {name}: {message}"
         if text not in self._reported:
+            if len(self._reported) > 1000:  # messages that name series: stay bounded
+                self._reported.clear()
             self._reported.add(text)
             log.warning("%s (nothing emitted for it while this lasts)", text)
 
