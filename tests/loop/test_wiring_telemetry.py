@@ -128,8 +128,8 @@ def test_the_configured_indicators_and_the_scrape_interval_reach_the_collector(
     runtime = build(parse_config(config, "test"))
     try:
         table = runtime.engine.collector.indicators
-        assert table.window_seconds == 15.0
+        assert table.window_seconds == 20.0
         assert table.expressions()["in_flight"] == "sum by (service) (in_flight)"
-        assert "[15s]" in table.expressions()["request_rate"]
+        assert "[20s]" in table.expressions()["request_rate"]
     finally:
         runtime.close()

@@ -25,7 +25,7 @@ from selfheal.monitoring.promql_eval import PromQLError
 from selfheal.monitoring.scraper import Scraper, ScrapeTarget
 from selfheal.monitoring.window_store import WindowStore
 
-DEMO = IndicatorSet(window_seconds=window_seconds(1.0))  # the demo's 1 s scrapes: 3 s
+DEMO = IndicatorSet(window_seconds=window_seconds(1.0))  # the demo's 1 s scrapes: 4 s
 WIDE = IndicatorSet(window_seconds=4.0)  # (-1, 3]: hand-written points at 0..3 all count
 
 
@@ -258,12 +258,12 @@ def test_pool_and_business(shop: tuple[list[Sample], list[tuple[str, str]], list
 
 def test_the_default_five_second_scrapes_give_rates() -> None:
     """A fixed 3 s range (the old live deriver's) holds one point of 5 s scrapes: no
-    rate could be computed; the range follows the scrape interval now (15 s)."""
+    rate could be computed; the range follows the scrape interval now (20 s)."""
     store, at = scrape_shop(interval=5.0)
     samples, _ = IndicatorSet(window_seconds=window_seconds(5.0)).evaluate(store, at)
     assert value(samples, ind.REQUEST_RATE, service="frontend") == pytest.approx(40.0)
     assert value(samples, ind.ERROR_RATIO, service="checkout") == pytest.approx(2 / 22)
-    assert window_seconds(5.0) == 15.0 and window_seconds(1.0) == 3.0
+    assert window_seconds(5.0) == 20.0 and window_seconds(1.0) == 4.0
 
 
 # -- semantics on hand-written series ----------------------------------------------------
@@ -369,7 +369,7 @@ def test_configuration_adds_and_replaces_indicators() -> None:
 
 def test_window_placeholder_follows_the_scrape_interval() -> None:
     cfg = parse_config_text("indicators:\n  - {name: r, expr: 'rate(x_total[$window])'}\n")
-    table = IndicatorSet.from_config(cfg.indicators, window_seconds=window_seconds(0.5))
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=window_seconds(0.375))
     assert table.expressions()["r"] == "rate(x_total[1500ms])"
     assert IndicatorSet(window_seconds=1.5).expand("x[$window]") == "x[1500ms]"
 
@@ -447,12 +447,12 @@ def test_the_first_failures_of_a_new_series_count_through_the_real_scraper() -> 
                 scraper.scrape_once()
                 clock.advance(1.0)
     samples, _ = DEMO.evaluate(store, clock.now() - 1.0)
-    # (1001, 1004] holds the scrapes at 1002..1004; the 200s rose 16 over the 2 s they span,
-    # 24 once extrapolated to the range; the 500s went 2 → 6 (from the 0 the scraper wrote
-    # at 1001), 6 extrapolated: no further back than their zero
-    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (24 + 6))
+    # (1000, 1004] holds the scrapes at 1001..1004; the 200s rose 24 over the 3 s they span,
+    # 32 once extrapolated to the range; the 500s 0 (written by the scraper at 1001) → 6,
+    # not extrapolated below their zero
+    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (32 + 6))
     assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="cart", target="cache") == (
-        pytest.approx(12 / (12 + 12))
+        pytest.approx(12 / (16 + 12))
     )
     # every observation in (0.025, 0.05]
     p = value(samples, ind.LATENCY_P99, service="cart", instance="cart-0")

@@ -129,7 +129,7 @@ class IndicatorConfig(_Section):
     expr: str = Field(
         min_length=1,
         description="PromQL expression yielding an instant vector labelled service (and "
-        "instance / target); $window stands for the rate range (3 scrape intervals).",
+        "instance / target); $window stands for the rate range (4 scrape intervals).",
     )
     help: str = Field(default="", description="One line saying what it measures. Default none.")
 

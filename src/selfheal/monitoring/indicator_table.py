@@ -8,14 +8,16 @@ entry of the same name) and evaluates it every cycle over the scraped series
 so the same table can be sent to a Prometheus server.
 
 ``$window`` stands for the range of every ``rate``/``increase``: it is replaced,
-when the set is built, by three scrape intervals (``window_seconds``; 3 s with
-the demo's 1 s scrapes, 15 s with the default 5 s). That holds three points, so a
-rate survives one missed or late scrape. Grafana's ``$__rate_interval`` takes four
-intervals; a longer range costs the first seconds of a new failure: Prometheus does
-not extrapolate a counter that starts inside the range (a new 5xx series) below its
-zero, while the total is extrapolated to the whole range, so a fresh failure's ratio
-is read at ``(intervals - 1) / intervals`` of its size until the range has moved past
-the series' start (three quarters of it, for three cycles, with four intervals).
+when the set is built, by four scrape intervals (``window_seconds``; 4 s with the
+demo's 1 s scrapes, 20 s with the default 5 s): Grafana's ``$__rate_interval``, and
+the four points (three intervals of observations) the old live deriver read. A
+shorter range puts fewer requests behind each instance's p99: with three intervals
+(two of observations) the peer ratios of a slow instance's callers flickered over 4
+and the end-to-end network-delay test named the caller. What four intervals cost:
+Prometheus does not extrapolate a counter that starts inside the range (a new 5xx
+series) below its zero while the total is extrapolated to the whole range, so a
+fresh failure's ratio reads at about three quarters of its size for its first three
+cycles.
 
 What the expressions share:
 
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from selfheal.core import indicators as ind
 
 WINDOW = "$window"
-WINDOW_SCRAPES = 3  # the rate/increase range in scrape intervals
+WINDOW_SCRAPES = 4  # the rate/increase range in scrape intervals
 PROBES = "/metrics|/health|/healthz|/ready|/readyz"
 MIN_REQUESTS = 5  # served requests (or calls of one edge) behind a ratio or a p99
 MIN_EDGE_CALLS = 3  # calls of one edge behind its p99: calls are sparser than requests

@@ -18,7 +18,7 @@ series, an edge per caller → ``target`` of ``upstream_requests_total``
 (``indicator_table.GRAPH_*``).
 
 The range of ``rate``/``increase`` (``$window`` in the expressions) follows the
-scrape interval: :func:`window_seconds` is three intervals (why: ``indicator_table``). A query that fails
+scrape interval: :func:`window_seconds` is four intervals (why: ``indicator_table``). A query that fails
 while being evaluated (Prometheus would fail it too, e.g. a many-to-many match of a
 configured expression) emits nothing that cycle and is logged once; the other
 indicators are unaffected. Reads the store; no I/O.
@@ -77,8 +77,8 @@ def window_seconds(scrape_interval_seconds: float) -> float:
 def duration(seconds: float) -> str:
     """A PromQL duration: ``4s``, or ``1500ms`` for a fraction of a second.
 
-    >>> duration(3.0), duration(1.5), duration(15)
-    ('3s', '1500ms', '15s')
+    >>> duration(4.0), duration(1.5), duration(20)
+    ('4s', '1500ms', '20s')
     """
     ms = round(seconds * 1000)
     if ms <= 0:
