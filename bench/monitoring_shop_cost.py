@@ -2,7 +2,7 @@
 
 A child process runs the demo shop (``selfheal.testbed.Shop``) and its load
 generator; this process runs everything the loop runs to watch it — the
-embedded scraper on HTTP service discovery (1 s interval), the indicator engine
+embedded scraper on HTTP service discovery (1 s interval), the indicator table
 once per second, the log tailer over every instance's log file (via
 ``/platform/logs``) into the log window once per second, and the OTLP receiver
 the shop exports its traces to, with the service graph — and reports this
@@ -49,13 +49,14 @@ def main() -> None:
     from selfheal.monitoring import (
         HttpLogDiscovery,
         HttpServiceDiscovery,
-        IndicatorEngine,
+        IndicatorSet,
         LogTailer,
         LogWindow,
         OtlpReceiver,
         Scraper,
         ServiceGraph,
         WindowStore,
+        window_seconds,
     )
 
     clock = SystemClock()
@@ -81,13 +82,13 @@ def main() -> None:
             scraper = Scraper(store, discovery=[sd], clock=clock)
             logs = LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs"))
             log_window = LogWindow()
-            engine = IndicatorEngine(store)
+            table = IndicatorSet(window_seconds=window_seconds(1.0))
             if "metrics" in use:
                 scraper.start()
             for _ in range(5):  # warm up: caches, windows
                 if "logs" in use:
                     log_window.add(logs.poll(), clock.now())
-                engine.update(clock.now())
+                table.evaluate(store, clock.now())
                 time.sleep(1.0)
             samples = []
             me = psutil.Process(os.getpid())
@@ -98,7 +99,7 @@ def main() -> None:
                 if "logs" in use:
                     lines += log_window.add(logs.poll(), clock.now())
                 if "metrics" in use:
-                    samples = engine.update(clock.now())
+                    samples, _ = table.evaluate(store, clock.now())
                 if "traces" in use:
                     graph.edges()
                 time.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))

@@ -78,6 +78,20 @@ def test_run_with_a_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_run_with_a_bad_indicator_expression_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "scrape: {targets: ['127.0.0.1:9']}\n"
+        "executor: {type: local, local: {control_url: 'http://127.0.0.1:9'}}\n"
+        f"store: {{url: 'sqlite:///{tmp_path}/s.db'}}\n"
+        "indicators:\n  - {name: spikes, expr: 'topk(3, up)'}\n"
+    )
+    result = CliRunner().invoke(cli, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "indicators.0.expr: aggregation topk is not supported" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_demo_with_a_bad_scenario_file_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "scenario.yaml"
     path.write_text("- {at_seconds: 5, fault: crash}\n")

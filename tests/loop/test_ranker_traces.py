@@ -29,7 +29,7 @@ def _request(i: int, at: float, calls_cart: bool, cart_seconds: float) -> list[S
 
 
 def _rank(window: SpanWindow) -> list[Cause]:
-    anomaly = Anomaly("front", START, 0.9, "rule:latency>0.5", indicator="latency_p99")
+    anomaly = Anomaly("front", START, 0.9, "rule:latency>0.5", indicator="latency_p99_seconds")
     incident = Incident("inc-1", START, (anomaly,), frozenset({"front"}))
     graph = nx.DiGraph([("front", "cart")])
     return list(RankerAdapter(WindowStore(), spans=window).rank(incident, graph, START + 30.0))

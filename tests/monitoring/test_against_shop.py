@@ -15,15 +15,14 @@ from selfheal.core.types import Sample
 from selfheal.monitoring import (
     HttpLogDiscovery,
     HttpServiceDiscovery,
-    IndicatorEngine,
-    IndicatorSettings,
+    IndicatorSet,
     LogTailer,
     LogWindow,
     OtlpReceiver,
     Scraper,
     ServiceGraph,
     WindowStore,
-    indicator_name,
+    window_seconds,
 )
 from selfheal.testbed import ControlClient, Shop
 from selfheal.testbed.load import LoadGenerator
@@ -46,8 +45,7 @@ def _by(
     return {
         s.series.labels: s.value
         for s in samples
-        if indicator_name(s.series) == name
-        and all(s.series.label(k) == v for k, v in labels.items())
+        if s.series.name == name and all(s.series.label(k) == v for k, v in labels.items())
     }
 
 
@@ -84,13 +82,13 @@ def test_monitoring_sees_the_shop_and_a_real_fault(
     scraper = Scraper(store, discovery=[sd], clock=clock)
     logs = LogTailer(discovery=HttpLogDiscovery(f"{running.control_url}/platform/logs"))
     lines = LogWindow()
-    engine = IndicatorEngine(store, IndicatorSettings(window_seconds=3.0))
+    table = IndicatorSet(window_seconds=window_seconds(0.5))
     try:
         logs.poll()  # start at the end of every file
         scraper.start()
 
         def indicators() -> list[Sample]:
-            return engine.compute(clock.now())
+            return table.evaluate(store, clock.now())[0]
 
         # healthy shop: every target up, traffic and success ratios measured
         assert _wait(lambda: bool(_by(indicators(), "error_ratio", service="frontend")), 20)

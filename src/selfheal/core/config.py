@@ -27,6 +27,12 @@ from pydantic import (
 from selfheal.core.errors import ConfigError
 
 
+def _refuse_twice(what: str, names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{what}: {', '.join(twice)}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,6 +116,22 @@ class RuleConfig(_Section):
         if self.above is None and self.below is None and self.baseline_factor is None:
             raise ValueError(f"rule for {self.indicator!r} needs above, below or baseline_factor")
         return self
+
+
+class IndicatorConfig(_Section):
+    """One indicator defined in PromQL, added to the shipped table or replacing its
+    entry of the same name (``monitoring.indicator_table``)."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Indicator name (a metric name), e.g. error_ratio or queue_depth.",
+    )
+    expr: str = Field(
+        min_length=1,
+        description="PromQL expression yielding an instant vector labelled service (and "
+        "instance / target); $window stands for the rate range (4 scrape intervals).",
+    )
+    help: str = Field(default="", description="One line saying what it measures. Default none.")
 
 
 class DetectionConfig(_Section):
@@ -409,10 +431,7 @@ class PlatformConfig(_Section):
     @field_validator("services")
     @classmethod
     def _unique(cls, value: list[PlatformServiceConfig]) -> list[PlatformServiceConfig]:
-        names = [s.name for s in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"listed twice: {', '.join(twice)}")
+        _refuse_twice("listed twice", [s.name for s in value])
         return value
 
 
@@ -489,6 +508,17 @@ class Config(_Section):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     ha: HaConfig = Field(default_factory=HaConfig)
+    indicators: list[IndicatorConfig] = Field(
+        default_factory=list,
+        description="Indicators added to the shipped table, or replacing its entry of the same "
+        "name: {name, expr, help?}. Expressions are compiled at start. Default none.",
+    )
+
+    @field_validator("indicators")
+    @classmethod
+    def _unique_indicators(cls, value: list[IndicatorConfig]) -> list[IndicatorConfig]:
+        _refuse_twice("indicator defined twice", [i.name for i in value])
+        return value
 
 
 def _key_of(loc: tuple[int | str, ...]) -> str:

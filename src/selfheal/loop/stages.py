@@ -229,23 +229,13 @@ class GuardsAdapter:
             self.guards.healed(incident.top_cause)
 
 
-# Our indicator names → the names the RCA's failure-type reading expects.
-_RCA_NAMES = {
-    ind.CPU: "cpu",
-    ind.MEMORY: "memory",
-    ind.LATENCY_P99: "latency_p99",
-    ind.ERROR_RATIO: "error_ratio",
-    ind.REQUEST_RATE: "request_rate",
-    ind.SATURATION: "pool_saturation",
-    ind.POOL_TIMEOUTS: "pool_timeouts",
-    ind.UP: "up",
-    ind.UPSTREAM_ERROR_RATIO: "client_error_ratio",
-    ind.UPSTREAM_LATENCY: "client_latency_p99",
-}
-
-
 class RankerAdapter:
     """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history.
+
+    The RCA reads each service's (and each call edge's) indicator series under its
+    own name (``upstream_error_ratio:<target>`` for an edge); per-instance series and
+    the business success ratios (a journey's outcome, counted at whichever service
+    happens to count it) are left out.
 
     With ``memory`` (the store's past incidents), each healed incident's symptom
     signature is stored with the cause that healed it, and every ranking reads the
@@ -323,9 +313,9 @@ class RankerAdapter:
         since = start - self.baseline_seconds
         metrics = []
         for key in self.history.keys():  # noqa: SIM118 - a store, not a dict
-            name = _RCA_NAMES.get(key.name)
+            name = key.name
             service = key.label("service")
-            if name is None or service is None or key.label("instance"):
+            if service is None or key.label("instance") or name in ind.BUSINESS_INDICATORS:
                 continue
             target = key.label("target")
             ts, values = self.history.window(key, since=since)

@@ -43,6 +43,8 @@ from selfheal.loop.stages import (
     RankerAdapter,
     StoreAdapter,
 )
+from selfheal.monitoring.indicator_table import WINDOW_SCRAPES
+from selfheal.monitoring.indicators import IndicatorSet, window_seconds
 from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogTailer
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.otlp import OtlpReceiver
@@ -51,6 +53,12 @@ from selfheal.monitoring.service_graph import ServiceGraph
 from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store, open_store
+
+# The raw series are read only over the indicators' window: a few points beyond it.
+RAW_POINTS_PER_SERIES = WINDOW_SCRAPES + 4
+# A fleet of a few hundred targets (200 series each) fits before the least recently
+# written series are evicted; 16 bytes × 8 points per series bound the points at 13 MB.
+RAW_MAX_SERIES = 100_000
 
 
 @dataclass
@@ -92,6 +100,11 @@ def _build(
     closers: list[Callable[[], None]],
 ) -> Runtime:
     scrape = config.scrape
+    # the indicator table first: a bad configured expression stops the start before
+    # anything is opened
+    indicators = IndicatorSet.from_config(
+        config.indicators, window_seconds=window_seconds(scrape.interval_seconds)
+    )
     discovery = []
     if scrape.discovery_url:
         discovery.append(
@@ -117,7 +130,7 @@ def _build(
     close_executor = getattr(executor, "close", None)
     if callable(close_executor):
         closers.append(close_executor)
-    raw = WindowStore(max_points_per_series=8)
+    raw = WindowStore(max_points_per_series=RAW_POINTS_PER_SERIES, max_series=RAW_MAX_SERIES)
     history = WindowStore(max_points_per_series=600)
     scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
     tailer = None
@@ -146,7 +159,14 @@ def _build(
         otlp_endpoint = receiver.endpoint
         closers.append(receiver.stop)
     collector = ScrapeCollector(
-        scraper, raw, history, clock, logs=tailer, log_window=log_window, traces=trace_graph
+        scraper,
+        raw,
+        history,
+        clock,
+        indicators,
+        logs=tailer,
+        log_window=log_window,
+        traces=trace_graph,
     )
     closers.append(collector.close)
     store = open_store(config.store.url, clock)

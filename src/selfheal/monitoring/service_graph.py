@@ -38,6 +38,8 @@ import networkx as nx
 import numpy as np
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.indicators import PREFIX as DEFAULT_PREFIX
+from selfheal.core.indicators import TRACE_CALL_RATE, TRACE_ERROR_RATIO, TRACE_LATENCY_P99
 from selfheal.core.telemetry import (
     KIND_CLIENT,
     KIND_CONSUMER,
@@ -46,12 +48,6 @@ from selfheal.core.telemetry import (
     SpanRecord,
 )
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicators import (
-    DEFAULT_PREFIX,
-    TRACE_CALL_RATE,
-    TRACE_ERROR_RATIO,
-    TRACE_LATENCY_P99,
-)
 
 CALLER_KINDS = frozenset({KIND_CLIENT, KIND_PRODUCER})
 CALLEE_KINDS = frozenset({KIND_SERVER, KIND_CONSUMER})

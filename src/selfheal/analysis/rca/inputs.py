@@ -21,14 +21,21 @@ import networkx as nx
 from selfheal.core.telemetry import CallSample, FloatArray, LogRecord, SpanRecord, float_array
 from selfheal.core.types import Anomaly, FailureType
 
+UPSTREAM_PREFIX = "upstream_"
+"""Indicators a caller measures about its calls start with this (``core.indicators.UPSTREAM_*``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
     """One indicator of one service (or one instance of it) over time.
 
-    ``indicator`` names what is measured, e.g. ``"cpu"``, ``"memory"``,
-    ``"latency_p99"``, ``"error_ratio"``, ``"request_rate"``; the failure-type
-    inference reads these names (see ``failure_type.py``).
+    ``indicator`` names what is measured, with the loop's names
+    (``selfheal.core.indicators``): ``"cpu_cores"``, ``"memory_bytes"``,
+    ``"latency_p99_seconds"``, ``"error_ratio"``, ``"request_rate"``,
+    ``"pool_wait_timeouts_per_second"``, ...; what a caller measures about its calls to
+    a callee starts with ``upstream_`` (``"upstream_error_ratio:payment"``,
+    ``"upstream_latency_p99_seconds:payment"``). The signals and the failure-type
+    inference read these names (see ``signals_metric.py``, ``failure_type.py``).
     """
 
     service: str
