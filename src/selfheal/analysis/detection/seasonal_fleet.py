@@ -1,0 +1,188 @@
+"""The seasonal baseline for N series at once: numpy over all series of one cycle.
+
+The loop scores every series of a cycle together; per-series Python objects
+cost microseconds per sample each, which caps a fleet at tens of thousands of
+points per second. :class:`SeasonalBaselineFleet` holds the state of
+:class:`~selfheal.analysis.detection.seasonal.SeasonalBaseline` (Winters 1960,
+with phase-bin profiles; see that module) as arrays with one row per series and
+applies the same arithmetic, operation for operation, so every series' raw
+score is bit-for-bit what the streaming detector gives it
+(``tests/analysis/detection/test_fleet.py`` checks that on random streams with
+gaps). It is the first stage of
+:class:`~selfheal.analysis.detection.range_fleet.SeasonalRangeFleet`.
+
+Values are one per series; NaN means "no sample of this series now" and leaves
+that series untouched. Timestamps are one per series or one for all. Memory per
+series: ``2 x seasons x max_bins`` numbers for the profiles (about 64 KB with
+the defaults), as for the streaming detector.
+
+>>> import numpy as np
+>>> fleet = SeasonalBaselineFleet(2, periods_seconds=(100.0,))
+>>> for i in range(2000):
+...     fleet.learn_many(np.array([10.0 if i % 100 < 50 else 20.0, 5.0 + i % 2]), float(i))
+>>> z = fleet.raw_many(np.array([20.0, 5.5]), 2010.0)
+>>> bool(z[0] > 3.0 > z[1])
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from selfheal.analysis.detection.seasonal import _PROBE_GAPS, SeasonalBaseline
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class SeasonalBaselineFleet:
+    """:class:`SeasonalBaseline` state for ``n_series`` series as arrays; raw z-scores."""
+
+    def __init__(self, n_series: int, **params: Any) -> None:
+        self.proto = SeasonalBaseline(**params)
+        self.k = len(self.proto.periods_seconds)
+        self.periods = np.array(self.proto.periods_seconds)
+        self.n_series = 0
+        self.n = _EMPTY
+        self.last_t = np.zeros(0)
+        self.gaps = np.zeros((0, _PROBE_GAPS))
+        self.n_bins = np.zeros((0, self.k), dtype=np.int64)
+        self.level_mean = np.zeros(0)
+        self.level_var = np.zeros(0)
+        self.bin_mean = np.zeros((0, self.k, self.proto.max_bins))
+        self.bin_count = np.zeros((0, self.k, self.proto.max_bins), dtype=np.int64)
+        self.resid_var = np.zeros((0, self.k))
+        self.resid_count = np.zeros((0, self.k), dtype=np.int64)
+        self.mse = np.zeros((0, self.k + 1))
+        self.grow(n_series)
+
+    def grow(self, n_series: int) -> None:
+        """Add fresh (untrained) series up to ``n_series`` in all."""
+        extra = n_series - self.n_series
+        if extra <= 0:
+            return
+        k, width = self.k, self.proto.max_bins
+
+        def more(a: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray:
+            return np.concatenate([a, np.full((extra, *shape), fill, dtype=a.dtype)])
+
+        self.n = more(self.n, (), 0)
+        self.last_t = more(self.last_t, (), np.nan)
+        self.gaps = more(self.gaps, (_PROBE_GAPS,), 0.0)
+        self.n_bins = more(self.n_bins, (k,), 0)
+        self.level_mean = more(self.level_mean, (), 0.0)
+        self.level_var = more(self.level_var, (), 0.0)
+        self.bin_mean = more(self.bin_mean, (k, width), 0.0)
+        self.bin_count = more(self.bin_count, (k, width), 0)
+        self.resid_var = more(self.resid_var, (k,), 0.0)
+        self.resid_count = more(self.resid_count, (k,), 0)
+        self.mse = more(self.mse, (k + 1,), np.nan)
+        self.n_series = n_series
+
+    # -- the arithmetic of SeasonalBaseline, on the rows ``i`` -------------------------------
+    def _bins(self, i: np.ndarray, t: np.ndarray) -> np.ndarray:
+        nb = self.n_bins[i]
+        has = nb > 0
+        phase = np.mod(t[:, None], self.periods) / self.periods * nb
+        bins = np.mod(phase.astype(np.int64), np.where(has, nb, 1))
+        return np.where(has, bins, -1)
+
+    def _errors(
+        self, i: np.ndarray, x: np.ndarray, bins: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Error and spread of every model (column 0 the level), and which models exist."""
+        p = self.proto
+        m = len(i)
+        err = np.empty((m, self.k + 1))
+        std = np.empty((m, self.k + 1))
+        valid = np.ones((m, self.k + 1), dtype=bool)
+        floor = 1e-9 + p.rel_floor * np.abs(self.level_mean[i])
+        err[:, 0] = x - self.level_mean[i]
+        std[:, 0] = np.sqrt(self.level_var[i]) + floor
+        for j in range(self.k):
+            b = bins[:, j]
+            safe = np.maximum(b, 0)
+            count = self.bin_count[i, j, safe]
+            ok = (b >= 0) & (count >= p.min_bin_count) & (self.resid_count[i, j] >= 30)
+            mean = self.bin_mean[i, j, safe]
+            err[:, j + 1] = x - mean
+            std[:, j + 1] = np.sqrt(self.resid_var[i, j]) + 1e-9 + p.rel_floor * np.abs(mean)
+            valid[:, j + 1] = ok
+        return err, std, valid
+
+    def _best(self, i: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        mse = self.mse[i]
+        best = np.zeros(len(i), dtype=np.int64)
+        rows = np.arange(len(i))
+        for k in range(1, self.k + 1):
+            m = mse[:, k]
+            take = valid[:, k] & ~np.isnan(m) & (m < mse[rows, best])
+            best = np.where(take, k, best)
+        return best
+
+    def raw_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Raw z-scores of the rows ``i`` (no side effect)."""
+        err, std, valid = self._errors(i, x, self._bins(i, t))
+        rows = np.arange(len(i))
+        best = self._best(i, valid)
+        z = np.abs(err[rows, best]) / std[rows, best]
+        return np.where(self.n[i] < self.proto.warm_up, 0.0, z)
+
+    def learn_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> None:
+        """Learn one sample for each row of ``i`` (rows distinct)."""
+        p = self.proto
+        self._observe_time(i, t)
+        bins = self._bins(i, t)
+        err, _, valid = self._errors(i, x, bins)
+        sq = err * err
+        mse = self.mse[i]
+        self.mse[i] = np.where(
+            valid, np.where(np.isnan(mse), sq, mse + p.select_alpha * (sq - mse)), mse
+        )
+        n = self.n[i] + 1
+        self.n[i] = n
+        a = np.maximum(p.alpha, 1.0 / n)
+        mean, var = self.level_mean[i], self.level_var[i]
+        d = x - mean
+        self.level_mean[i] = mean + a * d
+        dv = np.where(n > p.warm_up, np.minimum(np.abs(d), p.clip * np.sqrt(var)), d)
+        self.level_var[i] = (1.0 - a) * (var + a * dv * dv)
+        for j in range(self.k):
+            b = bins[:, j]
+            live = b >= 0
+            ii, bb, xx = i[live], b[live], x[live]
+            count = self.bin_count[ii, j, bb]
+            mean_b = self.bin_mean[ii, j, bb]
+            fit = count >= p.min_bin_count
+            rc = self.resid_count[ii, j] + fit
+            self.resid_count[ii, j] = rc
+            rv = self.resid_var[ii, j]
+            r = xx - mean_b
+            ra = np.maximum(3 * p.alpha, 1.0 / np.maximum(rc, 1))
+            r = np.where(rc > 30, np.minimum(np.abs(r), p.clip * np.sqrt(rv)), r)
+            rv = np.where(fit, (1.0 - ra) * (rv + ra * r * r), rv)
+            self.resid_var[ii, j] = rv
+            count = count + 1
+            self.bin_count[ii, j, bb] = count
+            ba = np.maximum(p.bin_alpha, 1.0 / count)
+            step = xx - mean_b
+            if p.bin_clip:
+                bound = p.clip * np.sqrt(rv)
+                step = np.where(rc > 30, np.minimum(np.maximum(step, -bound), bound), step)
+            self.bin_mean[ii, j, bb] = mean_b + ba * step
+
+    def _observe_time(self, i: np.ndarray, t: np.ndarray) -> None:
+        n = self.n[i]
+        probe = ~np.isnan(self.last_t[i]) & (n <= _PROBE_GAPS) & (n >= 1)
+        if probe.any():
+            rows, col = i[probe], n[probe] - 1
+            self.gaps[rows, col] = t[probe] - self.last_t[rows]
+            for row in rows[n[probe] == _PROBE_GAPS]:
+                self._fix_layout(int(row), float(np.median(self.gaps[row])))
+        self.last_t[i] = t
+
+    def _fix_layout(self, row: int, step: float) -> None:
+        for j, period in enumerate(self.proto.periods_seconds):
+            nb = min(int(round(period / step)), self.proto.max_bins) if step > 0 else 0
+            self.n_bins[row, j] = nb if nb >= 4 else 0
