@@ -90,6 +90,8 @@ def _build(
     closers: list[Callable[[], None]],
 ) -> Runtime:
     factory, detector_name = detector_for(config)
+    from selfheal.analysis.detection.live import live_fleet
+
     scrape = config.scrape
     discovery = []
     if scrape.discovery_url:
@@ -156,6 +158,7 @@ def _build(
         rules_from_config([r.model_dump() for r in det.rules] if det.rules is not None else None),
         detector_factory=factory,
         detector_name=f"detector:{detector_name}",
+        fleet=live_fleet(det.detector, det.model),
         detector_threshold=det.detector_threshold,
         warmup_samples=det.warmup_samples,
     )

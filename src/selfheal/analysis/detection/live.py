@@ -27,6 +27,7 @@ import numpy as np
 
 from selfheal.analysis.detection.base import Calibrated, Detector, build
 from selfheal.analysis.detection.persistence import load_detector
+from selfheal.analysis.detection.range_fleet import SeasonalRangeFleet
 from selfheal.analysis.detection.registry import registry
 
 #: The value of ``detection.detector`` that runs no detector.
@@ -53,6 +54,17 @@ def clone(detector: Detector) -> Detector:
 def detector_name(detector: Detector) -> str:
     """The registry name of ``detector``, looking through its calibration wrapper."""
     return detector.detector.name if isinstance(detector, Calibrated) else detector.name
+
+
+#: Detectors with a vectorised twin that scores every series of a cycle at once, exactly.
+FLEETS: dict[str, Callable[[], SeasonalRangeFleet]] = {"seasonalrange": SeasonalRangeFleet}
+
+
+def live_fleet(name: str, model: str | Path | None = None) -> SeasonalRangeFleet | None:
+    """The vectorised twin of detector ``name`` (no series yet), if it has one and no trained
+    model is configured; the loop then uses it instead of one detector object per series."""
+    make = FLEETS.get(name)
+    return make() if make is not None and model is None else None
 
 
 def live_factory(name: str, model: str | Path | None = None) -> Callable[[], Detector] | None:

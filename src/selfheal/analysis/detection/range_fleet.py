@@ -46,7 +46,7 @@ from selfheal.analysis.detection.base import FleetDetector, State
 from selfheal.analysis.detection.novel_range import NovelRange
 from selfheal.analysis.detection.onset import NAB_IGNORE_FIRST, Onset
 from selfheal.analysis.detection.seasonal import SeasonalBaseline
-from selfheal.analysis.detection.seasonal_fleet import SeasonalBaselineFleet
+from selfheal.analysis.detection.seasonal_fleet import Evaluation, SeasonalBaselineFleet
 
 
 class SeasonalRangeFleet(FleetDetector):
@@ -70,6 +70,7 @@ class SeasonalRangeFleet(FleetDetector):
         self.baseline = SeasonalBaselineFleet(0, **self._seasonal_params)
         w, lag = self.onset.window, self.novel.lag
         self._n = 0
+        self._scored: Evaluation | None = None
         # onset stage
         self.seen = np.zeros(0, dtype=np.int64)
         self.rising = np.zeros(0, dtype=bool)
@@ -100,6 +101,7 @@ class SeasonalRangeFleet(FleetDetector):
         extra = n_series - self._n
         if extra <= 0:
             return
+        self._scored = None
         self.baseline.grow(n_series)
         w, lag = self.onset.window, self.novel.lag
 
@@ -201,21 +203,26 @@ class SeasonalRangeFleet(FleetDetector):
     def score_many(self, values: np.ndarray, t: float | np.ndarray | None = None) -> np.ndarray:
         i, x, ts = self._rows(values, t)
         out = np.zeros(self._n)
-        raw = self.baseline.raw_rows(i, x, ts)
-        onset = self._onset_scores(i, raw)
+        ev = self.baseline.evaluate(i, x, ts)
+        self._scored = ev
+        onset = self._onset_scores(i, ev.raw)
         novel = np.where(self._beyond(i, x) & (self.quiet[i] >= self.novel.refractory), 1.0, 0.0)
         out[i] = np.maximum(onset, novel)
         return out
 
     def learn_many(self, values: np.ndarray, t: float | np.ndarray | None = None) -> None:
         i, x, ts = self._rows(values, t)
+        # Scoring left the state alone, so what it computed for these samples still holds.
+        ev = self._scored.subset(i, x, ts) if self._scored is not None else None
+        self._scored = None
+        if ev is None:
+            ev = self.baseline.evaluate(i, x, ts)
         warming = self.seen[i] < self.onset.ignore_first
         self.seen[i[warming]] += 1
         keep = ~warming
         if keep.any():
-            raw = self.baseline.raw_rows(i[keep], x[keep], ts[keep])
-            self._learn_onset(i[keep], raw)
-        self.baseline.learn_rows(i, x, ts)
+            self._learn_onset(i[keep], ev.raw[keep])
+        self.baseline.learn_rows(i, x, ts, ev)
         self._learn_novel(i, x)
 
     def params(self) -> dict[str, Any]:

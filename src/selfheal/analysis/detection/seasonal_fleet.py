@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,28 @@ import numpy as np
 from selfheal.analysis.detection.seasonal import _PROBE_GAPS, SeasonalBaseline
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The rows ``i`` scored at ``x``, ``t``: phase bins, each model's error, which exist, raw z."""
+
+    i: np.ndarray
+    x: np.ndarray
+    t: np.ndarray
+    bins: np.ndarray
+    err: np.ndarray
+    valid: np.ndarray
+    raw: np.ndarray
+
+    def subset(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> Evaluation | None:
+        """The evaluation of rows ``i`` (a subset, same values and times), else None."""
+        pos = np.searchsorted(self.i, i)
+        if len(i) and (pos.max() >= len(self.i) or not np.array_equal(self.i[pos], i)):
+            return None
+        if not (np.array_equal(self.x[pos], x) and np.array_equal(self.t[pos], t)):
+            return None
+        return Evaluation(i, x, t, self.bins[pos], self.err[pos], self.valid[pos], self.raw[pos])
 
 
 class SeasonalBaselineFleet:
@@ -121,20 +144,29 @@ class SeasonalBaselineFleet:
             best = np.where(take, k, best)
         return best
 
-    def raw_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Raw z-scores of the rows ``i`` (no side effect)."""
-        err, std, valid = self._errors(i, x, self._bins(i, t))
+    def evaluate(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> Evaluation:
+        """Everything scoring the rows ``i`` computes (no side effect); ``learn_rows`` reuses it."""
+        bins = self._bins(i, t)
+        err, std, valid = self._errors(i, x, bins)
         rows = np.arange(len(i))
         best = self._best(i, valid)
         z = np.abs(err[rows, best]) / std[rows, best]
-        return np.where(self.n[i] < self.proto.warm_up, 0.0, z)
+        raw = np.where(self.n[i] < self.proto.warm_up, 0.0, z)
+        return Evaluation(i, x, t, bins, err, valid, raw)
 
-    def learn_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> None:
-        """Learn one sample for each row of ``i`` (rows distinct)."""
+    def raw_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Raw z-scores of the rows ``i`` (no side effect)."""
+        return self.evaluate(i, x, t).raw
+
+    def learn_rows(
+        self, i: np.ndarray, x: np.ndarray, t: np.ndarray, ev: Evaluation | None = None
+    ) -> None:
+        """Learn one sample for each row of ``i`` (rows distinct); ``ev`` is their evaluation
+        before learning, when the caller has it."""
         p = self.proto
-        self._observe_time(i, t)
-        bins = self._bins(i, t)
-        err, _, valid = self._errors(i, x, bins)
+        if self._observe_time(i, t) or ev is None:
+            ev = self.evaluate(i, x, t)  # a season layout was just fixed: bins changed
+        bins, err, valid = ev.bins, ev.err, ev.valid
         sq = err * err
         mse = self.mse[i]
         self.mse[i] = np.where(
@@ -172,15 +204,19 @@ class SeasonalBaselineFleet:
                 step = np.where(rc > 30, np.minimum(np.maximum(step, -bound), bound), step)
             self.bin_mean[ii, j, bb] = mean_b + ba * step
 
-    def _observe_time(self, i: np.ndarray, t: np.ndarray) -> None:
+    def _observe_time(self, i: np.ndarray, t: np.ndarray) -> bool:
+        """Record sample gaps; True when a series' season layout was fixed just now."""
         n = self.n[i]
         probe = ~np.isnan(self.last_t[i]) & (n <= _PROBE_GAPS) & (n >= 1)
+        fixed = False
         if probe.any():
             rows, col = i[probe], n[probe] - 1
             self.gaps[rows, col] = t[probe] - self.last_t[rows]
             for row in rows[n[probe] == _PROBE_GAPS]:
                 self._fix_layout(int(row), float(np.median(self.gaps[row])))
+                fixed = True
         self.last_t[i] = t
+        return fixed
 
     def _fix_layout(self, row: int, step: float) -> None:
         for j, period in enumerate(self.proto.periods_seconds):
