@@ -40,7 +40,7 @@ def test_a_missing_model_names_the_key(tmp_path: Path) -> None:
 def test_a_corrupt_model_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "bad.npz"
     path.write_bytes(b"\x80\x04not a model at all")
-    with pytest.raises(ConfigError, match=r"^detection\.model: .*not a selfheal-detector file"):
+    with pytest.raises(ConfigError, match=r"^detection\.model: .*not a readable detector model"):
         detector_for(parse_config({"detection": {"model": str(path)}}))
 
 
