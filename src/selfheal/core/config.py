@@ -120,12 +120,13 @@ class DetectionConfig(_Section):
         description="Live rules. Default none = the built-in rule set (analysis.rules.DEFAULT_RULES).",
     )
     detector: str = Field(
-        default="default",
+        default="seasonalrange",
         min_length=1,
         description="Statistical detector run per series next to the rules: any name of the "
         "detector registry (analysis.detection.registry; `selfheal detector list`), or 'none'. "
-        "Default 'default' (the loop's detector; see bench/RESULTS.md for its NAB figure and "
-        "throughput).",
+        "Default 'seasonalrange' (seasonal baseline with onset scoring, and the novel-range "
+        "rule): the detector whose NAB figure and throughput bench/RESULTS.md reports; the loop "
+        "runs it vectorised over every series of a cycle.",
     )
     model: str | None = Field(
         default=None,
