@@ -97,29 +97,31 @@ class SeasonalRangeFleet(FleetDetector):
         return self._n
 
     def grow(self, n_series: int) -> None:
-        """Add fresh series up to ``n_series`` in all (the loop meets new series as it runs)."""
-        extra = n_series - self._n
-        if extra <= 0:
+        """Add fresh series up to ``n_series`` in all (the loop meets new series as it runs);
+        rows are allocated in advance, at least doubling, as in the baseline."""
+        if n_series <= self._n:
             return
         self._scored = None
         self.baseline.grow(n_series)
-        w, lag = self.onset.window, self.novel.lag
+        capacity = len(self.seen)
+        if n_series > capacity:
+            extra = max(n_series, 2 * capacity) - capacity
 
-        def more(a: np.ndarray, fill: Any) -> np.ndarray:
-            return np.concatenate([a, np.full((extra, *a.shape[1:]), fill, dtype=a.dtype)])
+            def more(a: np.ndarray, fill: Any) -> np.ndarray:
+                return np.concatenate([a, np.full((extra, *a.shape[1:]), fill, dtype=a.dtype)])
 
-        self.seen, self.rising = more(self.seen, 0), more(self.rising, False)
-        self.fading_max = more(self.fading_max, 0.0)
-        self.log_peak = more(self.log_peak, math.log(self.onset.initial_peak))
-        self.block, self.block_pos = more(self.block, 0.0), more(self.block_pos, 0)
-        self.block_max, self.suffix = more(self.block_max, 0.0), more(self.suffix, 0.0)
-        self.nr_n = more(self.nr_n, 0)
-        self.low, self.high = more(self.low, math.inf), more(self.high, -math.inf)
-        self.ref_low, self.ref_high = more(self.ref_low, math.inf), more(self.ref_high, -math.inf)
-        self.ring, self.ring_pos = more(self.ring, 0.0), more(self.ring_pos, 0)
-        self.filled = more(self.filled, 0)
-        self.quiet = more(self.quiet, self.novel.refractory)
-        assert self.block.shape[1] == w and self.ring.shape[1] == lag
+            self.seen, self.rising = more(self.seen, 0), more(self.rising, False)
+            self.fading_max = more(self.fading_max, 0.0)
+            self.log_peak = more(self.log_peak, math.log(self.onset.initial_peak))
+            self.block, self.block_pos = more(self.block, 0.0), more(self.block_pos, 0)
+            self.block_max, self.suffix = more(self.block_max, 0.0), more(self.suffix, 0.0)
+            self.nr_n = more(self.nr_n, 0)
+            self.low, self.high = more(self.low, math.inf), more(self.high, -math.inf)
+            self.ref_low = more(self.ref_low, math.inf)
+            self.ref_high = more(self.ref_high, -math.inf)
+            self.ring, self.ring_pos = more(self.ring, 0.0), more(self.ring_pos, 0)
+            self.filled = more(self.filled, 0)
+            self.quiet = more(self.quiet, self.novel.refractory)
         self._n = n_series
 
     # -- the onset stage ---------------------------------------------------------------------
@@ -243,20 +245,20 @@ class SeasonalRangeFleet(FleetDetector):
     )  # fmt: skip
 
     def get_state(self) -> State:
-        state: State = {k: getattr(self, k).copy() for k in self._ARRAYS}
-        state.update({f"baseline.{k}": getattr(self.baseline, k).copy() for k in self._BASELINE})
+        n = self._n
+        state: State = {k: getattr(self, k)[:n].copy() for k in self._ARRAYS}
+        state.update(
+            {f"baseline.{k}": getattr(self.baseline, k)[:n].copy() for k in self._BASELINE}
+        )
         return state
 
     def set_state(self, state: State) -> None:
-        for k in self._ARRAYS:
-            current = getattr(self, k)
-            value = np.asarray(state[k], dtype=current.dtype)
-            if value.shape != current.shape:
-                raise ValueError(f"state {k!r} of shape {value.shape}, expected {current.shape}")
-            setattr(self, k, value.copy())
-        for k in self._BASELINE:
-            current = getattr(self.baseline, k)
-            value = np.asarray(state[f"baseline.{k}"], dtype=current.dtype)
-            if value.shape != current.shape:
-                raise ValueError(f"state {k!r} of shape {value.shape}, expected {current.shape}")
-            setattr(self.baseline, k, value.copy())
+        n = self._n
+        for key in (*self._ARRAYS, *(f"baseline.{k}" for k in self._BASELINE)):
+            owner, name = (self.baseline, key[9:]) if key.startswith("baseline.") else (self, key)
+            current = getattr(owner, name)
+            value = np.asarray(state[key], dtype=current.dtype)
+            if value.shape != (n, *current.shape[1:]):
+                raise ValueError(f"state {key!r} of shape {value.shape}, expected {n} series")
+            getattr(owner, name)[:n] = value
+        self._scored = None

@@ -13,8 +13,8 @@ gaps). It is the first stage of
 
 Values are one per series; NaN means "no sample of this series now" and leaves
 that series untouched. Timestamps are one per series or one for all. Memory per
-series: ``2 x seasons x max_bins`` numbers for the profiles (about 64 KB with
-the defaults), as for the streaming detector.
+series: a mean (8 bytes) and a count (4 bytes) per phase bin, ``seasons x
+max_bins`` bins (about 48 KB with the defaults).
 
 >>> import numpy as np
 >>> fleet = SeasonalBaselineFleet(2, periods_seconds=(100.0,))
@@ -74,33 +74,40 @@ class SeasonalBaselineFleet:
         self.level_mean = np.zeros(0)
         self.level_var = np.zeros(0)
         self.bin_mean = np.zeros((0, self.k, self.proto.max_bins))
-        self.bin_count = np.zeros((0, self.k, self.proto.max_bins), dtype=np.int64)
+        # int32: a count only meets min_bin_count and 1/count, the same values as int64's
+        self.bin_count = np.zeros((0, self.k, self.proto.max_bins), dtype=np.int32)
         self.resid_var = np.zeros((0, self.k))
         self.resid_count = np.zeros((0, self.k), dtype=np.int64)
         self.mse = np.zeros((0, self.k + 1))
         self.grow(n_series)
 
     def grow(self, n_series: int) -> None:
-        """Add fresh (untrained) series up to ``n_series`` in all."""
-        extra = n_series - self.n_series
-        if extra <= 0:
+        """Add fresh (untrained) series up to ``n_series`` in all.
+
+        Rows are allocated in advance (at least doubling), so a loop that meets its series
+        a few at a time does not copy every array for each new one.
+        """
+        if n_series <= self.n_series:
             return
-        k, width = self.k, self.proto.max_bins
+        capacity = len(self.n)
+        if n_series > capacity:
+            extra = max(n_series, 2 * capacity) - capacity
+            k, width = self.k, self.proto.max_bins
 
-        def more(a: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray:
-            return np.concatenate([a, np.full((extra, *shape), fill, dtype=a.dtype)])
+            def more(a: np.ndarray, shape: tuple[int, ...], fill: float) -> np.ndarray:
+                return np.concatenate([a, np.full((extra, *shape), fill, dtype=a.dtype)])
 
-        self.n = more(self.n, (), 0)
-        self.last_t = more(self.last_t, (), np.nan)
-        self.gaps = more(self.gaps, (_PROBE_GAPS,), 0.0)
-        self.n_bins = more(self.n_bins, (k,), 0)
-        self.level_mean = more(self.level_mean, (), 0.0)
-        self.level_var = more(self.level_var, (), 0.0)
-        self.bin_mean = more(self.bin_mean, (k, width), 0.0)
-        self.bin_count = more(self.bin_count, (k, width), 0)
-        self.resid_var = more(self.resid_var, (k,), 0.0)
-        self.resid_count = more(self.resid_count, (k,), 0)
-        self.mse = more(self.mse, (k + 1,), np.nan)
+            self.n = more(self.n, (), 0)
+            self.last_t = more(self.last_t, (), np.nan)
+            self.gaps = more(self.gaps, (_PROBE_GAPS,), 0.0)
+            self.n_bins = more(self.n_bins, (k,), 0)
+            self.level_mean = more(self.level_mean, (), 0.0)
+            self.level_var = more(self.level_var, (), 0.0)
+            self.bin_mean = more(self.bin_mean, (k, width), 0.0)
+            self.bin_count = more(self.bin_count, (k, width), 0)
+            self.resid_var = more(self.resid_var, (k,), 0.0)
+            self.resid_count = more(self.resid_count, (k,), 0)
+            self.mse = more(self.mse, (k + 1,), np.nan)
         self.n_series = n_series
 
     # -- the arithmetic of SeasonalBaseline, on the rows ``i`` -------------------------------
