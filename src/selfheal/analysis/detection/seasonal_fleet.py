@@ -39,12 +39,21 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The rows ``i`` scored at ``x``, ``t``: phase bins, each model's error, which exist, raw z."""
+    """The rows ``i`` scored at ``x``, ``t``: what learning them needs again.
+
+    Per season: ``flat`` the phase bin as an index into the flattened bin arrays (-1 without
+    a layout), the bin's ``count`` and ``mean``, the season's residual count and variance;
+    per model: the error and whether it exists; and the raw z-score.
+    """
 
     i: np.ndarray
     x: np.ndarray
     t: np.ndarray
-    bins: np.ndarray
+    flat: np.ndarray
+    count: np.ndarray
+    mean: np.ndarray
+    resid_count: np.ndarray
+    resid_var: np.ndarray
     err: np.ndarray
     valid: np.ndarray
     raw: np.ndarray
@@ -56,7 +65,12 @@ class Evaluation:
             return None
         if not (np.array_equal(self.x[pos], x) and np.array_equal(self.t[pos], t)):
             return None
-        return Evaluation(i, x, t, self.bins[pos], self.err[pos], self.valid[pos], self.raw[pos])
+        if len(pos) == len(self.i):
+            return self
+        return Evaluation(
+            i, x, t, self.flat[pos], self.count[pos], self.mean[pos], self.resid_count[pos],
+            self.resid_var[pos], self.err[pos], self.valid[pos], self.raw[pos],
+        )  # fmt: skip
 
 
 class SeasonalBaselineFleet:
@@ -118,29 +132,6 @@ class SeasonalBaselineFleet:
         bins = np.mod(phase.astype(np.int64), np.where(has, nb, 1))
         return np.where(has, bins, -1)
 
-    def _errors(
-        self, i: np.ndarray, x: np.ndarray, bins: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Error and spread of every model (column 0 the level), and which models exist."""
-        p = self.proto
-        m = len(i)
-        err = np.empty((m, self.k + 1))
-        std = np.empty((m, self.k + 1))
-        valid = np.ones((m, self.k + 1), dtype=bool)
-        floor = 1e-9 + p.rel_floor * np.abs(self.level_mean[i])
-        err[:, 0] = x - self.level_mean[i]
-        std[:, 0] = np.sqrt(self.level_var[i]) + floor
-        for j in range(self.k):
-            b = bins[:, j]
-            safe = np.maximum(b, 0)
-            count = self.bin_count[i, j, safe]
-            ok = (b >= 0) & (count >= p.min_bin_count) & (self.resid_count[i, j] >= 30)
-            mean = self.bin_mean[i, j, safe]
-            err[:, j + 1] = x - mean
-            std[:, j + 1] = np.sqrt(self.resid_var[i, j]) + 1e-9 + p.rel_floor * np.abs(mean)
-            valid[:, j + 1] = ok
-        return err, std, valid
-
     def _best(self, i: np.ndarray, valid: np.ndarray) -> np.ndarray:
         mse = self.mse[i]
         best = np.zeros(len(i), dtype=np.int64)
@@ -153,13 +144,30 @@ class SeasonalBaselineFleet:
 
     def evaluate(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> Evaluation:
         """Everything scoring the rows ``i`` computes (no side effect); ``learn_rows`` reuses it."""
+        p = self.proto
+        m, k, width = len(i), self.k, self.proto.max_bins
         bins = self._bins(i, t)
-        err, std, valid = self._errors(i, x, bins)
-        rows = np.arange(len(i))
+        flat = np.where(bins >= 0, (i[:, None] * k + np.arange(k)) * width + bins, -1)
+        safe = np.maximum(flat, 0)
+        count = self.bin_count.reshape(-1)[safe]
+        mean = self.bin_mean.reshape(-1)[safe]
+        resid_count = self.resid_count[i]
+        resid_var = self.resid_var[i]
+        err = np.empty((m, k + 1))
+        std = np.empty((m, k + 1))
+        valid = np.ones((m, k + 1), dtype=bool)
+        level_mean = self.level_mean[i]
+        floor = 1e-9 + p.rel_floor * np.abs(level_mean)
+        err[:, 0] = x - level_mean
+        std[:, 0] = np.sqrt(self.level_var[i]) + floor
+        err[:, 1:] = x[:, None] - mean
+        std[:, 1:] = np.sqrt(resid_var) + 1e-9 + p.rel_floor * np.abs(mean)
+        valid[:, 1:] = (flat >= 0) & (count >= p.min_bin_count) & (resid_count >= 30)
+        rows = np.arange(m)
         best = self._best(i, valid)
         z = np.abs(err[rows, best]) / std[rows, best]
-        raw = np.where(self.n[i] < self.proto.warm_up, 0.0, z)
-        return Evaluation(i, x, t, bins, err, valid, raw)
+        raw = np.where(self.n[i] < p.warm_up, 0.0, z)
+        return Evaluation(i, x, t, flat, count, mean, resid_count, resid_var, err, valid, raw)
 
     def raw_rows(self, i: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Raw z-scores of the rows ``i`` (no side effect)."""
@@ -173,11 +181,10 @@ class SeasonalBaselineFleet:
         p = self.proto
         if self._observe_time(i, t) or ev is None:
             ev = self.evaluate(i, x, t)  # a season layout was just fixed: bins changed
-        bins, err, valid = ev.bins, ev.err, ev.valid
-        sq = err * err
+        sq = ev.err * ev.err
         mse = self.mse[i]
         self.mse[i] = np.where(
-            valid, np.where(np.isnan(mse), sq, mse + p.select_alpha * (sq - mse)), mse
+            ev.valid, np.where(np.isnan(mse), sq, mse + p.select_alpha * (sq - mse)), mse
         )
         n = self.n[i] + 1
         self.n[i] = n
@@ -187,29 +194,31 @@ class SeasonalBaselineFleet:
         self.level_mean[i] = mean + a * d
         dv = np.where(n > p.warm_up, np.minimum(np.abs(d), p.clip * np.sqrt(var)), d)
         self.level_var[i] = (1.0 - a) * (var + a * dv * dv)
-        for j in range(self.k):
-            b = bins[:, j]
-            live = b >= 0
-            ii, bb, xx = i[live], b[live], x[live]
-            count = self.bin_count[ii, j, bb]
-            mean_b = self.bin_mean[ii, j, bb]
-            fit = count >= p.min_bin_count
-            rc = self.resid_count[ii, j] + fit
-            self.resid_count[ii, j] = rc
-            rv = self.resid_var[ii, j]
-            r = xx - mean_b
-            ra = np.maximum(3 * p.alpha, 1.0 / np.maximum(rc, 1))
-            r = np.where(rc > 30, np.minimum(np.abs(r), p.clip * np.sqrt(rv)), r)
-            rv = np.where(fit, (1.0 - ra) * (rv + ra * r * r), rv)
-            self.resid_var[ii, j] = rv
-            count = count + 1
-            self.bin_count[ii, j, bb] = count
-            ba = np.maximum(p.bin_alpha, 1.0 / count)
-            step = xx - mean_b
-            if p.bin_clip:
-                bound = p.clip * np.sqrt(rv)
-                step = np.where(rc > 30, np.minimum(np.maximum(step, -bound), bound), step)
-            self.bin_mean[ii, j, bb] = mean_b + ba * step
+        live = ev.flat >= 0
+        if not live.any():
+            return
+        # Every season at once: (row, season) pairs with a layout, bins distinct per pair.
+        rows, seasons = np.nonzero(live)
+        flat = ev.flat[live]
+        count, mean_b = ev.count[live], ev.mean[live]
+        rc, rv = ev.resid_count[live], ev.resid_var[live]
+        xx = x[rows]
+        fit = count >= p.min_bin_count
+        rc = rc + fit
+        r = xx - mean_b
+        ra = np.maximum(3 * p.alpha, 1.0 / np.maximum(rc, 1))
+        r = np.where(rc > 30, np.minimum(np.abs(r), p.clip * np.sqrt(rv)), r)
+        rv = np.where(fit, (1.0 - ra) * (rv + ra * r * r), rv)
+        self.resid_count[i[rows], seasons] = rc
+        self.resid_var[i[rows], seasons] = rv
+        count = count + 1
+        self.bin_count.reshape(-1)[flat] = count
+        ba = np.maximum(p.bin_alpha, 1.0 / count)
+        step = xx - mean_b
+        if p.bin_clip:
+            bound = p.clip * np.sqrt(rv)
+            step = np.where(rc > 30, np.minimum(np.maximum(step, -bound), bound), step)
+        self.bin_mean.reshape(-1)[flat] = mean_b + ba * step
 
     def _observe_time(self, i: np.ndarray, t: np.ndarray) -> bool:
         """Record sample gaps; True when a series' season layout was fixed just now."""
