@@ -37,8 +37,8 @@ from selfheal.bench.nab.corpus import NabFile, load_corpus, load_profiles
 from selfheal.bench.nab.cv import Prepared, category_folds, cross_validate
 from selfheal.bench.nab.runner import run_file
 
-#: A member: registry name and parameters. A candidate: members combined by ``max``,
-#: each with a gain (scores times gain, clipped at 1).
+#: A member: registry name and parameters. A candidate: members combined by ``max``
+#: (each with a factor on its scores, clipped at 1; 1 everywhere in the families below).
 Member = tuple[str, dict[str, Any]]
 Candidate = list[tuple[Member, float]]
 PROFILE_LABELS = {
@@ -88,8 +88,8 @@ def _seasonalrange(changed: dict[str, dict[str, Any]]) -> Member:
     return ("ensemble", range_spec(changed))
 
 
-def _art(changed: dict[str, Any]) -> Member:
-    return ("art", {**changed, "gain": 1.0})
+def _art(changed: dict[str, Any], gain: float = SEASONALART_GAIN) -> Member:
+    return ("art", {**changed, "gain": gain})
 
 
 def range_grid() -> dict[str, Candidate]:
@@ -98,25 +98,24 @@ def range_grid() -> dict[str, Candidate]:
 
 
 def art_grid() -> dict[str, Candidate]:
-    """``seasonalart``: ``seasonalrange`` without the ART member, its perturbations under the
-    default ART member, and every ART perturbation and learning period at gains 1, 1.5, 2."""
+    """``seasonalart``: its default, ``seasonalrange`` without the ART member, the ART gains
+    1 and 2, the ``seasonalrange`` perturbations under the default ART member, and every
+    ART perturbation (and learning period 150–750) at the default gain, as the NAB rounds
+    explored them."""
     base = _seasonalrange({})
-    art_default = (_art({}), SEASONALART_GAIN)
+    art_default = (_art({}), 1.0)
     out: dict[str, Candidate] = {"default": [(base, 1.0), art_default]}
     out["no ART member"] = [(base, 1.0)]
+    for gain in (1.0, 2.0):
+        out[f"art gain {gain:g}"] = [(base, 1.0), (_art({}, gain), 1.0)]
     for label, changed in range_configurations()[1:]:
         out[label] = [(_seasonalrange(changed), 1.0), art_default]
     art_values = dict(ART_PERTURBATIONS)
     art_values.pop("gain")
     art_values["learning"] = (150, 200, 250, 350, 400, 500, 600, 750)
-    settings: list[tuple[str, dict[str, Any]]] = [("", {})]
-    settings += [(f"art.{k}={v:g}", {k: v}) for k, vs in art_values.items() for v in vs]
-    for label, changed in settings:
-        for gain in (1.0, 1.5, 2.0):
-            name = f"{label} gain {gain:g}".strip()
-            if not changed and gain == SEASONALART_GAIN:
-                continue
-            out[name] = [(base, 1.0), (_art(changed), gain)]
+    for key, values in art_values.items():
+        for value in values:
+            out[f"art.{key}={value:g}"] = [(base, 1.0), (_art({key: value}), 1.0)]
     return out
 
 
@@ -128,10 +127,10 @@ FAMILIES: dict[str, Callable[[], dict[str, Candidate]]] = {
     "default": lambda: fixed(("default", {})),
     "onset(ewma)": lambda: fixed(("onset", {"detector": {"name": "ewma", "params": {}}})),
     "novelrange": lambda: fixed(("novelrange", {"min_samples": 50})),
-    "art": lambda: fixed(_art({}), SEASONALART_GAIN),
+    "art": lambda: fixed(_art({})),
     "seasonalonset": lambda: fixed(("seasonalonset", {})),
     "seasonalrange (fixed)": lambda: fixed(_seasonalrange({})),
-    "seasonalart (fixed)": lambda: {"default": [(_seasonalrange({}), 1.0), (_art({}), 1.5)]},
+    "seasonalart (fixed)": lambda: {"default": [(_seasonalrange({}), 1.0), (_art({}), 1.0)]},
     "seasonalrange (grid)": range_grid,
     "seasonalart (grid)": art_grid,
 }
