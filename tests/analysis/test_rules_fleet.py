@@ -61,3 +61,16 @@ def test_the_fleet_path_finds_the_same_anomalies_as_one_detector_per_series() ->
         statistical += sum(a.detector == "detector:seasonalrange" for a in expected)
     assert statistical > 0
     assert fleet.series_count == per_series.series_count == 9
+
+
+def test_a_creeping_series_is_flagged_once_per_excursion_not_on_every_sample() -> None:
+    # Memory that climbs steadily is always beyond the range it had 100 samples ago; a
+    # detector that never learned what it flagged would flag it on every sample.
+    key = SeriesKey.of("memory_bytes", {"service": "bank"})
+    rng = np.random.default_rng(0)
+    det = LiveDetection([], fleet=SeasonalRangeFleet(), detector_name="d", warmup_samples=20)
+    flagged = 0
+    for t in range(600):
+        value = 60e6 + 2e4 * t + rng.normal(0.0, 1e5)
+        flagged += len(det.observe([Sample(key, float(t), value)]))
+    assert 0 < flagged <= 10

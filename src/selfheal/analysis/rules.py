@@ -4,12 +4,16 @@ The loop hands this stage the indicator samples of one cycle (``Sample`` whose
 series name is the indicator, e.g. ``error_ratio``, labelled with ``service``
 and optionally ``instance``); ``LiveDetection.observe`` returns the anomalies of
 that cycle. Per series it runs the declared rules and, next to them, a streaming
-detector (``score_one`` then ``learn_one`` only when the sample was not flagged,
-as river's ``protect_anomaly_detector`` does, so an incident does not teach the
-baseline that it is normal). With a fleet detector (``detection.range_fleet``) the
-detector scores every series of one cycle in one vectorised call and learns the
-unflagged ones in another, each series' scores exactly what its own streaming
-detector would give. It keeps constant memory per series and does no I/O.
+detector (``score_one``, then ``learn_one`` only when no rule condition held on
+the sample, as river's ``protect_anomaly_detector`` refuses flagged samples, so
+an incident does not teach the detector that it is normal). A sample only the
+detector flagged is learned, as on NAB: the loop's detectors rate the onset of
+an excursion and must learn it to rate the next sample against it; refused,
+a series that moved beyond its old range (a value creeping up) would be flagged
+again on every sample. With a fleet detector (``detection.range_fleet``) the
+detector scores every series of one cycle in one vectorised call and learns in
+another, each series' scores exactly what its own streaming detector would give.
+It keeps constant memory per series and does no I/O.
 
 Rules open incidents; detector anomalies alone are evidence (they are returned
 with ``detector`` set to the detector's name and a ``rule`` of ``""``) — the
@@ -233,7 +237,8 @@ class LiveDetection:
         return anomalies
 
     def _observe_batch(self, batch: list[Sample], fleet: Fleet) -> list[Anomaly]:
-        """One sample per series: the fleet scores them together, then learns the unflagged."""
+        """One sample per series: the fleet scores them together, then learns those that no
+        rule condition held on."""
         present = [s for s in batch if not math.isnan(s.value)]
         rows = [self._state(s.series).index for s in present]
         fleet.grow(len(self._series))
@@ -275,7 +280,8 @@ class LiveDetection:
         return found
 
     def _judge(self, sample: Sample, detector_score: float | None) -> tuple[list[Anomaly], bool]:
-        """The anomalies of one sample, and whether its detector may learn it (not flagged)."""
+        """The anomalies of one sample, and whether its detector may learn it (no rule
+        condition held on it)."""
         value = sample.value
         key = sample.series
         state = self._series[key]
@@ -341,7 +347,7 @@ class LiveDetection:
                 else (1 - self._alpha) * state.baseline + self._alpha * value
             )
         state.seen += 1
-        return found, not flagged
+        return found, not state.breaching
 
 
 def _clip(score: float) -> float:
