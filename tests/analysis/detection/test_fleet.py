@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 
 import numpy as np
@@ -91,3 +93,16 @@ def test_a_state_for_another_number_of_series_is_refused() -> None:
 def test_values_for_the_wrong_number_of_series_are_refused() -> None:
     with pytest.raises(ValueError, match="expected 3 values"):
         SeasonalRangeFleet(3).score_many(np.zeros(2), 0.0)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "selfheal.analysis.detection.range_fleet",
+        "selfheal.analysis.detection.seasonal_fleet",
+        "selfheal.analysis.detection.live",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
