@@ -18,10 +18,12 @@ max_bins`` bins (about 48 KB with the defaults).
 
 >>> import numpy as np
 >>> fleet = SeasonalBaselineFleet(2, periods_seconds=(100.0,))
+>>> rows = np.arange(2)
 >>> for i in range(2000):
-...     fleet.learn_many(np.array([10.0 if i % 100 < 50 else 20.0, 5.0 + i % 2]), float(i))
->>> z = fleet.raw_many(np.array([20.0, 5.5]), 2010.0)
->>> bool(z[0] > 3.0 > z[1])
+...     x = 10.0 if i % 100 < 50 else 20.0  # the same square wave on both series
+...     fleet.learn_rows(rows, np.array([x, x]), np.full(2, float(i)))
+>>> z = fleet.raw_rows(rows, np.array([20.0, 20.0]), np.array([2060.0, 2010.0]))
+>>> bool(z[0] < 3.0 < z[1])  # 20 is usual in the second half of the period only
 True
 """
 
