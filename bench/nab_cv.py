@@ -131,6 +131,10 @@ FAMILIES: dict[str, Callable[[], dict[str, Candidate]]] = {
     "seasonalonset": lambda: fixed(("seasonalonset", {})),
     "seasonalrange (fixed)": lambda: fixed(_seasonalrange({})),
     "seasonalart (fixed)": lambda: {"default": [(_seasonalrange({}), 1.0), (_art({}), 1.0)]},
+    "seasonalrange or seasonalart": lambda: {
+        "seasonalrange": [(_seasonalrange({}), 1.0)],
+        "seasonalart": [(_seasonalrange({}), 1.0), (_art({}), 1.0)],
+    },
     "seasonalrange (grid)": range_grid,
     "seasonalart (grid)": art_grid,
 }
