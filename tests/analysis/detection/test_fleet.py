@@ -90,6 +90,18 @@ def test_a_state_for_another_number_of_series_is_refused() -> None:
         SeasonalRangeFleet(3).set_state(SeasonalRangeFleet(2).get_state())
 
 
+def test_an_infinite_value_is_skipped_and_leaves_its_series_untouched() -> None:
+    fleet = SeasonalRangeFleet(2)
+    for i in range(300):
+        fleet.learn_many(np.array([1.0 + i % 3, 1.0 + i % 3]), 60.0 * i)
+    before = fleet.get_state()
+    assert fleet.score_many(np.array([np.inf, 1.0]), 18000.0)[0] == 0.0
+    fleet.learn_many(np.array([np.inf, -np.inf]), 18000.0)
+    after = fleet.get_state()
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key])  # NaN == NaN here
+
+
 def test_values_for_the_wrong_number_of_series_are_refused() -> None:
     with pytest.raises(ValueError, match="expected 3 values"):
         SeasonalRangeFleet(3).score_many(np.zeros(2), 0.0)

@@ -199,7 +199,9 @@ class SeasonalRangeFleet(FleetDetector):
         if t is None:
             raise ValueError("the seasonal baseline needs the samples' timestamps")
         ts = np.broadcast_to(np.asarray(t, dtype=np.float64), v.shape)
-        i = np.flatnonzero(~np.isnan(v))
+        # NaN: no sample now. An infinite value is skipped too (the streaming detector refuses
+        # it with a ValueError); learned, it would poison its series' state for good.
+        i = np.flatnonzero(np.isfinite(v) & np.isfinite(ts))
         return i, v[i], ts[i]
 
     def score_many(self, values: np.ndarray, t: float | np.ndarray | None = None) -> np.ndarray:
