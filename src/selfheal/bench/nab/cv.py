@@ -14,8 +14,9 @@ choice is made on a *training* fold and judged on a *test* fold:
   configuration of one detector (a parameter grid; one candidate means only
   the threshold is chosen), picks on the training folds the candidate with the
   best optimised standard score, takes that candidate's optimal threshold per
-  profile on the training folds (as NAB does per detector and profile), and
-  applies both to the test fold;
+  profile on the training folds (as NAB does per detector and profile; Lavin &
+  Ahmad, ICMLA 2015), and applies both to the test fold (k-fold cross-validation,
+  stratified by category; Kohavi, IJCAI 1995);
 - the test folds' detections are pooled and scored together over the whole
   corpus (:func:`score_at_threshold` on 0/1 detections), so the figure is on
   the same 57 windows and the same normalisation as the in-sample one.
