@@ -141,10 +141,20 @@ class DetectionConfig(_Section):
         default=None,
         description="Live rules. Default none = the built-in rule set (analysis.rules.DEFAULT_RULES).",
     )
-    detector: Literal["default", "none"] = Field(
-        default="default",
-        description="Statistical detector run per series next to the rules: 'default' "
-        "(analysis.detection.default_detector) or 'none'. Default 'default'.",
+    detector: str = Field(
+        default="seasonalrange",
+        min_length=1,
+        description="Statistical detector run per series next to the rules: any name of the "
+        "detector registry (analysis.detection.registry; `selfheal detector list`), or 'none'. "
+        "Default 'seasonalrange' (seasonal baseline with onset scoring, and the novel-range "
+        "rule): the detector whose NAB figure and throughput bench/RESULTS.md reports; the loop "
+        "runs it vectorised over every series of a cycle.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Path of a trained detector model (`selfheal detector train`); every series "
+        "starts from its learned state and keeps learning. Overrides `detection.detector`. "
+        "Default none (each series starts untrained).",
     )
     detector_threshold: float = Field(
         default=0.99,

@@ -99,6 +99,9 @@ def _build(
     on_event: Callable[[str, dict[str, Any]], None] | None,
     closers: list[Callable[[], None]],
 ) -> Runtime:
+    factory, detector_name = detector_for(config)
+    from selfheal.analysis.detection.live import live_fleet
+
     scrape = config.scrape
     # the indicator table first: a bad configured expression stops the start before
     # anything is opened
@@ -174,15 +177,11 @@ def _build(
     leadership = leadership_for(config, store)
     runner = ActionRunner(executor, clock)
     det = config.detection
-    factory = None
-    if det.detector == "default":
-        from selfheal.analysis.detection import default_detector
-
-        factory = default_detector
     detection = LiveDetection(
         rules_from_config([r.model_dump() for r in det.rules] if det.rules is not None else None),
         detector_factory=factory,
-        detector_name="detector:default",
+        detector_name=f"detector:{detector_name}",
+        fleet=live_fleet(det.detector, det.model),
         detector_threshold=det.detector_threshold,
         warmup_samples=det.warmup_samples,
     )
@@ -306,3 +305,23 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
         )
         return webhook, ObservedPlatformView(None, configured)
     raise ConfigError(f"executor.type: unknown executor type {ex.type!r}")
+
+
+def detector_for(config: Config) -> tuple[Callable[[], Any] | None, str]:
+    """The per-series detector factory of ``detection.detector`` / ``detection.model`` and
+    the name its anomalies carry; ``ConfigError`` naming the key when either is unusable."""
+    from selfheal.analysis.detection.live import UnknownDetector, detector_name, live_factory
+    from selfheal.core.errors import ModelFormatError
+
+    det = config.detection
+    try:
+        factory = live_factory(det.detector, det.model)
+    except UnknownDetector as exc:
+        raise ConfigError(f"detection.detector: {exc}") from None
+    except FileNotFoundError:
+        raise ConfigError(f"detection.model: {det.model}: no such file") from None
+    except (ModelFormatError, OSError) as exc:
+        raise ConfigError(f"detection.model: {exc}") from None
+    if det.model is not None and factory is not None:
+        return factory, detector_name(factory())
+    return factory, det.detector
