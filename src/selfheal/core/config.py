@@ -148,13 +148,15 @@ class DetectionConfig(_Section):
         "detector registry (analysis.detection.registry; `selfheal detector list`), or 'none'. "
         "Default 'seasonalrange' (seasonal baseline with onset scoring, and the novel-range "
         "rule): the detector whose NAB figure and throughput bench/RESULTS.md reports; the loop "
-        "runs it vectorised over every series of a cycle.",
+        "runs it vectorised over every series of a cycle. An unknown name is refused at "
+        "start-up with the list of known ones.",
     )
     model: str | None = Field(
         default=None,
         description="Path of a trained detector model (`selfheal detector train`); every series "
         "starts from its learned state and keeps learning. Overrides `detection.detector`. "
-        "Default none (each series starts untrained).",
+        "Default none (each series starts untrained). A corrupt or foreign file is refused at "
+        "start-up.",
     )
     detector_threshold: float = Field(
         default=0.99,

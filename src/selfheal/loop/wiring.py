@@ -207,7 +207,11 @@ def _build(
         planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),
         runner=runner,
-        store=StoreAdapter(store, fence=leadership.fence),
+        store=StoreAdapter(
+            store,
+            # one replica writes its intents unfenced; replicas fence each under their lease
+            fence=leadership.fence if isinstance(leadership, LeaseLeadership) else None,
+        ),
         clock=clock,
         settings=EngineSettings(
             cycle_seconds=config.loop.cycle_seconds,
