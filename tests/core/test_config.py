@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.core.config import Config, load_config, parse_config_text
+from selfheal.core.config import Config, load_config, parse_config, parse_config_text
 from selfheal.core.errors import ConfigError
 
 
@@ -89,3 +89,32 @@ def test_readme_reference_names_every_key() -> None:
 
     missing = [k for k in keys(Config) if f"`{k}`" not in readme]
     assert missing == []
+
+
+def test_api_tokens_are_validated_and_never_echoed() -> None:
+    cfg = parse_config(
+        {"api": {"tokens": [{"name": "ops", "role": "operator", "token": "s3cret-s3cret-s3cret"}]}}
+    )
+    (token,) = cfg.api.tokens
+    assert token.role == "operator" and "s3cret" not in repr(cfg)
+    with pytest.raises(ConfigError, match=r"api\.tokens\.0\.role") as bad_role:
+        parse_config({"api": {"tokens": [{"name": "x", "role": "root", "token": "a" * 20}]}})
+    with pytest.raises(ConfigError, match=r"api\.tokens\.0: token 'x' needs exactly one"):
+        parse_config({"api": {"tokens": [{"name": "x", "role": "admin"}]}})
+    with pytest.raises(ConfigError, match=r"api\.tokens\.0\.token: a token needs at least 16"):
+        parse_config({"api": {"tokens": [{"name": "x", "role": "admin", "token": "tiny-secret"}]}})
+    assert "a" * 20 not in str(bad_role.value)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "selfheal.example.com"])
+def test_a_non_loopback_api_without_tokens_is_refused_naming_the_key(host: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^configuration: api\.host: {host} is not a loopback"):
+        parse_config({"api": {"host": host}})
+    token = {"name": "ops", "role": "admin", "token": "s3cret-s3cret-s3cret"}
+    assert parse_config({"api": {"host": host, "tokens": [token]}}).api.host == host
+    assert parse_config({"api": {"host": host, "enabled": False}}).api.host == host
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_needs_no_token(host: str) -> None:
+    assert parse_config({"api": {"host": host}}).api.tokens == []
