@@ -118,3 +118,43 @@ def test_a_non_loopback_api_without_tokens_is_refused_naming_the_key(host: str) 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_needs_no_token(host: str) -> None:
     assert parse_config({"api": {"host": host}}).api.tokens == []
+
+
+def test_the_examples_in_the_docstrings_run() -> None:
+    import doctest
+
+    import selfheal.core.config as module
+
+    result = doctest.testmod(module)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("scrape: [1, 2", r"^x\.yaml: not valid YAML at line 1, column 14: expected"),
+        ("'unterminated", r"^x\.yaml: not valid YAML at line 1, column 14: found unexpected"),
+        ("[" * 5000, r"^x\.yaml: not valid YAML: nested too deeply$"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+            r"more than 100000 values \(aliases expanded\)",
+        ),
+        ("loop: {cycle_seconds: .nan}", r"loop\.cycle_seconds: Input should be a finite number"),
+        ("scrape: {interval_seconds: .inf}", r"scrape\.interval_seconds: Input should be a finite"),
+    ],
+)
+def test_a_broken_file_is_one_line_naming_where(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        parse_config_text(text, "x.yaml")
+    assert "\n" not in str(refused.value)
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"loop: {cycle_seconds: 1}  # caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 31\)"):
+        load_config(path)

@@ -13,7 +13,6 @@ schema says (``selfheal.api.schema``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
@@ -28,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from selfheal.api.auth import AuthError, Permission, Principal, TokenBook
 from selfheal.api.schema import MAX_INT64, document_errors, errors
 from selfheal.store.db import ConflictError, NotFoundError
+from selfheal.store.json_codec import to_jsonable
 from selfheal.store.state import Store
 
 
@@ -91,16 +91,6 @@ Reader = Annotated[Principal | None, Depends(_needs(Permission.READ))]
 Controller = Annotated[Principal | None, Depends(_needs(Permission.CONTROL))]
 Decider = Annotated[Principal | None, Depends(_needs(Permission.DECIDE))]
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The approval's id.")]
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def create_app(
@@ -175,7 +165,7 @@ def create_app(
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> dict[str, Any]:
         rows = store.incidents.list(status=status, limit=limit)
-        return {"incidents": [_plain(r) for r in rows]}
+        return {"incidents": [to_jsonable(r) for r in rows]}
 
     @app.get("/incidents/{incident_id}", responses=errors(400, 401, 404))
     def incident(
@@ -185,14 +175,14 @@ def create_app(
         if record is None:
             raise ApiError(404, f"no incident {incident_id!r}")
         return {
-            **_plain(record),
-            "actions": [_plain(a) for a in store.incidents.actions(incident_id)],
+            **to_jsonable(record),
+            "actions": [to_jsonable(a) for a in store.incidents.actions(incident_id)],
         }
 
     @app.get("/approvals", responses=errors(400, 401))
     def approvals(caller: Reader, pending: bool = Query(default=False)) -> dict[str, Any]:
         rows = store.approvals.pending() if pending else store.approvals.list()
-        return {"approvals": [_plain(r) for r in rows]}
+        return {"approvals": [to_jsonable(r) for r in rows]}
 
     def _decide(
         approval_id: int, approved: bool, body: Decision | None, caller: Principal | None
@@ -205,7 +195,7 @@ def create_app(
             raise ApiError(404, str(exc).strip("'\"")) from None
         except ConflictError as exc:
             raise ApiError(409, str(exc)) from None
-        return _plain(request)  # type: ignore[no-any-return]
+        return to_jsonable(request)  # type: ignore[no-any-return]
 
     @app.post("/approvals/{approval_id}/approve", responses=errors(400, 401, 403, 404, 409))
     def approve(
@@ -242,10 +232,10 @@ def create_app(
         entries = store.audit.entries(
             after_seq=after_seq, limit=limit, kind=kind, newest_first=newest_first
         )
-        return {"entries": [_plain(e) for e in entries]}
+        return {"entries": [to_jsonable(e) for e in entries]}
 
     @app.get("/audit/verify", responses=errors(401))
     def audit_verify(caller: Reader) -> dict[str, Any]:
-        return _plain(store.audit.verify())  # type: ignore[no-any-return]
+        return to_jsonable(store.audit.verify())  # type: ignore[no-any-return]
 
     return app

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfheal.core.config import Config, parse_config
+from selfheal.core.config import Config, load_yaml, parse_config
 from selfheal.core.errors import ConfigError
 
 FAULT_FREE_SECONDS = 60.0
@@ -83,11 +82,11 @@ DEFAULT_SCENARIO: tuple[ScenarioStep, ...] = tuple(
 def load_scenario(path: str | Path) -> tuple[ScenarioStep, ...]:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"), str(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: scenario file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the scenario: {exc}") from None
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{p}: a scenario is a non-empty YAML list of faults")
     steps = []

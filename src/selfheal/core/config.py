@@ -30,7 +30,9 @@ from selfheal.core.errors import ConfigError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number anywhere: a .inf timeout or a .nan cooldown would disable
+    # what it bounds, and neither has a JSON form for the API
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ScrapeConfig(_Section):
@@ -230,7 +232,7 @@ class ApprovalConfig(_Section):
         default=0.7,
         ge=0,
         le=1,
-        description="Actions with risk above this wait for a human. Default 0.7.",
+        description="Actions with risk at or above this wait for a human. Default 0.7.",
     )
     expiry_seconds: float = Field(
         default=900.0,
@@ -293,8 +295,8 @@ def exposure_problem(host: str, tokens_configured: bool) -> str | None:
 
     >>> exposure_problem("127.0.0.1", False) is None, exposure_problem("::1", False) is None
     (True, True)
-    >>> exposure_problem("0.0.0.0", False)[:40]
-    '0.0.0.0 is not a loopback address and n'
+    >>> exposure_problem("0.0.0.0", False).split(":")[0]
+    '0.0.0.0 is not a loopback address and no api.tokens are configured'
     """
     if tokens_configured or host == "localhost":
         return None
@@ -525,13 +527,58 @@ def parse_config(data: Any, source: str = "configuration") -> Config:
     return config
 
 
-def parse_config_text(text: str, source: str = "configuration") -> Config:
-    """Parse YAML text into a validated ``Config``."""
+#: Most values one YAML file may hold, each use of an alias counted again: a file of
+#: the loop's own (configuration, playbook, scenario) is a few hundred; an alias bomb
+#: ("billion laughs") would otherwise hang validation.
+MAX_YAML_VALUES = 100_000
+
+
+def _count_values(data: Any, source: str) -> None:
+    seen, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{source}: more than {MAX_YAML_VALUES} values (aliases expanded): refused"
+            )
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """YAML text as plain data, for every file the loop reads (configuration, playbooks,
+    scenarios); ``ConfigError`` in one line naming ``source`` and the position.
+
+    >>> load_yaml("a: [1, 2]", "x.yaml")
+    {'a': [1, 2]}
+    >>> try:
+    ...     load_yaml("a: [1, 2", "x.yaml")
+    ... except ConfigError as exc:
+    ...     print(exc)
+    x.yaml: not valid YAML at line 1, column 9: expected ',' or ']', but got '<stream end>'
+    """
     try:
         data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "unreadable").split())
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(data, source)
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    _count_values(data, source)
+    return data
+
+
+def parse_config_text(text: str, source: str = "configuration") -> Config:
+    """Parse YAML text into a validated ``Config``."""
+    return parse_config(load_yaml(text, source), source)
 
 
 def load_config(path: str | Path) -> Config:
@@ -543,4 +590,6 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: configuration file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     return parse_config_text(text, str(p))

@@ -26,9 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from selfheal.core.config import load_yaml
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind, FailureType, Strategy
 
@@ -136,10 +136,7 @@ class Playbook:
     @classmethod
     def from_yaml(cls, text: str, source: str = "<string>") -> Playbook:
         """Parse and validate playbook YAML; errors name the bad key and the file."""
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raw = load_yaml(text, source)
         try:
             model = _PlaybookModel.model_validate(raw)
         except ValidationError as exc:
@@ -165,6 +162,8 @@ class Playbook:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read playbook: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
         return cls.from_yaml(text, source=str(p))
 
     @classmethod
