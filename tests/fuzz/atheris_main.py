@@ -5,13 +5,15 @@
 to) is instrumented for coverage before the targets are imported. libFuzzer
 exits non-zero on a finding and writes the input that caused it (``crash-*``,
 ``timeout-*``) in the working directory; ``-runs`` and the final "Done N runs"
-line say how many inputs ran. Used by ``test_atheris.py`` (bounded) and
+line say how many inputs ran. Without a corpus directory it starts from the
+target's seeds (``seeds.py``) in a fresh temporary one. Used by ``test_atheris.py`` (bounded) and
 ``bench/fuzz_campaign.py`` (long).
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import atheris
@@ -33,7 +35,14 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     with atheris.instrument_imports(include=INSTRUMENTED):
         from fuzz.targets import TARGETS
+    from fuzz.seeds import seeds
+
     target = TARGETS[name]
+    if not [a for a in sys.argv[1:] if not a.startswith("-")]:  # no corpus given: the seeds
+        corpus = Path(tempfile.mkdtemp(prefix=f"selfheal-fuzz-{name}-"))
+        for i, seed in enumerate(seeds(name)):
+            (corpus / f"seed-{i}").write_bytes(seed)
+        sys.argv.append(str(corpus))
     atheris.Setup(sys.argv, target)
     atheris.Fuzz()
 

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfheal.core.config import Config, load_yaml, parse_config
+from selfheal.core.config import Config, load_yaml, parse_config, validation_problems
 from selfheal.core.errors import ConfigError
 
 FAULT_FREE_SECONDS = 60.0
@@ -94,9 +94,7 @@ def load_scenario(path: str | Path) -> tuple[ScenarioStep, ...]:
         try:
             steps.append(ScenarioStep.model_validate(item))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(f"{p}: [{i}].{key}: {err['msg']}") from None
+            raise ConfigError(f"{p}: [{i}].{validation_problems(exc)[0]}") from None
     return tuple(sorted(steps, key=lambda s: s.at_seconds))
 
 

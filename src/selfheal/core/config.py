@@ -496,8 +496,31 @@ class Config(_Section):
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
 
 
+def _printable(text: str, limit: int = 80) -> str:
+    """``text`` as one printable line (escaped when it holds control characters, cut
+    at ``limit``): keys and values from a file must not break or forge an error line."""
+    shown = text if text.isprintable() else ascii(text)[1:-1]
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
 def _key_of(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
+    return ".".join(_printable(str(part)) for part in loc) or "(root)"
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """One ``dotted.key: what is wrong`` per error of a file validated with pydantic
+    (configuration, playbooks, scenarios), each on one printable line."""
+    problems = []
+    for err in exc.errors():
+        key = _key_of(tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            problem = "unknown key"
+        elif err["type"] == "value_error":  # our validators' messages, without pydantic's prefix
+            problem = str(err["ctx"]["error"])
+        else:
+            problem = err["msg"]
+        problems.append(f"{key}: {_printable(problem, 300)}")
+    return problems
 
 
 def parse_config(data: Any, source: str = "configuration") -> Config:
@@ -509,18 +532,7 @@ def parse_config(data: Any, source: str = "configuration") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = _key_of(tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                problems.append(f"{key}: unknown key")
-            elif (
-                err["type"] == "value_error"
-            ):  # our validators' messages, without pydantic's prefix
-                problems.append(f"{key}: {err['ctx']['error']}")
-            else:
-                problems.append(f"{key}: {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        raise ConfigError(f"{source}: " + "; ".join(validation_problems(exc))) from None
     exposed = exposure_problem(config.api.host, bool(config.api.tokens))
     if config.api.enabled and exposed:
         raise ConfigError(f"{source}: api.host: {exposed}")

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from selfheal.core.config import load_yaml
+from selfheal.core.config import load_yaml, validation_problems
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind, FailureType, Strategy
 
@@ -140,11 +140,8 @@ class Playbook:
         try:
             model = _PlaybookModel.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: invalid playbook: {problems}") from exc
+            problems = "; ".join(validation_problems(exc))
+            raise ConfigError(f"{source}: invalid playbook: {problems}") from None
         names = [s.name for s in model.strategies]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
