@@ -8,6 +8,7 @@ shipped playbook, a scenario), in the byte layout its target in ``targets.py`` r
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from importlib import resources
 
@@ -127,6 +128,8 @@ SEEDS = {
 }
 
 
-def seeds(target: str) -> list[bytes]:
-    """The seed inputs of ``target`` (a name of ``targets.TARGETS``)."""
-    return SEEDS[target]()
+@functools.cache
+def seeds(target: str) -> tuple[bytes, ...]:
+    """The seed inputs of ``target`` (a name of ``targets.TARGETS``), made once per
+    process (a scrape body carries creation times: the same seeds every time)."""
+    return tuple(SEEDS[target]())

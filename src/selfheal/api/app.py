@@ -124,7 +124,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        # keep Starlette's headers: a 405 must say which methods are allowed (RFC 9110)
+        headers = getattr(exc, "headers", None)
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=headers)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
