@@ -145,6 +145,25 @@ def test_run_with_a_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_run_refuses_a_public_api_without_tokens_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "open.yaml"
+    path.write_text("api: {host: 0.0.0.0, port: 0}\n")
+    result = CliRunner().invoke(cli, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and "api.host: 0.0.0.0 is not a loopback" in line
+
+
+def test_run_names_a_token_variable_that_is_not_set(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.yaml"
+    path.write_text("api:\n  tokens: [{name: ops, role: operator, token_env: SELFHEAL_T_UNSET}]\n")
+    result = CliRunner().invoke(cli, ["run", "--config", str(path)], env={"SELFHEAL_T_UNSET": ""})
+    assert result.exit_code == 2
+    assert (
+        "api.tokens.0.token_env: environment variable SELFHEAL_T_UNSET is not set" in result.output
+    )
+
+
 def test_demo_with_a_bad_scenario_file_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "scenario.yaml"
     path.write_text("- {at_seconds: 5, fault: crash}\n")

@@ -29,6 +29,12 @@ from pydantic import (
 from selfheal.core.errors import ConfigError
 
 
+def _refuse_twice(what: str, names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{what}: {', '.join(twice)}")
+
+
 class _Section(BaseModel):
     # no infinite or NaN number anywhere: a .inf timeout or a .nan cooldown would disable
     # what it bounds, and neither has a JSON form for the API
@@ -330,10 +336,7 @@ class ApiConfig(_Section):
     @field_validator("tokens")
     @classmethod
     def _distinct(cls, value: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
-        names = [t.name for t in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"token names listed twice: {', '.join(twice)}")
+        _refuse_twice("token names listed twice", [t.name for t in value])
         return value
 
 
@@ -441,10 +444,7 @@ class PlatformConfig(_Section):
     @field_validator("services")
     @classmethod
     def _unique(cls, value: list[PlatformServiceConfig]) -> list[PlatformServiceConfig]:
-        names = [s.name for s in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"listed twice: {', '.join(twice)}")
+        _refuse_twice("listed twice", [s.name for s in value])
         return value
 
 
