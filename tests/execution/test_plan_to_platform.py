@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import ApprovalConfig
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import ActionResult, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
@@ -17,6 +18,7 @@ from selfheal.decision import (
     Planner,
     Playbook,
 )
+from selfheal.decision.guards import Verdict
 from selfheal.execution import ActionRunner, LocalExecutor
 
 NOW = 1_700_000_000.0
@@ -42,11 +44,14 @@ def heal(
     cause: Cause,
     healed: Callable[[], bool],
     changes: tuple[ChangeEvent, ...] = (),
+    approvals: list[str] | None = None,
 ) -> list[ActionResult]:
-    """The loop's inner path, in fake time: plan, guard, run each rung until one heals."""
+    """The loop's inner path, in fake time: plan, guard, run each rung until one heals.
+    A rung the guards send to a human is approved if ``approvals`` is given (its kind is
+    added there); otherwise the test fails on it."""
     clock = FakeClock(NOW)
     incident = Incident("inc-1", NOW, (), frozenset({cause.service}), (cause,))
-    guards = Guards(GuardSettings(), clock)
+    guards = Guards(GuardSettings(approval_risk_threshold=ApprovalConfig().risk_level), clock)
     results = []
     with LocalExecutor(platform.url, timeout_seconds=5) as ex:
         ctx = context_of(ex, changes)
@@ -55,6 +60,11 @@ def heal(
         for action in plan.actions:
             ctx = context_of(ex, changes)
             verdict = guards.check(action, incident_id=incident.id, context=ctx, cause=cause)
+            if verdict.verdict is Verdict.PENDING_APPROVAL and approvals is not None:
+                approvals.append(action.kind.value)  # the loop asks, and a human approves
+                verdict = guards.check(
+                    action, incident_id=incident.id, context=ctx, cause=cause, approved=True
+                )
             assert verdict.allowed, verdict.reason
             token = guards.started(action, incident_id=incident.id, context=ctx)
             result = runner.run(action, verify=healed)
@@ -78,12 +88,15 @@ def test_bad_release_is_rolled_back(platform: FakePlatform) -> None:
     assert platform.services["checkout"].versions == ["v1", "v2", "v1"]
 
 
-def test_bank_outage_fails_payment_over(platform: FakePlatform) -> None:
+def test_bank_outage_fails_payment_over_once_a_human_approves(platform: FakePlatform) -> None:
+    approvals: list[str] = []
     results = heal(
         platform,
         Cause("bank", 0.9, FailureType.EXTERNAL_DEPENDENCY),
         healed=lambda: platform.config("payment")["config"]["dependencies"]["bank"] == "bank-b",
+        approvals=approvals,
     )
+    assert approvals == ["Failover"]  # a failover always waits for a human by default
     assert [(r.action.kind.value, r.outcome) for r in results] == [("Failover", Outcome.SUCCEEDED)]
 
 
