@@ -1,6 +1,8 @@
 """Failure type and confidence of the ranker's top cause on the Nezha dev split.
 
-For every case, the top cause's failure type is compared with the injected
+For every case, the ranker's top cause is typed by the loop's one failure-type
+decision (``selfheal.analysis.failure_type.classify``, from the cause's structured
+evidence and the case's anomalies), and that type is compared with the injected
 fault's class (``cpu_contention``/``cpu_consumed`` -> ResourceExhaustion,
 ``network_delay`` -> NetworkFailure, ``return``/``exception`` -> CodeBug), and its
 confidence with the 0.7 threshold: how often a cause reported as sure is right,
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from selfheal.analysis.failure_type import apply, classify
 from selfheal.analysis.rca import rank
 from selfheal.bench.rca import nezha
 from selfheal.core.types import FailureType
@@ -39,7 +42,9 @@ def main() -> None:
     rows: dict[str, Counter[str]] = defaultdict(Counter)
     confusion: Counter[tuple[str, str]] = Counter()
     for case in nezha.read_cases(args.nezha):
-        top = rank(nezha.load_case(args.nezha, case)).causes[0]
+        data = nezha.load_case(args.nezha, case)
+        ranked = rank(data).causes[0]
+        top = apply(ranked, classify(ranked, data.anomalies))
         truth = labels.loc[case.case_id]
         r = rows[case.system]
         r["cases"] += 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from selfheal.analysis.failure_type import apply, classify
+import pytest
+
+from selfheal.analysis.failure_type import apply, classify, from_evidence
 from selfheal.core.platform import ChangeEvent, ChangeKind
-from selfheal.core.types import Anomaly, Cause, FailureType, SeriesKey
+from selfheal.core.types import Anomaly, Cause, Evidence, EvidenceKind, FailureType, SeriesKey
 
 
 def a(
@@ -86,9 +88,10 @@ def test_latency_on_one_edge_is_network_failure() -> None:
 
 
 def test_apply_keeps_evidence_and_adds_reason() -> None:
-    cause = Cause("cart", 0.9, evidence=("pagerank",))
+    cause = Cause("cart", 0.9, evidence=(Evidence(EvidenceKind.CAUSALITY, "pagerank"),))
     new = apply(cause, classify(cause, [a("cart", "up", instance="cart-1")]))
-    assert new.instance == "cart-1" and new.evidence[0] == "pagerank" and len(new.evidence) == 2
+    assert new.instance == "cart-1" and new.evidence[0] == cause.evidence[0]
+    assert len(new.evidence) == 2 and new.evidence[1].kind is EvidenceKind.FACT
 
 
 def test_one_instance_slower_than_its_peers_is_restartable() -> None:
@@ -145,3 +148,67 @@ def test_one_instance_calling_slower_than_its_siblings_is_a_network_failure_ther
     assert found.failure_type is FailureType.NETWORK_FAILURE
     assert found.instance == "checkout-0"
     assert "payment" in found.reason
+
+
+def ev(
+    kind: EvidenceKind, indicator: str = "", rising: bool | None = None, text: str = ""
+) -> Evidence:
+    return Evidence(kind, f"{kind.value} {indicator} {text}", indicator, rising=rising, text=text)
+
+
+M, LOG, VANISHED = EvidenceKind.METRIC, EvidenceKind.LOG_ERRORS, EvidenceKind.LOG_VANISHED
+
+
+@pytest.mark.parametrize(
+    ("indicator", "evidence", "expected"),
+    [
+        ("cpu_cores", (), FailureType.RESOURCE_EXHAUSTION),
+        ("latency_p99_seconds", (ev(M, "memory_bytes", True),), FailureType.RESOURCE_EXHAUSTION),
+        ("network_latency", (), FailureType.NETWORK_FAILURE),
+        ("error_ratio", (), FailureType.CODE_BUG),
+        ("log:error_template", (ev(LOG, text="ERROR null"),), FailureType.CODE_BUG),
+        (
+            "log:error_template",
+            (ev(LOG, text="invalid config value"),),
+            FailureType.CONFIGURATION_ERROR,
+        ),
+        ("error_ratio", (ev(LOG, text="checksum mismatch"),), FailureType.DATA_CORRUPTION),
+        (
+            "trace:skipped_step",
+            (ev(EvidenceKind.TRACE_PATTERN, text="PlaceOrder -> EmptyUserCart"),),
+            FailureType.CODE_BUG,
+        ),
+        # CPU that falls when requests return early is a consequence, not exhaustion
+        (
+            "log:error_template",
+            (ev(M, "cpu_cores", False), ev(LOG, text="ERROR No contacts found")),
+            FailureType.CODE_BUG,
+        ),
+        ("", (ev(VANISHED, text="seat booked"),), FailureType.CODE_BUG),
+        (
+            "",
+            (ev(EvidenceKind.TRACE_NETWORK, "network_latency", True),),
+            FailureType.NETWORK_FAILURE,
+        ),
+        (
+            "",
+            (Evidence(EvidenceKind.HISTORY, "h", failure_type=FailureType.EXTERNAL_DEPENDENCY),),
+            FailureType.EXTERNAL_DEPENDENCY,
+        ),
+    ],
+)
+def test_the_rankers_evidence_decides_when_no_live_rule_does(
+    indicator: str, evidence: tuple[Evidence, ...], expected: FailureType
+) -> None:
+    cause = Cause("svc", 0.9, indicator=indicator or None, evidence=evidence)
+    found = from_evidence(cause)
+    assert found is not None and found[0] is expected
+    assert classify(cause, []).failure_type is expected
+
+
+def test_no_evidence_decides_nothing_and_a_name_never_does() -> None:
+    assert from_evidence(Cause("bank_remote", 0.9)) is None
+    assert classify(Cause("bank_remote", 0.9), []).failure_type is FailureType.UNKNOWN
+    # the notes are for humans: words there decide nothing
+    noted = Cause("svc", 0.9, evidence=(Evidence(EvidenceKind.FACT, "cpu memory timeout"),))
+    assert from_evidence(noted) is None

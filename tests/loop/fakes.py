@@ -20,6 +20,7 @@ from selfheal.core.types import (
     Cause,
     FailureType,
     Incident,
+    IncidentStatus,
     Plan,
     Sample,
     SeriesKey,
@@ -193,6 +194,13 @@ class MemoryStore:
 
     def load_incident(self, incident_id: str) -> Incident | None:
         return self.incidents.get(incident_id)
+
+    def open_incidents(self) -> list[Incident]:
+        return [
+            i
+            for i in self.incidents.values()
+            if i.status in (IncidentStatus.OPEN, IncidentStatus.REMEDIATING)
+        ]
 
     def record_action(self, incident_id: str, result: ActionResult) -> None:
         self.actions.append((incident_id, result))

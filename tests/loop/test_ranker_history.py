@@ -8,7 +8,15 @@ import networkx as nx
 
 from selfheal.core import indicators as ind
 from selfheal.core.clock import FakeClock
-from selfheal.core.types import Anomaly, Cause, FailureType, Incident, Sample, SeriesKey
+from selfheal.core.types import (
+    Anomaly,
+    Cause,
+    EvidenceKind,
+    FailureType,
+    Incident,
+    Sample,
+    SeriesKey,
+)
 from selfheal.loop.stages import RankerAdapter
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store import open_store
@@ -44,7 +52,7 @@ def test_a_healed_incident_is_remembered_and_recognised_after_a_restart(tmp_path
     try:
         ranker = RankerAdapter(_history(100.0, 110.0), memory=store.past_incidents)
         first = ranker.rank(_incident("inc-1", 100.0), GRAPH, 110.0)
-        assert not any("history:" in e for c in first for e in c.evidence)  # nothing known yet
+        assert not any(e.kind is EvidenceKind.HISTORY for c in first for e in c.evidence)  # nothing known yet
         ranker.learn(_incident("inc-1", 100.0), Cause("cart", 0.9, FailureType.CODE_BUG), 120.0)
         (kept,) = store.past_incidents.recent()
         assert kept.root_service == "cart" and kept.failure_type == "CodeBug"
@@ -57,8 +65,8 @@ def test_a_healed_incident_is_remembered_and_recognised_after_a_restart(tmp_path
         ranker = RankerAdapter(_history(300.0, 310.0), memory=store.past_incidents)
         causes = ranker.rank(_incident("inc-2", 300.0), GRAPH, 310.0)
         cart = next(c for c in causes if c.service == "cart")
-        assert any("history: matches a past CodeBug incident" in e for e in cart.evidence)
-        assert not any("history:" in e for c in causes if c.service != "cart" for e in c.evidence)
+        assert any(e.failure_type is FailureType.CODE_BUG for e in cart.evidence)
+        assert not any(e.kind is EvidenceKind.HISTORY for c in causes if c.service != "cart" for e in c.evidence)
     finally:
         store.close()
 
@@ -79,7 +87,7 @@ def test_without_a_store_what_was_learned_lasts_for_the_process() -> None:
     ranker.learn(_incident("inc-1", 100.0), Cause("cart", 0.9, FailureType.CODE_BUG), 120.0)
     causes = ranker.rank(_incident("inc-2", 300.0), GRAPH, 310.0)
     cart = next(c for c in causes if c.service == "cart")
-    assert any("history: matches a past CodeBug incident" in e for e in cart.evidence)
+    assert any(e.failure_type is FailureType.CODE_BUG for e in cart.evidence)
 
 
 def test_the_ranking_keeps_at_most_max_causes() -> None:

@@ -7,6 +7,8 @@ import math
 from selfheal.core.types import (
     Anomaly,
     Cause,
+    Evidence,
+    EvidenceKind,
     FailureType,
     Impact,
     Incident,
@@ -38,7 +40,12 @@ def test_incident_round_trips_through_its_json_form() -> None:
         SeriesKey.of("error_ratio", {"service": "cart", "instance": "cart-0"}),
         "above 5%",
     )
-    cause = Cause("cart", 0.8, FailureType.CODE_BUG, "cart-0", "error_ratio", ("e",), ("cart",))
+    seen = (
+        Evidence(EvidenceKind.METRIC, "metric error_ratio moved up", "error_ratio", rising=True),
+        Evidence(EvidenceKind.LOG_ERRORS, "log error template surged", text="ERROR <*> failed"),
+        Evidence(EvidenceKind.HISTORY, "history", failure_type=FailureType.CODE_BUG),
+    )
+    cause = Cause("cart", 0.8, FailureType.CODE_BUG, "cart-0", "error_ratio", seen, ("cart",))
     inc = Incident(
         "inc-1",
         10.0,
@@ -50,6 +57,7 @@ def test_incident_round_trips_through_its_json_form() -> None:
         13.0,
     )
     back = ser.incident_from(ser.incident(inc))
+    assert ser.incident(inc)["causes"][0]["evidence"][0] == "metric error_ratio moved up"
     assert back.anomalies[0] == anomaly
     assert math.isnan(back.anomalies[1].value)
     assert back.causes == inc.causes and back.impact == inc.impact
@@ -59,3 +67,9 @@ def test_incident_round_trips_through_its_json_form() -> None:
         inc.services,
         inc.updated_at,
     )
+
+
+def test_a_cause_stored_before_findings_existed_reads_back_with_its_notes() -> None:
+    old = {"service": "cart", "confidence": 0.9, "evidence": ["metric x moved up"]}
+    (note,) = ser.cause_from(old).evidence
+    assert (note.kind, note.note) == (EvidenceKind.FACT, "metric x moved up")

@@ -103,3 +103,37 @@ def test_intents_approvals_control_on_postgres(pg_store: Store) -> None:
         pg_store.approvals.decide(rid, False, by="bob")
     pg_store.control.pause("freeze", by="alice")
     assert pg_store.control.paused
+
+
+def test_replicas_racing_for_the_lease_on_postgres_get_one_leader_and_fenced_intents(
+    pg_store: Store, pg_url: str
+) -> None:
+    import threading
+
+    from selfheal.store.leases import LeaseLost
+
+    winners: list[str] = []
+    start = threading.Barrier(6)
+
+    def contend(name: str) -> None:
+        s = open_store(pg_url, FakeClock(100.0))
+        try:
+            start.wait()
+            if s.leases.acquire("loop", name, now=100.0, ttl_seconds=10.0) is not None:
+                winners.append(name)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=contend, args=(f"r{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    lease = pg_store.leases.current("loop")
+    assert lease is not None and lease.holder == winners[0]
+    successor = pg_store.leases.acquire("loop", "next", now=111.0, ttl_seconds=10.0)
+    assert successor is not None and successor.epoch == 2
+    with pytest.raises(LeaseLost):
+        pg_store.intents.record_intent("late", {"kind": "x"}, "inc", at=111.5, fence=lease)
+    assert pg_store.intents.get("late") is None

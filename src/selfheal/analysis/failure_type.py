@@ -1,11 +1,12 @@
-"""Failure type of a cause, decided from the evidence.
+"""Failure type of a cause, decided in one place from structured evidence.
 
 ``selfheal.analysis.triage`` calls ``classify`` for every cause the root-cause
-ranker returned (a ranker that decided keeps its answer unless a rule here
-matches). The evidence is the
-incident's anomalies, the platform's recent changes and which services are
-external dependencies. The rules read like an SRE's triage, most specific
-first:
+ranker returned; the benchmarks call it for the ranker's top cause. The ranker
+itself types nothing: it hands over each cause's structured evidence
+(``core.types.Evidence``). The evidence read here is the incident's rule
+anomalies, the platform's recent changes, its external dependencies and roles,
+and the cause's own evidence from the ranker — fields, never prose. The rules
+read like an SRE's triage, most specific first:
 
 1. a deploy on the cause service shortly before the incident → ``CodeBug``;
 2. a config push on it → ``ConfigurationError``;
@@ -20,19 +21,34 @@ first:
 7. one instance's calls to a dependency much slower than its siblings' calls to it, or
    latency on one call edge while the callee's own latency is fine → ``NetworkFailure``;
 8. pool saturation or pool timeouts → ``ResourceExhaustion`` (after 7: a slow callee
-   fills its callers' pools).
+   fills its callers' pools);
 
-Pure logic, no I/O.
+then, from the ranker's evidence about the cause (``from_evidence``):
+
+9. a log template reporting bad data (checksum, corrupt, malformed…) →
+   ``DataCorruption``;
+10. a resource indicator (CPU, memory, disk, threads…) named by the ranker, or one that
+    rose → ``ResourceExhaustion`` (one that fell — requests returning early — is a
+    consequence);
+11. a new or surging log template about configuration → ``ConfigurationError``;
+12. an error indicator, error log templates, failing traced calls, or a code path the
+    service stopped taking → ``CodeBug``;
+13. latency or network indicators or words → ``NetworkFailure``;
+14. a past incident rooted here that looks the same → its failure type.
+
+A cause nothing here decides keeps the type it came with (``Unknown`` from the
+ranker). Pure logic, no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from selfheal.core import indicators as ind
 from selfheal.core.platform import ROLE_CACHE, ChangeEvent, ChangeKind
-from selfheal.core.types import Anomaly, Cause, FailureType
+from selfheal.core.types import Anomaly, Cause, Evidence, EvidenceKind, FailureType
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +240,57 @@ def classify(
     instance = cause.instance or _single_instance(
         [a for a in mine if a.instance and a.indicator != ind.UP]
     )
+    found = from_evidence(cause)
+    if found is not None:
+        kind, reason = found
+        return Classification(kind, cause.indicator, instance, reason)
     return Classification(cause.failure_type, cause.indicator, instance, NO_RULE)
+
+
+# Words in indicator names and observed texts (log templates, span names): the names
+# and the texts are data the platform and the services wrote, not prose of ours.
+_INTEGRITY = re.compile(r"(checksum|corrupt|constraint|integrity|malformed|deserial)", re.I)
+_RESOURCE = re.compile(r"\b(cpu|memory|mem|disk|thread|heap|oom|fd|saturation)", re.I)
+_CONFIG = re.compile(r"(config|property|properties|setting|parameter|invalid value)", re.I)
+_ERRORS = re.compile(r"(error|exception|fail|success_ratio|status|5\d\d|traceback)", re.I)
+_NETWORK = re.compile(r"(network|latency|delay|timeout|timed out|connection|rtt|p9\d)", re.I)
+_LOGS = (EvidenceKind.LOG_ERRORS, EvidenceKind.LOG_VANISHED)
+_CODE_PATHS = (EvidenceKind.TRACE_ERRORS, EvidenceKind.TRACE_PATTERN)
+
+
+def from_evidence(cause: Cause) -> tuple[FailureType, str] | None:
+    """Rules 9-14: the failure type the ranker's structured evidence about ``cause``
+    points at, with the reason; ``None`` when it points nowhere."""
+    evidence: tuple[Evidence, ...] = cause.evidence
+    main = cause.indicator or ""
+    texts = [e.text for e in evidence if e.text]
+    logs = [e for e in evidence if e.kind in _LOGS]
+    if any(_INTEGRITY.search(t) for t in texts):
+        return FailureType.DATA_CORRUPTION, "observed text reports bad data"
+    rose = [
+        e.indicator
+        for e in evidence
+        if e.kind is EvidenceKind.METRIC and e.rising and _RESOURCE.search(e.indicator)
+    ]
+    if _RESOURCE.search(main) or rose:
+        return (
+            FailureType.RESOURCE_EXHAUSTION,
+            f"{main if _RESOURCE.search(main) else rose[0]} rose",
+        )
+    if any(_CONFIG.search(e.text) for e in logs):
+        return FailureType.CONFIGURATION_ERROR, "a log template speaks of configuration"
+    if _ERRORS.search(main) or logs or any(e.kind in _CODE_PATHS for e in evidence):
+        return FailureType.CODE_BUG, "its own errors, error logs or a code path it stopped taking"
+    if (
+        _NETWORK.search(main)
+        or any(_NETWORK.search(e.indicator) or _NETWORK.search(e.text) for e in evidence)
+        or any(e.kind is EvidenceKind.TRACE_NETWORK for e in evidence)
+    ):
+        return FailureType.NETWORK_FAILURE, "latency without errors of its own"
+    for e in evidence:
+        if e.kind is EvidenceKind.HISTORY and e.failure_type is not None:
+            return e.failure_type, "a past incident rooted here looked the same"
+    return None
 
 
 def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:
@@ -240,5 +306,5 @@ def apply(cause: Cause, found: Classification) -> Cause:
         failure_type=found.failure_type,
         indicator=found.indicator or cause.indicator,
         instance=found.instance or cause.instance,
-        evidence=(*cause.evidence, f"classified: {found.reason}"),
+        evidence=(*cause.evidence, Evidence(EvidenceKind.FACT, f"classified: {found.reason}")),
     )

@@ -15,6 +15,8 @@ from selfheal.core.types import (
     ActionResult,
     Anomaly,
     Cause,
+    Evidence,
+    EvidenceKind,
     FailureType,
     Impact,
     Incident,
@@ -31,7 +33,7 @@ from selfheal.core.types import (
 
 __all__ = [
     "Action", "ActionKind", "ActionResult", "Anomaly", "Cause", "Clock", "ConfigError",
-    "FailureType", "FakeClock", "Impact", "Incident", "IncidentStatus", "ModelFormatError",
+    "Evidence", "EvidenceKind", "FailureType", "FakeClock", "Impact", "Incident", "IncidentStatus", "ModelFormatError",
     "Outcome", "PermanentError", "Plan", "Rollback", "Sample", "SelfHealError", "SeriesKey",
     "SignalKind", "Strategy", "SystemClock", "TemporaryError", "Verification",
 ]  # fmt: skip

@@ -472,6 +472,33 @@ class OtlpConfig(_Section):
     )
 
 
+class HaConfig(_Section):
+    """High availability: several ``selfheal run`` replicas on one shared store
+    (PostgreSQL); the one holding the lease acts, the others watch, warm, and the first
+    to find the lease expired takes over."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Lead through a lease in the store instead of acting alone. Default off "
+        "(one replica). Needs a store every replica reaches: store.url on PostgreSQL.",
+    )
+    lease_name: str = Field(
+        default="selfheal", min_length=1, description="The lease the replicas share."
+    )
+    replica_name: str | None = Field(
+        default=None,
+        description="This replica's name in the lease and the audit trail. Default "
+        "hostname:pid.",
+    )
+    lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a leader's lease lasts after its last renewal (it renews every "
+        "cycle). Default three cycles: a standby takes over about three cycles after the "
+        "leader stops.",
+    )
+
+
 class Config(_Section):
     """The root of the configuration: one section per concern."""
 
@@ -494,6 +521,7 @@ class Config(_Section):
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
+    ha: HaConfig = Field(default_factory=HaConfig)
 
 
 def _printable(text: str, limit: int = 80) -> str:

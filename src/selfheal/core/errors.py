@@ -26,3 +26,8 @@ class PermanentError(SelfHealError):
 
 class ModelFormatError(SelfHealError):
     """A saved model is corrupt or from an incompatible version."""
+
+
+class LeadershipLost(SelfHealError):
+    """This replica no longer leads (its lease expired or another took it): it must not
+    act. Raised by a write fenced by the lease."""

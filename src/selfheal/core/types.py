@@ -152,6 +152,39 @@ class Anomaly:
         return (self.service, self.instance, self.indicator, self.detector)
 
 
+class EvidenceKind(enum.StrEnum):
+    """What a piece of evidence about a cause is."""
+
+    METRIC = "metric"  # one of the service's indicators moved (robust change)
+    ANOMALY = "anomaly"  # a rule or detector flagged one of its indicators
+    LOG_ERRORS = "log_errors"  # an error log template surged
+    LOG_VANISHED = "log_vanished"  # a log template stopped
+    TRACE_LATENCY = "trace_latency"  # its own server time in calls rose
+    TRACE_NETWORK = "trace_network"  # calls through it slowed on the network
+    TRACE_ERRORS = "trace_errors"  # calls into it fail
+    TRACE_PATTERN = "trace_pattern"  # a step its requests used to take stopped
+    CAUSALITY = "causality"  # its series leads others' (Granger)
+    HISTORY = "history"  # a past incident rooted here looks the same
+    FACT = "fact"  # a platform fact or a live rule, named by triage
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One structured piece of evidence about a cause, with the line a human reads.
+
+    Decisions read the fields, never ``note``: ``indicator`` is the indicator or
+    metric it is about, ``rising`` the direction a metric moved, ``text`` what was
+    observed verbatim (a log template, a span name), ``failure_type`` the type of a
+    past incident it matches."""
+
+    kind: EvidenceKind
+    note: str
+    indicator: str = ""
+    rising: bool | None = None
+    text: str = ""
+    failure_type: FailureType | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Cause:
     """A ranked root-cause candidate, carrying its own explanation."""
@@ -161,7 +194,7 @@ class Cause:
     failure_type: FailureType = FailureType.UNKNOWN
     instance: str | None = None
     indicator: str | None = None  # component / indicator when evidence allows
-    evidence: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
     path: tuple[str, ...] = ()  # propagation path: cause first, symptom last
     impact: tuple[str, ...] = ()  # services hurt by this cause
 

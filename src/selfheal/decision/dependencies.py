@@ -50,7 +50,7 @@ def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, 
         return []
     external = [d for d in own.dependencies if is_external(own.dependencies[d], context)]
     words = set(_WORD.findall(cause.indicator or "")) | set(
-        w for e in cause.evidence for w in _WORD.findall(e)
+        w for e in cause.evidence for w in _WORD.findall(e.indicator)
     )
     named = [d for d in external if d in words]
     if len(named) == 1:

@@ -9,7 +9,12 @@ orchestrates only; each step's decisions live in the part that owns it:
 - ``loop.diagnosis``: cause, failure type (through ``analysis.triage``), plan;
 - ``loop.remediation``: the typed state machine of one plan's actions;
 - ``loop.incidents``: status changes and resolution;
-- ``loop.reconcile``: intents a crash left pending, adopted at start.
+- ``loop.reconcile``: what a predecessor left (a crash, a replica that lost its lease):
+  its open incidents adopted, its action in flight verified, never repeated.
+
+With several replicas, only the one that holds the lead (``loop.leadership``) acts;
+the others collect and detect every cycle, warm, and the first to find the lead
+free takes over.
 
 It talks to the stages only through the ports (``loop.ports``); every step goes
 to the audit trail. Execution runs in a small worker pool so the cycle keeps
@@ -33,12 +38,14 @@ from selfheal.loop import serialize as ser
 from selfheal.loop.diagnosis import Diagnoser
 from selfheal.loop.incidents import IncidentBook
 from selfheal.loop.jobs import JobPool, ThreadPool
+from selfheal.loop.leadership import Alone
 from selfheal.loop.metrics import EngineMetrics
 from selfheal.loop.ports import (
     Collector,
     Correlation,
     Detection,
     Guards,
+    Leadership,
     Observation,
     Planner,
     PlatformView,
@@ -82,6 +89,7 @@ class Engine:
         metrics: EngineMetrics | None = None,
         pool: JobPool | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.collector = collector
         self.platform = platform
@@ -94,6 +102,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.metrics = metrics or EngineMetrics()
         self.pool = pool or ThreadPool(2)
+        self.leadership: Leadership = leadership or Alone()
         self.view = CycleView()
         self.audit = AuditTrail(store, clock, on_event)
         self.business = BusinessLevels()
@@ -138,7 +147,7 @@ class Engine:
         self._cycles = 0
         self._last_cycle_at: float | None = None
         self._last_error: str = ""
-        self._reconciled = False
+        self._leading = False  # led in the last cycle (the predecessor's work was taken over)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -158,6 +167,9 @@ class Engine:
             self._thread.join(timeout)
             self._thread = None
         self.pool.shutdown(wait=False)
+        if self._leading:
+            self.leadership.release(self.clock.now())
+            self._leading = False
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
@@ -177,14 +189,14 @@ class Engine:
     # -- the cycle -----------------------------------------------------------------------------
 
     def step(self) -> CycleReport:
-        """One cycle. A failing stage is logged and counted; the loop goes on."""
+        """One cycle. A failing stage is logged and counted; the loop goes on. A replica
+        that does not lead only watches (collects and detects, so it is warm to take
+        over); one that just took the lead first adopts what its predecessor left."""
         with self._lock:
             began = self.clock.now()
-            if not self._reconciled:
-                self._reconciled = True
-                reconcile(self.store, self.book, self.remediation, self.audit, began)
             try:
-                report = self._cycle(began)
+                leading = self._lead(began)
+                report = self._cycle(began) if leading else self._watch(began)
             except Exception as exc:  # one bad cycle must not kill the loop
                 log.exception("engine cycle failed")
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -197,6 +209,30 @@ class Engine:
             self.metrics.paused.set(1 if self.store.paused() else 0)
             self.metrics.series.set(self.detection.series_count)
             return report
+
+    def _lead(self, now: float) -> bool:
+        try:
+            leading = self.leadership.lead(now)
+        except Exception:  # unsure whether it leads: it must not act
+            log.exception("leadership check failed: standing by")
+            leading = False
+        self.metrics.leader.set(1 if leading else 0)
+        if leading and not self._leading:
+            # Raising here fails the cycle; the next one takes over again.
+            reconcile(self.store, self.book, self.remediation, self.audit, now)
+            self._leading = True
+        elif not leading and self._leading:
+            self._leading = False
+            self.book.hand_over(now)  # the successor owns the incidents now
+        return leading
+
+    def _watch(self, now: float) -> CycleReport:
+        """A standby's cycle: the same collection and detection, nothing decided."""
+        obs = self.collector.collect(now)
+        self._see(obs, now)
+        self.detection.observe(obs.samples)
+        self.business.observe(obs.samples)
+        return CycleReport(now, 0, (), ())
 
     def _cycle(self, now: float) -> CycleReport:
         obs = self.collector.collect(now)
@@ -257,6 +293,7 @@ class Engine:
                 "last_cycle_at": self._last_cycle_at,
                 "cycle_seconds": self.settings.cycle_seconds,
                 "paused": self.store.paused(),
+                "leader": self._leading,
                 "dry_run": self.settings.dry_run,
                 "series": self.detection.series_count,
                 "last_error": self._last_error,

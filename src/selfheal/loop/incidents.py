@@ -89,6 +89,15 @@ class IncidentBook:
         self._last_rule_hit[incident.id] = now
         self.store.save_incident(incident)
 
+    def hand_over(self, now: float) -> None:
+        """This replica stopped leading: its open incidents are its successor's now (read
+        back from the store); forget them here without closing them there."""
+        handed = [inc.id for inc in self.correlation.open_incidents]
+        for incident_id in handed:
+            self.correlation.close(incident_id)
+            self._forget(incident_id)
+        self.audit("leadership_lost", {"handed_over": handed})
+
     def quiet_for(self, incident: Incident, now: float) -> float:
         """Seconds since a rule anomaly last spoke for ``incident``."""
         return now - self._last_rule_hit.get(incident.id, incident.opened_at)

@@ -53,6 +53,11 @@ class EngineMetrics:
             "1 while the loop is paused (no new actions).",
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "selfheal_leader",
+            "1 while this replica leads (acts); 0 while it stands by.",
+            registry=self.registry,
+        )
         self.series = Gauge(
             "selfheal_series", "Indicator series the detectors follow.", registry=self.registry
         )

@@ -194,12 +194,28 @@ class Runner(Protocol):
         ...
 
 
+class Leadership(Protocol):
+    """Coordination: whether this replica leads (acts) or stands by (watches)."""
+
+    def lead(self, now: float) -> bool:
+        """Renew or take the lead; whether this replica leads now. Raising counts as
+        not leading."""
+        ...
+
+    def release(self, now: float) -> None:
+        """Let the lead go (a clean shutdown), so a standby takes over at once."""
+        ...
+
+
 class Store(Protocol):
     """State: audit trail, intents, incidents, approvals, the pause flag."""
 
     def audit(self, kind: str, payload: Mapping[str, Any], at: float) -> None: ...
 
-    def write_intent(self, incident_id: str, action: Action, at: float) -> str: ...
+    def write_intent(self, incident_id: str, action: Action, at: float) -> str:
+        """Record the intent to act; raises ``LeadershipLost`` when this replica no
+        longer leads (nothing written)."""
+        ...
 
     def complete_intent(self, intent_id: str, outcome: str, at: float) -> None: ...
 
@@ -211,6 +227,11 @@ class Store(Protocol):
 
     def load_incident(self, incident_id: str) -> Incident | None:
         """An incident as last saved (after a restart), or None when unknown."""
+        ...
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents saved as neither resolved nor escalated (a predecessor's, after a
+        restart or a takeover)."""
         ...
 
     def record_action(self, incident_id: str, result: ActionResult) -> None: ...

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfheal.analysis.triage import is_rule
-from selfheal.core.errors import PermanentError
+from selfheal.core.errors import LeadershipLost, PermanentError
 from selfheal.core.platform import CHANGE_MADE_BY
 from selfheal.core.types import (
     Action,
@@ -254,7 +254,11 @@ class Remediator:
             self._record(inc, rem, Outcome.DRY_RUN, now, now, detail="dry-run: not executed")
             rem.phase = Phase.DONE
             return
-        rem.intent_id = self.store.write_intent(inc.id, action, now)
+        try:
+            rem.intent_id = self.store.write_intent(inc.id, action, now)
+        except LeadershipLost as exc:  # another replica leads now: it will act, not this one
+            self._block_once(rem, f"not the leader: {exc}", action)
+            return
         self.audit(
             "intent", {"incident": inc.id, "intent": rem.intent_id, "action": ser.action(action)}
         )

@@ -19,6 +19,8 @@ from selfheal.core.types import (
     ActionResult,
     Anomaly,
     Cause,
+    Evidence,
+    EvidenceKind,
     FailureType,
     Impact,
     Incident,
@@ -55,10 +57,36 @@ def cause(c: Cause) -> dict[str, Any]:
         "failure_type": c.failure_type.value,
         "instance": c.instance,
         "indicator": c.indicator,
-        "evidence": list(c.evidence),
+        "evidence": [e.note for e in c.evidence],
+        "findings": [evidence(e) for e in c.evidence],
         "path": list(c.path),
         "impact": list(c.impact),
     }
+
+
+def evidence(e: Evidence) -> dict[str, Any]:
+    """One piece of a cause's structured evidence (``evidence`` keeps the notes alone)."""
+    return {
+        "kind": e.kind.value,
+        "note": e.note,
+        "indicator": e.indicator,
+        "rising": e.rising,
+        "text": e.text,
+        "failure_type": e.failure_type.value if e.failure_type is not None else None,
+    }
+
+
+def evidence_from(d: Mapping[str, Any]) -> Evidence:
+    kind = d.get("failure_type")
+    rising = d.get("rising")
+    return Evidence(
+        EvidenceKind(d.get("kind", EvidenceKind.FACT.value)),
+        str(d.get("note", "")),
+        str(d.get("indicator", "")),
+        rising=bool(rising) if rising is not None else None,
+        text=str(d.get("text", "")),
+        failure_type=FailureType(kind) if kind else None,
+    )
 
 
 def impact(i: Impact) -> dict[str, Any]:
@@ -172,7 +200,10 @@ def cause_from(d: Mapping[str, Any]) -> Cause:
         failure_type=FailureType(d.get("failure_type", FailureType.UNKNOWN.value)),
         instance=d.get("instance"),
         indicator=d.get("indicator"),
-        evidence=tuple(d.get("evidence") or ()),
+        # older records hold the notes alone: each becomes a fact with its note
+        evidence=tuple(evidence_from(f) for f in d["findings"])
+        if "findings" in d
+        else tuple(Evidence(EvidenceKind.FACT, str(n)) for n in d.get("evidence") or ()),
         path=tuple(d.get("path") or ()),
         impact=tuple(d.get("impact") or ()),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -21,9 +21,17 @@ import numpy as np
 
 from selfheal.core import indicators as ind
 from selfheal.core.clock import Clock
-from selfheal.core.errors import PermanentError, TemporaryError
+from selfheal.core.errors import LeadershipLost, PermanentError, TemporaryError
 from selfheal.core.platform import PlanningContext
-from selfheal.core.types import Action, ActionResult, Cause, Incident, Outcome, Plan
+from selfheal.core.types import (
+    Action,
+    ActionResult,
+    Cause,
+    Incident,
+    IncidentStatus,
+    Outcome,
+    Plan,
+)
 from selfheal.decision.guards import Guards
 from selfheal.decision.guards import Verdict as GuardVerdict
 from selfheal.decision.planner import Planner
@@ -33,6 +41,8 @@ from selfheal.loop.ports import Prepared, Verdict
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
 from selfheal.monitoring.window_store import WindowStore
+from selfheal.store.incidents import IncidentRecord
+from selfheal.store.leases import Lease
 from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.past_incidents import PastIncidents
 from selfheal.store.state import Store
@@ -44,8 +54,11 @@ if TYPE_CHECKING:  # the RCA engine itself is imported on first diagnosis
 class StoreAdapter:
     """``ports.Store`` over ``selfheal.store.Store``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fence: Callable[[], Lease | None] | None = None) -> None:
+        """``fence``: the lease every intent is written under (``LeaseLeadership.fence``);
+        without one, intents are not fenced (a single replica)."""
         self.store = store
+        self._fence = fence
         self._seq = itertools.count(1)
 
     def audit(self, kind: str, payload: Mapping[str, Any], at: float) -> None:
@@ -53,7 +66,10 @@ class StoreAdapter:
 
     def write_intent(self, incident_id: str, action: Action, at: float) -> str:
         key = f"{incident_id}:{action.describe()}:{at:.3f}:{next(self._seq)}"
-        self.store.intents.record_intent(key, ser.action(action), incident_id, at)
+        fence = self._fence() if self._fence is not None else None
+        if self._fence is not None and fence is None:
+            raise LeadershipLost("this replica holds no lease: it does not act")
+        self.store.intents.record_intent(key, ser.action(action), incident_id, at, fence=fence)
         return key
 
     def complete_intent(self, intent_id: str, outcome: str, at: float) -> None:
@@ -83,8 +99,19 @@ class StoreAdapter:
 
     def load_incident(self, incident_id: str) -> Incident | None:
         record = self.store.incidents.get(incident_id)
-        if record is None:
-            return None
+        return None if record is None else self._incident(record)
+
+    def open_incidents(self) -> list[Incident]:
+        found = []
+        for status in (IncidentStatus.OPEN, IncidentStatus.REMEDIATING):
+            for record in self.store.incidents.list(status=status, limit=1000):
+                incident = self._incident(record)
+                if incident is not None:
+                    found.append(incident)
+        return sorted(found, key=lambda i: (i.opened_at, i.id))
+
+    @staticmethod
+    def _incident(record: IncidentRecord) -> Incident | None:
         try:
             return ser.incident_from(
                 {

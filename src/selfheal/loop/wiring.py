@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
 from selfheal.loop.engine import Engine
 from selfheal.loop.jobs import ThreadPool
+from selfheal.loop.leadership import Alone, LeaseLeadership
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
 from selfheal.loop.settings import EngineSettings
@@ -149,6 +151,7 @@ def _build(
     closers.append(collector.close)
     store = open_store(config.store.url, clock)
     closers.append(store.close)
+    leadership = leadership_for(config, store)
     runner = ExecutorRunner(executor, clock)
     det = config.detection
     factory = None
@@ -202,7 +205,7 @@ def _build(
         planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),
         runner=runner,
-        store=StoreAdapter(store),
+        store=StoreAdapter(store, fence=leadership.fence),
         clock=clock,
         settings=EngineSettings(
             cycle_seconds=config.loop.cycle_seconds,
@@ -214,8 +217,20 @@ def _build(
         ),
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
+        leadership=leadership,
     )
     return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint)
+
+
+def leadership_for(config: Config, store: Store) -> Alone | LeaseLeadership:
+    """Alone, or a lease in the shared store (``ha.enabled``); a SQLite store only serves
+    replicas on one machine, which is allowed (tests, a warm spare on the same host)."""
+    ha = config.ha
+    if not ha.enabled:
+        return Alone()
+    name = ha.replica_name or f"{socket.gethostname()}:{os.getpid()}"
+    ttl = ha.lease_seconds or 3 * config.loop.cycle_seconds
+    return LeaseLeadership(store.leases, ha.lease_name, name, ttl)
 
 
 class _ClosablePlatformView(PlatformView, Protocol):

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.store.db import ConflictError, Database, NotFoundError
 from selfheal.store.json_codec import canonical_json, loads
+from selfheal.store.leases import Lease, Leases
 from selfheal.store.schema import IntentRow
 
 
@@ -59,9 +60,16 @@ class IntentJournal:
         self.clock: Clock = clock or SystemClock()
 
     def record_intent(
-        self, key: str, action: Mapping[str, Any], incident_id: str, at: float | None = None
+        self,
+        key: str,
+        action: Mapping[str, Any],
+        incident_id: str,
+        at: float | None = None,
+        fence: Lease | None = None,
     ) -> bool:
-        """Write the intent; False (and nothing written) if ``key`` was recorded before."""
+        """Write the intent; False (and nothing written) if ``key`` was recorded before.
+        With ``fence``, only while that lease still holds (``LeaseLost`` otherwise, and
+        nothing written): a replica that lost the lead never starts an action."""
         if not key:
             raise ValueError("an intent needs a non-empty idempotency key")
         row = IntentRow(
@@ -72,6 +80,8 @@ class IntentJournal:
         )
         try:
             with self.db.write_session() as session:
+                if fence is not None:
+                    Leases.holds(session, fence, row.created_at)
                 if session.get(IntentRow, key) is not None:
                     return False
                 session.add(row)

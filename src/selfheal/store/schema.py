@@ -125,3 +125,17 @@ class ControlRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(128))
     at: Mapped[float] = mapped_column(Float)
+
+
+class LeaseRow(Base):
+    """Who leads: one row per lease. ``epoch`` grows each time another holder takes
+    it, and fenced writes (intents) check it, so a leader that lost its lease cannot
+    start an action after its successor took over."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    epoch: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)
+    renewed_at: Mapped[float] = mapped_column(Float)

@@ -17,6 +17,7 @@ from selfheal.store.control import ControlFlag
 from selfheal.store.db import Database
 from selfheal.store.incidents import IncidentStore
 from selfheal.store.intents import IntentJournal
+from selfheal.store.leases import Leases
 from selfheal.store.outcomes import StrategyOutcomes
 from selfheal.store.past_incidents import PastIncidents
 
@@ -31,6 +32,7 @@ class Store:
     control: ControlFlag
     outcomes: StrategyOutcomes
     past_incidents: PastIncidents
+    leases: Leases
 
     def close(self) -> None:
         self.db.dispose()
@@ -69,4 +71,5 @@ def open_store(url: str = "sqlite:///selfheal.db", clock: Clock | None = None) -
         control=ControlFlag(db, clock),
         outcomes=StrategyOutcomes(db, clock),
         past_incidents=PastIncidents(db, clock),
+        leases=Leases(db),
     )

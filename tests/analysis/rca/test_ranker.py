@@ -6,8 +6,9 @@ import networkx as nx
 import pytest
 from tests.analysis.rca.shop import START, shop_graph, shop_input
 
+from selfheal.analysis.failure_type import from_evidence
 from selfheal.analysis.rca import RCAConfig, RCAInput, rank
-from selfheal.core.types import Anomaly, FailureType
+from selfheal.core.types import Anomaly, Cause, Evidence, EvidenceKind, FailureType
 
 
 @pytest.mark.parametrize(
@@ -54,11 +55,18 @@ def test_deepest_anomalous_service_ranks_first(faulty: dict, expected: str) -> N
     assert rank(shop_input(faulty)).ranking[0] == expected
 
 
+def typed(cause: Cause) -> FailureType | None:
+    """The failure type the cause's structured evidence points at (the ranker types
+    nothing itself; ``analysis.failure_type`` decides, from these fields)."""
+    found = from_evidence(cause)
+    return None if found is None else found[0]
+
+
 def test_a_lone_symptom_at_the_top_blames_the_top() -> None:
     result = rank(shop_input({"frontend": {"cpu": 0.9, "latency_p99": 0.3}}))
     assert result.top is not None
     assert result.top.service == "frontend"
-    assert result.top.failure_type is FailureType.RESOURCE_EXHAUSTION
+    assert typed(result.top) is FailureType.RESOURCE_EXHAUSTION
     assert result.top.indicator == "cpu"
 
 
@@ -75,7 +83,7 @@ def test_causes_carry_path_impact_and_bounded_confidence() -> None:
     top = result.causes[0]
     assert top.path[0] == "payment" and top.path[-1] == "frontend"
     assert set(top.impact) == {"checkout", "frontend"}
-    assert top.failure_type is FailureType.CODE_BUG
+    assert typed(top) is FailureType.CODE_BUG
     assert all(0.0 <= c.confidence <= 1.0 for c in result.causes)
 
 
@@ -159,7 +167,17 @@ def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> No
         return SignalOutput(
             "log_templates",
             {"cart": 5.0},
-            {"cart": ("log error template surged (9x): ERROR null cart",)},
+            {
+                "cart": (
+                    Evidence(
+                        EvidenceKind.LOG_ERRORS,
+                        "log error template surged (9x): ERROR null cart",
+                        "log:error_template",
+                        rising=True,
+                        text="ERROR null cart",
+                    ),
+                )
+            },
             {"cart": "log:error_template"},
         )
 
@@ -172,7 +190,7 @@ def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> No
     top = rank(data, config, registry).causes[0]
     assert top.service == "cart"
     assert top.indicator == "log:error_template"
-    assert top.failure_type is FailureType.CODE_BUG
+    assert typed(top) is FailureType.CODE_BUG
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from tests.analysis.rca.shop import shop_input
 
 from selfheal.analysis.rca import PastIncident, RCAInput, rank
 from selfheal.analysis.rca.signals_history import cosine, incident_signature, past_incidents
-from selfheal.core.types import FailureType
+from selfheal.core.types import EvidenceKind, FailureType
 
 
 def test_a_recurring_incident_matches_its_past_root() -> None:
@@ -21,7 +21,7 @@ def test_a_recurring_incident_matches_its_past_root() -> None:
     out = past_incidents(with_history)
     assert out.scores.get("payment", 0.0) > 0.9
     assert "cache" not in out.scores
-    assert any("history" in e for e in rank(with_history).causes[0].evidence)
+    assert any(e.kind is EvidenceKind.HISTORY for e in rank(with_history).causes[0].evidence)
 
 
 def test_without_past_incidents_history_says_nothing() -> None:

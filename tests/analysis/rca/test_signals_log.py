@@ -5,6 +5,7 @@ import networkx as nx
 from selfheal.analysis.rca.inputs import LogRecord, RCAInput, SpanRecord
 from selfheal.analysis.rca.logs import mask
 from selfheal.analysis.rca.signals_log import log_templates
+from selfheal.core.types import EvidenceKind
 
 
 def _lines(service: str, text: str, n: int, t0: float) -> list[LogRecord]:
@@ -27,7 +28,7 @@ def test_a_vanished_success_line_points_at_its_service() -> None:
     )
     out = log_templates(_input(before, during))
     assert max(out.scores, key=out.scores.get) == "route"
-    assert any("stopped" in line for line in out.evidence["route"])
+    assert any("stopped" in e.note for e in out.evidence["route"])
 
 
 def test_a_new_error_template_counts() -> None:
@@ -67,7 +68,7 @@ def test_an_old_error_burst_that_stopped_long_ago_is_not_a_vanished_template() -
     lately = _lines("order", "ERROR no instances available for pricing {i}", 20, 900)
     out = log_templates(_late_input(steady + lately, during))
     assert out.scores.get("order", 0.0) > 0.0
-    assert any("stopped" in line for line in out.evidence["order"])
+    assert any("stopped" in e.note for e in out.evidence["order"])
 
 
 def test_no_logs_means_no_opinion() -> None:
@@ -160,7 +161,7 @@ def test_an_operation_that_stops_writing_a_line_points_at_its_service() -> None:
     during = _mix(40, 40, 100.0, "b", BOOK[:1])  # booking returns before the seat is booked
     out = log_templates(_traced_input(before, during))
     assert max(out.scores, key=out.scores.get) == "travel"
-    assert any("seat booked" in line and "stopped" in line for line in out.evidence["travel"])
+    assert any("seat booked" in e.text and e.kind is EvidenceKind.LOG_VANISHED for e in out.evidence["travel"])
 
 
 def test_spans_only_count_in_the_seconds_the_logs_cover() -> None:
@@ -179,4 +180,4 @@ def test_spans_only_count_in_the_seconds_the_logs_cover() -> None:
     )
     out = log_templates(data)
     assert max(out.scores, key=out.scores.get) == "travel"
-    assert any("seat booked" in line for line in out.evidence["travel"])
+    assert any("seat booked" in e.text for e in out.evidence["travel"])

@@ -39,7 +39,7 @@ def test_a_service_that_stops_calling_a_step_is_blamed() -> None:
     out = trace_patterns(_input(spans))
     assert max(out.scores, key=out.scores.__getitem__) == "frontend"
     assert out.scores["frontend"] > 30.0
-    assert "call cart" in out.evidence["frontend"][0]
+    assert "call cart" in out.evidence["frontend"][0].text
     assert out.scores.get("cart", 0.0) < 1.0  # cart does the same with what it gets
 
 

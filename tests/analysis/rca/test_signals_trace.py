@@ -5,6 +5,7 @@ import numpy as np
 
 from selfheal.analysis.rca.inputs import CallSample, RCAInput
 from selfheal.analysis.rca.signals_trace import trace_edges
+from selfheal.core.types import EvidenceKind
 
 T = np.arange(0.0, 240.0)
 START = 120.0
@@ -62,7 +63,7 @@ def test_errors_a_callee_returns_are_its_own() -> None:
     )
     out = trace_edges(data)
     assert max(out.scores, key=out.scores.get) == "payment"
-    assert any("errors" in line for line in out.evidence["payment"])
+    assert any(e.kind is EvidenceKind.TRACE_ERRORS for e in out.evidence["payment"])
 
 
 def test_quiet_traces_score_nothing() -> None:

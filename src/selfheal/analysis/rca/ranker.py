@@ -36,7 +36,6 @@ import networkx as nx
 import numpy as np
 
 from selfheal.analysis.rca import gnn
-from selfheal.analysis.rca.failure_type import infer_failure_type
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.pagerank import pagerank_scores
 from selfheal.analysis.rca.result import RCAResult
@@ -318,12 +317,10 @@ def rank(
         evidence = tuple(e for o in outputs for e in o.evidence.get(service, ()))
         indicator = _main_indicator(service, outputs, cfg.weights, sure, signal_scores)
         path, impact = _path_and_impact(data.graph, service, hurt)
-        is_leaf = service in data.graph and data.graph.out_degree(service) == 0
         causes.append(
             Cause(
                 service=service,
                 confidence=round(_confidence(score, runner_up, strength), 4),
-                failure_type=infer_failure_type(service, indicator, evidence, is_leaf),
                 indicator=indicator,
                 evidence=evidence,
                 path=path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from selfheal.core.types import Cause
+from selfheal.core.types import Cause, FailureType
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,6 @@ class RCAResult:
         for i, c in enumerate(self.causes, start=1):
             mark = "" if c.is_confident(self.threshold) else " (below threshold)"
             where = f"/{c.indicator}" if c.indicator else ""
-            lines.append(
-                f"{i}. {c.service}{where} {c.failure_type.value} "
-                f"confidence={c.confidence:.2f}{mark}"
-            )
+            typed = "" if c.failure_type is FailureType.UNKNOWN else f" {c.failure_type.value}"
+            lines.append(f"{i}. {c.service}{where}{typed} confidence={c.confidence:.2f}{mark}")
         return "\n".join(lines)

@@ -2,8 +2,8 @@
 
 A signal looks at one modality of an ``RCAInput`` and says, per service, how
 strongly that service looks like the origin of the incident (``scores``, any
-non-negative scale; the ranker normalises them), plus short human-readable
-``evidence`` and, where it can tell, the indicator that moved most. Signals
+non-negative scale; the ranker normalises them), plus structured
+``evidence`` (each with the line a human reads) and, where it can tell, the indicator that moved most. Signals
 never see each other's output, except the propagation signal, which the ranker
 feeds with the combined local evidence (see ``ranker.py``).
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from selfheal.analysis.rca.inputs import RCAInput
+from selfheal.core.types import Evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class SignalOutput:
 
     name: str
     scores: Mapping[str, float]
-    evidence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    evidence: Mapping[str, tuple[Evidence, ...]] = field(default_factory=dict)
     indicator: Mapping[str, str] = field(default_factory=dict)
     onset: Mapping[str, float] = field(default_factory=dict)  # first anomalous time
     # Absolute strength in [0, 1]: how clearly the service shows any symptom at

@@ -23,6 +23,7 @@ import numpy as np
 from selfheal.analysis.rca.change import indicator_changes
 from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_SAMPLES = 12
 MAX_SAMPLES = 120  # the most recent samples only: bounded time per test
@@ -96,7 +97,11 @@ def granger(data: RCAInput) -> SignalOutput:
         led[u] += 1.0 - p_vu
     scores = {s: max(0.0, leads[s] - led[s]) for s in series}
     evidence = {
-        s: (f"granger: its metrics lead its neighbours (net {v:.2f})",)
+        s: (
+            Evidence(
+                EvidenceKind.CAUSALITY, f"granger: its metrics lead its neighbours (net {v:.2f})"
+            ),
+        )
         for s, v in scores.items()
         if v > 0.5
     }

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from selfheal.analysis.rca.change import indicator_changes
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_SIMILARITY = 0.5
 SILENT_ROOT_SIMILARITY = 0.9  # when the past root shows no symptom now
@@ -76,14 +77,18 @@ def past_incidents(data: RCAInput) -> SignalOutput:
         return SignalOutput("history", {})
     now = incident_signature(data)
     scores: dict[str, float] = {}
-    evidence: dict[str, tuple[str, ...]] = {}
+    evidence: dict[str, tuple[Evidence, ...]] = {}
     for past in data.past_incidents:
         sim = cosine(now, past.signature)
         needed = MIN_SIMILARITY if shows(now, past.root_service) else SILENT_ROOT_SIMILARITY
         if sim >= needed and sim > scores.get(past.root_service, 0.0):
             scores[past.root_service] = sim
             evidence[past.root_service] = (
-                f"history: matches a past {past.failure_type.value} incident "
-                f"rooted here (similarity {sim:.2f})",
+                Evidence(
+                    EvidenceKind.HISTORY,
+                    f"history: matches a past {past.failure_type.value} incident "
+                    f"rooted here (similarity {sim:.2f})",
+                    failure_type=past.failure_type,
+                ),
             )
     return SignalOutput("history", scores, evidence, {}, {}, {}, scale=0.5)

@@ -51,6 +51,7 @@ from collections import Counter
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.logs import is_errorish, templates_of
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 COMMON = 3  # a template seen this often before is common enough to scale by
 MIN_EXPECTED = 1.0  # a template expected less often than this cannot "vanish"
@@ -195,7 +196,7 @@ def log_templates(data: RCAInput) -> SignalOutput:
             surge, surge_t = g, gt
         best[service] = (vanish, vanish_t, surge, surge_t)
     scores: dict[str, float] = {}
-    evidence: dict[str, tuple[str, ...]] = {}
+    evidence: dict[str, tuple[Evidence, ...]] = {}
     indicator: dict[str, str] = {}
     for service in sorted(best):
         during = totals[service][1]
@@ -206,10 +207,26 @@ def log_templates(data: RCAInput) -> SignalOutput:
         scores[service] = score
         lines = []
         if surge > 0.0:
-            lines.append(f"log error template surged ({during[surge_t]}x): {surge_t[:120]}")
+            lines.append(
+                Evidence(
+                    EvidenceKind.LOG_ERRORS,
+                    f"log error template surged ({during[surge_t]}x): {surge_t[:120]}",
+                    "log:error_template",
+                    rising=True,
+                    text=surge_t,
+                )
+            )
             indicator[service] = "log:error_template"
         if vanish > 0.0:
-            lines.append(f"log template stopped ({during[vanish_t]}x now): {vanish_t[:120]}")
+            lines.append(
+                Evidence(
+                    EvidenceKind.LOG_VANISHED,
+                    f"log template stopped ({during[vanish_t]}x now): {vanish_t[:120]}",
+                    "log:vanished_template",
+                    rising=False,
+                    text=vanish_t,
+                )
+            )
             indicator.setdefault(service, "log:vanished_template")
         evidence[service] = tuple(lines)
     strength = {s: 1.0 - math.exp(-v / 4.0) for s, v in scores.items()}

@@ -22,6 +22,7 @@ from collections import defaultdict
 from selfheal.analysis.rca.change import IndicatorChange, indicator_changes
 from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 CHANGE_THRESHOLD = 3.0  # robust deviations; below this a move is ordinary noise
 CHANGE_SATURATION = 10.0
@@ -69,7 +70,7 @@ def metric_change(data: RCAInput) -> SignalOutput:
     raw: dict[str, float] = defaultdict(float)
     kinds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     indicator: dict[str, str] = {}
-    evidence: dict[str, list[str]] = defaultdict(list)
+    evidence: dict[str, list[Evidence]] = defaultdict(list)
     for c in changes:  # largest first
         level = math.log1p(max(0.0, c.score - CHANGE_THRESHOLD))
         kind = _kind(c.indicator)
@@ -81,7 +82,12 @@ def metric_change(data: RCAInput) -> SignalOutput:
             arrow = "up" if c.direction > 0 else "down"
             where = f" on {c.instance}" if c.instance else ""
             evidence[c.service].append(
-                f"metric {c.indicator}{where} moved {arrow} {c.score:.1f} robust deviations"
+                Evidence(
+                    EvidenceKind.METRIC,
+                    f"metric {c.indicator}{where} moved {arrow} {c.score:.1f} robust deviations",
+                    c.indicator,
+                    rising=c.direction > 0,
+                )
             )
     # Name the indicator that best explains the service: a resource that moved
     # explains its latency and errors, so it wins over them.
@@ -149,7 +155,7 @@ def detector_anomalies(data: RCAInput) -> SignalOutput:
     scores: dict[str, float] = defaultdict(float)
     onset: dict[str, float] = {}
     indicator: dict[str, str] = {}
-    evidence: dict[str, list[str]] = defaultdict(list)
+    evidence: dict[str, list[Evidence]] = defaultdict(list)
     for a in sorted(data.anomalies, key=lambda a: (-a.score, a.timestamp)):
         if a.score > scores[a.service]:
             scores[a.service] = a.score
@@ -158,7 +164,13 @@ def detector_anomalies(data: RCAInput) -> SignalOutput:
         onset[a.service] = min(onset.get(a.service, math.inf), a.timestamp)
         if len(evidence[a.service]) < 3:
             what = a.indicator or a.detector
-            evidence[a.service].append(f"anomaly {what} score {a.score:.2f} ({a.detector})")
+            evidence[a.service].append(
+                Evidence(
+                    EvidenceKind.ANOMALY,
+                    f"anomaly {what} score {a.score:.2f} ({a.detector})",
+                    a.indicator,
+                )
+            )
     return SignalOutput(
         "anomalies",
         dict(scores),

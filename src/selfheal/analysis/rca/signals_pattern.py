@@ -45,6 +45,7 @@ from contextlib import contextmanager
 from selfheal.analysis.rca.inputs import RCAInput, SpanRecord
 from selfheal.analysis.rca.logs import is_errorish
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_PARENTS = 5  # spans of an operation needed on each side to compare shares
 EDGE_SECONDS = 2.0  # parents this close to the last span may have lost children
@@ -145,7 +146,7 @@ def _trace_patterns(data: RCAInput) -> SignalOutput:
         for lab in labels:
             having[key][(side, lab)] += 1
     scores: dict[str, float] = {}
-    evidence: dict[str, tuple[str, ...]] = {}
+    evidence: dict[str, tuple[Evidence, ...]] = {}
     for key, (n0, n1) in sorted(parents.items()):
         if n0 < MIN_PARENTS or n1 < MIN_PARENTS:
             continue
@@ -169,8 +170,14 @@ def _trace_patterns(data: RCAInput) -> SignalOutput:
             if s > scores.get(service, 0.0):
                 scores[service] = s
                 evidence[service] = (
-                    f"trace pattern {operation} -> {lab}: in {p0:.0%} of spans before, "
-                    f"{having[key][(1, lab)] / n1:.0%} during",
+                    Evidence(
+                        EvidenceKind.TRACE_PATTERN,
+                        f"trace pattern {operation} -> {lab}: in {p0:.0%} of spans before, "
+                        f"{having[key][(1, lab)] / n1:.0%} during",
+                        "trace:skipped_step",
+                        rising=False,
+                        text=f"{operation} -> {lab}",
+                    ),
                 )
     strength = {s: 1.0 - math.exp(-v / PATTERN_SCALE) for s, v in scores.items()}
     indicator = {s: "trace:skipped_step" for s in scores}

@@ -35,6 +35,7 @@ import numpy as np
 
 from selfheal.analysis.rca.inputs import CallSample, FloatArray, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.types import Evidence, EvidenceKind
 
 SIGNIFICANCE = 3.0  # robust deviations a rise must reach to count
 ERROR_WEIGHT = 10.0  # one point of error share counts like a 10x latency rise
@@ -116,7 +117,7 @@ def trace_edges(data: RCAInput) -> SignalOutput:
         if len(gaps) >= 2:
             caller_gap[caller] = float(np.median(gaps))
     scores: dict[str, float] = {}
-    evidence: dict[str, tuple[str, ...]] = {}
+    evidence: dict[str, tuple[Evidence, ...]] = {}
     indicator: dict[str, str] = {}
     onset: dict[str, float] = {}
     for service in sorted(set(into) | set(caller_gap)):
@@ -149,13 +150,34 @@ def trace_edges(data: RCAInput) -> SignalOutput:
         lines = []
         if network > 0.0 and network >= own:
             indicator[service] = "network_latency"
-            lines.append(f"trace calls through it {network * 1e3:.0f} ms slower on the network")
+            lines.append(
+                Evidence(
+                    EvidenceKind.TRACE_NETWORK,
+                    f"trace calls through it {network * 1e3:.0f} ms slower on the network",
+                    "network_latency",
+                    rising=True,
+                )
+            )
         elif own > 0.0:
             indicator[service] = "latency"
-            lines.append(f"trace server time up {own * 1e3:.0f} ms beyond its callees")
+            lines.append(
+                Evidence(
+                    EvidenceKind.TRACE_LATENCY,
+                    f"trace server time up {own * 1e3:.0f} ms beyond its callees",
+                    "latency",
+                    rising=True,
+                )
+            )
         if own_err > 0.0:
             indicator.setdefault(service, "error_ratio")
-            lines.append(f"trace errors on calls into it up {own_err:.0%}")
+            lines.append(
+                Evidence(
+                    EvidenceKind.TRACE_ERRORS,
+                    f"trace errors on calls into it up {own_err:.0%}",
+                    "error_ratio",
+                    rising=True,
+                )
+            )
         evidence[service] = tuple(lines)
         times = [e.onset for e in edges if e.onset is not None]
         if times:

@@ -1,0 +1,111 @@
+"""Two replicas on one store: one leads and acts, the other watches; when the leader
+dies mid-action the standby takes over within a few cycles and verifies that action
+instead of repeating it. Real SQLite store and leases, fake world, fake time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selfheal.analysis.correlation import Correlator
+from selfheal.analysis.rules import LiveDetection
+from selfheal.core.clock import FakeClock
+from selfheal.core.types import IncidentStatus
+from selfheal.loop.engine import Engine
+from selfheal.loop.jobs import InlinePool
+from selfheal.loop.leadership import LeaseLeadership
+from selfheal.loop.settings import EngineSettings
+from selfheal.loop.stages import StoreAdapter
+from selfheal.store import Store, open_store
+
+from .fakes import FakeGuards, FakePlanner, FakePlatform, FakeRanker, FakeRunner, World
+
+TTL = 3.0
+
+
+def replica(name: str, world: World, store: Store) -> Engine:
+    leadership = LeaseLeadership(store.leases, "loop", name, ttl_seconds=TTL)
+    return Engine(
+        collector=world,
+        platform=FakePlatform(world),
+        detection=LiveDetection(warmup_samples=3, detector_factory=None),
+        correlator=Correlator(window_seconds=60, max_hops=3),
+        ranker=FakeRanker(),
+        planner=FakePlanner(timeout=20.0),
+        guards=FakeGuards(),
+        runner=FakeRunner(world),
+        store=StoreAdapter(store, fence=leadership.fence),
+        clock=world.clock,
+        settings=EngineSettings(cycle_seconds=1.0, resolve_after_seconds=5.0),
+        pool=InlinePool(),
+        leadership=leadership,
+    )
+
+
+def test_a_standby_takes_over_a_dead_leaders_action_and_never_repeats_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    world = World(clock)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    store_a, store_b = open_store(url, clock), open_store(url, clock)
+    a, b = replica("a", world, store_a), replica("b", world, store_b)
+
+    def cycle(*engines: Engine) -> None:
+        for e in engines:
+            e.step()
+        clock.advance(1.0)
+
+    for _ in range(10):
+        cycle(a, b)
+    assert a.status()["leader"] and not b.status()["leader"]
+    world.broken["cache"] = "RestartService"
+    for _ in range(20):
+        cycle(a, b)
+        if world.executed:
+            break
+    assert len(world.executed) == 1  # the leader acted; the standby did not
+    assert store_a.intents.pending()  # ... and died while verifying it
+    died_at = clock.now()
+    cycles = 0
+    while not b.status()["leader"]:
+        cycle(b)
+        cycles += 1
+        assert cycles <= TTL + 2, "the standby never took over"
+    for _ in range(15):
+        cycle(b)
+    assert len(world.executed) == 1  # verified by the successor, never repeated
+    assert not store_b.intents.pending()
+    (record,) = store_b.incidents.list()
+    assert record.status == IncidentStatus.RESOLVED
+    kinds = [e.kind for e in store_b.audit.entries()]
+    assert "intent_reconciled" in kinds
+    assert clock.now() - died_at >= TTL  # it waited for the lease to expire
+    # the old leader comes back: it stands by and does nothing
+    for _ in range(5):
+        cycle(a, b)
+    assert b.status()["leader"] and not a.status()["leader"]
+    assert len(world.executed) == 1
+    store_a.close()
+    store_b.close()
+
+
+def test_a_replica_whose_lease_another_holds_stands_by(tmp_path: Path) -> None:
+    clock = FakeClock()
+    world = World(clock)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    store_a, store_b = open_store(url, clock), open_store(url, clock)
+    a = replica("a", world, store_a)
+    for _ in range(10):
+        a.step()
+        clock.advance(1.0)
+    # another replica takes the lease while "a" is paused (a long GC, a partition)
+    clock.advance(TTL + 1)
+    assert store_b.leases.acquire("loop", "b", clock.now(), TTL) is not None
+    world.broken["cache"] = "RestartService"
+    for _ in range(10):
+        assert store_b.leases.acquire("loop", "b", clock.now(), TTL) is not None  # b renews
+        a.step()
+        clock.advance(1.0)
+    assert world.executed == []
+    assert not a.status()["leader"]
+    assert "leadership_lost" in [e.kind for e in store_a.audit.entries()]
+    store_a.close()
+    store_b.close()
