@@ -27,8 +27,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from selfheal.core.config import Config, load_yaml, parse_config, validation_problems
+from selfheal.core.config import Config, parse_config
 from selfheal.core.errors import ConfigError
+from selfheal.core.yaml_input import load_yaml, validation_problems
 
 FAULT_FREE_SECONDS = 60.0
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from selfheal.core.config import load_yaml, validation_problems
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind, FailureType, Strategy
+from selfheal.core.yaml_input import load_yaml, validation_problems
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
