@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
-from selfheal.core.config import GuardsConfig
+from selfheal.core.config import ApprovalConfig, GuardsConfig
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Action, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
@@ -17,6 +17,7 @@ from selfheal.decision import (
     Planner,
     Playbook,
 )
+from selfheal.decision.guards import Verdict
 from selfheal.execution import ActionRunner, LocalExecutor
 
 NOW = 1_700_000_000.0
@@ -42,12 +43,15 @@ def heal(
     cause: Cause,
     healed: Callable[[], bool],
     changes: tuple[ChangeEvent, ...] = (),
+    approvals: list[str] | None = None,
 ) -> list[tuple[Action, Outcome]]:
     """The loop's inner path, in fake time: plan, guard, run each rung, verify, roll
-    back what did not heal, until one heals."""
+    back what did not heal, until one heals. A rung the guards send to a human is
+    approved if ``approvals`` is given (its kind is added there); otherwise the test
+    fails on it."""
     clock = FakeClock(NOW)
     incident = Incident("inc-1", NOW, (), frozenset({cause.service}), (cause,))
-    guards = Guards(GuardsConfig(), clock)
+    guards = Guards(GuardsConfig(), clock, approval=ApprovalConfig())
     results = []
     with LocalExecutor(platform.url, timeout_seconds=5) as ex:
         ctx = context_of(ex, changes)
@@ -56,6 +60,11 @@ def heal(
         for action in plan.actions:
             ctx = context_of(ex, changes)
             verdict = guards.check(action, incident_id=incident.id, context=ctx, cause=cause)
+            if verdict.verdict is Verdict.PENDING_APPROVAL and approvals is not None:
+                approvals.append(action.kind.value)  # the loop asks, and a human approves
+                verdict = guards.check(
+                    action, incident_id=incident.id, context=ctx, cause=cause, approved=True
+                )
             assert verdict.allowed, verdict.reason
             token = guards.started(action, incident_id=incident.id, context=ctx)
             prepared = runner.prepare(action)
@@ -88,12 +97,15 @@ def test_bad_release_is_rolled_back(platform: FakePlatform) -> None:
     assert platform.services["checkout"].versions == ["v1", "v2", "v1"]
 
 
-def test_bank_outage_fails_payment_over(platform: FakePlatform) -> None:
+def test_bank_outage_fails_payment_over_once_a_human_approves(platform: FakePlatform) -> None:
+    approvals: list[str] = []
     results = heal(
         platform,
         Cause("bank", 0.9, FailureType.EXTERNAL_DEPENDENCY),
         healed=lambda: platform.config("payment")["config"]["dependencies"]["bank"] == "bank-b",
+        approvals=approvals,
     )
+    assert approvals == ["Failover"]  # a failover always waits for a human by default
     assert [(a.kind.value, outcome) for a, outcome in results] == [("Failover", Outcome.SUCCEEDED)]
 
 

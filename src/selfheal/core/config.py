@@ -11,20 +11,22 @@ This module parses text; ``load_config`` is the one function that reads a file.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from selfheal.core.errors import ConfigError
+from selfheal.core.yaml_input import load_yaml, validation_problems
 
 
 def _refuse_twice(what: str, names: list[str]) -> None:
@@ -34,7 +36,9 @@ def _refuse_twice(what: str, names: list[str]) -> None:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number anywhere: a .inf timeout or a .nan cooldown would disable
+    # what it bounds, and neither has a JSON form for the API
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ScrapeConfig(_Section):
@@ -313,7 +317,9 @@ class ApprovalConfig(_Section):
         default=0.7,
         ge=0,
         le=1,
-        description="Actions with risk at or above this wait for a human. Default 0.7.",
+        description="Actions with risk at or above this wait for a human. Default 0.7: every "
+        "failover, scale-down and node drain, a rollback of a service of criticality above "
+        "0.57, new config values above 0.44 (see `selfheal/decision/risk.py`).",
     )
     expiry_seconds: float = Field(
         default=900.0,
@@ -331,12 +337,91 @@ class StoreConfig(_Section):
     )
 
 
+#: Shortest accepted API token: 16 characters (``secrets.token_urlsafe(32)`` gives 43).
+MIN_TOKEN_CHARS = 16
+
+
+class ApiTokenConfig(_Section):
+    """One bearer token of the REST API and who holds it (``selfheal.api.auth``)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="Who holds the token; the audit trail records it as the actor.",
+    )
+    role: Literal["viewer", "operator", "approver", "admin"] = Field(
+        description="viewer: read; operator: read, pause, resume; approver: read, approve, "
+        "deny; admin: everything."
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="The token itself (at least 16 characters). Prefer token_env.",
+    )
+    token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the token, read when the API starts.",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a token needs at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiTokenConfig:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError(f"token {self.name!r} needs exactly one of token or token_env")
+        return self
+
+
+def exposure_problem(host: str, tokens_configured: bool) -> str | None:
+    """Why serving the API on ``host`` is refused, or None: a non-loopback bind needs tokens.
+
+    >>> exposure_problem("127.0.0.1", False) is None, exposure_problem("::1", False) is None
+    (True, True)
+    >>> exposure_problem("0.0.0.0", False).split(":")[0]
+    '0.0.0.0 is not a loopback address and no api.tokens are configured'
+    """
+    if tokens_configured or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name other than localhost: it may resolve to anything
+    return (
+        f"{host} is not a loopback address and no api.tokens are configured: anyone who can "
+        "reach it could read the loop's state; configure api.tokens or bind 127.0.0.1"
+    )
+
+
 class ApiConfig(_Section):
     enabled: bool = Field(default=True, description="Serve the REST API and dashboard. Default on.")
-    host: str = Field(default="127.0.0.1", description="Bind address. Default loopback only.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Bind address. Default loopback only; any other address needs api.tokens.",
+    )
     port: int = Field(
         default=8470, ge=0, le=65535, description="TCP port; 0 picks a free one. Default 8470."
     )
+    tokens: list[ApiTokenConfig] = Field(
+        default_factory=list,
+        description="Bearer tokens: `{name, role, token}` or `{name, role, token_env: VAR}` (the token "
+        "read from the variable when the API starts); role `viewer`, `operator`, `approver` or "
+        "`admin`; at least 16 characters, one per holder. With any, every call but /metrics and "
+        "/healthz needs one; state-changing calls always need one of the right role. Default "
+        "none (read-only API on loopback).",
+    )
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct(cls, value: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
+        _refuse_twice("token names listed twice", [t.name for t in value])
+        return value
 
 
 class LocalExecutorConfig(_Section):
@@ -533,10 +618,6 @@ class Config(_Section):
         return value
 
 
-def _key_of(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
-
-
 def parse_config(data: Any, source: str = "configuration") -> Config:
     """Validate a parsed mapping; raise ``ConfigError`` naming every bad key."""
     if data is None:
@@ -544,25 +625,18 @@ def parse_config(data: Any, source: str = "configuration") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = _key_of(tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                problems.append(f"{key}: unknown key")
-            else:
-                problems.append(f"{key}: {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        raise ConfigError(f"{source}: " + "; ".join(validation_problems(exc))) from None
+    exposed = exposure_problem(config.api.host, bool(config.api.tokens))
+    if config.api.enabled and exposed:
+        raise ConfigError(f"{source}: api.host: {exposed}")
+    return config
 
 
 def parse_config_text(text: str, source: str = "configuration") -> Config:
     """Parse YAML text into a validated ``Config``."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(data, source)
+    return parse_config(load_yaml(text, source), source)
 
 
 def load_config(path: str | Path) -> Config:
@@ -574,4 +648,6 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: configuration file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     return parse_config_text(text, str(p))

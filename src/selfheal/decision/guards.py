@@ -21,7 +21,8 @@ Checks, in order (the first refusal wins):
 6. budget — at most N actions per sliding window across the fleet;
 7. cooldown — a target recently acted on waits (a ladder's next rung of the
    same incident is exempt, so escalation is not stalled);
-8. blast radius — never more than a share of a service's instances out at once;
+8. blast radius — never more than a share of a service's instances out at once
+   (an action wider than that on its own waits for a human's approval instead);
 9. approval — risk at or above a level waits for a human.
 """
 
@@ -337,6 +338,14 @@ class Guards:
         with self._lock:
             out_now, adds = self._unavailable_after(action, context)
             allowed = self.allowed_unavailable(state.instances_total)
+            if adds > allowed:  # wider than the limit on its own: waiting cannot fix that
+                return GuardDecision(
+                    Verdict.PENDING_APPROVAL,
+                    "blast_radius",
+                    f"{action.describe()} alone takes {adds} of {state.instances_total} "
+                    f"{action.target} instances out, more than the {allowed} the blast "
+                    "radius allows: a human must approve",
+                )
             if adds > 0 and out_now + adds > allowed:
                 return GuardDecision(
                     Verdict.BLOCK,

@@ -124,6 +124,8 @@ def decode_request(
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise OtlpDecodeError(f"bad JSON body: {exc}") from None
+    except RecursionError:  # found by fuzzing: "[[[[…" escaped as an exception
+        raise OtlpDecodeError("bad JSON body: nested too deeply") from None
     if not isinstance(document, dict):
         raise OtlpDecodeError("OTLP JSON body must be an object")
     try:
@@ -131,6 +133,8 @@ def decode_request(
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, AttributeError, TypeError) as exc:
         raise OtlpDecodeError(f"bad OTLP JSON: {exc}") from None
+    except RecursionError:
+        raise OtlpDecodeError("bad OTLP JSON: nested too deeply") from None
     return request
 
 
