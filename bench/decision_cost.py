@@ -14,11 +14,11 @@ import statistics
 import time
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import GuardsConfig
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Cause, FailureType, Incident
 from selfheal.decision import (
     Guards,
-    GuardSettings,
     Planner,
     Playbook,
 )
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     clock = FakeClock(NOW)
     planner = Planner(Playbook.default(), clock)
-    guards = Guards(GuardSettings(), clock)
+    guards = Guards(GuardsConfig(), clock)
     ctx = shop()
     incident = Incident("bench", NOW, (), frozenset())
     plan_us: list[float] = []

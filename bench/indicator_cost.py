@@ -1,7 +1,9 @@
 """CPU time of one indicator cycle over a shop-sized raw window store.
 
 Fills a WindowStore with 16 instances' worth of the contract's series (1 712
-series, 60 one-second points each) and times IndicatorEngine.compute.
+series, 60 one-second points each) and times ``IndicatorSet.evaluate`` (the
+indicator table through the embedded PromQL evaluator: the path the loop runs).
+``bench/fleet_cycle.py`` measures a 20,000-series fleet with rules and detection.
 
     python bench/indicator_cost.py --cycles 20
 """
@@ -14,7 +16,7 @@ import random
 import time
 
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicators import IndicatorEngine
+from selfheal.monitoring.indicators import IndicatorSet, window_seconds
 from selfheal.monitoring.window_store import WindowStore
 
 LE = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf")
@@ -57,11 +59,11 @@ def main() -> None:
     rng = random.Random(1)
     for t in range(60):
         store.append_many(Sample(k, float(t), t * 3 + rng.random()) for k in keys)
-    engine = IndicatorEngine(store)
-    engine.compute(59.0)
+    table = IndicatorSet(window_seconds=window_seconds(1.0))
+    table.evaluate(store, 59.0)
     cpu = time.process_time()
     for _ in range(args.cycles):
-        samples = engine.compute(59.0)
+        samples, _ = table.evaluate(store, 59.0)
     per_cycle = (time.process_time() - cpu) / args.cycles
     print(json.dumps({"raw_series": len(keys), "indicator_samples": len(samples),
                       "cpu_ms_per_cycle": round(per_cycle * 1e3, 2)}))  # fmt: skip

@@ -18,9 +18,9 @@ import tracemalloc
 import networkx as nx
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.telemetry import KIND_CLIENT, KIND_SERVER, SpanRecord
 from selfheal.core.types import Anomaly, Incident
 from selfheal.loop.stages import RankerAdapter
-from selfheal.monitoring.service_graph import KIND_CLIENT, KIND_SERVER, SpanRecord
 from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore
 
@@ -29,33 +29,26 @@ CALLS = {"frontend": ("cart", "catalog", "currency", "checkout"), "checkout": ("
 
 def request(i: int, at: float) -> list[SpanRecord]:
     out: list[SpanRecord] = []
-    ns = int(at * 1e9)
 
     def serve(service: str, span_id: str, parent: str | None) -> None:
         out.append(
             SpanRecord(
-                f"t{i}",
-                span_id,
-                parent,
-                service,
-                KIND_SERVER,
-                ns,
-                ns + 20_000_000,
-                name=f"{service} /",
+                span_id, parent, service, f"{service} /", at, KIND_SERVER, 0.02, False, service
             )
         )
         for callee in CALLS.get(service, ()):
             client = f"{span_id}>{callee}"
             out.append(
                 SpanRecord(
-                    f"t{i}",
                     client,
                     span_id,
                     service,
+                    f"call {callee}",
+                    at,
                     KIND_CLIENT,
-                    ns,
-                    ns + 5_000_000,
-                    name=f"call {callee}",
+                    0.005,
+                    False,
+                    service,
                 )
             )
             serve(callee, f"{client}/s", client)
@@ -77,10 +70,12 @@ def main() -> None:
     for b in batches:
         window.add(b)
     add_s = time.perf_counter() - began
-    tracemalloc.start()  # the memory a full window holds, on a second one (tracing slows adds)
+    # the memory a full window holds, records included (the receiver decodes each batch
+    # and the window keeps its records), on a second one: tracing slows adds
+    tracemalloc.start()
     again = SpanWindow(FakeClock(start))
-    for b in batches:
-        again.add(b)
+    for i in range(n):
+        again.add(request(i, start - args.seconds + i / args.rps))
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     del again

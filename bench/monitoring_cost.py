@@ -4,7 +4,8 @@ Starts a child process that serves N shop-like /metrics endpoints (the metric
 names and buckets of docs/local-platform-api.md, plus prometheus_client's
 process, GC and platform collectors, counters moving at ~50 requests/s per
 instance), then in this process runs the embedded scraper on its background
-thread (1 s interval) and the indicator engine once per second, and reports
+thread (1 s interval) and the indicator table (IndicatorSet, the path the loop
+runs) once per second, and reports
 this process's CPU (percent of one core; first the scraper alone, then scraper
 plus indicators) and RSS. Also times one body through
 the cached parser and through prometheus_client's parser.
@@ -86,7 +87,7 @@ def main() -> None:
 
     from selfheal.core.clock import SystemClock
     from selfheal.monitoring.exposition import SeriesParser, parse_exposition
-    from selfheal.monitoring.indicators import IndicatorEngine
+    from selfheal.monitoring.indicators import IndicatorSet, window_seconds
     from selfheal.monitoring.scraper import Scraper, ScrapeTarget
     from selfheal.monitoring.window_store import WindowStore
 
@@ -124,7 +125,7 @@ def main() -> None:
 
         clock = SystemClock()
         store = WindowStore()
-        engine = IndicatorEngine(store)
+        table = IndicatorSet(window_seconds=window_seconds(1.0))
         scraper = Scraper(store, targets=targets, clock=clock)
         me = psutil.Process(os.getpid())
         scraper.start()
@@ -137,7 +138,7 @@ def main() -> None:
         deadline = wall0 + args.seconds
         while time.perf_counter() < deadline:
             t = time.perf_counter()
-            samples = engine.update(clock.now())
+            samples, _ = table.evaluate(store, clock.now())
             indicator_ms.append((time.perf_counter() - t) * 1e3)
             time.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))
         cpu = time.process_time() - cpu0

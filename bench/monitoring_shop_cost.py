@@ -2,11 +2,11 @@
 
 A child process runs the demo shop (``selfheal.testbed.Shop``) and its load
 generator; this process runs everything the loop runs to watch it — the
-embedded scraper on HTTP service discovery (1 s interval), the indicator engine
-once per second, the log monitor over every instance's log file (via
-``/platform/logs``) once per second, and the OTLP receiver the shop exports
-its traces to, with the service graph — and reports this process's CPU
-(percent of one core) and RSS.
+embedded scraper on HTTP service discovery (1 s interval), the indicator table
+once per second, the log tailer over every instance's log file (via
+``/platform/logs``) into the log window once per second, and the OTLP receiver
+the shop exports its traces to, with the service graph — and reports this
+process's CPU (percent of one core) and RSS.
 
     python bench/monitoring_shop_cost.py --seconds 30 --rate 10
 """
@@ -49,13 +49,14 @@ def main() -> None:
     from selfheal.monitoring import (
         HttpLogDiscovery,
         HttpServiceDiscovery,
-        IndicatorEngine,
-        LogMonitor,
+        IndicatorSet,
         LogTailer,
+        LogWindow,
         OtlpReceiver,
         Scraper,
         ServiceGraph,
         WindowStore,
+        window_seconds,
     )
 
     clock = SystemClock()
@@ -79,16 +80,15 @@ def main() -> None:
                 timeout_seconds=0.8,
             )  # fmt: skip
             scraper = Scraper(store, discovery=[sd], clock=clock)
-            logs = LogMonitor(
-                LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs")), clock=clock
-            )
-            engine = IndicatorEngine(store)
+            logs = LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs"))
+            log_window = LogWindow()
+            table = IndicatorSet(window_seconds=window_seconds(1.0))
             if "metrics" in use:
                 scraper.start()
-            for _ in range(5):  # warm up: caches, windows, templates
+            for _ in range(5):  # warm up: caches, windows
                 if "logs" in use:
-                    logs.poll()
-                engine.update(clock.now())
+                    log_window.add(logs.poll(), clock.now())
+                table.evaluate(store, clock.now())
                 time.sleep(1.0)
             samples = []
             me = psutil.Process(os.getpid())
@@ -97,10 +97,9 @@ def main() -> None:
             while time.perf_counter() - wall0 < args.seconds:
                 t = time.perf_counter()
                 if "logs" in use:
-                    lines += len(logs.poll())
-                    logs.indicators()
+                    lines += log_window.add(logs.poll(), clock.now())
                 if "metrics" in use:
-                    samples = engine.update(clock.now())
+                    samples, _ = table.evaluate(store, clock.now())
                 if "traces" in use:
                     graph.edges()
                 time.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))

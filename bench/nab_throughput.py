@@ -1,10 +1,12 @@
-"""Throughput of the default detector: vectorised fleet, single series, vs River.
+"""Throughput of the loop's detectors: vectorised fleets, single series, vs River.
 
-Measures, in one run on one core (BLAS/OpenMP threads pinned to 1):
-- points/s of ``default_fleet(10_000)`` (``score_many`` + ``learn_many`` per tick),
-- points/s of one ``default_detector()`` (``score_one`` + ``learn_one``),
-- points/s of River's ``HalfSpaceTrees`` (``score_one`` + ``learn_one``), the
-  reference streaming detector, on the same kind of data,
+Measures, in one run on one core (BLAS/OpenMP threads pinned to 1), points per
+second of ``score`` + ``learn`` on Gaussian samples one second apart:
+- the loop's default, ``seasonalrange`` as ``SeasonalRangeFleet`` over ``--series``
+  series (``score_many`` + ``learn_many`` per tick, past the seasonal warm-up);
+- the registry's streaming ``seasonalrange``, ``seasonalart`` and ``default`` on one series;
+- ``default_fleet`` (the robust EWMA z-score, vectorised) over ``--series`` series;
+- River's ``HalfSpaceTrees`` (default parameters), the reference streaming detector,
 and prints the ratios. Usage: ``python bench/nab_throughput.py [--series N] [--ticks T]``.
 """
 
@@ -20,21 +22,26 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from selfheal.analysis.detection.default import default_detector, default_fleet  # noqa: E402
+from selfheal.analysis.detection.default import default_fleet  # noqa: E402
+from selfheal.analysis.detection.range_fleet import SeasonalRangeFleet  # noqa: E402
+from selfheal.analysis.detection.registry import registry  # noqa: E402
 
 
-def fleet_rate(n_series: int, ticks: int, rng: np.random.Generator) -> float:
-    fleet = default_fleet(n_series)
-    data = rng.normal(100.0, 5.0, size=(ticks, n_series))
+def fleet_rate(make: str, n_series: int, ticks: int, rng: np.random.Generator) -> float:
+    fleet = SeasonalRangeFleet(n_series) if make == "seasonalrange" else default_fleet(n_series)
+    data = rng.normal(100.0, 5.0, size=(ticks + 60, n_series))
+    for i in range(60):  # past the warm-ups (onset stage 50 samples, season layout 16)
+        fleet.score_many(data[i], float(i))
+        fleet.learn_many(data[i], float(i))
     start = time.perf_counter()
-    for i in range(ticks):
-        fleet.score_many(data[i])
-        fleet.learn_many(data[i])
+    for i in range(60, ticks + 60):
+        fleet.score_many(data[i], float(i))
+        fleet.learn_many(data[i], float(i))
     return n_series * ticks / (time.perf_counter() - start)
 
 
-def single_rate(points: int, rng: np.random.Generator) -> float:
-    detector = default_detector()
+def single_rate(name: str, points: int, rng: np.random.Generator) -> float:
+    detector = registry.create(name)
     data = rng.normal(100.0, 5.0, size=points).tolist()
     start = time.perf_counter()
     for i, x in enumerate(data):
@@ -62,21 +69,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=10_000)
     parser.add_argument("--ticks", type=int, default=300)
-    parser.add_argument("--single-points", type=int, default=200_000)
+    parser.add_argument("--single-points", type=int, default=20_000)
     parser.add_argument("--river-points", type=int, default=20_000)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     rng = np.random.default_rng(0)
-    fleet = fleet_rate(args.series, args.ticks, rng)
-    single = single_rate(args.single_points, rng)
+    n, p = args.series, args.single_points
+    rows = [
+        (
+            f"seasonalrange fleet ({n} series x {args.ticks} ticks), the loop's default",
+            fleet_rate("seasonalrange", n, args.ticks, rng),
+        ),
+        (
+            f"default fleet ({n} series x {args.ticks} ticks)",
+            fleet_rate("default", n, args.ticks, rng),
+        ),
+        (f"seasonalrange, one series ({p} points)", single_rate("seasonalrange", p, rng)),
+        (f"seasonalart, one series ({p} points)", single_rate("seasonalart", p, rng)),
+        (f"default, one series ({p} points)", single_rate("default", p, rng)),
+    ]
     river = river_rate(args.river_points, rng)
-    print(f"default fleet ({args.series} series x {args.ticks} ticks): {fleet:,.0f} points/s")
-    print(f"default single series ({args.single_points} points): {single:,.0f} points/s")
-    print(f"river HalfSpaceTrees ({args.river_points} points): {river:,.0f} points/s")
-    print(
-        f"fleet / HalfSpaceTrees: {fleet / river:,.0f}x; single / HalfSpaceTrees: {single / river:,.1f}x"
-    )
+    rows.append((f"river HalfSpaceTrees, one series ({args.river_points} points)", river))
+    print("| detector | points/s | / HalfSpaceTrees |")
+    print("|---|---|---|")
+    for label, rate in rows:
+        print(f"| {label} | {rate:,.0f} | {rate / river:,.1f}x |")
 
 
 if __name__ == "__main__":

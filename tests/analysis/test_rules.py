@@ -40,7 +40,7 @@ def test_instance_down_fires_without_warmup() -> None:
     assert anomaly.instance == "cart-0" and anomaly.indicator == "up"
 
 
-def test_detector_flags_are_evidence_and_are_not_learned() -> None:
+def test_detector_flags_are_evidence_and_only_rule_breaches_are_not_learned() -> None:
     class Jump:
         learned: list[float] = []
 
@@ -51,10 +51,15 @@ def test_detector_flags_are_evidence_and_are_not_learned() -> None:
             self.learned.append(x)
 
     jump = Jump()
-    det = LiveDetection([], detector_factory=lambda: jump, detector_name="jump", warmup_samples=2)
-    out = feed(det, [1, 1, 1, 50])
-    assert out[-1] == ["jump"]
-    assert 50 not in jump.learned
+    rules = [Rule("error_ratio", above=100.0)]
+    det = LiveDetection(
+        rules, detector_factory=lambda: jump, detector_name="jump", warmup_samples=2
+    )
+    out = feed(det, [1, 1, 1, 50, 500])
+    assert out[3] == ["jump"]
+    assert out[4] == ["rule:error_ratio>100"]
+    assert 500 not in jump.learned  # a rule breach never teaches the detector
+    assert 50 in jump.learned  # what only the detector flagged is learned (its onset)
 
 
 def test_default_rules_stay_quiet_on_healthy_levels() -> None:

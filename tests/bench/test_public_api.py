@@ -14,7 +14,11 @@ NAB_API = {
     "score_corpus",
 }  # fmt: skip
 
-MODULES_WITH_EXAMPLES = ["selfheal.bench.nab.scorer", "selfheal.bench.rca.labels"]
+MODULES_WITH_EXAMPLES = [
+    "selfheal.bench.nab.scorer",
+    "selfheal.bench.nab.cv",
+    "selfheal.bench.rca.labels",
+]
 
 
 def test_nab_public_api_is_pinned() -> None:

@@ -35,7 +35,8 @@ def test_crashed_or_hung_instance_is_restarted(planner: Planner, ftype, indicato
 
 
 @pytest.mark.parametrize(
-    "indicator", ["process_resident_memory_bytes", "process_cpu_seconds_total", "latency_p99"]
+    "indicator",
+    ["process_resident_memory_bytes", "process_cpu_seconds_total", "latency_p99_seconds"],
 )
 def test_exhausted_instance_is_restarted_then_service_then_scaled(planner, indicator) -> None:
     plan = planner.plan(
@@ -152,7 +153,7 @@ def test_pool_exhaustion_scales_out_then_raises_pool_size(planner) -> None:
 
 def test_unknown_instance_is_left_out(planner) -> None:
     decision = planner.decide(
-        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-9", "memory"), shop()
+        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-9", "memory_bytes"), shop()
     )
     assert all(a.instance != "cart-9" for a in decision.plan.actions)
     assert decision.plan.actions[0].kind == K.RESTART_SERVICE
@@ -160,7 +161,7 @@ def test_unknown_instance_is_left_out(planner) -> None:
 
 def test_every_action_carries_its_risk_and_plan_risk_is_the_max(planner) -> None:
     decision = planner.decide(
-        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-1", "memory"), shop()
+        incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-1", "memory_bytes"), shop()
     )
     risks = [a.risk for a in decision.plan.actions]
     assert all(0 < r < 1 for r in risks)

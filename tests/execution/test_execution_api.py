@@ -12,11 +12,10 @@ from selfheal.execution import webhook
 
 EXPECTED = {
     "ActionRunner",
-    "AuditHook",
     "Executor",
     "KubernetesExecutor",
     "LocalExecutor",
-    "RetryPolicy",
+    "Prepared",
     "Undo",
     "Validation",
     "WebhookExecutor",

@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionKind, Outcome
+from selfheal.core.types import Action, ActionKind
 from selfheal.execution.kubernetes import RESTARTED_AT, REVISION, KubernetesExecutor
 from selfheal.execution.runner import ActionRunner
 
@@ -204,10 +204,9 @@ def test_runner_retries_a_pdb_refusal_until_it_passes(ex, apis) -> None:
         ApiException(status=429, reason="Too Many Requests"),
         None,
     ]
-    r = ActionRunner(ex, FakeClock(), skip_if_healthy=False).run(
-        Action(K.DRAIN_TRAFFIC, "cart", "cart-abc"), verify=lambda: True
-    )
-    assert r.outcome == Outcome.SUCCEEDED
+    runner = ActionRunner(ex, FakeClock())
+    prepared = runner.prepare(Action(K.DRAIN_TRAFFIC, "cart", "cart-abc"))
+    assert runner.execute(prepared) == "evicted pod cart-abc"
     assert core.create_namespaced_pod_eviction.call_count == 2
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionKind, Outcome
+from selfheal.core.types import Action, ActionKind
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.runner import ActionRunner
 
@@ -179,19 +179,19 @@ def test_unreachable_platform_is_a_temporary_error() -> None:
 
 def test_runner_retries_a_temporary_platform_error(platform, ex) -> None:
     platform.fail_next("POST", "/instances/cart-0/restart$", 502, times=2)
-    runner = ActionRunner(ex, FakeClock(), skip_if_healthy=False)
-    r = runner.run(Action(K.RESTART_CONTAINER, "cart", "cart-0"), verify=lambda: True)
-    assert r.outcome == Outcome.SUCCEEDED
+    runner = ActionRunner(ex, FakeClock())
+    prepared = runner.prepare(Action(K.RESTART_CONTAINER, "cart", "cart-0"))
+    assert runner.execute(prepared) == "restarted cart-0"
     assert platform.services["cart"].restarts == {"cart-0": 1}
 
 
-def test_runner_rolls_back_when_the_symptom_stays(platform, ex) -> None:
+def test_runner_rolls_back_from_the_snapshot(platform, ex) -> None:
     before = platform.state()
-    runner = ActionRunner(ex, FakeClock(), skip_if_healthy=False)
-    action = Action(K.FAILOVER, "payment", params={"dependency": "bank"}, timeout_seconds=5)
-    r = runner.run(action, verify=lambda: False)
-    assert r.outcome == Outcome.ROLLED_BACK
-    assert r.rollback is not None and r.rollback.restored
+    runner = ActionRunner(ex, FakeClock())
+    prepared = runner.prepare(Action(K.FAILOVER, "payment", params={"dependency": "bank"}))
+    runner.execute(prepared)
+    assert platform.state() != before
+    runner.rollback(prepared)
     assert platform.state() == before
 
 

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from fake_local_platform import FakePlatform
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import ApprovalConfig, GuardsConfig
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
-from selfheal.core.types import ActionResult, Cause, FailureType, Incident, Outcome
+from selfheal.core.types import Action, Cause, FailureType, Incident, Outcome
 from selfheal.decision import (
     Guards,
-    GuardSettings,
     Planner,
     Playbook,
 )
+from selfheal.decision.guards import Verdict
 from selfheal.execution import ActionRunner, LocalExecutor
 
 NOW = 1_700_000_000.0
@@ -42,25 +43,43 @@ def heal(
     cause: Cause,
     healed: Callable[[], bool],
     changes: tuple[ChangeEvent, ...] = (),
-) -> list[ActionResult]:
-    """The loop's inner path, in fake time: plan, guard, run each rung until one heals."""
+    approvals: list[str] | None = None,
+) -> list[tuple[Action, Outcome]]:
+    """The loop's inner path, in fake time: plan, guard, run each rung, verify, roll
+    back what did not heal, until one heals. A rung the guards send to a human is
+    approved if ``approvals`` is given (its kind is added there); otherwise the test
+    fails on it."""
     clock = FakeClock(NOW)
     incident = Incident("inc-1", NOW, (), frozenset({cause.service}), (cause,))
-    guards = Guards(GuardSettings(), clock)
+    guards = Guards(GuardsConfig(), clock, approval=ApprovalConfig())
     results = []
     with LocalExecutor(platform.url, timeout_seconds=5) as ex:
         ctx = context_of(ex, changes)
         plan = Planner(Playbook.default(), clock).plan(incident, cause, ctx)
-        runner = ActionRunner(ex, clock, poll_interval_seconds=1)
+        runner = ActionRunner(ex, clock)
         for action in plan.actions:
             ctx = context_of(ex, changes)
             verdict = guards.check(action, incident_id=incident.id, context=ctx, cause=cause)
+            if verdict.verdict is Verdict.PENDING_APPROVAL and approvals is not None:
+                approvals.append(action.kind.value)  # the loop asks, and a human approves
+                verdict = guards.check(
+                    action, incident_id=incident.id, context=ctx, cause=cause, approved=True
+                )
             assert verdict.allowed, verdict.reason
             token = guards.started(action, incident_id=incident.id, context=ctx)
-            result = runner.run(action, verify=healed)
-            guards.finished(token, result.outcome)
-            results.append(result)
-            if result.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED):
+            prepared = runner.prepare(action)
+            if prepared.skip_reason:
+                outcome = Outcome.SKIPPED
+            else:
+                runner.execute(prepared)
+                if healed():
+                    outcome = Outcome.SUCCEEDED
+                else:
+                    runner.rollback(prepared)
+                    outcome = Outcome.ROLLED_BACK
+            guards.finished(token, outcome)
+            results.append((action, outcome))
+            if outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED):
                 break
     return results
 
@@ -74,17 +93,20 @@ def test_bad_release_is_rolled_back(platform: FakePlatform) -> None:
         healed=lambda: platform.services["checkout"].versions[-1] == "v1",
         changes=changes,
     )
-    assert [r.outcome for r in results] == [Outcome.SUCCEEDED]
+    assert [outcome for _, outcome in results] == [Outcome.SUCCEEDED]
     assert platform.services["checkout"].versions == ["v1", "v2", "v1"]
 
 
-def test_bank_outage_fails_payment_over(platform: FakePlatform) -> None:
+def test_bank_outage_fails_payment_over_once_a_human_approves(platform: FakePlatform) -> None:
+    approvals: list[str] = []
     results = heal(
         platform,
         Cause("bank", 0.9, FailureType.EXTERNAL_DEPENDENCY),
         healed=lambda: platform.config("payment")["config"]["dependencies"]["bank"] == "bank-b",
+        approvals=approvals,
     )
-    assert [(r.action.kind.value, r.outcome) for r in results] == [("Failover", Outcome.SUCCEEDED)]
+    assert approvals == ["Failover"]  # a failover always waits for a human by default
+    assert [(a.kind.value, outcome) for a, outcome in results] == [("Failover", Outcome.SUCCEEDED)]
 
 
 def test_ladder_climbs_after_a_rung_fails_and_leaves_no_trace(platform: FakePlatform) -> None:
@@ -96,7 +118,7 @@ def test_ladder_climbs_after_a_rung_fails_and_leaves_no_trace(platform: FakePlat
         Cause("cart", 0.9, FailureType.NETWORK_FAILURE, instance="cart-1", indicator="latency"),
         healed=lambda: restarts.get("cart-0", 0) > 0,
     )
-    assert [(r.action.kind.value, r.outcome) for r in results] == [
+    assert [(a.kind.value, outcome) for a, outcome in results] == [
         ("RestartContainer", Outcome.ROLLED_BACK),
         ("DrainTraffic", Outcome.ROLLED_BACK),
         ("RestartService", Outcome.SUCCEEDED),
@@ -116,5 +138,5 @@ def test_bad_config_push_is_restored(platform: FakePlatform) -> None:
         healed=lambda: platform.config("payment")["config"] == good["config"],
         changes=changes,
     )
-    assert [r.outcome for r in results] == [Outcome.SUCCEEDED]
+    assert [outcome for _, outcome in results] == [Outcome.SUCCEEDED]
     assert platform.config("payment")["config"] == good["config"]

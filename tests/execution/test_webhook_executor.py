@@ -10,7 +10,7 @@ import pytest
 from local_server import LocalServer
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionKind, Outcome
+from selfheal.core.types import Action, ActionKind
 from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import SIGNATURE_HEADER, WebhookExecutor
 from webhook_receiver import WebhookReceiver
@@ -113,8 +113,10 @@ def test_remote_validation_and_skip(receiver: WebhookReceiver) -> None:
 
 def test_runner_asks_the_receiver_to_roll_back(receiver: WebhookReceiver) -> None:
     with WebhookExecutor(receiver.url, secret=SECRET, clock=FakeClock()) as ex:
-        r = ActionRunner(ex, FakeClock(), skip_if_healthy=False).run(ACTION, verify=lambda: False)
-    assert r.outcome == Outcome.ROLLED_BACK
+        runner = ActionRunner(ex, FakeClock())
+        prepared = runner.prepare(ACTION)
+        runner.execute(prepared)
+        runner.rollback(prepared)
     assert [b["phase"] for b in receiver.received] == ["execute", "rollback"]
     assert receiver.received[1]["undo"] is not None
 

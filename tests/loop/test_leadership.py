@@ -109,3 +109,25 @@ def test_a_replica_whose_lease_another_holds_stands_by(tmp_path: Path) -> None:
     assert "leadership_lost" in [e.kind for e in store_a.audit.entries()]
     store_a.close()
     store_b.close()
+
+
+def test_a_single_replica_built_from_config_writes_its_intents_unfenced(tmp_path: Path) -> None:
+    """Without ``ha.enabled`` the one replica always leads and may act: its intents are
+    written without a lease (a fence would refuse every one of them)."""
+    from selfheal.core.config import parse_config
+    from selfheal.core.types import Action, ActionKind
+    from selfheal.loop.wiring import build
+
+    cfg = {
+        "scrape": {"targets": ["127.0.0.1:9"], "timeout_seconds": 0.2},
+        "store": {"url": f"sqlite:///{tmp_path}/selfheal.db"},
+        "otlp": {"enabled": False},
+        "executor": {"type": "local", "local": {"control_url": "http://127.0.0.1:9"}},
+    }
+    runtime = build(parse_config(cfg, "test"))
+    try:
+        action = Action(kind=ActionKind.RESTART_CONTAINER, target="svc", instance="svc-0")
+        key = runtime.engine.store.write_intent("inc-1", action, 100.0)
+        assert [k for k, _, _ in runtime.engine.store.pending_intents()] == [key]
+    finally:
+        runtime.close()

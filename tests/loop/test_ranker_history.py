@@ -52,7 +52,9 @@ def test_a_healed_incident_is_remembered_and_recognised_after_a_restart(tmp_path
     try:
         ranker = RankerAdapter(_history(100.0, 110.0), memory=store.past_incidents)
         first = ranker.rank(_incident("inc-1", 100.0), GRAPH, 110.0)
-        assert not any(e.kind is EvidenceKind.HISTORY for c in first for e in c.evidence)  # nothing known yet
+        assert not any(
+            e.kind is EvidenceKind.HISTORY for c in first for e in c.evidence
+        )  # nothing known yet
         ranker.learn(_incident("inc-1", 100.0), Cause("cart", 0.9, FailureType.CODE_BUG), 120.0)
         (kept,) = store.past_incidents.recent()
         assert kept.root_service == "cart" and kept.failure_type == "CodeBug"
@@ -66,7 +68,12 @@ def test_a_healed_incident_is_remembered_and_recognised_after_a_restart(tmp_path
         causes = ranker.rank(_incident("inc-2", 300.0), GRAPH, 310.0)
         cart = next(c for c in causes if c.service == "cart")
         assert any(e.failure_type is FailureType.CODE_BUG for e in cart.evidence)
-        assert not any(e.kind is EvidenceKind.HISTORY for c in causes if c.service != "cart" for e in c.evidence)
+        assert not any(
+            e.kind is EvidenceKind.HISTORY
+            for c in causes
+            if c.service != "cart"
+            for e in c.evidence
+        )
     finally:
         store.close()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import networkx as nx
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.telemetry import KIND_CLIENT, KIND_SERVER, SpanRecord
 from selfheal.core.types import Anomaly, Cause, EvidenceKind, Incident
 from selfheal.loop.stages import RankerAdapter
-from selfheal.monitoring.service_graph import KIND_CLIENT, KIND_SERVER, SpanRecord
 from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore
 
@@ -16,34 +16,20 @@ START = 1_000.0
 
 
 def _request(i: int, at: float, calls_cart: bool, cart_seconds: float) -> list[SpanRecord]:
-    ns = int(at * 1e9)
-    spans = [
-        SpanRecord(f"t{i}", f"r{i}", None, "front", KIND_SERVER, ns, ns + 50_000_000, name="GET /")
-    ]
+    spans = [SpanRecord(f"r{i}", None, "front", "GET /", at, KIND_SERVER, 0.05)]
     if calls_cart:
-        took = int((cart_seconds + 0.002) * 1e9)
+        waited = cart_seconds + 0.002  # the caller's wait: the callee's time and the network
         spans.append(
-            SpanRecord(
-                f"t{i}", f"c{i}", f"r{i}", "front", KIND_CLIENT, ns + 1, ns + took, name="GET cart"
-            )
+            SpanRecord(f"c{i}", f"r{i}", "front", "GET cart", at + 1e-9, KIND_CLIENT, waited)
         )
         spans.append(
-            SpanRecord(
-                f"t{i}",
-                f"s{i}",
-                f"c{i}",
-                "cart",
-                KIND_SERVER,
-                ns + 2,
-                ns + 2 + int(cart_seconds * 1e9),
-                name="GET /cart",
-            )
+            SpanRecord(f"s{i}", f"c{i}", "cart", "GET /cart", at + 2e-9, KIND_SERVER, cart_seconds)
         )
     return spans
 
 
 def _rank(window: SpanWindow) -> list[Cause]:
-    anomaly = Anomaly("front", START, 0.9, "rule:latency>0.5", indicator="latency_p99")
+    anomaly = Anomaly("front", START, 0.9, "rule:latency>0.5", indicator="latency_p99_seconds")
     incident = Incident("inc-1", START, (anomaly,), frozenset({"front"}))
     graph = nx.DiGraph([("front", "cart")])
     return list(RankerAdapter(WindowStore(), spans=window).rank(incident, graph, START + 30.0))

@@ -6,61 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from selfheal.core.clock import FakeClock
-from selfheal.core.errors import PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind, Incident, IncidentStatus
-from selfheal.execution.base import Undo, Validation
-from selfheal.loop.stages import ExecutorRunner, StoreAdapter
+from selfheal.loop.stages import StoreAdapter
 from selfheal.store.state import open_store
 
 ACTION = Action(ActionKind.SCALE_SERVICE, "cart", params={"delta": 1})
-
-
-class FlakyExecutor:
-    name = "flaky"
-
-    def __init__(self, failures: int = 0, validation: Validation | None = None) -> None:
-        self.failures = failures
-        self.validation = validation or Validation.proceed()
-        self.calls: list[str] = []
-
-    def validate(self, action: Action) -> Validation:
-        return self.validation
-
-    def snapshot(self, action: Action) -> Undo:
-        return Undo(action, True, "scale back to 2", {"replicas": 2})
-
-    def execute(self, action: Action) -> str:
-        self.calls.append("execute")
-        if self.failures:
-            self.failures -= 1
-            raise TemporaryError("busy", delay_seconds=2.0)
-        return "scaled"
-
-    def rollback(self, action: Action, undo: Undo) -> str:
-        self.calls.append(f"rollback:{undo.state['replicas']}")
-        return "scaled back"
-
-
-def test_runner_retries_temporary_errors_then_rolls_back_from_the_snapshot() -> None:
-    executor = FlakyExecutor(failures=2)
-    runner = ExecutorRunner(executor, FakeClock(), attempts=3)
-    prepared = runner.prepare(ACTION)
-    assert runner.execute(prepared) == "scaled"
-    assert runner.rollback(prepared) == "scaled back"
-    assert executor.calls == ["execute", "execute", "execute", "rollback:2"]
-
-
-def test_runner_skips_and_refuses_per_validation() -> None:
-    skip = ExecutorRunner(
-        FlakyExecutor(validation=Validation.nothing_to_do("already 3")), FakeClock()
-    )
-    assert skip.prepare(ACTION).skip_reason == "already 3"
-    refuse = ExecutorRunner(
-        FlakyExecutor(validation=Validation.refuse("no such service")), FakeClock()
-    )
-    with pytest.raises(PermanentError, match="no such service"):
-        refuse.prepare(ACTION)
 
 
 def test_store_adapter_keeps_intents_across_a_restart(tmp_path: Path) -> None:

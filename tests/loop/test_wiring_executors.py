@@ -17,11 +17,11 @@ from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind
 from selfheal.execution.kubernetes import KubernetesExecutor
 from selfheal.execution.local import LocalExecutor
+from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import (
     WebhookExecutor,
 )
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
-from selfheal.loop.stages import ExecutorRunner
 from selfheal.loop.wiring import Runtime, build
 from webhook_receiver import WebhookReceiver
 
@@ -64,7 +64,7 @@ def _kubeconfig(tmp_path: Path, port: int) -> Path:
 
 def _executor(runtime: Runtime) -> object:
     runner = runtime.engine.runner
-    assert isinstance(runner, ExecutorRunner)
+    assert isinstance(runner, ActionRunner)
     return runner.executor
 
 

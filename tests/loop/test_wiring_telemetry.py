@@ -77,7 +77,7 @@ def test_trace_edges_join_the_graph_and_log_lines_fill_the_window(tmp_path: Path
         assert ranker.max_causes == 3  # rca.max_causes reaches the ranking
         assert ranker.memory is runtime.store.past_incidents
         kept = ranker.spans.between(0, 1e12)
-        assert sorted(s.name for s in kept) == ["GET /cart", "GET cart"]
+        assert sorted(s.operation for s in kept) == ["GET /cart", "GET cart"]
         assert [r.message for r in collector.log_window.between(0, 1e12)] == ["x"]
     finally:
         runtime.close()
@@ -102,3 +102,34 @@ def test_a_bad_setting_after_the_receiver_started_leaves_nothing_listening(
         build(parse_config(config, "test"))
     time.sleep(0.2)
     assert {t.name for t in threading.enumerate()} <= before  # the receiver's thread is gone
+
+
+def test_a_bad_indicator_expression_stops_the_start_before_anything_opens(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    config["indicators"] = [
+        {"name": "in_flight", "expr": "sum by (service) (http_requests_in_flight)"},
+        {"name": "broken", "expr": "rate(http_requests_total)"},
+    ]
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(ConfigError, match=r"^indicators\.1\.expr: "):
+        build(parse_config(config, "test"))
+    assert not (tmp_path / "selfheal.db").exists()  # the store was never opened
+    assert {t.name for t in threading.enumerate()} <= before
+
+
+def test_the_configured_indicators_and_the_scrape_interval_reach_the_collector(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    config["scrape"] = {"targets": ["127.0.0.1:9"], "interval_seconds": 5, "timeout_seconds": 1}
+    config["indicators"] = [{"name": "in_flight", "expr": "sum by (service) (in_flight)"}]
+    runtime = build(parse_config(config, "test"))
+    try:
+        table = runtime.engine.collector.indicators
+        assert table.window_seconds == 20.0
+        assert table.expressions()["in_flight"] == "sum by (service) (in_flight)"
+        assert "[20s]" in table.expressions()["request_rate"]
+    finally:
+        runtime.close()

@@ -1,203 +1,434 @@
+"""The one indicator path: the shipped table over a small shop's real exposition, the
+semantics the loop depends on, configured indicators, and errors that name the key."""
+
 from __future__ import annotations
 
+import gc
+import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from tests.monitoring.http_fixtures import Route, serve
 
+from selfheal.core import indicators as ind
 from selfheal.core.clock import FakeClock
+from selfheal.core.config import parse_config_text
+from selfheal.core.errors import ConfigError
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring import indicators as ind
-from selfheal.monitoring.indicators import IndicatorEngine, IndicatorSettings, indicator_name
+from selfheal.monitoring.indicator_table import DEFAULT_INDICATORS, IndicatorDef
+from selfheal.monitoring.indicators import IndicatorSet, window_seconds
+from selfheal.monitoring.promql_eval import PromQLError
 from selfheal.monitoring.scraper import Scraper, ScrapeTarget
 from selfheal.monitoring.window_store import WindowStore
 
-NOW = 14.0
-TIMES = [10.0, 11.0, 12.0, 13.0, 14.0]  # covers the 4 s window exactly: no extrapolation
-SETTINGS = IndicatorSettings(window_seconds=4.0)
+DEMO = IndicatorSet(window_seconds=window_seconds(1.0))  # the demo's 1 s scrapes: 4 s
+WIDE = IndicatorSet(window_seconds=4.0)  # (-1, 3]: hand-written points at 0..3 all count
 
 
-def _labels(service: str, instance: str, **extra: str) -> dict[str, str]:
-    return {"service": service, "instance_id": instance, "instance": "127.0.0.1:1", **extra}
+def p99(lower: float, upper: float, below: float, inside: float) -> float:
+    """histogram_quantile(0.99) when the rank falls in (lower, upper]."""
+    total = below + inside
+    return lower + (upper - lower) * (0.99 * total - below) / inside
 
 
-def _put(store: WindowStore, name: str, labels: dict[str, str], values: list[float]) -> None:
-    key = SeriesKey.of(name, labels)
-    store.append_many(Sample(key, t, v) for t, v in zip(TIMES, values, strict=True))
+@dataclass
+class Instance:
+    """One shop instance's registry with steady traffic per second."""
+
+    service: str
+    instance: str
+    served: float = 0.0  # 200s per second
+    failed: float = 0.0  # 5xx per second
+    latency: float = 0.02  # every served request takes this long
+    calls: tuple[tuple[str, float, float, float], ...] = ()  # (target, ok/s, errors/s, seconds)
+    cpu: float = 0.1  # cores
+    memory: float = 100e6
+    pool: tuple[float, float] = (2.0, 16.0)
+    business: tuple[str, float, float] | None = None  # (counter prefix, total/s, failed/s)
+
+    def __post_init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests", "", ["route", "method", "status"], registry=r)
+        self.durations = Histogram("http_request_duration_seconds", "", ["route"], registry=r)
+        self.upstream = Counter("upstream_requests", "", ["target", "status"], registry=r)
+        self.upstream_s = Histogram("upstream_request_duration_seconds", "", ["target"], registry=r)
+        self.cpu_total = Counter("process_cpu_seconds", "", registry=r)
+        Gauge("process_resident_memory_bytes", "", registry=r).set(self.memory)
+        Gauge("pool_connections_in_use", "", registry=r).set(self.pool[0])
+        Gauge("pool_connections_max", "", registry=r).set(self.pool[1])
+        self.timeouts = Counter("pool_wait_timeouts", "", registry=r)
+        if self.business is not None:
+            prefix = self.business[0]
+            self.total = Counter(f"{prefix}", "", registry=r)
+            self.failures = Counter(f"{prefix}_failed", "", registry=r)
+
+    def second(self) -> None:
+        """One second of traffic."""
+        for _ in range(int(self.served)):
+            self.requests.labels("/items", "GET", "200").inc()
+            self.durations.labels("/items").observe(self.latency)
+        for _ in range(int(self.failed)):
+            self.requests.labels("/items", "GET", "500").inc()
+            self.durations.labels("/items").observe(self.latency)
+        self.requests.labels("/health", "GET", "500").inc(50)  # probes are not traffic
+        for target, ok, errors, seconds in self.calls:
+            self.upstream.labels(target, "200").inc(ok)
+            if errors:
+                self.upstream.labels(target, "error").inc(errors)
+            for _ in range(int(ok + errors)):
+                self.upstream_s.labels(target).observe(seconds)
+        self.cpu_total.inc(self.cpu)
+        self.timeouts.inc(0.5 if self.service == "checkout" else 0.0)
+        if self.business is not None:
+            self.total.inc(self.business[1])
+            self.failures.inc(self.business[2])
 
 
-def _value(samples: list[Sample], name: str, **labels: str) -> float:
-    found = [
-        s.value
-        for s in samples
-        if indicator_name(s.series) == name and dict(s.series.labels) == labels
-    ]
-    assert len(found) == 1, (name, labels, found)
+SHOP = [
+    Instance("frontend", "frontend-0", served=20, calls=(("checkout", 12, 0, 0.03),)),
+    Instance("frontend", "frontend-1", served=20, calls=(("checkout", 12, 0, 0.03),)),
+    Instance(
+        "checkout", "checkout-0", served=10, failed=2, latency=0.8, cpu=0.6, pool=(16.0, 16.0),
+        calls=(("payment", 4, 1, 0.4),), business=("orders", 4, 0),
+    ),
+    Instance(
+        "checkout", "checkout-1", served=10, latency=0.02, calls=(("payment", 5, 0, 0.02),),
+        business=("orders", 4, 0),
+    ),
+    Instance(
+        "payment", "payment-0", served=5, calls=(("bank", 5, 0, 0.015),),
+        business=("payments", 5, 1),
+    ),
+]  # fmt: skip
+
+
+def scrape_shop(interval: float = 1.0, scrapes: int = 6) -> tuple[WindowStore, float]:
+    """The shop's exposition through the real scraper and parser; returns the raw store
+    and an evaluation time just after the last scrape. ``inventory`` answers 503."""
+    registries = {f"{i.instance}:9100": i for i in SHOP}
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        found = registries.get(request.url.netloc.decode())
+        if found is None:
+            return httpx.Response(503)
+        return httpx.Response(200, content=generate_latest(found.registry))
+
+    targets = [
+        ScrapeTarget(
+            f"http://{host}/metrics", {"service": i.service, "instance_id": i.instance}, interval
+        )
+        for host, i in registries.items()
+    ] + [ScrapeTarget("http://inv:9100/metrics", {"service": "inventory", "instance_id": "inv-0"})]
+    clock = FakeClock(1000.0)
+    store = WindowStore(max_points_per_series=8)
+    with (
+        httpx.Client(transport=httpx.MockTransport(serve)) as client,
+        Scraper(store, targets=targets, clock=clock, client=client, max_workers=1) as scraper,
+    ):
+        for _ in range(scrapes):
+            for _ in range(round(interval)):
+                for i in SHOP:
+                    i.second()
+            scraper.scrape_once()
+            clock.advance(interval)
+    return store, clock.now() - interval + 0.05
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    found = [s.value for s in samples if s.series == SeriesKey.of(name, labels)]
+    assert len(found) == 1, (
+        name,
+        labels,
+        [str(s.series) for s in samples if s.series.name == name],
+    )
     return found[0]
 
 
-def _names(samples: list[Sample]) -> set[str]:
-    return {indicator_name(s.series) for s in samples}
+@pytest.fixture(scope="module")
+def shop() -> tuple[list[Sample], list[tuple[str, str]], list[str]]:
+    store, at = scrape_shop()
+    samples, graph = DEMO.evaluate(store, at)
+    return samples, sorted(graph.edges), sorted(graph.nodes)
 
 
-def test_error_ratio_and_request_rate_with_a_counter_reset() -> None:
-    store = WindowStore()
-    ok = _labels("cart", "cart-0", route="/cart", method="GET", status="200")
-    err = _labels("cart", "cart-0", route="/cart", method="GET", status="503")
-    # 200s: 100 → 130 (+30), the process restarts (reset to 4) → 10: 30 + 4 + 6 = 40
-    _put(store, "http_requests_total", ok, [100, 115, 130, 4, 10])
-    # 5xx: +10 over the window
-    _put(store, "http_requests_total", err, [0, 2, 5, 8, 10])
-    # probe traffic is not user traffic
-    _put(
-        store,
-        "http_requests_total",
-        _labels("cart", "cart-0", route="/health", status="500"),
-        [0, 50, 100, 150, 200],
-    )
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    assert _value(samples, "error_ratio", service="cart") == pytest.approx(10 / 50)
-    assert _value(samples, "error_ratio", service="cart", instance_id="cart-0") == pytest.approx(
-        0.2
-    )
-    assert _value(samples, "request_rate", service="cart") == pytest.approx(50 / 4)
-    assert all(s.series.name.startswith("indicator:") for s in samples)
-
-
-def test_no_ratio_from_too_few_requests() -> None:
-    store = WindowStore()
-    _put(store, "http_requests_total", _labels("cart", "cart-0", status="500"), [0, 1, 1, 2, 2])
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    assert "error_ratio" not in _names(samples)
-    assert _value(samples, "request_rate", service="cart") == 0.5
-
-
-def test_latency_quantiles_from_summed_bucket_increases() -> None:
-    store = WindowStore()
-    # two instances; increases per bucket over the window: le=0.1: 40+10, le=0.5: 45+45,
-    # le=1: 50+50, +Inf: 50+50 → cumulative 50, 90, 100, 100
-    for inst, inc in (("a-0", (40, 45, 50, 50)), ("a-1", (10, 45, 50, 50))):
-        for le, n in zip(("0.1", "0.5", "1.0", "+Inf"), inc, strict=True):
-            _put(
-                store,
-                "http_request_duration_seconds_bucket",
-                _labels("api", inst, route="/x", le=le),
-                [0, n / 4, n / 2, 3 * n / 4, n],
-            )
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    # p50: rank 50 → exactly the top of le=0.1
-    assert _value(samples, "latency_p50_seconds", service="api") == pytest.approx(0.1)
-    # p99: rank 99 → bucket (0.5, 1.0], 9 of its 10 → 0.5 + 0.5 * 0.9
-    assert _value(samples, "latency_p99_seconds", service="api") == pytest.approx(0.95)
-    # instance a-0 alone: 40, 45, 50, 50 → p99 rank 49.5 in (0.5, 1]: 0.5 + 0.5 * 4.5/5
-    assert _value(
-        samples, "latency_p99_seconds", service="api", instance_id="a-0"
-    ) == pytest.approx(0.95)
-
-
-def test_resources_pool_and_business_indicators() -> None:
-    store = WindowStore()
-    for inst, cpu, rss in (("c-0", 0.4, 100e6), ("c-1", 0.1, 300e6)):
-        base = _labels("checkout", inst)
-        _put(store, "process_cpu_seconds_total", base, [10 + cpu * i for i in range(5)])
-        _put(store, "process_resident_memory_bytes", base, [rss] * 5)
-        _put(store, "http_requests_in_flight", base, [3.0] * 5)
-        _put(store, "pool_connections_max", base, [10.0] * 5)
-        _put(store, "pool_connections_in_use", base, [5.0, 6, 7, 8, 9 if inst == "c-0" else 2])
-        _put(store, "pool_wait_timeouts_total", base, [0, 0, 1, 2, 4])
-        _put(store, "orders_total", base, [0, 5, 10, 15, 20])
-        _put(store, "orders_failed_total", base, [0, 1, 2, 3, 5])
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    assert _value(samples, "cpu_cores", service="checkout", instance_id="c-0") == pytest.approx(0.4)
-    assert _value(samples, "cpu_cores", service="checkout") == pytest.approx(0.5)
-    assert _value(samples, "memory_bytes", service="checkout") == 300e6
-    assert _value(samples, "in_flight_requests", service="checkout") == 6.0
-    assert _value(samples, "pool_saturation", service="checkout", instance_id="c-1") == 0.2
-    assert _value(samples, "pool_saturation", service="checkout") == 0.9
-    assert _value(samples, "pool_wait_timeouts_per_second", service="checkout") == pytest.approx(
-        2.0
-    )
-    assert _value(samples, "order_success_ratio", service="checkout") == pytest.approx(1 - 10 / 40)
-
-
-def test_upstream_edges() -> None:
-    store = WindowStore()
-    labels = _labels("payment", "p-0")
-    _put(
-        store,
-        "upstream_requests_total",
-        {**labels, "target": "bank", "status": "200"},
-        [0, 5, 10, 15, 20],
-    )
-    _put(
-        store,
-        "upstream_requests_total",
-        {**labels, "target": "bank", "status": "error"},
-        [0, 1, 2, 3, 4],
-    )
-    _put(
-        store,
-        "upstream_requests_total",
-        {**labels, "target": "bank", "status": "502"},
-        [0, 0, 0, 0, 1],
-    )
-    for le, n in (("0.05", 20), ("0.25", 24), ("+Inf", 25)):
-        _put(
-            store,
-            "upstream_request_duration_seconds_bucket",
-            {**labels, "target": "bank", "le": le},
-            [0, n / 2, n / 2, n / 2, n],
-        )
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    assert _value(
-        samples, "upstream_error_ratio", service="payment", target="bank"
-    ) == pytest.approx(5 / 25)
-    assert _value(
-        samples, "upstream_request_rate", service="payment", target="bank"
-    ) == pytest.approx(25 / 4)
-    # p99 rank 24.75 → +Inf bucket → last finite bound 0.25
-    assert _value(samples, "upstream_latency_p99_seconds", service="payment", target="bank") == 0.25
-
-
-def test_up_and_up_ratio_and_stale_gauges() -> None:
-    store = WindowStore()
-    _put(store, "up", _labels("cart", "cart-0"), [1, 1, 1, 1, 1])
-    _put(store, "up", _labels("cart", "cart-1"), [1, 1, 0, 0, 0])
-    _put(store, "process_resident_memory_bytes", _labels("cart", "cart-1"), [5, 5, 5, 5, math.nan])
-    samples = IndicatorEngine(store, SETTINGS).compute(NOW)
-    assert _value(samples, "up", service="cart", instance_id="cart-1") == 0.0
-    assert _value(samples, "up_ratio", service="cart") == 0.5
-    assert "memory_bytes" not in _names(samples)  # stale marker: no value
-
-
-def test_update_writes_indicators_into_the_store_and_prefix_rules() -> None:
-    store = WindowStore()
-    _put(store, "up", _labels("cart", "cart-0"), [1] * 5)
-    IndicatorEngine(store, SETTINGS).update(NOW)
-    assert store.select("indicator:up", service="cart")
-    with pytest.raises(ValueError, match="prefix"):
-        IndicatorEngine(store, IndicatorSettings(prefix=""))
-    bare = WindowStore()
-    samples = IndicatorEngine(
-        store, IndicatorSettings(prefix="", instance_label="instance"), bare
-    ).update(NOW)
-    assert SeriesKey.of("up", {"service": "cart", "instance": "cart-0"}) in {
-        s.series for s in samples
+def test_every_indicator_of_the_table_is_there_with_its_labels(
+    shop: tuple[list[Sample], list[tuple[str, str]], list[str]],
+) -> None:
+    samples, _, _ = shop
+    label_sets: dict[str, set[tuple[str, ...]]] = {}
+    for s in samples:
+        label_sets.setdefault(s.series.name, set()).add(tuple(k for k, _ in s.series.labels))
+    assert label_sets == {
+        ind.UP: {("instance", "service")},
+        ind.CPU: {("instance", "service")},
+        ind.MEMORY: {("instance", "service")},
+        ind.SATURATION: {("instance", "service")},
+        ind.REQUEST_RATE: {("service",)},
+        ind.ERROR_RATIO: {("service",), ("instance", "service")},
+        ind.LATENCY_P99: {("service",), ("instance", "service")},
+        ind.LATENCY_VS_PEERS: {("instance", "service")},
+        ind.UPSTREAM_ERROR_RATIO: {("service", "target")},
+        ind.UPSTREAM_LATENCY: {("service", "target"), ("instance", "service", "target")},
+        ind.UPSTREAM_LATENCY_VS_PEERS: {("instance", "service", "target")},
+        ind.POOL_TIMEOUTS: {("service",)},
+        ind.ORDER_SUCCESS: {("service",)},
+        ind.PAYMENT_SUCCESS: {("service",)},
     }
-    assert bare.select("up")
+    assert {d.name for d in DEFAULT_INDICATORS} == set(label_sets)
 
 
-def test_every_documented_indicator_is_listed() -> None:
-    assert len(set(ind.INDICATORS)) == len(ind.INDICATORS)
-    for name in ind.INDICATORS:
-        assert f"``{name}``" in (ind.__doc__ or ""), name
+def test_instance_indicators(shop: tuple[list[Sample], list[tuple[str, str]], list[str]]) -> None:
+    samples, _, _ = shop
+    c0 = {"service": "checkout", "instance": "checkout-0"}
+    assert value(samples, ind.UP, **c0) == 1.0
+    assert value(samples, ind.UP, service="inventory", instance="inv-0") == 0.0
+    assert value(samples, ind.CPU, **c0) == pytest.approx(0.6)
+    assert value(samples, ind.MEMORY, **c0) == 100e6
+    assert value(samples, ind.SATURATION, **c0) == 1.0
+    assert value(samples, ind.SATURATION, service="checkout", instance="checkout-1") == 0.125
 
 
-def test_end_to_end_from_real_exposition_through_the_scraper() -> None:
+def test_served_traffic_leaves_the_probes_out(
+    shop: tuple[list[Sample], list[tuple[str, str]], list[str]],
+) -> None:
+    samples, _, _ = shop
+    assert value(samples, ind.REQUEST_RATE, service="checkout") == pytest.approx(22.0)
+    assert value(samples, ind.REQUEST_RATE, service="frontend") == pytest.approx(40.0)
+    assert value(samples, ind.ERROR_RATIO, service="checkout") == pytest.approx(2 / 22)
+    assert value(samples, ind.ERROR_RATIO, service="checkout", instance="checkout-0") == (
+        pytest.approx(2 / 12)
+    )
+    assert value(samples, ind.ERROR_RATIO, service="frontend") == 0.0  # no 5xx series at all
+
+
+def test_latency_and_the_slow_instance_against_its_peer(
+    shop: tuple[list[Sample], list[tuple[str, str]], list[str]],
+) -> None:
+    samples, _, _ = shop
+    slow = p99(0.75, 1.0, 0.0, 12.0)
+    fast = p99(0.01, 0.025, 0.0, 10.0)
+    assert value(samples, ind.LATENCY_P99, service="checkout", instance="checkout-0") == (
+        pytest.approx(slow)
+    )
+    assert value(samples, ind.LATENCY_P99, service="checkout") == pytest.approx(
+        p99(0.75, 1.0, 10.0, 12.0)
+    )
+    assert value(samples, ind.LATENCY_VS_PEERS, service="checkout", instance="checkout-0") == (
+        pytest.approx(slow / fast)
+    )
+    assert value(samples, ind.LATENCY_VS_PEERS, service="checkout", instance="checkout-1") == 1.0
+    # one instance has no peer to be compared with
+    assert not [s for s in samples if s.series.name == ind.LATENCY_VS_PEERS and
+                s.series.label("service") == "payment"]  # fmt: skip
+
+
+def test_call_edges(shop: tuple[list[Sample], list[tuple[str, str]], list[str]]) -> None:
+    samples, edges, nodes = shop
+    assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="checkout", target="payment") == (
+        pytest.approx(1 / 10)
+    )
+    assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="payment", target="bank") == 0.0
+    slow = p99(0.25, 0.5, 0.0, 5.0)
+    assert value(
+        samples, ind.UPSTREAM_LATENCY, service="checkout", target="payment", instance="checkout-0"
+    ) == pytest.approx(slow)
+    assert value(samples, ind.UPSTREAM_LATENCY, service="checkout", target="payment") == (
+        pytest.approx(p99(0.25, 0.5, 5.0, 5.0))
+    )
+    edge0 = {"service": "checkout", "target": "payment", "instance": "checkout-0"}
+    # the fast peer's p99 (0.025 s) is under the 0.05 s floor
+    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge0) == pytest.approx(slow / 0.05)
+    assert (
+        value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **(edge0 | {"instance": "checkout-1"})) == 1.0
+    )
+    assert edges == [("checkout", "payment"), ("frontend", "checkout"), ("payment", "bank")]
+    assert nodes == ["bank", "checkout", "frontend", "inventory", "payment"]
+
+
+def test_pool_and_business(shop: tuple[list[Sample], list[tuple[str, str]], list[str]]) -> None:
+    samples, _, _ = shop
+    assert value(samples, ind.POOL_TIMEOUTS, service="checkout") == pytest.approx(1.0)
+    assert value(samples, ind.ORDER_SUCCESS, service="checkout") == pytest.approx(1.0)
+    assert value(samples, ind.PAYMENT_SUCCESS, service="payment") == pytest.approx(0.8)
+
+
+def test_the_default_five_second_scrapes_give_rates() -> None:
+    """A fixed 3 s range (the old live deriver's) holds one point of 5 s scrapes: no
+    rate could be computed; the range follows the scrape interval now (20 s)."""
+    store, at = scrape_shop(interval=5.0)
+    samples, _ = IndicatorSet(window_seconds=window_seconds(5.0)).evaluate(store, at)
+    assert value(samples, ind.REQUEST_RATE, service="frontend") == pytest.approx(40.0)
+    assert value(samples, ind.ERROR_RATIO, service="checkout") == pytest.approx(2 / 22)
+    assert window_seconds(5.0) == 20.0 and window_seconds(1.0) == 4.0
+
+
+# -- semantics on hand-written series ----------------------------------------------------
+def put(store: WindowStore, name: str, labels: dict[str, str], pts: list[tuple[float, float]]):
+    store.append_many(Sample(SeriesKey.of(name, labels), t, v) for t, v in pts)
+
+
+def names(samples: list[Sample]) -> set[str]:
+    return {s.series.name for s in samples}
+
+
+def test_a_counter_reset_after_a_restart_counts_from_zero() -> None:
+    raw = WindowStore()
+    labels = {"service": "cart", "instance_id": "cart-0", "route": "/cart", "status": "200"}
+    put(raw, "http_requests_total", labels, [(0, 100), (1, 110), (2, 4), (3, 10)])
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    # 10 + 4 + 6 over the 3 s the points span, extrapolated to the 4 s range
+    assert value(samples, ind.REQUEST_RATE, service="cart") == pytest.approx(20 / 3)
+
+
+def test_too_few_requests_give_no_ratio_and_no_quantile() -> None:
+    raw = WindowStore()
+    labels = {"service": "cart", "instance_id": "cart-0", "route": "/cart"}
+    put(raw, "http_requests_total", labels | {"status": "500"}, [(0, 0), (3, 2)])
+    put(raw, "http_request_duration_seconds_bucket", labels | {"le": "+Inf"}, [(0, 0), (3, 2)])
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    assert names(samples) == {ind.REQUEST_RATE}
+
+
+def test_an_edge_with_a_single_call_is_not_compared_with_its_peers() -> None:
+    raw = WindowStore()
+    for inst, fast, slow in (("checkout-0", 0, 1), ("checkout-1", 4, 0)):
+        labels = {"service": "checkout", "instance_id": inst, "target": "payment"}
+        put(raw, "upstream_requests_total", labels | {"status": "200"}, [(0, 0), (3, fast + slow)])
+        for le, n in (("0.05", fast), ("0.25", fast), ("0.5", fast + slow), ("+Inf", fast + slow)):
+            put(
+                raw,
+                "upstream_request_duration_seconds_bucket",
+                labels | {"le": le},
+                [(0, 0), (3, n)],
+            )
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    assert ind.UPSTREAM_LATENCY in names(samples)
+    assert ind.UPSTREAM_LATENCY_VS_PEERS not in names(samples)
+
+
+def test_three_instances_are_compared_with_the_median_of_all() -> None:
+    raw = WindowStore()
+    for inst, le_hit in (("a-0", "1.0"), ("a-1", "0.1"), ("a-2", "0.2")):
+        labels = {"service": "a", "instance_id": inst, "route": "/"}
+        put(raw, "http_requests_total", labels | {"status": "200"}, [(0, 0), (3, 30)])
+        for le in ("0.1", "0.2", "1.0", "+Inf"):
+            n = 30 if float(le if le != "+Inf" else "inf") >= float(le_hit) else 0
+            put(raw, "http_request_duration_seconds_bucket", labels | {"le": le}, [(0, 0), (3, n)])
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    slow = value(samples, ind.LATENCY_P99, service="a", instance="a-0")
+    median = value(samples, ind.LATENCY_P99, service="a", instance="a-2")
+    assert value(samples, ind.LATENCY_VS_PEERS, service="a", instance="a-0") == (
+        pytest.approx(slow / median)
+    )
+    assert value(samples, ind.LATENCY_VS_PEERS, service="a", instance="a-1") == 1.0
+
+
+def test_a_stale_gauge_and_a_series_without_service_are_not_emitted() -> None:
+    raw = WindowStore()
+    put(raw, "process_resident_memory_bytes", {"service": "a", "instance_id": "a-0"},
+        [(2, 5.0), (3, math.nan)])  # fmt: skip
+    put(raw, "up", {"instance_id": "x-0"}, [(3, 1.0)])
+    samples, graph = WIDE.evaluate(raw, 3.0)
+    assert samples == [] and list(graph.nodes) == []
+
+
+def test_instance_falls_back_to_the_instance_label_without_instance_id() -> None:
+    raw = WindowStore()
+    put(raw, "up", {"service": "a", "instance": "10.0.0.1:9100"}, [(3, 1.0)])
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    assert [str(s.series) for s in samples] == ['up{instance="10.0.0.1:9100",service="a"}']
+
+
+# -- configured indicators ---------------------------------------------------------------
+def test_configuration_adds_and_replaces_indicators() -> None:
+    cfg = parse_config_text(
+        "indicators:\n"
+        "  - {name: in_flight, expr: 'sum by (service) (http_requests_in_flight)'}\n"
+        "  - name: up\n"
+        "    expr: 'min by (service) (up)'\n"
+        "    help: one value per service\n"
+    )
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=4.0)
+    assert [d.name for d in table.definitions][-1] == "in_flight"
+    assert table.expressions()["up"] == "min by (service) (up)"
+    assert len(table.definitions) == len(DEFAULT_INDICATORS) + 1
+    raw = WindowStore()
+    put(raw, "up", {"service": "a", "instance_id": "a-0"}, [(3, 1.0)])
+    put(raw, "up", {"service": "a", "instance_id": "a-1"}, [(3, 0.0)])
+    put(raw, "http_requests_in_flight", {"service": "a", "instance_id": "a-0"}, [(3, 4.0)])
+    samples, _ = table.evaluate(raw, 3.0)
+    assert {str(s.series): s.value for s in samples} == {
+        'up{service="a"}': 0.0,
+        'in_flight{service="a"}': 4.0,
+    }
+
+
+def test_window_placeholder_follows_the_scrape_interval() -> None:
+    cfg = parse_config_text("indicators:\n  - {name: r, expr: 'rate(x_total[$window])'}\n")
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=window_seconds(0.375))
+    assert table.expressions()["r"] == "rate(x_total[1500ms])"
+    assert IndicatorSet(window_seconds=1.5).expand("x[$window]") == "x[1500ms]"
+
+
+def test_bad_expressions_are_refused_naming_their_key() -> None:
+    cfg = parse_config_text(
+        "indicators:\n"
+        "  - {name: fine, expr: 'sum by (service) (up)'}\n"
+        "  - {name: broken, expr: 'sum(up'}\n"
+        "  - {name: scalar, expr: '1 + 1'}\n"
+        "  - {name: ranked, expr: 'topk(3, up)'}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        IndicatorSet.from_config(cfg.indicators, window_seconds=4.0)
+    message = str(caught.value)
+    assert "indicators.1.expr: unclosed left parenthesis" in message
+    assert "indicators.2.expr: the expression yields a scalar" in message
+    assert "indicators.3.expr: aggregation topk is not supported" in message
+    assert "indicators.0" not in message
+
+
+def test_config_refuses_bad_names_and_twice_defined_indicators() -> None:
+    with pytest.raises(ConfigError, match=r"indicators\.0\.name"):
+        parse_config_text("indicators:\n  - {name: 'bad name', expr: up}\n")
+    with pytest.raises(ConfigError, match="indicator defined twice: x"):
+        parse_config_text("indicators:\n  - {name: x, expr: up}\n  - {name: x, expr: up}\n")
+    with pytest.raises(PromQLError, match="not a valid indicator name"):
+        IndicatorSet([IndicatorDef("bad name", "up")], window_seconds=4.0)
+
+
+def test_a_failing_indicator_emits_nothing_and_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = IndicatorSet(
+        [
+            IndicatorDef("clash", 'label_replace(up, "instance_id", "x", "", "")'),
+            IndicatorDef("many", "up / on (service) up"),
+            IndicatorDef(ind.UP, "up"),
+        ],
+        window_seconds=4.0,
+    )
+    raw = WindowStore()
+    put(raw, "up", {"service": "a", "instance_id": "a-0"}, [(3, 1.0)])
+    put(raw, "up", {"service": "a", "instance_id": "a-1"}, [(3, 1.0)])
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            samples, _ = table.evaluate(raw, 3.0)
+            assert names(samples) == {ind.UP}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2
+    assert any("clash: vector cannot contain metrics with the same labelset" in w for w in warnings)
+    assert any("many: found duplicate series" in w for w in warnings)
+
+
+def test_the_first_failures_of_a_new_series_count_through_the_real_scraper() -> None:
     registry = CollectorRegistry()
     requests = Counter("http_requests_total", "r", ["route", "method", "status"], registry=registry)
     latency = Histogram("http_request_duration_seconds", "l", ["route"], registry=registry)
+    calls = Counter("upstream_requests_total", "u", ["target", "status"], registry=registry)
     clock = FakeClock(1000.0)
     with serve({"/metrics": Route(body=lambda: generate_latest(registry))}) as srv:
         store = WindowStore()
@@ -207,16 +438,44 @@ def test_end_to_end_from_real_exposition_through_the_scraper() -> None:
         with Scraper(store, targets=[target], clock=clock) as scraper:
             for second in range(5):
                 requests.labels("/cart", "GET", "200").inc(8)
-                if second >= 2:  # the first 5xx appear mid-window: a brand-new series
+                calls.labels("cache", "200").inc(4)
+                if second >= 2:  # the first 5xx appear mid-window: brand-new series
                     requests.labels("/cart", "GET", "500").inc(2)
+                    calls.labels("cache", "503").inc(4)
                 for _ in range(3):
                     latency.labels("/cart").observe(0.03)
                 scraper.scrape_once()
                 clock.advance(1.0)
-    now = clock.now() - 1.0
-    samples = IndicatorEngine(store, IndicatorSettings(window_seconds=4.0)).compute(now)
-    # window [1000, 1004] holds scrapes at 1000..1004; 500s: 0 (injected at 1001) → 2, 4, 6
-    assert _value(samples, "error_ratio", service="cart") == pytest.approx(6 / (32 + 6))
-    # every observation in (0.025, 0.05]: p99 interpolates to 0.025 + 0.025 * 0.99
-    p99 = _value(samples, "latency_p99_seconds", service="cart", instance_id="cart-0")
-    assert p99 == pytest.approx(0.04975)
+    samples, _ = DEMO.evaluate(store, clock.now() - 1.0)
+    # (1000, 1004] holds the scrapes at 1001..1004; the 200s rose 24 over the 3 s they span,
+    # 32 once extrapolated to the range; the 500s 0 (written by the scraper at 1001) → 6,
+    # not extrapolated below their zero
+    assert value(samples, ind.ERROR_RATIO, service="cart") == pytest.approx(6 / (32 + 6))
+    assert value(samples, ind.UPSTREAM_ERROR_RATIO, service="cart", target="cache") == (
+        pytest.approx(12 / (16 + 12))
+    )
+    # every observation in (0.025, 0.05]
+    p = value(samples, ind.LATENCY_P99, service="cart", instance="cart-0")
+    assert p == pytest.approx(0.025 + 0.025 * 0.99)
+
+
+def test_the_readme_example_compiles() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```yaml\nindicators:", 1)[1].split("```", 1)[0]
+    cfg = parse_config_text("indicators:" + block)
+    table = IndicatorSet.from_config(cfg.indicators, window_seconds=4.0)
+    assert {"in_flight_requests", "upstream_request_rate"} <= set(table.expressions())
+
+
+def test_the_garbage_collector_is_paused_only_while_evaluating() -> None:
+    raw = WindowStore()
+    put(raw, "up", {"service": "a", "instance_id": "a-0"}, [(3, 1.0)])
+    assert gc.isenabled()
+    DEMO.evaluate(raw, 3.0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        DEMO.evaluate(raw, 3.0)
+        assert not gc.isenabled()  # someone else's pause is left alone
+    finally:
+        gc.enable()

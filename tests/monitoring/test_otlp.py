@@ -16,8 +16,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from selfheal.core.clock import FakeClock
+from selfheal.core.telemetry import SpanRecord
 from selfheal.monitoring.otlp import OtlpReceiver
-from selfheal.monitoring.service_graph import ServiceGraph, SpanRecord
+from selfheal.monitoring.service_graph import ServiceGraph
 
 PROPAGATOR = TraceContextTextMapPropagator()
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfheal.monitoring.promql import histogram_quantile, increase, rate, raw_increase
+from selfheal.monitoring.promql import histogram_quantile, increase, rate
 
 INF = math.inf
 
@@ -23,8 +23,9 @@ def test_rate_of_a_steady_counter_covering_the_range() -> None:
 
 
 def test_counter_reset_adds_the_value_before_the_reset() -> None:
-    # 5 → 9 (+4), reset to 1 (+1 since restart), → 4 (+3): 8 in total
-    assert raw_increase(arr(5, 9, 1, 4)) == 8.0
+    # 5 → 9 (+4), reset to 1 (+1 since restart), → 4 (+3): 8 in total; the points cover
+    # the range exactly, so nothing is extrapolated
+    assert increase(arr(10, 11, 12, 13), arr(5, 9, 1, 4), 10, 13) == 8.0
 
 
 def test_increase_extrapolates_to_range_edges_by_hand() -> None:

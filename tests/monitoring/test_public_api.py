@@ -9,18 +9,23 @@ import selfheal.monitoring as monitoring
 import selfheal.store as store
 
 MONITORING_API = {
-    "INDICATORS", "STALE", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
-    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogEvent", "LogMonitor",
-    "LogSource", "LogTailer", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
-    "SeriesParser", "ServiceGraph", "SpanRecord", "TargetHealth", "WindowStore",
-    "histogram_quantile", "increase", "indicator_name", "is_stale", "parse_exposition", "rate",
+    "STALE", "Compiler", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
+    "HttpServiceDiscovery", "IndicatorDef", "IndicatorSet", "Instant", "LogSource", "LogTailer",
+    "LogWindow", "OtlpReceiver", "ParseResult", "PromQLError", "Query", "RawLine",
+    "ScrapeTarget", "Scraper", "SeriesParser", "ServiceGraph", "SpanWindow", "TargetHealth",
+    "WindowStore", "histogram_quantile", "increase", "is_stale", "parse_exposition", "rate",
+    "window_seconds",
 }  # fmt: skip
 
 MODULES = [
     "selfheal.monitoring.exposition",
     "selfheal.monitoring.window_store",
     "selfheal.monitoring.promql",
-    "selfheal.monitoring.log_templates",
+    "selfheal.monitoring.log_window",
+    "selfheal.monitoring.promql_binop",
+    "selfheal.monitoring.promql_eval",
+    "selfheal.monitoring.promql_labels",
+    "selfheal.monitoring.indicators",
     "selfheal.store.json_codec",
 ]
 

@@ -8,15 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfheal.core.clock import FakeClock
-from selfheal.monitoring.service_graph import (
-    KIND_CLIENT,
-    KIND_INTERNAL,
-    KIND_SERVER,
-    ServiceGraph,
-    SpanRecord,
-)
-
-MS = 1_000_000
+from selfheal.core.telemetry import KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, SpanRecord
+from selfheal.monitoring.service_graph import ServiceGraph
 
 
 def span(
@@ -26,10 +19,10 @@ def span(
     parent: str | None = None,
     ms: float = 10,
     error: bool = False,
-    **attributes: str,
+    peer: str | None = None,
 ) -> SpanRecord:
     return SpanRecord(
-        "t1", span_id, parent, service, kind, 0, int(ms * MS), error, attributes=attributes
+        span_id, parent, service, "op", 0.0, kind, ms / 1000, error, f"{service}-0", peer
     )
 
 
@@ -54,8 +47,8 @@ def test_same_service_client_server_is_not_an_edge() -> None:
 def test_unmatched_client_falls_back_to_peer_service_after_the_wait() -> None:
     clock = FakeClock(0.0)
     graph = ServiceGraph(clock, match_wait_seconds=2)
-    graph.add_spans([span("c1", "payment", KIND_CLIENT, error=True, **{"peer.service": "bank"})])
-    graph.add_spans([span("c2", "payment", KIND_CLIENT)])  # no peer attribute: dropped
+    graph.add_spans([span("c1", "payment", KIND_CLIENT, error=True, peer="bank")])
+    graph.add_spans([span("c2", "payment", KIND_CLIENT)])  # names no peer: dropped
     assert graph.edges() == []
     clock.advance(2.5)
     (edge,) = graph.edges()

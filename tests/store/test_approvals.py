@@ -11,8 +11,10 @@ def test_request_then_approve(store: Store, clock: FakeClock) -> None:
     action = Action(ActionKind.ROLLBACK_DEPLOYMENT, "payment", risk=0.8)
     rid = store.approvals.request(action, "inc-1", 0.8, expires_at=clock.now() + 60)
     assert [r.id for r in store.approvals.pending()] == [rid]
+    clock.advance(5)
     decided = store.approvals.decide(rid, True, by="alice", reason="looks right")
     assert decided.status == "approved" and decided.decided_by == "alice"
+    assert decided.decided_at == clock.now() and decided.reason == "looks right"
     assert decided.action["kind"] == "RollbackDeployment"
     assert store.approvals.pending() == []
 

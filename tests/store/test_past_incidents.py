@@ -14,11 +14,14 @@ def test_healed_incidents_come_back_newest_first_and_survive_another_handle(
     memory.remember("inc-1", {"cart:error_ratio": 0.9}, "cart", "CodeBug")
     clock.advance(5.0)
     memory.remember(
-        "inc-2", {"db:latency_p99": 0.6, "cart:latency_p99": 0.4}, "db", "NetworkFailure"
+        "inc-2",
+        {"db:latency_p99_seconds": 0.6, "cart:latency_p99_seconds": 0.4},
+        "db",
+        "NetworkFailure",
     )
     got = memory.recent()
     assert [r.incident_id for r in got] == ["inc-2", "inc-1"]
-    assert got[0].signature == {"db:latency_p99": 0.6, "cart:latency_p99": 0.4}
+    assert got[0].signature == {"db:latency_p99_seconds": 0.6, "cart:latency_p99_seconds": 0.4}
     assert (got[1].root_service, got[1].failure_type, got[1].resolved_at) == (
         "cart",
         "CodeBug",

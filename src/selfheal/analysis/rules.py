@@ -4,9 +4,16 @@ The loop hands this stage the indicator samples of one cycle (``Sample`` whose
 series name is the indicator, e.g. ``error_ratio``, labelled with ``service``
 and optionally ``instance``); ``LiveDetection.observe`` returns the anomalies of
 that cycle. Per series it runs the declared rules and, next to them, a streaming
-detector (``score_one`` then ``learn_one`` only when the sample was not flagged,
-as river's ``protect_anomaly_detector`` does, so an incident does not teach the
-baseline that it is normal). It keeps constant memory per series and does no I/O.
+detector (``score_one``, then ``learn_one`` only when no rule condition held on
+the sample, as river's ``protect_anomaly_detector`` refuses flagged samples, so
+an incident does not teach the detector that it is normal). A sample only the
+detector flagged is learned, as on NAB: the loop's detectors rate the onset of
+an excursion and must learn it to rate the next sample against it; refused,
+a series that moved beyond its old range (a value creeping up) would be flagged
+again on every sample. With a fleet detector (``detection.range_fleet``) the
+detector scores every series of one cycle in one vectorised call and learns in
+another, each series' scores exactly what its own streaming detector would give.
+It keeps constant memory per series and does no I/O.
 
 Rules open incidents; detector anomalies alone are evidence (they are returned
 with ``detector`` set to the detector's name and a ``rule`` of ``""``) — the
@@ -21,6 +28,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
 
 from selfheal.core.indicators import (
     ALERT_FIRING,
@@ -47,6 +56,20 @@ class Detector(Protocol):
     def score_one(self, x: float, t: float) -> float: ...
 
     def learn_one(self, x: float, t: float) -> None: ...
+
+
+class Fleet(Protocol):
+    """The same seam for every series at once (``detection.range_fleet``): one value and one
+    timestamp per series, NaN for a series without a sample; learning NaN leaves it alone."""
+
+    @property
+    def n_series(self) -> int: ...
+
+    def grow(self, n_series: int) -> None: ...
+
+    def score_many(self, values: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+
+    def learn_many(self, values: np.ndarray, t: np.ndarray) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +161,7 @@ class _SeriesState:
     baseline: float | None = None
     streak: dict[str, int] = field(default_factory=dict)
     detector: Detector | None = None
+    index: int = -1  # the series' row in the fleet detector, when there is one
     breaching: bool = False  # a rule condition held on the latest sample
     last_ts: float = float("-inf")
     last_value: float = float("nan")
@@ -151,6 +175,7 @@ class LiveDetection:
         rules: Sequence[Rule] = DEFAULT_RULES,
         detector_factory: Callable[[], Detector] | None = None,
         detector_name: str = "detector",
+        fleet: Fleet | None = None,
         detector_threshold: float = 0.99,
         warmup_samples: int = 10,
         baseline_alpha: float = 0.05,
@@ -159,6 +184,7 @@ class LiveDetection:
         for rule in rules:
             self._rules.setdefault(rule.indicator, []).append(rule)
         self._factory = detector_factory
+        self._fleet = fleet
         self._detector_name = detector_name
         self._threshold = detector_threshold
         self._warmup = warmup_samples
@@ -200,20 +226,70 @@ class LiveDetection:
 
     def observe(self, samples: Iterable[Sample]) -> list[Anomaly]:
         anomalies: list[Anomaly] = []
+        if self._fleet is None:
+            for sample in samples:
+                anomalies.extend(self._observe_one(sample))
+            return anomalies
+        batch: list[Sample] = []
+        keys: set[SeriesKey] = set()
         for sample in samples:
-            anomalies.extend(self._observe_one(sample))
+            if sample.series in keys:  # a series' second sample waits for its first
+                anomalies.extend(self._observe_batch(batch, self._fleet))
+                batch, keys = [], set()
+            batch.append(sample)
+            keys.add(sample.series)
+        anomalies.extend(self._observe_batch(batch, self._fleet))
         return anomalies
 
-    def _observe_one(self, sample: Sample) -> list[Anomaly]:
-        value = sample.value
-        if math.isnan(value):
-            return []
-        key = sample.series
+    def _observe_batch(self, batch: list[Sample], fleet: Fleet) -> list[Anomaly]:
+        """One sample per series: the fleet scores them together, then learns those that no
+        rule condition held on."""
+        present = [s for s in batch if not math.isnan(s.value)]
+        rows = [self._state(s.series).index for s in present]
+        fleet.grow(len(self._series))
+        values = np.full(fleet.n_series, np.nan)
+        stamps = np.zeros(fleet.n_series)
+        values[rows] = [s.value for s in present]
+        stamps[rows] = [s.timestamp for s in present]
+        scores = fleet.score_many(values, stamps)
+        anomalies: list[Anomaly] = []
+        for sample, row in zip(present, rows, strict=True):
+            found, learn = self._judge(sample, float(scores[row]))
+            anomalies.extend(found)
+            if not learn:
+                values[row] = np.nan
+        fleet.learn_many(values, stamps)
+        return anomalies
+
+    def _state(self, key: SeriesKey) -> _SeriesState:
         state = self._series.get(key)
         if state is None:
-            state = _SeriesState(detector=self._factory() if self._factory else None)
+            state = _SeriesState(
+                detector=self._factory() if self._factory and self._fleet is None else None,
+                index=len(self._series) if self._fleet is not None else -1,
+            )
             self._series[key] = state
             self._by_service.setdefault(key.label("service") or "unknown", set()).add(key)
+        return state
+
+    def _observe_one(self, sample: Sample) -> list[Anomaly]:
+        if math.isnan(sample.value):
+            return []
+        state = self._state(sample.series)
+        score = None
+        if state.detector is not None:
+            score = state.detector.score_one(sample.value, sample.timestamp)
+        found, learn = self._judge(sample, score)
+        if state.detector is not None and learn:
+            state.detector.learn_one(sample.value, sample.timestamp)
+        return found
+
+    def _judge(self, sample: Sample, detector_score: float | None) -> tuple[list[Anomaly], bool]:
+        """The anomalies of one sample, and whether its detector may learn it (no rule
+        condition held on it)."""
+        value = sample.value
+        key = sample.series
+        state = self._series[key]
         service = key.label("service") or "unknown"
         instance = key.label("instance")
         indicator = key.name
@@ -249,8 +325,8 @@ class LiveDetection:
                     )
                 )
         flagged = bool(found)
-        if state.detector is not None:
-            score = _clip(state.detector.score_one(value, sample.timestamp))
+        if detector_score is not None:
+            score = _clip(detector_score)
             if warm and score >= self._threshold and not flagged:
                 found.append(
                     Anomaly(
@@ -267,8 +343,6 @@ class LiveDetection:
                     )
                 )
                 flagged = True
-            if not flagged:
-                state.detector.learn_one(value, sample.timestamp)
         # The baseline learns only from samples no rule condition held on (also those of a
         # breach too short to fire yet), so a fault never teaches it that it is normal.
         if not state.breaching:
@@ -278,7 +352,7 @@ class LiveDetection:
                 else (1 - self._alpha) * state.baseline + self._alpha * value
             )
         state.seen += 1
-        return found
+        return found, not state.breaching
 
 
 def _clip(score: float) -> float:

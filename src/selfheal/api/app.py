@@ -3,22 +3,31 @@
 Served by uvicorn inside the loop's process (``selfheal.api.server``); the web
 dashboard and the CLI's humans use it. It reads and writes the state store and
 asks the running engine for its live status and metrics; it never acts on the
-platform itself. Errors are JSON ``{"error": "..."}`` with a 4xx status.
+platform itself. Who may call what is ``selfheal.api.auth``'s answer: reads need
+any valid token once tokens are configured, pause/resume an operator's, approve
+and deny an approver's (admin: all); ``/metrics`` and ``/healthz`` are open to
+Prometheus and Kubernetes probes. The token's name is the actor the audit trail
+records. Errors are JSON ``{"error": "..."}`` with a 4xx status, as the OpenAPI
+schema says (``selfheal.api.schema``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from selfheal.api.auth import AuthError, Permission, Principal, TokenBook
+from selfheal.api.schema import MAX_INT64, document_errors, errors
 from selfheal.store.db import ConflictError, NotFoundError
+from selfheal.store.json_codec import to_jsonable
 from selfheal.store.state import Store
 
 
@@ -32,17 +41,25 @@ class EngineView(Protocol):
     def resume(self, by: str = "") -> None: ...
 
 
+_BY = Field(
+    default=None,
+    max_length=100,
+    deprecated=True,
+    description="Ignored: the actor recorded is the name of the caller's token.",
+)
+
+
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(default="api", min_length=1, max_length=100)
+    by: str | None = _BY
     reason: str = Field(default="", max_length=1000)
 
 
 class Who(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(default="api", min_length=1, max_length=100)
+    by: str | None = _BY
 
 
 class ApiError(Exception):
@@ -52,18 +69,47 @@ class ApiError(Exception):
         self.message = message
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="An api.tokens entry's token; its role decides what the call may do.",
+)
 
 
-def create_app(engine: EngineView, store: Store, registry: CollectorRegistry) -> FastAPI:
+def _needs(permission: Permission) -> Callable[..., Principal | None]:
+    """A dependency admitting callers whose token grants ``permission`` (the app's book)."""
+
+    def authorized(
+        request: Request, _: Annotated[Any, Security(_BEARER)] = None
+    ) -> Principal | None:
+        book: TokenBook = request.app.state.tokens
+        return book.authorize(request.headers.get("authorization"), permission)
+
+    return authorized
+
+
+Reader = Annotated[Principal | None, Depends(_needs(Permission.READ))]
+Controller = Annotated[Principal | None, Depends(_needs(Permission.CONTROL))]
+Decider = Annotated[Principal | None, Depends(_needs(Permission.DECIDE))]
+ApprovalId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The approval's id.")]
+
+
+def create_app(
+    engine: EngineView,
+    store: Store,
+    registry: CollectorRegistry,
+    tokens: TokenBook | None = None,
+) -> FastAPI:
+    """The API over ``engine`` and ``store``; ``tokens`` say who may call what (none
+    configured: a read-only API)."""
+    book = tokens if tokens is not None else TokenBook()
     app = FastAPI(title="selfheal", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app.state.tokens = book
+    document_errors(app)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -78,83 +124,120 @@ def create_app(engine: EngineView, store: Store, registry: CollectorRegistry) ->
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        # keep Starlette's headers: a 405 must say which methods are allowed (RFC 9110)
+        headers = getattr(exc, "headers", None)
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=headers)
 
-    @app.get("/status")
-    def status() -> dict[str, Any]:
-        return engine.status()
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness for probes: the loop's process answers. Open, and says nothing more."""
+        return {"status": "ok"}
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition",
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def metrics() -> Response:
+        """The loop's own metrics, open to Prometheus (counts and timings, no incident data)."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/incidents")
+    @app.get("/whoami", responses=errors(401))
+    def whoami(caller: Reader) -> dict[str, Any]:
+        """The caller's token name and role (both null when no token is configured)."""
+        return {
+            "name": caller.name if caller else None,
+            "role": caller.role if caller else None,
+            "tokens_configured": book.configured,
+        }
+
+    @app.get("/status", responses=errors(401))
+    def status(caller: Reader) -> dict[str, Any]:
+        return engine.status()
+
+    @app.get("/incidents", responses=errors(400, 401))
     def incidents(
+        caller: Reader,
         status: str | None = Query(default=None, pattern="^(open|remediating|resolved|escalated)$"),
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> dict[str, Any]:
         rows = store.incidents.list(status=status, limit=limit)
-        return {"incidents": [_plain(r) for r in rows]}
+        return {"incidents": [to_jsonable(r) for r in rows]}
 
-    @app.get("/incidents/{incident_id}")
-    def incident(incident_id: str) -> dict[str, Any]:
+    @app.get("/incidents/{incident_id}", responses=errors(400, 401, 404))
+    def incident(
+        caller: Reader, incident_id: str = Path(min_length=1, max_length=200)
+    ) -> dict[str, Any]:
         record = store.incidents.get(incident_id)
         if record is None:
             raise ApiError(404, f"no incident {incident_id!r}")
         return {
-            **_plain(record),
-            "actions": [_plain(a) for a in store.incidents.actions(incident_id)],
+            **to_jsonable(record),
+            "actions": [to_jsonable(a) for a in store.incidents.actions(incident_id)],
         }
 
-    @app.get("/approvals")
-    def approvals(pending: bool = Query(default=False)) -> dict[str, Any]:
+    @app.get("/approvals", responses=errors(400, 401))
+    def approvals(caller: Reader, pending: bool = Query(default=False)) -> dict[str, Any]:
         rows = store.approvals.pending() if pending else store.approvals.list()
-        return {"approvals": [_plain(r) for r in rows]}
+        return {"approvals": [to_jsonable(r) for r in rows]}
 
-    def _decide(approval_id: str, approved: bool, body: Decision | None) -> dict[str, Any]:
-        if not approval_id.isdigit():
-            raise ApiError(400, f"approval id must be a number, got {approval_id!r}")
-        who = body or Decision()
+    def _decide(
+        approval_id: int, approved: bool, body: Decision | None, caller: Principal | None
+    ) -> dict[str, Any]:
+        assert caller is not None  # deciding always needs a token
+        reason = body.reason if body else ""
         try:
-            request = store.approvals.decide(approval_id, approved, by=who.by, reason=who.reason)
+            request = store.decide_approval(approval_id, approved, by=caller.name, reason=reason)
         except NotFoundError as exc:
             raise ApiError(404, str(exc).strip("'\"")) from None
         except ConflictError as exc:
             raise ApiError(409, str(exc)) from None
-        return _plain(request)  # type: ignore[no-any-return]
+        return to_jsonable(request)  # type: ignore[no-any-return]
 
-    @app.post("/approvals/{approval_id}/approve")
-    def approve(approval_id: str, body: Decision | None = None) -> dict[str, Any]:
-        return _decide(approval_id, True, body)
+    @app.post("/approvals/{approval_id}/approve", responses=errors(400, 401, 403, 404, 409))
+    def approve(
+        caller: Decider, approval_id: ApprovalId, body: Decision | None = None
+    ) -> dict[str, Any]:
+        return _decide(approval_id, True, body, caller)
 
-    @app.post("/approvals/{approval_id}/deny")
-    def deny(approval_id: str, body: Decision | None = None) -> dict[str, Any]:
-        return _decide(approval_id, False, body)
+    @app.post("/approvals/{approval_id}/deny", responses=errors(400, 401, 403, 404, 409))
+    def deny(
+        caller: Decider, approval_id: ApprovalId, body: Decision | None = None
+    ) -> dict[str, Any]:
+        return _decide(approval_id, False, body, caller)
 
-    @app.post("/pause")
-    def pause(body: Who | None = None) -> dict[str, Any]:
-        engine.pause(by=(body or Who()).by)
+    @app.post("/pause", responses=errors(400, 401, 403))
+    def pause(caller: Controller, body: Who | None = None) -> dict[str, Any]:
+        assert caller is not None
+        engine.pause(by=caller.name)
         return {"paused": True}
 
-    @app.post("/resume")
-    def resume(body: Who | None = None) -> dict[str, Any]:
-        engine.resume(by=(body or Who()).by)
+    @app.post("/resume", responses=errors(400, 401, 403))
+    def resume(caller: Controller, body: Who | None = None) -> dict[str, Any]:
+        assert caller is not None
+        engine.resume(by=caller.name)
         return {"paused": False}
 
-    @app.get("/audit")
+    @app.get("/audit", responses=errors(400, 401))
     def audit(
-        after_seq: int = Query(default=0, ge=0),
+        caller: Reader,
+        after_seq: int = Query(default=0, ge=0, le=MAX_INT64),
         limit: int = Query(default=200, ge=1, le=5000),
-        kind: str | None = Query(default=None, max_length=64),
+        kind: str | None = Query(default=None, pattern="^[a-z][a-z0-9_]{0,63}$"),
         newest_first: bool = Query(default=False),
     ) -> dict[str, Any]:
         entries = store.audit.entries(
             after_seq=after_seq, limit=limit, kind=kind, newest_first=newest_first
         )
-        return {"entries": [_plain(e) for e in entries]}
+        return {"entries": [to_jsonable(e) for e in entries]}
 
-    @app.get("/audit/verify")
-    def audit_verify() -> dict[str, Any]:
-        return _plain(store.audit.verify())  # type: ignore[no-any-return]
+    @app.get("/audit/verify", responses=errors(401))
+    def audit_verify(caller: Reader) -> dict[str, Any]:
+        return to_jsonable(store.audit.verify())  # type: ignore[no-any-return]
 
     return app

@@ -33,10 +33,10 @@ from selfheal.core.errors import ConfigError
 @click.option(
     "--detector",
     "detector_name",
-    default="seasonalart",
+    default="seasonalrange",
     show_default=True,
-    help="Registered detector name (the default is the NAB configuration; the loop's "
-    "live default is 'default').",
+    help="Registered detector name (the default is the loop's default detector, "
+    "detection.detector; 'seasonalart' adds the fuzzy-ART member, too slow for the loop).",
 )
 def nab(data_dir: Path, out_dir: Path, detector_name: str) -> None:
     """Score a detector on NAB (standard, reward_low_FP_rate, reward_low_FN_rate)."""

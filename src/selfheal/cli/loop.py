@@ -3,11 +3,18 @@
 ``demo`` and ``run`` start the loop in this process; the others work on the
 state store (``--db``, the same SQLite/PostgreSQL URL the loop uses), so they
 work from another terminal while the loop runs, and also when it does not.
+The commands that change state (pause, resume, approve, deny) go through the
+running loop's API instead when given ``--api URL`` (or ``SELFHEAL_API``), with
+a bearer token (``--token`` or ``SELFHEAL_TOKEN``): the API checks the token's
+role and records its name as the actor. Without ``--api`` they write the store
+directly, as the local user (``local:NAME``); whoever can write the store holds
+every right anyway, so that path asks for no token.
 User errors print one clear line and exit 2; never a traceback.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 import threading
@@ -23,12 +30,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 DB_HELP = "State store URL (SQLAlchemy). Default: sqlite:///selfheal.db in this directory."
 
 
-def serve(runtime: Any, host: str, port: int) -> Any:
-    """Start the REST API and the dashboard for a running loop; returns the server."""
+def serve(runtime: Any, host: str, port: int, tokens: Any = None) -> Any:
+    """Start the REST API and the dashboard for a running loop; returns the server.
+    ``tokens``: a ``TokenBook`` (default: the runtime's ``api.tokens``). ``ConfigError``
+    when a token's variable is unset, or ``host`` is not loopback and no token is set."""
     from selfheal.api import Server, create_app
+    from selfheal.api.auth import TokenBook
+    from selfheal.core.config import exposure_problem
+    from selfheal.core.errors import ConfigError
     from selfheal.web import mount
 
-    app = mount(create_app(runtime.engine, runtime.store, runtime.engine.metrics.registry))
+    book = tokens if tokens is not None else TokenBook.from_config(runtime.config.api)
+    exposed = exposure_problem(host, book.configured)
+    if exposed:
+        raise ConfigError(f"api.host: {exposed}")
+    registry = runtime.engine.metrics.registry
+    app = mount(create_app(runtime.engine, runtime.store, registry, tokens=book))
     return Server(app, host, port).start()
 
 
@@ -131,11 +148,13 @@ def demo(
 )
 def run(config_path: str) -> None:
     """Run the loop against the configured targets until Ctrl-C."""
+    from selfheal.api.auth import TokenBook
     from selfheal.core.config import load_config
     from selfheal.loop.wiring import build
 
     try:
         cfg = load_config(config_path)
+        tokens = TokenBook.from_config(cfg.api)
         runtime = build(
             cfg, on_event=lambda k, p: click.echo(f"{k} {json.dumps(p, default=str)[:200]}")
         )
@@ -147,7 +166,7 @@ def run(config_path: str) -> None:
     try:
         if cfg.api.enabled:
             try:
-                server = serve(runtime, cfg.api.host, cfg.api.port)
+                server = serve(runtime, cfg.api.host, cfg.api.port, tokens)
             except OSError as exc:
                 _fail(f"api: cannot listen on {cfg.api.host}:{cfg.api.port}: {exc.strerror}")
             click.echo(f"API and dashboard on {server.url}")
@@ -222,52 +241,124 @@ def audit(what: str | None, db: str, limit: int) -> None:
         click.echo(f"{e.seq:>6} {e.at:.3f} {e.kind:<22} {json.dumps(e.payload, default=str)[:160]}")
 
 
-def _control(paused: bool) -> Callable[[str], None]:
-    def command(db: str) -> None:
-        store = _store(db)
+def _local_actor() -> str:
+    """The actor recorded when the store is written directly: the local user."""
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this environment (a bare container)
+        return "local"
+
+
+def _through_api(api_url: str, token: str | None, path: str, body: dict[str, Any]) -> Any:
+    """POST ``path`` to the running loop's API with ``token``; one clear line on failure."""
+    import httpx
+
+    if not token:
+        _fail("--api needs a token: --token TOKEN or SELFHEAL_TOKEN")
+    try:
+        response = httpx.post(
+            api_url.rstrip("/") + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10.0,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {api_url}: {exc}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"error": response.text[:200]}
+    if response.status_code >= 400:
+        _fail(f"{api_url}{path}: {response.status_code} {answer.get('error', '')}")
+    return answer
+
+
+def _no_token_without_api(api_url: str | None) -> None:
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("token") is click.core.ParameterSource.COMMANDLINE
+    if given and not api_url:
+        _fail("--token is for --api URL; writing the store directly (--db) takes no token")
+
+
+def _with_access(fn: F) -> F:
+    """The options every state-changing command shares: the store, or the API and a token."""
+    fn = click.option(
+        "--token",
+        envvar="SELFHEAL_TOKEN",
+        help="Bearer token for --api (prefer the SELFHEAL_TOKEN variable: a flag shows in ps).",
+    )(fn)
+    fn = click.option(
+        "--api",
+        "api_url",
+        envvar="SELFHEAL_API",
+        help="URL of the running loop's API (or SELFHEAL_API): go through it with a token "
+        "instead of writing the store.",
+    )(fn)
+    return click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(
+        fn
+    )
+
+
+def _control(paused: bool) -> Callable[..., None]:
+    def command(db: str, api_url: str | None, token: str | None) -> None:
+        _no_token_without_api(api_url)
+        if api_url:
+            _through_api(api_url, token, "/pause" if paused else "/resume", {})
+        else:
+            store = _store(db)
+            actor = _local_actor()
+            if paused:
+                store.control.pause(by=actor)
+                store.audit.append("engine_paused", {"by": actor}, store.control.state().at)
+            else:
+                store.control.resume(by=actor)
+                store.audit.append("engine_resumed", {"by": actor}, store.control.state().at)
         if paused:
-            store.control.pause(by="cli")
-            store.audit.append("engine_paused", {"by": "cli"}, store.control.state().at)
             click.echo("paused: the loop watches and diagnoses but takes no action")
         else:
-            store.control.resume(by="cli")
-            store.audit.append("engine_resumed", {"by": "cli"}, store.control.state().at)
             click.echo("resumed: the loop acts again")
 
     return command
 
 
 pause = click.command("pause", help="Stop the loop from acting (it keeps watching).")(
-    click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(
-        _control(True)
-    )
+    _with_access(_control(True))
 )
-resume = click.command("resume", help="Let the loop act again.")(
-    click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(
-        _control(False)
-    )
-)
+resume = click.command("resume", help="Let the loop act again.")(_with_access(_control(False)))
 
 
 def _decide(approved: bool) -> Callable[..., None]:
-    def command(approval_id: str, db: str, by: str) -> None:
+    def command(
+        approval_id: str, reason: str, db: str, api_url: str | None, token: str | None
+    ) -> None:
         from selfheal.store.db import ConflictError, NotFoundError
 
-        store = _store(db)
-        try:
-            request = store.approvals.decide(approval_id, approved, by=by)
-        except (NotFoundError, ConflictError, ValueError) as exc:
-            _fail(str(exc).strip("'\""))
-        word = "approved" if approved else "denied"
-        click.echo(f"approval {request.id} {word} by {by}")
+        _no_token_without_api(api_url)
+        verb = "approve" if approved else "deny"
+        if api_url:
+            if not approval_id.isascii() or not approval_id.isdigit():
+                _fail(f"approval id must be a number, got {approval_id!r}")
+            answer = _through_api(
+                api_url, token, f"/approvals/{approval_id}/{verb}", {"reason": reason}
+            )
+            rid, by = answer.get("id"), answer.get("decided_by")
+        else:
+            store = _store(db)
+            try:
+                request = store.decide_approval(
+                    approval_id, approved, by=_local_actor(), reason=reason
+                )
+            except (NotFoundError, ConflictError, ValueError) as exc:
+                _fail(str(exc).strip("'\""))
+            rid, by = request.id, request.decided_by
+        click.echo(f"approval {rid} {'approved' if approved else 'denied'} by {by}")
 
     return command
 
 
 def _approval_command(name: str, approved: bool) -> click.Command:
-    fn = _decide(approved)
-    fn = click.option("--by", default="cli", show_default=True, help="Who decides.")(fn)
-    fn = click.option("--db", default="sqlite:///selfheal.db", show_default=True, help=DB_HELP)(fn)
+    fn = _with_access(_decide(approved))
+    fn = click.option("--reason", default="", help="Why, for the audit trail.")(fn)
     fn = click.argument("approval_id")(fn)
     verb = "Approve" if approved else "Deny"
     return click.command(name, help=f"{verb} a pending action (its approval ID).")(fn)

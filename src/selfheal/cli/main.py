@@ -18,6 +18,7 @@ _COMMANDS: dict[str, str] = {
     "testbed": "selfheal.cli.testbed",
     "inject": "selfheal.cli.testbed",
     "bench": "selfheal.cli.bench",
+    "detector": "selfheal.cli.detector",
     "demo": "selfheal.cli.loop",
     "scenario": "selfheal.cli.scenario",
     "run": "selfheal.cli.loop",

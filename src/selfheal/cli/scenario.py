@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfheal.core.errors import ConfigError
+from selfheal.core.yaml_input import load_yaml, validation_problems
 
 
 class ScenarioStep(BaseModel):
@@ -71,11 +71,11 @@ DEFAULT_SCENARIO: tuple[ScenarioStep, ...] = tuple(
 def load_scenario(path: str | Path) -> tuple[ScenarioStep, ...]:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"), str(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: scenario file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the scenario: {exc}") from None
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{p}: a scenario is a non-empty YAML list of faults")
     return steps_of(data, str(p))
@@ -88,9 +88,7 @@ def steps_of(data: list[Any], source: str) -> tuple[ScenarioStep, ...]:
         try:
             steps.append(ScenarioStep.model_validate(item))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(f"{source}: [{i}].{key}: {err['msg']}") from None
+            raise ConfigError(f"{source}: [{i}].{validation_problems(exc)[0]}") from None
     return tuple(sorted(steps, key=lambda s: s.at_seconds))
 
 

@@ -11,24 +11,34 @@ This module parses text; ``load_config`` is the one function that reads a file.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from selfheal.core.errors import ConfigError
+from selfheal.core.yaml_input import load_yaml, validation_problems
+
+
+def _refuse_twice(what: str, names: list[str]) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{what}: {', '.join(twice)}")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number anywhere: a .inf timeout or a .nan cooldown would disable
+    # what it bounds, and neither has a JSON form for the API
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ScrapeConfig(_Section):
@@ -112,6 +122,22 @@ class RuleConfig(_Section):
         return self
 
 
+class IndicatorConfig(_Section):
+    """One indicator defined in PromQL, added to the shipped table or replacing its
+    entry of the same name (``monitoring.indicator_table``)."""
+
+    name: str = Field(
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Indicator name (a metric name), e.g. error_ratio or queue_depth.",
+    )
+    expr: str = Field(
+        min_length=1,
+        description="PromQL expression yielding an instant vector labelled service (and "
+        "instance / target); $window stands for the rate range (4 scrape intervals).",
+    )
+    help: str = Field(default="", description="One line saying what it measures. Default none.")
+
+
 class DetectionConfig(_Section):
     """Streaming detectors and live rules."""
 
@@ -119,10 +145,22 @@ class DetectionConfig(_Section):
         default=None,
         description="Live rules. Default none = the built-in rule set (analysis.rules.DEFAULT_RULES).",
     )
-    detector: Literal["default", "none"] = Field(
-        default="default",
-        description="Statistical detector run per series next to the rules: 'default' "
-        "(analysis.detection.default_detector) or 'none'. Default 'default'.",
+    detector: str = Field(
+        default="seasonalrange",
+        min_length=1,
+        description="Statistical detector run per series next to the rules: any name of the "
+        "detector registry (analysis.detection.registry; `selfheal detector list`), or 'none'. "
+        "Default 'seasonalrange' (seasonal baseline with onset scoring, and the novel-range "
+        "rule): the detector whose NAB figure and throughput bench/RESULTS.md reports; the loop "
+        "runs it vectorised over every series of a cycle. An unknown name is refused at "
+        "start-up with the list of known ones.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Path of a trained detector model (`selfheal detector train`); every series "
+        "starts from its learned state and keeps learning. Overrides `detection.detector`. "
+        "Default none (each series starts untrained). A corrupt or foreign file is refused at "
+        "start-up.",
     )
     detector_threshold: float = Field(
         default=0.99,
@@ -174,7 +212,39 @@ class RCAConfig(_Section):
     )
 
 
+class MaintenanceWindow(_Section):
+    """A time span in which the loop does not act, optionally repeating."""
+
+    start_seconds: float = Field(description="(First) window start, seconds since the epoch.")
+    end_seconds: float = Field(
+        description="(First) window end (exclusive), seconds since the epoch."
+    )
+    every_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Repeat period in seconds (86400: daily, 604800: weekly). Default none: "
+        "a one-off window.",
+    )
+    services: frozenset[str] = Field(
+        default=frozenset(),
+        description="Services it covers. Default none listed: every service.",
+    )
+    reason: str = Field(default="", description="Said in the guard's refusal. Default empty.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindow:
+        if self.end_seconds <= self.start_seconds:
+            raise ValueError("end_seconds must be after start_seconds")
+        if self.every_seconds is not None and self.every_seconds <= (
+            self.end_seconds - self.start_seconds
+        ):
+            raise ValueError("every_seconds must be longer than the window")
+        return self
+
+
 class GuardsConfig(_Section):
+    """The limits the safety guards (``selfheal.decision.guards``) enforce."""
+
     cooldown_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -191,6 +261,12 @@ class GuardsConfig(_Section):
         gt=0,
         le=1,
         description="Largest share of a service's instances one action may take down. Default 0.5.",
+    )
+    blast_radius_floor_instances: int = Field(
+        default=1,
+        ge=0,
+        description="Instances that may be out at once whatever the fraction says, so a "
+        "one-instance service can still be restarted; 0 forbids that. Default 1.",
     )
     recurrence_limit: int = Field(
         default=3,
@@ -216,10 +292,23 @@ class GuardsConfig(_Section):
         description="Consecutive failed or rolled-back actions that open the circuit breaker. "
         "Default 5.",
     )
+    breaker_target_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive failed or rolled-back actions on one service that stop the "
+        "loop acting on that service for the breaker's cool-off. Default 3 (every rung of a "
+        "typical ladder missed).",
+    )
     breaker_cooloff_seconds: float = Field(
         default=300.0,
         ge=0,
         description="Seconds an open breaker refuses before one probe action. Default 300 s.",
+    )
+    maintenance_windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="Spans in which the loop does not act: {start_seconds, end_seconds, "
+        "every_seconds, services, reason} (seconds since the epoch; every_seconds repeats the "
+        "window, 86400 daily; no services listed: every service). Default none.",
     )
 
 
@@ -228,7 +317,9 @@ class ApprovalConfig(_Section):
         default=0.7,
         ge=0,
         le=1,
-        description="Actions with risk above this wait for a human. Default 0.7.",
+        description="Actions with risk at or above this wait for a human. Default 0.7: every "
+        "failover, scale-down and node drain, a rollback of a service of criticality above "
+        "0.57, new config values above 0.44 (see `selfheal/decision/risk.py`).",
     )
     expiry_seconds: float = Field(
         default=900.0,
@@ -240,17 +331,97 @@ class ApprovalConfig(_Section):
 class StoreConfig(_Section):
     url: str = Field(
         default="sqlite:///selfheal.db",
-        description="SQLAlchemy URL of the state store (audit, intents, incidents, approvals). "
-        "Default a SQLite file in the working directory; postgresql+psycopg://… in production.",
+        description="SQLAlchemy URL of the state store (audit, intents, incidents, approvals, "
+        "strategy outcomes, healed incidents' signatures). Default a SQLite file in the working "
+        "directory; postgresql+psycopg://… in production.",
+    )
+
+
+#: Shortest accepted API token: 16 characters (``secrets.token_urlsafe(32)`` gives 43).
+MIN_TOKEN_CHARS = 16
+
+
+class ApiTokenConfig(_Section):
+    """One bearer token of the REST API and who holds it (``selfheal.api.auth``)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.@-]+$",
+        description="Who holds the token; the audit trail records it as the actor.",
+    )
+    role: Literal["viewer", "operator", "approver", "admin"] = Field(
+        description="viewer: read; operator: read, pause, resume; approver: read, approve, "
+        "deny; admin: everything."
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="The token itself (at least 16 characters). Prefer token_env.",
+    )
+    token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the token, read when the API starts.",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a token needs at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiTokenConfig:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError(f"token {self.name!r} needs exactly one of token or token_env")
+        return self
+
+
+def exposure_problem(host: str, tokens_configured: bool) -> str | None:
+    """Why serving the API on ``host`` is refused, or None: a non-loopback bind needs tokens.
+
+    >>> exposure_problem("127.0.0.1", False) is None, exposure_problem("::1", False) is None
+    (True, True)
+    >>> exposure_problem("0.0.0.0", False).split(":")[0]
+    '0.0.0.0 is not a loopback address and no api.tokens are configured'
+    """
+    if tokens_configured or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name other than localhost: it may resolve to anything
+    return (
+        f"{host} is not a loopback address and no api.tokens are configured: anyone who can "
+        "reach it could read the loop's state; configure api.tokens or bind 127.0.0.1"
     )
 
 
 class ApiConfig(_Section):
     enabled: bool = Field(default=True, description="Serve the REST API and dashboard. Default on.")
-    host: str = Field(default="127.0.0.1", description="Bind address. Default loopback only.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Bind address. Default loopback only; any other address needs api.tokens.",
+    )
     port: int = Field(
         default=8470, ge=0, le=65535, description="TCP port; 0 picks a free one. Default 8470."
     )
+    tokens: list[ApiTokenConfig] = Field(
+        default_factory=list,
+        description="Bearer tokens: `{name, role, token}` or `{name, role, token_env: VAR}` (the token "
+        "read from the variable when the API starts); role `viewer`, `operator`, `approver` or "
+        "`admin`; at least 16 characters, one per holder. With any, every call but /metrics and "
+        "/healthz needs one; state-changing calls always need one of the right role. Default "
+        "none (read-only API on loopback).",
+    )
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct(cls, value: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
+        _refuse_twice("token names listed twice", [t.name for t in value])
+        return value
 
 
 class LocalExecutorConfig(_Section):
@@ -357,10 +528,7 @@ class PlatformConfig(_Section):
     @field_validator("services")
     @classmethod
     def _unique(cls, value: list[PlatformServiceConfig]) -> list[PlatformServiceConfig]:
-        names = [s.name for s in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"listed twice: {', '.join(twice)}")
+        _refuse_twice("listed twice", [s.name for s in value])
         return value
 
 
@@ -403,8 +571,7 @@ class HaConfig(_Section):
     )
     replica_name: str | None = Field(
         default=None,
-        description="This replica's name in the lease and the audit trail. Default "
-        "hostname:pid.",
+        description="This replica's name in the lease and the audit trail. Default hostname:pid.",
     )
     lease_seconds: float | None = Field(
         default=None,
@@ -438,10 +605,17 @@ class Config(_Section):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     otlp: OtlpConfig = Field(default_factory=OtlpConfig)
     ha: HaConfig = Field(default_factory=HaConfig)
+    indicators: list[IndicatorConfig] = Field(
+        default_factory=list,
+        description="Indicators added to the shipped table, or replacing its entry of the same "
+        "name: {name, expr, help?}. Expressions are compiled at start. Default none.",
+    )
 
-
-def _key_of(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(root)"
+    @field_validator("indicators")
+    @classmethod
+    def _unique_indicators(cls, value: list[IndicatorConfig]) -> list[IndicatorConfig]:
+        _refuse_twice("indicator defined twice", [i.name for i in value])
+        return value
 
 
 def parse_config(data: Any, source: str = "configuration") -> Config:
@@ -451,25 +625,18 @@ def parse_config(data: Any, source: str = "configuration") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = _key_of(tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                problems.append(f"{key}: unknown key")
-            else:
-                problems.append(f"{key}: {err['msg']}")
-        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+        raise ConfigError(f"{source}: " + "; ".join(validation_problems(exc))) from None
+    exposed = exposure_problem(config.api.host, bool(config.api.tokens))
+    if config.api.enabled and exposed:
+        raise ConfigError(f"{source}: api.host: {exposed}")
+    return config
 
 
 def parse_config_text(text: str, source: str = "configuration") -> Config:
     """Parse YAML text into a validated ``Config``."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(data, source)
+    return parse_config(load_yaml(text, source), source)
 
 
 def load_config(path: str | Path) -> Config:
@@ -481,4 +648,6 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: configuration file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     return parse_config_text(text, str(p))

@@ -21,8 +21,9 @@ UPSTREAM_LATENCY = "upstream_latency_p99_seconds"  # latency of calls to one cal
 ORDER_SUCCESS = "order_success_ratio"  # business: orders that succeeded, 0..1
 PAYMENT_SUCCESS = "payment_success_ratio"  # business: payments that succeeded, 0..1
 REQUEST_RATE = "request_rate"  # served requests per second
-# An instance's p99 over the median of its sibling instances' (1.0 while it is fast): a slow
-# instance stands out even when the whole host is loaded and every baseline moved.
+# An instance's p99 over its service's typical instance's (the median p99 of its instances,
+# the faster one of two; 1.0 while it is fast): a slow instance stands out even when the
+# whole host is loaded and every baseline moved. The expressions: monitoring.indicator_table.
 LATENCY_VS_PEERS = "latency_p99_vs_peers"
 UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 
@@ -31,3 +32,12 @@ UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 ALERT_FIRING = "alert_firing"
 
 BUSINESS_INDICATORS = (ORDER_SUCCESS, PAYMENT_SUCCESS)
+
+# Signals outside the loop's indicator table, same naming: ERROR log lines per second per
+# service (``monitoring.logs``); calls, failed share and p99 per caller → callee edge seen
+# in spans (``monitoring.service_graph``). Written beside raw series, under ``PREFIX``.
+LOG_ERROR_RATE = "log_error_rate"
+TRACE_CALL_RATE = "trace_call_rate"
+TRACE_ERROR_RATIO = "trace_error_ratio"
+TRACE_LATENCY_P99 = "trace_latency_p99_seconds"
+PREFIX = "indicator:"  # names of indicators kept in a store that also holds raw series

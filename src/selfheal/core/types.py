@@ -140,7 +140,7 @@ class Anomaly:
     score: float
     detector: str
     kind: SignalKind = SignalKind.METRIC
-    indicator: str = ""  # e.g. "error_ratio", "latency_p99", "log:new_template"
+    indicator: str = ""  # e.g. "error_ratio", "latency_p99_seconds", "log:new_template"
     value: float = float("nan")
     instance: str | None = None
     series: SeriesKey | None = None

@@ -1,59 +1,31 @@
 """Decision layer: from a diagnosed cause to a safe, ordered plan.
 
 Called by the loop after analysis: the ``Planner`` picks a playbook strategy
-for the cause and renders its escalation ladder with risk per action;
-``merge_plans`` / ``TargetLocks`` keep concurrent incidents apart; ``Guards``
-decide whether each action may run now (pause, maintenance, recurrence,
-circuit breaker, budget, cooldown, blast radius, dry-run, approval);
-``ApprovalBook`` tracks requests a human answers. Pure logic plus YAML loading:
-no HTTP, no platform calls.
+for the cause and renders its escalation ladder with risk per action; ``Guards``
+decide whether each action may run now (pause, maintenance, storm, recurrence,
+circuit breaker, budget, cooldown, blast radius, approval), within the limits of
+the configuration's ``guards`` section; the requests a human answers are kept by
+the store (``selfheal.store.approvals``). Pure logic plus playbook loading: no
+HTTP, no platform calls.
 """
 
-from selfheal.decision.approvals import (
-    ApprovalBook,
-    ApprovalError,
-    ApprovalRequest,
-    ApprovalStatus,
-)
-from selfheal.decision.conflicts import Folded, Lease, MergeResult, TargetLocks, merge_plans
-from selfheal.decision.guards import (
-    BreakerState,
-    GuardDecision,
-    Guards,
-    GuardSettings,
-    MaintenanceWindow,
-    Verdict,
-    load_guard_settings,
-    target_key,
-)
+from selfheal.decision.guards import BreakerState, GuardDecision, Guards, Verdict, target_key
 from selfheal.decision.planner import Decision, Planner, dependency_pairs
 from selfheal.decision.playbook import PREREQUISITES, Playbook, PlaybookEntry
 from selfheal.decision.risk import Assessment, assess
 
 __all__ = [
     "PREREQUISITES",
-    "ApprovalBook",
-    "ApprovalError",
-    "ApprovalRequest",
-    "ApprovalStatus",
     "Assessment",
     "BreakerState",
     "Decision",
-    "Folded",
     "GuardDecision",
-    "GuardSettings",
     "Guards",
-    "Lease",
-    "MaintenanceWindow",
-    "MergeResult",
     "Planner",
     "Playbook",
     "PlaybookEntry",
-    "TargetLocks",
     "Verdict",
     "assess",
     "dependency_pairs",
-    "load_guard_settings",
-    "merge_plans",
     "target_key",
 ]

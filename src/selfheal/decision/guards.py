@@ -5,6 +5,9 @@ guards when an action starts (``started``) and finishes (``finished``) and when
 an incident healed (``healed``). Each check returns a typed ``GuardDecision``
 naming the guard and the reason. Guards never act and never call the platform;
 they only count, remember and compare, with all time from the injected clock.
+Their limits are the configuration's ``guards`` section (and ``approval.risk_level``),
+``selfheal.core.config.GuardsConfig`` / ``ApprovalConfig``, as read from YAML.
+Dry-run is not a guard: the loop decides and records without executing.
 
 Checks, in order (the first refusal wins):
 
@@ -18,9 +21,9 @@ Checks, in order (the first refusal wins):
 6. budget — at most N actions per sliding window across the fleet;
 7. cooldown — a target recently acted on waits (a ladder's next rung of the
    same incident is exempt, so escalation is not stalled);
-8. blast radius — never more than a share of a service's instances out at once;
-9. dry-run — would run, but only recorded;
-10. approval — risk at or above a level waits for a human.
+8. blast radius — never more than a share of a service's instances out at once
+   (an action wider than that on its own waits for a human's approval instead);
+9. approval — risk at or above a level waits for a human.
 """
 
 from __future__ import annotations
@@ -33,20 +36,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from selfheal.core.clock import Clock, SystemClock
+from selfheal.core.config import ApprovalConfig, GuardsConfig, MaintenanceWindow
 from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, Cause, FailureType, Outcome
-from selfheal.decision.guard_settings import GuardSettings, MaintenanceWindow, load_guard_settings
 from selfheal.decision.risk import instances_taken_out
 
 __all__ = [
     "ALLOWED",
     "BreakerState",
     "GuardDecision",
-    "GuardSettings",
     "Guards",
-    "MaintenanceWindow",
     "Verdict",
-    "load_guard_settings",
+    "open_until",
     "target_key",
 ]
 
@@ -56,7 +57,6 @@ class Verdict(enum.StrEnum):
     BLOCK = "block"  # not now (may pass later)
     ESCALATE = "escalate"  # stop acting; hand to a human
     PENDING_APPROVAL = "pending_approval"
-    DRY_RUN = "dry_run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,6 @@ class GuardDecision:
             Verdict.BLOCK: Outcome.BLOCKED,
             Verdict.ESCALATE: Outcome.BLOCKED,
             Verdict.PENDING_APPROVAL: Outcome.PENDING_APPROVAL,
-            Verdict.DRY_RUN: Outcome.DRY_RUN,
         }[self.verdict]
 
 
@@ -116,19 +115,38 @@ def target_key(action: Action) -> str:
     return f"{action.target}/{action.instance}" if action.instance else action.target
 
 
+def open_until(window: MaintenanceWindow, now: float) -> float | None:
+    """End of the occurrence of ``window`` covering ``now``, or None when ``now`` is outside.
+
+    >>> daily = MaintenanceWindow(start_seconds=0, end_seconds=3600, every_seconds=86400)
+    >>> open_until(daily, 86400 + 600), open_until(daily, 7200)
+    (90000.0, None)
+    """
+    if now < window.start_seconds:
+        return None
+    duration = window.end_seconds - window.start_seconds
+    offset = now - window.start_seconds
+    if window.every_seconds is not None:
+        offset %= window.every_seconds
+    return now + (duration - offset) if offset < duration else None
+
+
 class Guards:
     """Stateful guards shared by every incident of one loop. Thread-safe."""
 
     def __init__(
         self,
-        settings: GuardSettings | None = None,
+        settings: GuardsConfig | None = None,
         clock: Clock | None = None,
         *,
+        approval: ApprovalConfig | None = None,
         is_paused: Callable[[], bool] | None = None,
     ) -> None:
-        """``is_paused``: an outside pause flag (e.g. the store's control flag), or-ed
-        with ``pause()``."""
-        self.settings = settings or GuardSettings()
+        """``settings``: the ``guards`` section of the configuration; ``approval``: its
+        ``approval`` section (the risk level that waits for a human); ``is_paused``: an
+        outside pause flag (e.g. the store's control flag), or-ed with ``pause()``."""
+        self.settings = settings or GuardsConfig()
+        self.approval = approval or ApprovalConfig()
         self._clock = clock or SystemClock()
         self._outside_pause = is_paused
         self._paused = False
@@ -180,7 +198,6 @@ class Guards:
                 self.check_budget(),
                 self.check_cooldown(action, incident_id),
                 self.check_blast_radius(action, context),
-                self.check_dry_run(action),
                 self.check_approval(action, approved),
             ):
                 if decision is not None:
@@ -195,8 +212,8 @@ class Guards:
     def check_maintenance(self, action: Action) -> GuardDecision | None:
         now = self._clock.now()
         for w in self.settings.maintenance_windows:
-            end = w.ends_at(now)
-            if end is not None and w.covers(action.target, now):
+            end = open_until(w, now)
+            if end is not None and (not w.services or action.target in w.services):
                 return GuardDecision(
                     Verdict.BLOCK,
                     "maintenance",
@@ -214,7 +231,7 @@ class Guards:
             horizon = now - self.settings.storm_window_seconds
             for service in [s for s, at in self._asks.items() if at <= horizon]:
                 del self._asks[service]
-            limit = self.settings.storm_services_total
+            limit = self.settings.storm_services
             if len(self._asks) > limit:
                 return GuardDecision(
                     Verdict.ESCALATE,
@@ -230,7 +247,7 @@ class Guards:
             return None
         with self._lock:
             heals = self._recent_heals(cause)
-            limit = self.settings.recurrence_limit_total
+            limit = self.settings.recurrence_limit
             if heals >= limit:
                 return GuardDecision(
                     Verdict.ESCALATE,
@@ -282,7 +299,7 @@ class Guards:
         with self._lock:
             now = self._clock.now()
             self._expire_starts(now)
-            budget = self.settings.budget_actions_total
+            budget = self.settings.budget_actions
             if len(self._starts) >= budget:
                 wait = self._starts[0] + self.settings.budget_window_seconds - now
                 return GuardDecision(
@@ -321,25 +338,26 @@ class Guards:
         with self._lock:
             out_now, adds = self._unavailable_after(action, context)
             allowed = self.allowed_unavailable(state.instances_total)
+            if adds > allowed:  # wider than the limit on its own: waiting cannot fix that
+                return GuardDecision(
+                    Verdict.PENDING_APPROVAL,
+                    "blast_radius",
+                    f"{action.describe()} alone takes {adds} of {state.instances_total} "
+                    f"{action.target} instances out, more than the {allowed} the blast "
+                    "radius allows: a human must approve",
+                )
             if adds > 0 and out_now + adds > allowed:
                 return GuardDecision(
                     Verdict.BLOCK,
                     "blast_radius",
                     f"{action.describe()} would leave {out_now + adds} of "
                     f"{state.instances_total} {action.target} instances out of service "
-                    f"(limit {allowed}: {self.settings.max_unavailable_share:.0%})",
+                    f"(limit {allowed}: {self.settings.blast_radius_fraction:.0%})",
                 )
         return None
 
-    def check_dry_run(self, action: Action) -> GuardDecision | None:
-        if self.settings.dry_run:
-            return GuardDecision(
-                Verdict.DRY_RUN, "dry_run", f"dry-run: {action.describe()} would run"
-            )
-        return None
-
     def check_approval(self, action: Action, approved: bool) -> GuardDecision | None:
-        threshold = self.settings.approval_risk_threshold
+        threshold = self.approval.risk_level
         if action.risk >= threshold and not approved:
             return GuardDecision(
                 Verdict.PENDING_APPROVAL,
@@ -383,7 +401,7 @@ class Guards:
             if outcome in _FAILURES:
                 self._consecutive_failures += 1
                 half_open = self.breaker_state == BreakerState.HALF_OPEN
-                if half_open or self._consecutive_failures >= self.settings.breaker_failures_total:
+                if half_open or self._consecutive_failures >= self.settings.breaker_failures:
                     self._opened_at = self._clock.now()
             elif outcome in _SUCCESSES:
                 self._consecutive_failures = 0
@@ -394,7 +412,7 @@ class Guards:
         if outcome in _FAILURES:
             n = self._target_failures.get(service, 0) + 1
             self._target_failures[service] = n
-            if n >= self.settings.breaker_target_failures_total:
+            if n >= self.settings.breaker_target_failures:
                 self._target_opened[service] = self._clock.now()
         elif outcome in _SUCCESSES:
             self._target_failures.pop(service, None)
@@ -425,8 +443,8 @@ class Guards:
 
     def allowed_unavailable(self, total: int) -> int:
         """Instances of a ``total``-instance service that may be out at once."""
-        share = math.floor(self.settings.max_unavailable_share * total + 1e-9)
-        return min(total, max(self.settings.max_unavailable_floor_instances, share))
+        share = math.floor(self.settings.blast_radius_fraction * total + 1e-9)
+        return min(total, max(self.settings.blast_radius_floor_instances, share))
 
     def in_flight_out(self, service: str) -> int:
         """Instances of ``service`` that running actions have taken out."""

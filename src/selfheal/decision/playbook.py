@@ -26,11 +26,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Action, ActionKind, FailureType, Strategy
+from selfheal.core.yaml_input import load_yaml, validation_problems
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -136,18 +136,12 @@ class Playbook:
     @classmethod
     def from_yaml(cls, text: str, source: str = "<string>") -> Playbook:
         """Parse and validate playbook YAML; errors name the bad key and the file."""
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raw = load_yaml(text, source)
         try:
             model = _PlaybookModel.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ConfigError(f"{source}: invalid playbook: {problems}") from exc
+            problems = "; ".join(validation_problems(exc))
+            raise ConfigError(f"{source}: invalid playbook: {problems}") from None
         names = [s.name for s in model.strategies]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -165,6 +159,8 @@ class Playbook:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read playbook: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
         return cls.from_yaml(text, source=str(p))
 
     @classmethod

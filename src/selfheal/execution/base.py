@@ -3,8 +3,8 @@
 The ``ActionRunner`` (``selfheal.execution.runner``) calls an ``Executor`` in a
 fixed order for every action: ``validate`` (does the target exist, is there
 capacity, is there anything to do?), ``snapshot`` (capture what is needed to
-undo, *before* anything changes), ``execute``, and — only when verification
-fails — ``rollback`` with that snapshot. Executors raise ``TemporaryError``
+undo, *before* anything changes), ``execute``, and — only when the loop's
+verification fails — ``rollback`` with that snapshot. Executors raise ``TemporaryError``
 (retry later) or ``PermanentError`` (give up) from ``selfheal.core.errors``;
 they never verify and never decide whether to act.
 

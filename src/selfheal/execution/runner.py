@@ -1,203 +1,105 @@
-"""Runs one action end to end: validate, snapshot, execute, verify, roll back.
+"""Runs one action on one executor, in the steps the loop drives.
 
-The loop hands the ``ActionRunner`` one action of a plan (after the guards
-allowed it) and a ``verify`` callable that answers "is the symptom gone?". The
-runner drives the executor in order:
+The loop's engine (through its ``Runner`` port, ``selfheal.loop.ports``) hands the
+``ActionRunner`` one action the guards allowed, on a worker thread, and calls it in
+order:
 
-1. ``validate`` — refused → ``FAILED``; nothing to do → ``SKIPPED``;
-2. optionally ``verify()`` once — already healthy → ``SKIPPED``;
-3. ``snapshot`` — the undo is captured before anything changes;
-4. ``execute`` — ``TemporaryError`` is retried with exponential backoff, a
-   bounded number of times; ``PermanentError`` (or retries spent) → the
-   snapshot is restored and the result is ``FAILED``;
-5. ``verify()`` is polled until ``action.timeout_seconds`` — passed →
-   ``SUCCEEDED``; not passed → ``rollback`` and ``ROLLED_BACK`` (an action with
-   no undo, like a restart, leaves nothing behind to restore), or ``FAILED``
-   when the rollback itself fails.
+1. ``prepare`` — ``validate`` (refused → ``PermanentError``; nothing to do → a
+   ``Prepared`` with a ``skip_reason``), then ``snapshot``: the undo is captured
+   *before* anything changes;
+2. ``execute`` — a ``TemporaryError`` is retried after the error's delay hint (at
+   most ``MAX_RETRY_DELAY_SECONDS``), up to ``attempts`` tries in all; the last one,
+   or a ``PermanentError``, reaches the loop, which records the action as failed;
+3. ``rollback`` — only when the loop's verification failed: the snapshot is
+   restored (an action with no undo, like a restart, leaves nothing to restore).
 
-Progress lines go to ``progress`` and each step to ``audit_hook``. All waiting
-is done on the injected clock. The runner never chooses actions or checks
-guards; the loop does.
+Verification is the loop's, cycle by cycle on the symptom that opened the incident,
+so it is not done here. The runner never chooses actions or checks guards; all its
+waiting is on the injected clock.
+
+>>> from selfheal.core.clock import FakeClock
+>>> from selfheal.core.types import Action, ActionKind
+>>> from selfheal.execution.base import Undo, Validation
+>>> class Flaky:
+...     name = "flaky"
+...     failures = 1
+...     def validate(self, action): return Validation.proceed()
+...     def snapshot(self, action): return Undo(action, True, "scale back", {"replicas": 2})
+...     def execute(self, action):
+...         if self.failures:
+...             self.failures -= 1
+...             raise TemporaryError("busy", delay_seconds=2.0)
+...         return "scaled"
+...     def rollback(self, action, undo): return f"back to {undo.state['replicas']}"
+>>> clock = FakeClock(0.0)
+>>> runner = ActionRunner(Flaky(), clock)
+>>> prepared = runner.prepare(Action(ActionKind.SCALE_SERVICE, "cart"))
+>>> runner.execute(prepared), clock.now()
+('scaled', 2.0)
+>>> runner.rollback(prepared)
+'back to 2'
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from selfheal.core.clock import Clock
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionResult, Outcome, Rollback, Verification
+from selfheal.core.types import Action
 from selfheal.execution.base import Executor, Undo
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-AuditHook = Callable[[str, Mapping[str, Any]], None]
+# A platform that asks for a longer wait is better left to the loop's next rung than
+# waited on: the action runs on one of the loop's few worker threads.
+MAX_RETRY_DELAY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff for ``TemporaryError``."""
+class Prepared:
+    """An action validated and snapshotted, ready to execute (or to skip)."""
 
-    max_attempts: int = 3  # tries in all, the first included
-    initial_delay_seconds: float = 0.5
-    multiplier: float = 2.0
-    max_delay_seconds: float = 10.0
-
-    def delay(self, attempt: int, error: TemporaryError) -> float:
-        """Wait before try ``attempt + 1``: the longer of the backoff and the error's hint."""
-        backoff = self.initial_delay_seconds * self.multiplier ** (attempt - 1)
-        return min(self.max_delay_seconds, max(backoff, error.delay_seconds))
+    action: Action
+    skip_reason: str = ""  # non-empty: validation found nothing to do
+    snapshot: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ActionRunner:
-    """Drives one executor through the action lifecycle."""
+    """Validate + snapshot, execute with bounded retries of temporary failures, roll
+    back from the snapshot: one action on one ``Executor`` (blocking calls)."""
 
-    def __init__(
-        self,
-        executor: Executor,
-        clock: Clock,
-        audit_hook: AuditHook | None = None,
-        *,
-        retry: RetryPolicy | None = None,
-        poll_interval_seconds: float = 1.0,
-        skip_if_healthy: bool = True,
-    ) -> None:
-        """``skip_if_healthy``: call ``verify()`` once before acting and skip when it passes
-        (the symptom went away by itself)."""
+    def __init__(self, executor: Executor, clock: Clock, attempts: int = 3) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts}")
         self.executor = executor
-        self._clock = clock
-        self._audit = audit_hook
-        self._retry = retry or RetryPolicy()
-        self._poll = poll_interval_seconds
-        self._skip_if_healthy = skip_if_healthy
+        self.clock = clock
+        self.attempts = attempts  # tries of ``execute`` in all, the first included
 
-    def run(
-        self,
-        action: Action,
-        verify: Callable[[], bool],
-        progress: Callable[[str], None] | None = None,
-    ) -> ActionResult:
-        started = self._clock.now()
-        what = action.describe()
+    def prepare(self, action: Action) -> Prepared:
+        check = self.executor.validate(action)
+        if not check.ok:
+            raise PermanentError(f"validation refused {action.describe()}: {check.reason}")
+        if check.skip:
+            return Prepared(action, check.reason or "nothing to do")
+        return Prepared(action, "", {"undo": self.executor.snapshot(action)})
 
-        def say(step: str, message: str, **extra: Any) -> None:
-            line = f"{what}: {message}"
-            if progress is not None:
-                progress(line)
-            self._record(step, action, message, extra)
-
-        def result(outcome: Outcome, detail: str, **kw: Any) -> ActionResult:
-            say(f"action.{outcome.value}", detail)
-            return ActionResult(action, outcome, started, self._clock.now(), detail=detail, **kw)
-
-        say("action.validating", f"validating on {self.executor.name}")
-        try:
-            validation = self._with_retry(lambda: self.executor.validate(action), say)
-        except (PermanentError, TemporaryError) as exc:
-            return result(Outcome.FAILED, f"validation failed: {exc}")
-        if not validation.ok:
-            return result(Outcome.FAILED, f"refused: {validation.reason}")
-        if validation.skip:
-            return result(Outcome.SKIPPED, f"nothing to do: {validation.reason}")
-        if self._skip_if_healthy and self._check(verify):
-            return result(Outcome.SKIPPED, "nothing to do: the symptom is already gone")
-
-        try:
-            undo = self._with_retry(lambda: self.executor.snapshot(action), say)
-        except (PermanentError, TemporaryError) as exc:
-            return result(Outcome.FAILED, f"snapshot failed, nothing changed: {exc}")
-        say("action.snapshot", f"undo captured: {undo.description}", reversible=undo.reversible)
-
-        say("action.executing", "executing")
-        try:
-            detail = self._with_retry(lambda: self.executor.execute(action), say)
-        except (PermanentError, TemporaryError) as exc:
-            rollback = self._undo(action, undo, say) if undo.reversible else None
-            return result(Outcome.FAILED, f"execution failed: {exc}", rollback=rollback)
-        say("action.executed", f"executed: {detail}")
-
-        verification = self._verify(action, verify, say)
-        if verification.passed:
-            return result(Outcome.SUCCEEDED, verification.detail, verification=verification)
-        rollback = self._undo(action, undo, say)
-        outcome = Outcome.ROLLED_BACK if rollback.restored else Outcome.FAILED
-        return result(
-            outcome,
-            f"{verification.detail}; {rollback.detail}",
-            verification=verification,
-            rollback=rollback,
-        )
-
-    # -- steps ---------------------------------------------------------------------------
-
-    def _verify(
-        self, action: Action, verify: Callable[[], bool], say: Callable[..., None]
-    ) -> Verification:
-        deadline = self._clock.now() + action.timeout_seconds
-        say("action.verifying", f"verifying for up to {action.timeout_seconds:.0f}s")
-        checks = 0
-        while True:
-            checks += 1
-            if self._check(verify):
-                return Verification(True, self._clock.now(), f"symptom gone (check {checks})")
-            if self._clock.now() >= deadline:
-                return Verification(
-                    False,
-                    self._clock.now(),
-                    f"symptom still present after {action.timeout_seconds:.0f}s ({checks} checks)",
-                )
-            self._clock.sleep(min(self._poll, max(0.0, deadline - self._clock.now())))
-
-    def _undo(self, action: Action, undo: Undo, say: Callable[..., None]) -> Rollback:
-        if not undo.reversible:
-            say("action.rollback", f"nothing to roll back: {undo.description}")
-            return Rollback(True, self._clock.now(), f"nothing to undo: {undo.description}")
-        say("action.rollback", f"rolling back: {undo.description}")
-        try:
-            detail = self._with_retry(lambda: self.executor.rollback(action, undo), say)
-        except (PermanentError, TemporaryError) as exc:
-            say("action.rollback_failed", f"rollback failed: {exc}")
-            return Rollback(False, self._clock.now(), f"rollback failed: {exc}")
-        return Rollback(True, self._clock.now(), f"rolled back: {detail}")
-
-    def _check(self, verify: Callable[[], bool]) -> bool:
-        try:
-            return bool(verify())
-        except Exception as exc:  # a broken check counts as "not healed", never crashes the run
-            log.warning("verification check raised: %s", exc)
-            return False
-
-    def _with_retry(self, call: Callable[[], T], say: Callable[..., None]) -> T:
-        attempt = 1
-        while True:
+    def execute(self, prepared: Prepared) -> str:
+        """Do it; return the executor's detail line. Raises the last ``TemporaryError``
+        once the tries are spent, or a ``PermanentError`` at once."""
+        for attempt in range(1, self.attempts + 1):
             try:
-                return call()
+                return self.executor.execute(prepared.action)
             except TemporaryError as exc:
-                if attempt >= self._retry.max_attempts:
-                    raise TemporaryError(
-                        f"{exc} (gave up after {attempt} attempts)", exc.delay_seconds
-                    ) from exc
-                delay = self._retry.delay(attempt, exc)
-                say("action.retry", f"temporary error, retry in {delay:.1f}s: {exc}")
-                self._clock.sleep(delay)
-                attempt += 1
+                if attempt == self.attempts:
+                    raise
+                self.clock.sleep(min(exc.delay_seconds, MAX_RETRY_DELAY_SECONDS))
+        raise AssertionError("unreachable")
 
-    def _record(self, step: str, action: Action, message: str, extra: Mapping[str, Any]) -> None:
-        if self._audit is None:
-            return
-        payload = {
-            "action": action.kind.value,
-            "target": action.target,
-            "instance": action.instance,
-            "params": dict(action.params),
-            "message": message,
-            **extra,
-        }
-        try:
-            self._audit(step, payload)
-        except Exception as exc:  # the action must not die half-way because a hook did
-            log.error("audit hook failed at %s: %s", step, exc)
+    def rollback(self, prepared: Prepared) -> str:
+        """Undo it from the snapshot; return a detail line. Raises on failure."""
+        undo = prepared.snapshot.get("undo")
+        if not isinstance(undo, Undo) or not undo.reversible:
+            why = undo.description if isinstance(undo, Undo) else "no snapshot"
+            return f"nothing to undo: {why}"
+        return self.executor.rollback(prepared.action, undo)

@@ -1,11 +1,12 @@
 """The engine's ``Collector`` over the monitoring layer.
 
 Each cycle: scrape every target once (the embedded scraper, targets from static
-config or HTTP service discovery) into a short raw window store, derive the
-indicators (``live_indicators``), keep them in the indicator history that the
-root-cause ranker reads, and hand the engine one ``Observation``. Scraping in
-the cycle (rather than on its own timer) keeps every indicator sample aligned
-with the cycle that judges it.
+config or HTTP service discovery) into a short raw window store, evaluate the
+indicator table over it (``monitoring.indicators.IndicatorSet``: the indicator
+samples and the call graph of ``upstream_requests_total{target}``), keep the
+samples in the indicator history that the root-cause ranker reads, and hand the
+engine one ``Observation``. Scraping in the cycle (rather than on its own timer)
+keeps every indicator sample aligned with the cycle that judges it.
 
 With a log tailer, each cycle also reads the new lines of the followed log files
 into a ``LogWindow`` that the root-cause ranker reads (the log signal). With
@@ -17,8 +18,8 @@ get their edges).
 from __future__ import annotations
 
 from selfheal.core.clock import Clock
-from selfheal.loop.live_indicators import IndicatorDeriver
 from selfheal.loop.ports import Observation
+from selfheal.monitoring.indicators import IndicatorSet
 from selfheal.monitoring.log_tailer import LogTailer
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.scraper import Scraper
@@ -33,7 +34,7 @@ class ScrapeCollector:
         raw: WindowStore,
         history: WindowStore,
         clock: Clock,
-        deriver: IndicatorDeriver | None = None,
+        indicators: IndicatorSet,
         logs: LogTailer | None = None,
         log_window: LogWindow | None = None,
         traces: ServiceGraph | None = None,
@@ -42,7 +43,7 @@ class ScrapeCollector:
         self.raw = raw
         self.history = history
         self.clock = clock
-        self.deriver = deriver or IndicatorDeriver()
+        self.indicators = indicators
         self.logs = logs
         self.log_window = log_window if log_window is not None else LogWindow()
         self.traces = traces
@@ -50,7 +51,7 @@ class ScrapeCollector:
     def collect(self, now: float) -> Observation:
         self.scraper.scrape_once()
         at = self.clock.now()
-        samples, graph = self.deriver.derive(self.raw, at)
+        samples, graph = self.indicators.evaluate(self.raw, at)
         self.history.append_many(samples)
         if self.logs is not None:
             self.log_window.add(self.logs.poll(), at)

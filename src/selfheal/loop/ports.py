@@ -28,6 +28,24 @@ from selfheal.core.types import (
     Sample,
     SeriesKey,
 )
+from selfheal.execution.runner import Prepared
+
+# ``Prepared`` is the execution layer's; it is named here because the ``Runner`` port
+# hands it between the engine's calls.
+__all__ = [
+    "Collector",
+    "Correlation",
+    "Detection",
+    "Guards",
+    "Observation",
+    "Planner",
+    "PlatformView",
+    "Prepared",
+    "Ranker",
+    "Runner",
+    "Store",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +187,6 @@ class Guards(Protocol):
     def record_resolution(self, incident: Incident, healed_by_action: bool, now: float) -> None:
         """Tell the guards an incident resolved (recurrence counting)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """An action validated and snapshotted, ready to execute (or to skip)."""
-
-    action: Action
-    skip_reason: str = ""  # non-empty: validation found nothing to do
-    snapshot: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Runner(Protocol):

@@ -17,12 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
-import numpy as np
 
 from selfheal.core import indicators as ind
-from selfheal.core.clock import Clock
-from selfheal.core.errors import LeadershipLost, PermanentError, TemporaryError
+from selfheal.core.errors import LeadershipLost
 from selfheal.core.platform import PlanningContext
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 from selfheal.core.types import (
     Action,
     ActionResult,
@@ -35,11 +34,10 @@ from selfheal.core.types import (
 from selfheal.decision.guards import Guards
 from selfheal.decision.guards import Verdict as GuardVerdict
 from selfheal.decision.planner import Planner
-from selfheal.execution.base import Executor, Undo
 from selfheal.loop import serialize as ser
-from selfheal.loop.ports import Prepared, Verdict
+from selfheal.loop.ports import Verdict
 from selfheal.monitoring.log_window import LogWindow
-from selfheal.monitoring.span_window import SpanWindow, TracedCall, calls_of
+from selfheal.monitoring.span_window import SpanWindow, calls_of
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.incidents import IncidentRecord
 from selfheal.store.leases import Lease
@@ -161,42 +159,6 @@ class StoreAdapter:
             self.store.control.resume(by=by, at=at)
 
 
-class ExecutorRunner:
-    """``ports.Runner`` over an execution-layer ``Executor`` (validate, snapshot,
-    execute with bounded retries of temporary failures, roll back from the snapshot).
-    Verification is the engine's, cycle by cycle, so it is not done here."""
-
-    def __init__(self, executor: Executor, clock: Clock, attempts: int = 3) -> None:
-        self.executor = executor
-        self.clock = clock
-        self.attempts = attempts
-
-    def prepare(self, action: Action) -> Prepared:
-        check = self.executor.validate(action)
-        if not check.ok:
-            raise PermanentError(f"validation refused {action.describe()}: {check.reason}")
-        if check.skip:
-            return Prepared(action, check.reason or "nothing to do")
-        return Prepared(action, "", {"undo": self.executor.snapshot(action)})
-
-    def execute(self, prepared: Prepared) -> str:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return self.executor.execute(prepared.action)
-            except TemporaryError as exc:
-                if attempt == self.attempts:
-                    raise
-                self.clock.sleep(min(exc.delay_seconds, 5.0))
-        raise AssertionError("unreachable")
-
-    def rollback(self, prepared: Prepared) -> str:
-        undo = prepared.snapshot.get("undo")
-        if not isinstance(undo, Undo) or not undo.reversible:
-            why = undo.description if isinstance(undo, Undo) else "no snapshot"
-            return f"nothing to undo: {why}"
-        return self.executor.rollback(prepared.action, undo)
-
-
 class PlannerAdapter:
     """``ports.Planner`` over the decision layer's planner; with ``outcomes`` (the
     store), what the planner learned is restored at start and every outcome saved."""
@@ -237,7 +199,7 @@ class GuardsAdapter:
         decision = self.guards.check(
             action, incident_id=incident.id, context=context, cause=incident.top_cause
         )
-        if decision.verdict is GuardVerdict.ALLOW or decision.verdict is GuardVerdict.DRY_RUN:
+        if decision.verdict is GuardVerdict.ALLOW:
             key = (incident.id, action.describe())
             self._tokens[key] = self.guards.started(
                 action, incident_id=incident.id, context=context
@@ -267,23 +229,13 @@ class GuardsAdapter:
             self.guards.healed(incident.top_cause)
 
 
-# Our indicator names → the names the RCA's failure-type reading expects.
-_RCA_NAMES = {
-    ind.CPU: "cpu",
-    ind.MEMORY: "memory",
-    ind.LATENCY_P99: "latency_p99",
-    ind.ERROR_RATIO: "error_ratio",
-    ind.REQUEST_RATE: "request_rate",
-    ind.SATURATION: "pool_saturation",
-    ind.POOL_TIMEOUTS: "pool_timeouts",
-    ind.UP: "up",
-    ind.UPSTREAM_ERROR_RATIO: "client_error_ratio",
-    ind.UPSTREAM_LATENCY: "client_latency_p99",
-}
-
-
 class RankerAdapter:
     """``ports.Ranker`` over ``selfheal.analysis.rca.rank`` with the indicator history.
+
+    The RCA reads each service's (and each call edge's) indicator series under its
+    own name (``upstream_error_ratio:<target>`` for an edge); per-instance series and
+    the business success ratios (a journey's outcome, counted at whichever service
+    happens to count it) are left out.
 
     With ``memory`` (the store's past incidents), each healed incident's symptom
     signature is stored with the cause that healed it, and every ranking reads the
@@ -361,9 +313,9 @@ class RankerAdapter:
         since = start - self.baseline_seconds
         metrics = []
         for key in self.history.keys():  # noqa: SIM118 - a store, not a dict
-            name = _RCA_NAMES.get(key.name)
+            name = key.name
             service = key.label("service")
-            if name is None or service is None or key.label("instance"):
+            if service is None or key.label("instance") or name in ind.BUSINESS_INDICATORS:
                 continue
             target = key.label("target")
             ts, values = self.history.window(key, since=since)
@@ -394,51 +346,29 @@ class RankerAdapter:
             self._signatures.pop(next(iter(self._signatures)))
         return rank(data, RankerConfig(max_causes=self.max_causes)).causes
 
-    def _traces(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    def _traces(
+        self, start: float, end: float
+    ) -> tuple[tuple[SpanRecord, ...], tuple[CallSample, ...]]:
         """The spans around the incident (for trace patterns) and the calls they
-        hold, per edge (for the trace-edge signal), as RCA records."""
+        hold, per edge (for the trace-edge signal)."""
         window = self.spans
         if window is None:
             return (), ()
-        from selfheal.analysis.rca import CallSample, SpanRecord
-
         half = self.max_spans // 2
         before = window.between(start - self.span_baseline_seconds, start - 1e-6, limit=half)
-        during = window.between(start, end, limit=half)
-        kept = before + during
-        spans = tuple(SpanRecord(s.span_id, s.parent_id, s.service, s.name, s.start) for s in kept)
-        per_edge: dict[tuple[str, str], list[TracedCall]] = {}
-        for call in calls_of(kept):
-            per_edge.setdefault((call.caller, call.callee), []).append(call)
-        calls = []
-        for (caller, callee), group in sorted(per_edge.items()):
-            server = [c.server_latency for c in group]
-            calls.append(
-                CallSample(
-                    caller,
-                    callee,
-                    np.array([c.timestamp for c in group]),
-                    np.array([c.latency for c in group]),
-                    np.array([1.0 if c.error else 0.0 for c in group]),
-                    None if any(v is None for v in server) else np.array(server, dtype=np.float64),
-                )
-            )
-        return spans, tuple(calls)
+        kept = before + window.between(start, end, limit=half)
+        return tuple(kept), calls_of(kept)
 
-    def _logs(self, start: float, end: float) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The incident's log lines and those of the stretch before it, as RCA records."""
+    def _logs(
+        self, start: float, end: float
+    ) -> tuple[tuple[LogRecord, ...], tuple[LogRecord, ...]]:
+        """The incident's log lines and those of the stretch before it."""
         window = self.logs
         if window is None:
             return (), ()
-        from selfheal.analysis.rca import LogRecord
-
         half = self.max_log_lines // 2
-
-        def convert(start: float, end: float) -> tuple[Any, ...]:
-            return tuple(
-                LogRecord(r.timestamp, r.service, r.message, r.instance, r.span_id)
-                for r in window.between(start, end, limit=half)
-            )
-
         before = start - self.log_baseline_seconds
-        return convert(start, end), convert(before, start - 1e-6)
+        return (
+            tuple(window.between(start, end, limit=half)),
+            tuple(window.between(before, start - 1e-6, limit=half)),
+        )

@@ -21,13 +21,14 @@ from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import Config
 from selfheal.core.errors import ConfigError
 from selfheal.core.platform import ServiceState
-from selfheal.decision.guards import Guards, GuardSettings
+from selfheal.decision.guards import Guards
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
 from selfheal.execution.base import Executor
 from selfheal.execution.kubernetes import KubernetesExecutor, load_apis
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
+from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import WebhookExecutor
 from selfheal.loop.collector import ScrapeCollector
 from selfheal.loop.engine import Engine
@@ -37,12 +38,13 @@ from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
 from selfheal.loop.settings import EngineSettings
 from selfheal.loop.stages import (
-    ExecutorRunner,
     GuardsAdapter,
     PlannerAdapter,
     RankerAdapter,
     StoreAdapter,
 )
+from selfheal.monitoring.indicator_table import WINDOW_SCRAPES
+from selfheal.monitoring.indicators import IndicatorSet, window_seconds
 from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogTailer
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.otlp import OtlpReceiver
@@ -51,6 +53,12 @@ from selfheal.monitoring.service_graph import ServiceGraph
 from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store, open_store
+
+# The raw series are read only over the indicators' window: a few points beyond it.
+RAW_POINTS_PER_SERIES = WINDOW_SCRAPES + 4
+# A fleet of a few hundred targets (200 series each) fits before the least recently
+# written series are evicted; 16 bytes × 8 points per series bound the points at 13 MB.
+RAW_MAX_SERIES = 100_000
 
 
 @dataclass
@@ -91,7 +99,15 @@ def _build(
     on_event: Callable[[str, dict[str, Any]], None] | None,
     closers: list[Callable[[], None]],
 ) -> Runtime:
+    factory, detector_name = detector_for(config)
+    from selfheal.analysis.detection.live import live_fleet
+
     scrape = config.scrape
+    # the indicator table first: a bad configured expression stops the start before
+    # anything is opened
+    indicators = IndicatorSet.from_config(
+        config.indicators, window_seconds=window_seconds(scrape.interval_seconds)
+    )
     discovery = []
     if scrape.discovery_url:
         discovery.append(
@@ -117,7 +133,7 @@ def _build(
     close_executor = getattr(executor, "close", None)
     if callable(close_executor):
         closers.append(close_executor)
-    raw = WindowStore(max_points_per_series=8)
+    raw = WindowStore(max_points_per_series=RAW_POINTS_PER_SERIES, max_series=RAW_MAX_SERIES)
     history = WindowStore(max_points_per_series=600)
     scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
     tailer = None
@@ -146,23 +162,26 @@ def _build(
         otlp_endpoint = receiver.endpoint
         closers.append(receiver.stop)
     collector = ScrapeCollector(
-        scraper, raw, history, clock, logs=tailer, log_window=log_window, traces=trace_graph
+        scraper,
+        raw,
+        history,
+        clock,
+        indicators,
+        logs=tailer,
+        log_window=log_window,
+        traces=trace_graph,
     )
     closers.append(collector.close)
     store = open_store(config.store.url, clock)
     closers.append(store.close)
     leadership = leadership_for(config, store)
-    runner = ExecutorRunner(executor, clock)
+    runner = ActionRunner(executor, clock)
     det = config.detection
-    factory = None
-    if det.detector == "default":
-        from selfheal.analysis.detection import default_detector
-
-        factory = default_detector
     detection = LiveDetection(
         rules_from_config([r.model_dump() for r in det.rules] if det.rules is not None else None),
         detector_factory=factory,
-        detector_name="detector:default",
+        detector_name=f"detector:{detector_name}",
+        fleet=live_fleet(det.detector, det.model),
         detector_threshold=det.detector_threshold,
         warmup_samples=det.warmup_samples,
     )
@@ -172,24 +191,7 @@ def _build(
         opens=lambda a: a.detector.startswith("rule:"),
     )
     playbook = Playbook.load(config.playbooks) if config.playbooks else Playbook.default()
-    g = config.guards
-    guards = Guards(
-        GuardSettings(
-            cooldown_seconds=g.cooldown_seconds,
-            budget_actions_total=g.budget_actions,
-            budget_window_seconds=g.budget_window_seconds,
-            max_unavailable_share=g.blast_radius_fraction,
-            recurrence_limit_total=g.recurrence_limit,
-            recurrence_window_seconds=g.recurrence_window_seconds,
-            storm_services_total=g.storm_services,
-            storm_window_seconds=g.storm_window_seconds,
-            breaker_failures_total=g.breaker_failures,
-            breaker_cooloff_seconds=g.breaker_cooloff_seconds,
-            approval_risk_threshold=config.approval.risk_level,
-            approval_ttl_seconds=config.approval.expiry_seconds,
-        ),
-        clock,
-    )
+    guards = Guards(config.guards, clock, approval=config.approval)
     engine = Engine(
         collector=collector,
         platform=platform,
@@ -205,7 +207,11 @@ def _build(
         planner=PlannerAdapter(Planner(playbook, clock), store.outcomes),
         guards=GuardsAdapter(guards),
         runner=runner,
-        store=StoreAdapter(store, fence=leadership.fence),
+        store=StoreAdapter(
+            store,
+            # one replica writes its intents unfenced; replicas fence each under their lease
+            fence=leadership.fence if isinstance(leadership, LeaseLeadership) else None,
+        ),
         clock=clock,
         settings=EngineSettings(
             cycle_seconds=config.loop.cycle_seconds,
@@ -303,3 +309,23 @@ def platform_for(config: Config, clock: Clock) -> tuple[Executor, _ClosablePlatf
         )
         return webhook, ObservedPlatformView(None, configured)
     raise ConfigError(f"executor.type: unknown executor type {ex.type!r}")
+
+
+def detector_for(config: Config) -> tuple[Callable[[], Any] | None, str]:
+    """The per-series detector factory of ``detection.detector`` / ``detection.model`` and
+    the name its anomalies carry; ``ConfigError`` naming the key when either is unusable."""
+    from selfheal.analysis.detection.live import UnknownDetector, detector_name, live_factory
+    from selfheal.core.errors import ModelFormatError
+
+    det = config.detection
+    try:
+        factory = live_factory(det.detector, det.model)
+    except UnknownDetector as exc:
+        raise ConfigError(f"detection.detector: {exc}") from None
+    except FileNotFoundError:
+        raise ConfigError(f"detection.model: {det.model}: no such file") from None
+    except (ModelFormatError, OSError) as exc:
+        raise ConfigError(f"detection.model: {exc}") from None
+    if det.model is not None and factory is not None:
+        return factory, detector_name(factory())
+    return factory, det.detector

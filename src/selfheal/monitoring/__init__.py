@@ -3,10 +3,12 @@ typed samples and signals for analysis; nothing here decides or acts.
 
 - metrics: :class:`Scraper` (embedded Prometheus scraper; static targets and
   HTTP service discovery) → :class:`WindowStore` (bounded ring buffers) →
-  :class:`IndicatorEngine` (rates, ratios, quantiles per service/instance);
-- logs: :class:`LogTailer` → :class:`LogMonitor` (templates, error windows);
+  :class:`IndicatorSet` (the indicator table's PromQL expressions, evaluated by
+  the embedded evaluator: rates, ratios, quantiles per service/instance/edge);
+- logs: :class:`LogTailer` → :class:`LogWindow` (recent lines, parsed into the
+  ``LogRecord``s the root-cause analysis templates);
 - traces: :class:`OtlpReceiver` (OTLP/HTTP) → :class:`ServiceGraph` (call graph
-  with per-edge statistics).
+  with per-edge statistics) and :class:`SpanWindow` (recent spans for the RCA).
 
 Imports only ``selfheal.core`` (and never the testbed).
 
@@ -17,20 +19,21 @@ Wiring against the local platform (``control`` is its base URL)::
     scraper = Scraper(raw, clock=clock, discovery=[HttpServiceDiscovery(
         f"{control}/platform/targets", refresh_seconds=10, interval_seconds=1,
         timeout_seconds=0.8)])
-    indicators = IndicatorEngine(raw)          # names "indicator:<name>"
-    logs = LogMonitor(LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs")),
-                      clock=clock)
-    graph = ServiceGraph(clock)
-    receiver = OtlpReceiver(graph).start()     # give receiver.endpoint to the services
+    indicators = IndicatorSet(window_seconds=window_seconds(1.0))
+    tailer = LogTailer(discovery=HttpLogDiscovery(f"{control}/platform/logs"))
+    lines = LogWindow()
+    graph, spans = ServiceGraph(clock), SpanWindow(clock)
+    receiver = OtlpReceiver(graph, on_spans=spans.add).start()  # services send to .endpoint
     scraper.start()                            # or scraper.scrape_once() per cycle
     # every cycle:
-    samples = indicators.compute(clock.now()) + logs.indicators() + graph.indicators()
-    new_templates = [e for e in logs.poll() if e.is_new]
-    call_graph = graph.to_networkx()
+    samples, call_graph = indicators.evaluate(raw, clock.now())
+    samples += graph.indicators()
+    lines.add(tailer.poll(), clock.now())
+    # when an incident is diagnosed: lines.between(start, end), spans.between(start, end)
 
-``IndicatorSettings(prefix="", instance_label="instance")`` gives the bare names and
-the ``instance`` label that ``selfheal.analysis.rules`` reads (write them to a
-separate window store then, since ``up`` would clash with the raw series).
+The indicator samples carry the names of ``selfheal.core.indicators`` and the labels
+``service`` / ``instance`` / ``target`` that ``selfheal.analysis.rules`` reads; keep
+them in a store of their own (``up`` would clash with the raw series).
 """
 
 from selfheal.monitoring.discovery import HttpServiceDiscovery, ScrapeTarget
@@ -41,24 +44,22 @@ from selfheal.monitoring.exposition import (
     SeriesParser,
     parse_exposition,
 )
-from selfheal.monitoring.indicators import (
-    INDICATORS,
-    IndicatorEngine,
-    IndicatorSettings,
-    indicator_name,
-)
+from selfheal.monitoring.indicators import IndicatorDef, IndicatorSet, window_seconds
 from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogSource, LogTailer, RawLine
-from selfheal.monitoring.logs import LogEvent, LogMonitor
+from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.otlp import OtlpReceiver
 from selfheal.monitoring.promql import histogram_quantile, increase, rate
+from selfheal.monitoring.promql_eval import Compiler, Instant, PromQLError, Query
 from selfheal.monitoring.scraper import STALE, Scraper, TargetHealth
-from selfheal.monitoring.service_graph import EdgeStats, ServiceGraph, SpanRecord
+from selfheal.monitoring.service_graph import EdgeStats, ServiceGraph
+from selfheal.monitoring.span_window import SpanWindow
 from selfheal.monitoring.window_store import WindowStore, is_stale
 
 __all__ = [
-    "INDICATORS", "STALE", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
-    "HttpServiceDiscovery", "IndicatorEngine", "IndicatorSettings", "LogEvent", "LogMonitor",
-    "LogSource", "LogTailer", "OtlpReceiver", "ParseResult", "RawLine", "ScrapeTarget", "Scraper",
-    "SeriesParser", "ServiceGraph", "SpanRecord", "TargetHealth", "WindowStore",
-    "histogram_quantile", "increase", "indicator_name", "is_stale", "parse_exposition", "rate",
+    "STALE", "Compiler", "EdgeStats", "ExpositionError", "ExpositionSample", "HttpLogDiscovery",
+    "HttpServiceDiscovery", "IndicatorDef", "IndicatorSet", "Instant", "LogSource", "LogTailer",
+    "LogWindow", "OtlpReceiver", "ParseResult", "PromQLError", "Query", "RawLine",
+    "ScrapeTarget", "Scraper", "SeriesParser", "ServiceGraph", "SpanWindow", "TargetHealth",
+    "WindowStore", "histogram_quantile", "increase", "is_stale", "parse_exposition", "rate",
+    "window_seconds",
 ]  # fmt: skip

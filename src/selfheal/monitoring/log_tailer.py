@@ -1,10 +1,10 @@
 """Follow log files like ``tail -F``: new lines only, across rotation and truncation.
 
-:class:`selfheal.monitoring.logs.LogMonitor` polls a :class:`LogTailer` once per
-cycle. The tailer re-expands its glob patterns (and, optionally, asks the
-platform's ``GET /platform/logs`` through :class:`HttpLogDiscovery`) so that
-files of new instances are picked up, and reads what was appended since the
-last poll:
+The loop's collector polls a :class:`LogTailer` once per cycle and keeps the lines
+in a :class:`~selfheal.monitoring.log_window.LogWindow`. The tailer re-expands its
+glob patterns (and, optionally, asks the platform's ``GET /platform/logs`` through
+:class:`HttpLogDiscovery`) so that files of new instances are picked up, and reads
+what was appended since the last poll:
 
 - files present at start are read from their end (``from_start=False``, the
   default); files that appear later are read from their beginning, so the

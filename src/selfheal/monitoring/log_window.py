@@ -3,19 +3,61 @@
 The loop's collector polls a :class:`~selfheal.monitoring.log_tailer.LogTailer`
 once per cycle and appends the new lines here (raw); when an incident is
 diagnosed, the ranker reads the lines of the incident and of the stretch before
-it (its baseline) with :meth:`LogWindow.between`. Lines older than
+it (its baseline) with :meth:`LogWindow.between`, parsed into the
+``LogRecord``s the RCA reads (``selfheal.core.telemetry``). Lines older than
 ``keep_seconds`` are dropped, and at most ``max_lines`` are kept (the oldest go
-first), so a chatty service cannot grow memory without bound.
+first), so a chatty service cannot grow memory without bound. Templating the
+lines is the RCA's (``selfheal.analysis.rca.logs``), not done here.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
+import math
 from collections import deque
 from collections.abc import Iterable
 
-from selfheal.monitoring.log_tailer import RawLine
-from selfheal.monitoring.logs import LogRecord, parse_line
+from selfheal.core.telemetry import LogRecord
+from selfheal.monitoring.log_tailer import LogSource, RawLine
+
+UNKNOWN_SERVICE = "unknown"
+_SPAN_KEYS = ("span_id", "spanId", "SpanID", "span.id")
+
+
+def parse_line(text: str, source: LogSource | None, now: float) -> LogRecord:
+    """A JSON line's fields (``ts``, ``service``, ``instance_id``, ``msg``, a span id;
+    as in ``docs/local-platform-api.md``), or the plain text stamped ``now`` and
+    labelled by its ``source``; never raises on content.
+
+    >>> parse_line('{"ts": 5.5, "service": "cart", "msg": "served", "span_id": "AB12"}', None, 9.0)
+    LogRecord(timestamp=5.5, service='cart', message='served', instance=None, span_id='ab12')
+    >>> parse_line("ERROR db down", LogSource("/l", "bank", "bank-0"), 9.0).service
+    'bank'
+    """
+    default_service = (source.service if source else None) or UNKNOWN_SERVICE
+    default_instance = source.instance if source else None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            ts = obj.get("ts", obj.get("timestamp"))
+            timestamp = float(ts) if isinstance(ts, int | float) and math.isfinite(ts) else now
+            message = obj.get("msg", obj.get("message"))
+            if not isinstance(message, str):
+                message = stripped
+            span = next((obj[k] for k in _SPAN_KEYS if isinstance(obj.get(k), str)), None)
+            return LogRecord(
+                timestamp,
+                str(obj.get("service") or default_service),
+                message,
+                str(obj["instance_id"]) if obj.get("instance_id") else default_instance,
+                span.lower() if span else None,
+            )
+    return LogRecord(now, default_service, stripped, default_instance)
 
 
 class LogWindow:

@@ -17,9 +17,11 @@ Protocol (https://opentelemetry.io/docs/specs/otlp/#otlphttp):
   paths, 405 for other methods, 413 for bodies over ``max_body_bytes``, 415 for
   other content types.
 
-Spans are reduced to :class:`~selfheal.monitoring.service_graph.SpanRecord`
-(service from the resource attribute ``service.name``, instance from
-``service.instance.id``) and handed to the graph and to an optional callback.
+Spans are reduced to :class:`~selfheal.core.telemetry.SpanRecord` (service from
+the resource attribute ``service.name``, instance from ``service.instance.id``, the
+peer from the first of ``PEER_ATTRIBUTES`` a span carries; trace ids are not kept:
+spans are paired by span id) and handed to the graph and to an optional callback
+(the loop's span window).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,10 +41,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from selfheal.monitoring.service_graph import PEER_ATTRIBUTES, ServiceGraph, SpanRecord
+from selfheal.core.telemetry import SpanRecord
+from selfheal.monitoring.service_graph import ServiceGraph
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ TRACES_PATH = "/v1/traces"
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+# Span attributes that name the callee of a client span, most specific first.
+PEER_ATTRIBUTES = ("peer.service", "server.address", "net.peer.name")
 
 
 class OtlpDecodeError(ValueError):
@@ -119,6 +124,8 @@ def decode_request(
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise OtlpDecodeError(f"bad JSON body: {exc}") from None
+    except RecursionError:  # found by fuzzing: "[[[[…" escaped as an exception
+        raise OtlpDecodeError("bad JSON body: nested too deeply") from None
     if not isinstance(document, dict):
         raise OtlpDecodeError("OTLP JSON body must be an object")
     try:
@@ -126,42 +133,49 @@ def decode_request(
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, AttributeError, TypeError) as exc:
         raise OtlpDecodeError(f"bad OTLP JSON: {exc}") from None
+    except RecursionError:
+        raise OtlpDecodeError("bad OTLP JSON: nested too deeply") from None
     return request
 
 
-def spans_of(
-    request: ExportTraceServiceRequest, attributes: Collection[str] | None = None
-) -> list[SpanRecord]:
-    """The request's spans as records, with their resource's service and instance;
-    only the span ``attributes`` named are kept (all with ``None``)."""
+def spans_of(request: ExportTraceServiceRequest) -> list[SpanRecord]:
+    """The request's spans as records, with their resource's service and instance and
+    the peer their attributes name."""
     out: list[SpanRecord] = []
-    wanted = None if attributes is None else frozenset(attributes)
     for resource_spans in request.resource_spans:
         resource = {kv.key: _any_value(kv.value) for kv in resource_spans.resource.attributes}
         service = str(resource.get("service.name") or "unknown_service")
         instance = resource.get("service.instance.id")
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                start, end = int(span.start_time_unix_nano), int(span.end_time_unix_nano)
                 out.append(
                     SpanRecord(
-                        trace_id=span.trace_id.hex(),
                         span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex() or None,
+                        parent_id=span.parent_span_id.hex() or None,
                         service=service,
+                        operation=span.name,
+                        timestamp=start / 1e9,
                         kind=int(span.kind),
-                        start_unix_nano=int(span.start_time_unix_nano),
-                        end_unix_nano=int(span.end_time_unix_nano),
+                        duration_seconds=max(0, end - start) / 1e9,
                         is_error=span.status.code == Status.STATUS_CODE_ERROR,
-                        name=span.name,
                         instance=str(instance) if instance is not None else None,
-                        attributes={
-                            kv.key: _any_value(kv.value)
-                            for kv in span.attributes
-                            if wanted is None or kv.key in wanted
-                        },
+                        peer=_peer(span.attributes),
                     )
                 )
     return out
+
+
+def _peer(attributes: Iterable[KeyValue]) -> str | None:
+    """The first of ``PEER_ATTRIBUTES`` the span carries as a non-empty string (only
+    those are converted: converting every attribute was most of the decoding cost)."""
+    found: dict[str, str] = {}
+    for kv in attributes:
+        if kv.key in PEER_ATTRIBUTES:
+            value = _any_value(kv.value)
+            if isinstance(value, str) and value:
+                found[kv.key] = value
+    return next((found[name] for name in PEER_ATTRIBUTES if name in found), None)
 
 
 class OtlpReceiver:
@@ -175,16 +189,12 @@ class OtlpReceiver:
         port: int = 0,
         on_spans: Callable[[list[SpanRecord]], object] | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
-        span_attributes: Collection[str] | None = PEER_ATTRIBUTES,
     ) -> None:
         self.graph = graph
         self._host = host
         self._port = port
         self._on_spans = on_spans
         self.max_body_bytes = max_body_bytes
-        # span attributes kept on each record (None: all); the graph needs only the
-        # peer ones, and converting every attribute was most of the decoding cost
-        self.span_attributes = span_attributes
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -215,7 +225,7 @@ class OtlpReceiver:
             with self._lock:
                 self.rejected_total += 1
             return 400, _error(str(exc)), _JSON
-        spans = spans_of(request, self.span_attributes)
+        spans = spans_of(request)
         self.graph.add_spans(spans)
         if self._on_spans is not None and spans:
             self._on_spans(spans)

@@ -1,8 +1,8 @@
-"""PromQL's counter and histogram functions over window-store arrays.
+"""PromQL's counter, histogram and quantile math over window-store points.
 
-:mod:`selfheal.monitoring.indicators` calls these every cycle to turn raw
-counters and histograms into indicators, with the same numbers Prometheus
-would give (so an SRE can check an indicator against a PromQL query):
+The embedded evaluator (:mod:`selfheal.monitoring.promql_eval`) calls these
+every cycle, when it evaluates the indicator expressions, so that every
+indicator is the number Prometheus would give for the same expression:
 
 - :func:`increase` / :func:`rate` follow Prometheus' ``extrapolatedRate``
   (``promql/functions.go``): counter resets add the value before the reset;
@@ -14,6 +14,8 @@ would give (so an SRE can check an indicator against a PromQL query):
   rank, the lower edge of the first bucket taken as 0, the upper bound of the
   last finite bucket returned when the rank falls in ``+Inf``, and
   non-monotonic cumulative counts made monotonic first.
+- :func:`quantile` is the ``quantile`` aggregation's math (``promql/quantile.go``
+  ``quantile``): linear interpolation between the closest ranks, ``(n - 1) * q``.
 
 Pure functions, no I/O; NaN points (staleness markers) are skipped.
 
@@ -23,6 +25,8 @@ Pure functions, no I/O; NaN points (staleness markers) are skipped.
 6.6667
 >>> round(histogram_quantile(0.5, [(0.1, 10.0), (0.5, 30.0), (float("inf"), 40.0)]), 4)
 0.3
+>>> quantile(0.5, [4.0, 1.0, 2.0, 3.0])
+2.5
 """
 
 from __future__ import annotations
@@ -41,29 +45,21 @@ Values = Sequence[float] | FloatArray
 
 def _points(ts: Values, values: Values) -> tuple[list[float], list[float]]:
     """Plain lists without the NaN (stale) points: windows are a handful of points,
-    where Python floats beat numpy's per-call overhead."""
-    t = ts.tolist() if isinstance(ts, np.ndarray) else list(ts)
-    v = values.tolist() if isinstance(values, np.ndarray) else list(values)
-    if any(x != x for x in v):  # NaN is the only value unequal to itself
+    where Python floats beat numpy's per-call overhead. Lists are read, not copied."""
+    t = ts.tolist() if isinstance(ts, np.ndarray) else ts if isinstance(ts, list) else list(ts)
+    v = (
+        values.tolist()
+        if isinstance(values, np.ndarray)
+        else values
+        if isinstance(values, list)
+        else list(values)
+    )
+    total = sum(v)
+    if total != total and any(x != x for x in v):  # NaN is the only value unequal to itself
         kept = [(a, b) for a, b in zip(t, v, strict=True) if b == b]
         t = [a for a, _ in kept]
         v = [b for _, b in kept]
     return t, v
-
-
-def raw_increase(values: Values) -> float:
-    """Increase between the first and last value, adding back the value before
-    every counter reset (a drop), without extrapolation. Never negative for a
-    counter (non-negative values)."""
-    _, v = _points(values, values)
-    if len(v) < 2:
-        return 0.0
-    total = 0.0
-    prev = v[0]
-    for x in v[1:]:
-        total += x - prev if x >= prev else x
-        prev = x
-    return total
 
 
 def increase(
@@ -162,3 +158,20 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     if in_bucket <= 0:
         return end
     return start + (end - start) * ((rank - below) / in_bucket)
+
+
+def quantile(q: float, values: Sequence[float]) -> float:
+    """The ``q`` quantile of ``values`` as PromQL's ``quantile`` aggregation gives it:
+    -Inf for q < 0, +Inf for q > 1, NaN for no values."""
+    if math.isnan(q) or not values:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(len(ordered) - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight

@@ -16,9 +16,9 @@ the OpenTelemetry Collector and Grafana Tempo do:
 - a SERVER span whose parent is a non-client span of another service (no
   client instrumentation) gives parent service → its service;
 - a client span whose child never arrives within ``match_wait_seconds`` (the
-  callee is not traced, or the connection failed) is attributed to the callee
-  named by its ``peer.service`` attribute, else ``server.address`` /
-  ``net.peer.name``; without any, it is dropped (counted in ``unmatched_total``).
+  callee is not traced, or the connection failed) is attributed to its ``peer``
+  (the callee its attributes name: ``peer.service``, else ``server.address`` /
+  ``net.peer.name``); without one, it is dropped (counted in ``unmatched_total``).
 
 :meth:`ServiceGraph.indicators` gives the same numbers as indicator samples.
 Statistics are over a sliding window (``window_seconds``) of ingestion time
@@ -30,55 +30,27 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from selfheal.core.clock import Clock, SystemClock
-from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicators import (
-    DEFAULT_PREFIX,
-    TRACE_CALL_RATE,
-    TRACE_ERROR_RATIO,
-    TRACE_LATENCY_P99,
+from selfheal.core.indicators import PREFIX as DEFAULT_PREFIX
+from selfheal.core.indicators import TRACE_CALL_RATE, TRACE_ERROR_RATIO, TRACE_LATENCY_P99
+from selfheal.core.telemetry import (
+    KIND_CLIENT,
+    KIND_CONSUMER,
+    KIND_PRODUCER,
+    KIND_SERVER,
+    SpanRecord,
 )
+from selfheal.core.types import Sample, SeriesKey
 
-# OTLP span kinds (opentelemetry.proto.trace.v1.Span.SpanKind)
-KIND_UNSPECIFIED, KIND_INTERNAL, KIND_SERVER, KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER = range(6)
-_CALLER_KINDS = frozenset({KIND_CLIENT, KIND_PRODUCER})
-_CALLEE_KINDS = frozenset({KIND_SERVER, KIND_CONSUMER})
-PEER_ATTRIBUTES = ("peer.service", "server.address", "net.peer.name")
-
-
-@dataclass(frozen=True, slots=True)
-class SpanRecord:
-    """The parts of a span the graph needs (ids as hex strings, times in ns)."""
-
-    trace_id: str
-    span_id: str
-    parent_span_id: str | None
-    service: str
-    kind: int
-    start_unix_nano: int
-    end_unix_nano: int
-    is_error: bool = False
-    name: str = ""
-    instance: str | None = None
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_seconds(self) -> float:
-        return max(0, self.end_unix_nano - self.start_unix_nano) / 1e9
-
-    def peer(self) -> str | None:
-        for name in PEER_ATTRIBUTES:
-            value = self.attributes.get(name)
-            if isinstance(value, str) and value:
-                return value
-        return None
+CALLER_KINDS = frozenset({KIND_CLIENT, KIND_PRODUCER})
+CALLEE_KINDS = frozenset({KIND_SERVER, KIND_CONSUMER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +143,9 @@ class ServiceGraph:
 
     def _pair(self, parent: SpanRecord, child: SpanRecord, now: float) -> bool:
         """Count parent → child if it is a cross-service call; True if counted."""
-        if parent.service == child.service or child.kind not in _CALLEE_KINDS:
+        if parent.service == child.service or child.kind not in CALLEE_KINDS:
             return False
-        if parent.kind in _CALLER_KINDS:
+        if parent.kind in CALLER_KINDS:
             if parent.span_id in self._counted:
                 return False
             self._pending_clients.pop(parent.span_id, None)
@@ -190,16 +162,16 @@ class ServiceGraph:
         # children that arrived before this span
         for child, _ in self._orphans.pop(span.span_id, ()):
             self._pair(span, child, now)
-        if span.kind in _CALLER_KINDS and span.span_id not in self._counted:
+        if span.kind in CALLER_KINDS and span.span_id not in self._counted:
             self._remember(self._pending_clients, span.span_id, (span, now))
-        if span.kind in _CALLEE_KINDS and span.parent_span_id:
-            found = self._recent.get(span.parent_span_id)
+        if span.kind in CALLEE_KINDS and span.parent_id:
+            found = self._recent.get(span.parent_id)
             if found is not None:
                 self._pair(found[0], span, now)
-            elif span.parent_span_id not in self._counted:
-                waiting = self._orphans.get(span.parent_span_id)
+            elif span.parent_id not in self._counted:
+                waiting = self._orphans.get(span.parent_id)
                 if waiting is None:
-                    self._remember(self._orphans, span.parent_span_id, [(span, now)])
+                    self._remember(self._orphans, span.parent_id, [(span, now)])
                 else:
                     waiting.append((span, now))
 
@@ -210,7 +182,7 @@ class ServiceGraph:
             if arrived > deadline:
                 break
             del self._pending_clients[span_id]
-            peer = span.peer()
+            peer = span.peer
             if peer is None:
                 self.unmatched_total += 1
                 continue

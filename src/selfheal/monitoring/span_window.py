@@ -10,7 +10,8 @@ edge, as the caller and as the callee measured them (:func:`calls_of`).
 
 Spans that arrived more than ``keep_seconds`` ago are dropped, and at most
 ``max_spans`` are kept (the oldest go first), so a busy system cannot grow
-memory without bound. Only the fields the RCA reads are kept (no attributes).
+memory without bound. The records are kept as the receiver decoded them
+(``selfheal.core.telemetry.SpanRecord``: no attributes, no trace id).
 Thread-safe: the receiver adds from its HTTP threads while the loop reads.
 """
 
@@ -19,50 +20,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import numpy as np
 
 from selfheal.core.clock import Clock, SystemClock
-from selfheal.monitoring.service_graph import (
-    KIND_CLIENT,
-    KIND_CONSUMER,
-    KIND_PRODUCER,
-    KIND_SERVER,
-    SpanRecord,
-)
-
-_CALLER_KINDS = frozenset({KIND_CLIENT, KIND_PRODUCER})
-_CALLEE_KINDS = frozenset({KIND_SERVER, KIND_CONSUMER})
-
-
-@dataclass(frozen=True, slots=True)
-class WindowSpan:
-    """One span as the window keeps it (times in seconds since the epoch)."""
-
-    start: float
-    span_id: str
-    parent_id: str | None
-    service: str
-    name: str
-    kind: int
-    duration: float
-    is_error: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TracedCall:
-    """One cross-service call found in the spans.
-
-    ``latency`` is what the caller waited (its client span), ``server_latency``
-    what the callee spent (its server span); without client instrumentation the
-    two are the same server span and ``server_latency`` is ``None``.
-    """
-
-    caller: str
-    callee: str
-    timestamp: float
-    latency: float
-    error: bool
-    server_latency: float | None
+from selfheal.core.telemetry import CallSample, SpanRecord
+from selfheal.monitoring.service_graph import CALLEE_KINDS, CALLER_KINDS
 
 
 class SpanWindow:
@@ -78,7 +41,7 @@ class SpanWindow:
             raise ValueError("keep_seconds and max_spans must be > 0")
         self.clock: Clock = clock or SystemClock()
         self.keep_seconds = keep_seconds
-        self._spans: deque[tuple[float, WindowSpan]] = deque(maxlen=max_spans)
+        self._spans: deque[tuple[float, SpanRecord]] = deque(maxlen=max_spans)
         self._lock = threading.Lock()
         self.spans_total = 0
 
@@ -88,22 +51,7 @@ class SpanWindow:
     def add(self, spans: Iterable[SpanRecord]) -> int:
         """Keep ``spans`` (one received batch); returns how many were added."""
         now = self.clock.now()
-        kept = [
-            (
-                now,
-                WindowSpan(
-                    s.start_unix_nano / 1e9,
-                    s.span_id,
-                    s.parent_span_id,
-                    s.service,
-                    s.name,
-                    s.kind,
-                    s.duration_seconds,
-                    s.is_error,
-                ),
-            )
-            for s in spans
-        ]
+        kept = [(now, s) for s in spans]
         with self._lock:
             self._spans.extend(kept)
             self.spans_total += len(kept)
@@ -112,48 +60,59 @@ class SpanWindow:
                 self._spans.popleft()
         return len(kept)
 
-    def between(self, start: float, end: float, limit: int | None = None) -> list[WindowSpan]:
+    def between(self, start: float, end: float, limit: int | None = None) -> list[SpanRecord]:
         """Spans that *started* in ``[start, end]``, oldest first; with ``limit``,
         the latest ``limit`` of them."""
         with self._lock:
-            found = [s for _, s in self._spans if start <= s.start <= end]
-        found.sort(key=lambda s: s.start)
+            found = [s for _, s in self._spans if start <= s.timestamp <= end]
+        found.sort(key=lambda s: s.timestamp)
         if limit is not None and len(found) > limit:
             found = found[len(found) - limit :]
         return found
 
 
-def calls_of(spans: Sequence[WindowSpan]) -> list[TracedCall]:
-    """Cross-service calls among ``spans``, by the service-graph rule of
+def calls_of(spans: Sequence[SpanRecord]) -> tuple[CallSample, ...]:
+    """The cross-service calls among ``spans``, one ``CallSample`` per edge (sorted by
+    caller and callee, calls in time order), by the service-graph rule of
     :mod:`selfheal.monitoring.service_graph`: a server span whose parent belongs to
     another service is one call; the parent's client span, when there is one, says
-    what the caller waited. A client span whose server span is not among ``spans``
-    (the callee is not traced) is left out: without attributes it names no callee.
+    what the caller waited (``latency_seconds``) and the server span what the callee
+    spent (``server_latency_seconds``; ``None`` for an edge where a call had no client
+    span, its one span measuring both). A client span whose server span is not among
+    ``spans`` (the callee is not traced) is left out.
     """
     by_id = {s.span_id: s for s in spans}
-    out: list[TracedCall] = []
+    # (timestamp, latency, error, server latency or None) per edge
+    found: dict[tuple[str, str], list[tuple[float, float, bool, float | None]]] = {}
     for child in spans:
-        if child.kind not in _CALLEE_KINDS or child.parent_id is None:
+        if child.kind not in CALLEE_KINDS or child.parent_id is None:
             continue
         parent = by_id.get(child.parent_id)
         if parent is None or parent.service == child.service:
             continue
-        if parent.kind in _CALLER_KINDS:
-            out.append(
-                TracedCall(
-                    parent.service,
-                    child.service,
-                    parent.start,
-                    parent.duration,
-                    parent.is_error or child.is_error,
-                    child.duration,
-                )
+        call: tuple[float, float, bool, float | None]
+        if parent.kind in CALLER_KINDS:
+            call = (
+                parent.timestamp,
+                parent.duration_seconds,
+                parent.is_error or child.is_error,
+                child.duration_seconds,
             )
         else:
-            out.append(
-                TracedCall(
-                    parent.service, child.service, child.start, child.duration, child.is_error, None
-                )
+            call = (child.timestamp, child.duration_seconds, child.is_error, None)
+        found.setdefault((parent.service, child.service), []).append(call)
+    out = []
+    for (caller, callee), calls in sorted(found.items()):
+        calls.sort(key=lambda c: c[0])
+        server = [c[3] for c in calls]
+        out.append(
+            CallSample(
+                caller,
+                callee,
+                np.array([c[0] for c in calls]),
+                np.array([c[1] for c in calls]),
+                np.array([1.0 if c[2] else 0.0 for c in calls]),
+                None if any(v is None for v in server) else np.array(server, dtype=np.float64),
             )
-    out.sort(key=lambda c: c.timestamp)
-    return out
+        )
+    return tuple(out)

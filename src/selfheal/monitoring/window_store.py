@@ -52,6 +52,18 @@ def is_stale(value: float) -> bool:
     return math.isnan(value)
 
 
+def _between(
+    t: list[float], v: list[float], since: float, until: float
+) -> tuple[list[float], list[float]]:
+    """The points of ordered ``t``/``v`` within ``[since, until]``."""
+    lo, hi = 0, len(t)
+    while lo < hi and t[lo] < since:
+        lo += 1
+    while hi > lo and t[hi - 1] > until:
+        hi -= 1
+    return t[lo:hi], v[lo:hi]
+
+
 class _Ring:
     """One series' points, oldest first once unrolled. Grows by doubling up to
     ``capacity`` so that short-lived series stay small."""
@@ -113,19 +125,22 @@ class _Ring:
         size = self.ts.shape[0]
         ts, values = self.ts, self.values
         head = self.head
+        if size <= 16 and self.count == size:
+            # a small full ring (the loop's raw series): two list copies and a rotation
+            # beat reading its points one by one
+            t, v = ts.tolist(), values.tolist()
+            if head:
+                t = t[head:] + t[:head]
+                v = v[head:] + v[:head]
+            return _between(t, v, since, until)
         # fast path: the newest few points (contiguous before head) reach back past
         # `since`; index head-k-1 may be -1, the last slot, which precedes slot 0
         # exactly when the ring has wrapped
         k = min(8, head)
         if k and (k == self.count or float(ts[head - k - 1]) < since):
-            t = ts[head - k : head].tolist()
-            v = values[head - k : head].tolist()
-            lo, hi = 0, k
-            while lo < hi and t[lo] < since:
-                lo += 1
-            while hi > lo and t[hi - 1] > until:
-                hi -= 1
-            return t[lo:hi], v[lo:hi]
+            return _between(
+                ts[head - k : head].tolist(), values[head - k : head].tolist(), since, until
+            )
         i = head
         t = []
         v = []
@@ -283,8 +298,11 @@ class WindowStore:
                 out.append((key, labels, t, v))
         return out
 
-    def scan_latest(self, name: str) -> list[tuple[SeriesKey, dict[str, str], float, float]]:
-        """Every series named ``name`` with its labels and newest point (time, value)."""
+    def scan_latest(
+        self, name: str, until: float = math.inf
+    ) -> list[tuple[SeriesKey, dict[str, str], float, float]]:
+        """Every series named ``name`` with its labels and newest point (time, value)
+        at or before ``until`` (series with no such point are left out)."""
         out = []
         with self._lock:
             for key, ring in self._by_name.get(name, {}).items():
@@ -294,7 +312,13 @@ class WindowStore:
                 if labels is None:
                     labels = ring.labels = dict(key.labels)
                 i = ring.head - 1
-                out.append((key, labels, float(ring.ts[i]), float(ring.values[i])))
+                ts = float(ring.ts[i])
+                if ts <= until:
+                    out.append((key, labels, ts, float(ring.values[i])))
+                    continue
+                t, v = ring.recent(-math.inf, until)  # evaluating in the past: walk back
+                if t:
+                    out.append((key, labels, t[-1], v[-1]))
         return out
 
     def latest(self, key: SeriesKey) -> Sample | None:

@@ -67,9 +67,12 @@ def _request(row: ApprovalRow) -> ApprovalRequest:
 
 def _id(request_id: int | str) -> int:
     try:
-        return int(request_id)
+        rid = int(request_id)
     except (TypeError, ValueError):
         raise NotFoundError(f"approval id must be a number, got {request_id!r}") from None
+    if not 0 < rid < 2**63:  # ids are positive 64-bit integers; the database holds no other
+        raise NotFoundError(f"no approval request {rid}")
+    return rid
 
 
 class ApprovalQueue:

@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from selfheal.core.errors import ConfigError
+from selfheal.core.yaml_input import load_yaml
 from selfheal.testbed.errors import TestbedError
 from selfheal.testbed.topology import (
     CACHE_ROUTES,
@@ -103,11 +104,13 @@ def load_topology(path: str | os.PathLike[str]) -> Topology:
     """Read and validate a topology file."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"), str(p))
     except FileNotFoundError:
         raise TopologyError(f"{p}: topology file not found") from None
-    except yaml.YAMLError as exc:
-        raise TopologyError(f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(f"{p}: cannot read the topology: {exc}") from None
+    except ConfigError as exc:  # not YAML, too deep, an alias bomb: one line already
+        raise TopologyError(str(exc)) from None
     return parse_topology(data, str(p))
 
 

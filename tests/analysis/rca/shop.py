@@ -37,9 +37,9 @@ def shop_input(
     rng = np.random.default_rng(seed)
     normal = {
         "error_ratio": 0.01,
-        "latency_p99": 0.05,
-        "cpu": 0.2,
-        "memory": 0.3,
+        "latency_p99_seconds": 0.05,
+        "cpu_cores": 0.2,
+        "memory_bytes": 0.3,
         "request_rate": 20.0,
     }
     ts = START - baseline_seconds + np.arange(baseline_seconds + 60, dtype=np.float64)

@@ -4,17 +4,12 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from selfheal.analysis.rca import CallSample, MetricSeries, RCAInput
+from selfheal.analysis.rca import MetricSeries, RCAInput
 
 
 def test_series_with_mismatched_lengths_is_refused() -> None:
     with pytest.raises(ValueError, match="2 timestamps but 3 values"):
-        MetricSeries("a", "cpu", np.array([1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
-
-
-def test_call_sample_arrays_must_match() -> None:
-    with pytest.raises(ValueError, match="a->b"):
-        CallSample("a", "b", np.array([1.0]), np.array([0.1, 0.2]), np.array([0.0]))
+        MetricSeries("a", "cpu_cores", np.array([1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
 
 
 def test_incident_must_not_end_before_it_starts() -> None:
@@ -32,6 +27,6 @@ def test_services_gathers_every_name() -> None:
         start=0.0,
         end=1.0,
         graph=nx.DiGraph([("a", "b")]),
-        metrics=(MetricSeries("c", "cpu", np.array([0.0]), np.array([1.0])),),
+        metrics=(MetricSeries("c", "cpu_cores", np.array([0.0]), np.array([1.0])),),
     )
     assert data.services == ("a", "b", "c")

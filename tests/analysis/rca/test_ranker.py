@@ -24,28 +24,28 @@ from selfheal.core.types import Anomaly, Cause, Evidence, EvidenceKind, FailureT
         ),
         (
             {
-                "cache": {"latency_p99": 0.3},
-                "cart": {"latency_p99": 0.6},
-                "checkout": {"latency_p99": 0.65},
-                "frontend": {"latency_p99": 0.7},
+                "cache": {"latency_p99_seconds": 0.3},
+                "cart": {"latency_p99_seconds": 0.6},
+                "checkout": {"latency_p99_seconds": 0.65},
+                "frontend": {"latency_p99_seconds": 0.7},
             },
             "cache",
         ),
         (
             {
-                "inventory": {"cpu": 0.95, "latency_p99": 0.3},
-                "catalog": {"latency_p99": 0.35},
-                "checkout": {"latency_p99": 0.4},
-                "frontend": {"latency_p99": 0.45},
+                "inventory": {"cpu_cores": 0.95, "latency_p99_seconds": 0.3},
+                "catalog": {"latency_p99_seconds": 0.35},
+                "checkout": {"latency_p99_seconds": 0.4},
+                "frontend": {"latency_p99_seconds": 0.45},
             },
             "inventory",
         ),
         (
             {
-                "bank": {"latency_p99": 2.0},
-                "payment": {"latency_p99": 2.1},
-                "checkout": {"latency_p99": 2.2},
-                "frontend": {"latency_p99": 2.3},
+                "bank": {"latency_p99_seconds": 2.0},
+                "payment": {"latency_p99_seconds": 2.1},
+                "checkout": {"latency_p99_seconds": 2.2},
+                "frontend": {"latency_p99_seconds": 2.3},
             },
             "bank",
         ),
@@ -63,11 +63,11 @@ def typed(cause: Cause) -> FailureType | None:
 
 
 def test_a_lone_symptom_at_the_top_blames_the_top() -> None:
-    result = rank(shop_input({"frontend": {"cpu": 0.9, "latency_p99": 0.3}}))
+    result = rank(shop_input({"frontend": {"cpu_cores": 0.9, "latency_p99_seconds": 0.3}}))
     assert result.top is not None
     assert result.top.service == "frontend"
     assert typed(result.top) is FailureType.RESOURCE_EXHAUSTION
-    assert result.top.indicator == "cpu"
+    assert result.top.indicator == "cpu_cores"
 
 
 def test_causes_carry_path_impact_and_bounded_confidence() -> None:
@@ -113,9 +113,9 @@ def test_detector_anomalies_alone_are_enough() -> None:
 
 def test_ranking_ignores_node_relabelling() -> None:
     faulty = {
-        "cache": {"latency_p99": 0.3},
-        "cart": {"latency_p99": 0.6},
-        "frontend": {"latency_p99": 0.7},
+        "cache": {"latency_p99_seconds": 0.3},
+        "cart": {"latency_p99_seconds": 0.6},
+        "frontend": {"latency_p99_seconds": 0.7},
     }
     data = shop_input(faulty)
     names = {n: f"svc-{i}" for i, n in enumerate(sorted(data.graph.nodes, reverse=True))}
@@ -160,7 +160,9 @@ def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> No
     @registry.register("metric_change")
     def quiet_metrics(data: RCAInput) -> SignalOutput:
         # names an indicator for "cart" but scores it 0: it saw nothing there
-        return SignalOutput("metric_change", {"cart": 0.0, "ads": 1.0}, indicator={"cart": "cpu"})
+        return SignalOutput(
+            "metric_change", {"cart": 0.0, "ads": 1.0}, indicator={"cart": "cpu_cores"}
+        )
 
     @registry.register("log_templates")
     def logs(data: RCAInput) -> SignalOutput:
@@ -195,7 +197,7 @@ def test_the_cause_names_the_indicator_of_the_signal_that_singled_it_out() -> No
 
 @pytest.mark.parametrize(
     ("symptom", "expected"),
-    [("error_ratio", "payment"), ("availability", "payment"), ("latency_p99", "catalog")],
+    [("error_ratio", "payment"), ("availability", "payment"), ("latency_p99_seconds", "catalog")],
 )
 def test_a_latency_change_explains_an_error_incident_less_than_an_error_change(
     symptom: str, expected: str
@@ -203,7 +205,7 @@ def test_a_latency_change_explains_an_error_incident_less_than_an_error_change(
     import dataclasses
 
     # catalog got much slower, payment fails a little more: which explains the symptom?
-    data = shop_input({"catalog": {"latency_p99": 5.0}, "payment": {"error_ratio": 0.04}})
+    data = shop_input({"catalog": {"latency_p99_seconds": 5.0}, "payment": {"error_ratio": 0.04}})
     anomaly = Anomaly("frontend", START + 5.0, 1.0, "sli", indicator=symptom)
     data = dataclasses.replace(data, anomalies=(anomaly,))
     assert rank(data, RCAConfig(propagation_weight=0.0)).causes[0].service == expected

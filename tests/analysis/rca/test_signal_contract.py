@@ -17,8 +17,8 @@ from selfheal.core.types import Anomaly
 def _rich_input() -> RCAInput:
     base = shop_input(
         {
-            "payment": {"error_ratio": 0.5, "latency_p99": 0.4},
-            "checkout": {"error_ratio": 0.4, "latency_p99": 0.5},
+            "payment": {"error_ratio": 0.5, "latency_p99_seconds": 0.4},
+            "checkout": {"error_ratio": 0.4, "latency_p99_seconds": 0.5},
         }
     )
     t = np.arange(START - 120, START + 60, dtype=np.float64)

@@ -14,7 +14,7 @@ def test_a_recurring_incident_matches_its_past_root() -> None:
     past = PastIncident(
         incident_signature(shop_input(faulty, seed=1)), "payment", FailureType.CODE_BUG
     )
-    other = PastIncident({"cache:latency_p99": 1.0}, "cache")
+    other = PastIncident({"cache:latency_p99_seconds": 1.0}, "cache")
     with_history = RCAInput(
         data.start, data.end, data.graph, data.metrics, past_incidents=(past, other)
     )
@@ -35,7 +35,7 @@ def test_a_past_root_silent_now_needs_a_near_identical_picture() -> None:
     now = incident_signature(data)
     assert not any(k.startswith("shipping:") or k.endswith(":shipping") for k in now)
     top = max(now.values())
-    partial = dict(now) | {"shipping:latency_p99": top, "shipping:cpu": top}
+    partial = dict(now) | {"shipping:latency_p99_seconds": top, "shipping:cpu_cores": top}
     assert 0.5 < cosine(now, partial) < 0.9
     lookalike = PastIncident(partial, "shipping", FailureType.CODE_BUG)
     with_history = RCAInput(

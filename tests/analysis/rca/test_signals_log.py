@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import networkx as nx
 
-from selfheal.analysis.rca.inputs import LogRecord, RCAInput, SpanRecord
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.logs import mask
 from selfheal.analysis.rca.signals_log import log_templates
+from selfheal.core.telemetry import LogRecord, SpanRecord
 from selfheal.core.types import EvidenceKind
 
 
@@ -161,7 +162,10 @@ def test_an_operation_that_stops_writing_a_line_points_at_its_service() -> None:
     during = _mix(40, 40, 100.0, "b", BOOK[:1])  # booking returns before the seat is booked
     out = log_templates(_traced_input(before, during))
     assert max(out.scores, key=out.scores.get) == "travel"
-    assert any("seat booked" in e.text and e.kind is EvidenceKind.LOG_VANISHED for e in out.evidence["travel"])
+    assert any(
+        "seat booked" in e.text and e.kind is EvidenceKind.LOG_VANISHED
+        for e in out.evidence["travel"]
+    )
 
 
 def test_spans_only_count_in_the_seconds_the_logs_cover() -> None:

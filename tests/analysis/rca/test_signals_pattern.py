@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from selfheal.analysis.rca.inputs import RCAInput, SpanRecord
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signals_pattern import binomial_surprise, trace_patterns
+from selfheal.core.telemetry import SpanRecord
 
 START = 100.0
 

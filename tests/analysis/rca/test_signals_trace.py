@@ -3,8 +3,9 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from selfheal.analysis.rca.inputs import CallSample, RCAInput
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signals_trace import trace_edges
+from selfheal.core.telemetry import CallSample
 from selfheal.core.types import EvidenceKind
 
 T = np.arange(0.0, 240.0)

@@ -98,7 +98,7 @@ def test_metric_cells_that_are_not_numbers_read_as_missing(tmp_path: Path) -> No
         }
     ).to_csv(metric / "cartservice-74f56fd4b-xxxxx_metric.csv.gz", index=False)
     series = nezha._metrics(tmp_path, 1_661_140_060.0, 1_661_140_100.0)
-    cpu = [s for s in series if s.indicator == "cpu"]
+    cpu = [s for s in series if s.indicator == "cpu_cores"]
     assert len(cpu) == 1 and cpu[0].service == "cartservice"
     assert cpu[0].timestamps.tolist() == [1_661_140_000.0, 1_661_140_060.0]
     assert cpu[0].values[0] == 10.0 and np.isnan(cpu[0].values[1])

@@ -382,10 +382,10 @@ def seasonal_art(gain: float = SEASONALART_GAIN, **params: Any) -> Detector:
     """``max`` of the NAB configuration ``seasonalrange`` and :class:`Art` (``gain``, ``params``).
 
     The residual-based onset stage and the range rule miss a *shape* the series
-    has not shown before; the ART member flags exactly that. This is the
-    default of ``selfheal bench nab`` (NAB dev split: standard 79.4, against
-    75.9 for ``seasonalrange``; see bench/RESULTS.md for how sharp the
-    learning period is).
+    has not shown before; the ART member flags exactly that. NAB dev split,
+    in-sample: standard 79.4, against 75.9 for ``seasonalrange``; its
+    cross-validated figure, and why the loop runs ``seasonalrange`` instead
+    (this runs at about 14 k points/s per series), are in bench/RESULTS.md.
     """
     from selfheal.analysis.detection.ensemble import Ensemble
     from selfheal.analysis.detection.onset import seasonal_range

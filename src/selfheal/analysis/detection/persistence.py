@@ -68,6 +68,9 @@ def save_detector(detector: Detector, path: Path | str) -> None:
 def load_detector(path: Path | str) -> Detector:
     """Rebuild the detector saved at ``path``; :class:`ModelFormatError` if unusable."""
     source = Path(path)
+    if source.is_file() and not zipfile.is_zipfile(source):
+        # np.load would try to read it as a pickle and suggest allowing that: never.
+        raise ModelFormatError(f"{source}: not a readable detector model (not an npz archive)")
     try:
         with np.load(source, allow_pickle=False) as npz:
             files = {name: npz[name] for name in npz.files}

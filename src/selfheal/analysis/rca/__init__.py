@@ -25,22 +25,18 @@ Entry point::
     result.below_threshold  # reported, marked as unsure, never hidden
 
 Metric series should include samples from before ``start`` (the baseline; a few
-minutes is enough) and up to ``end``. Indicator names the engine reads for the
-failure type: ``cpu``, ``memory``, ``latency_p99``/``latency_*``, ``error_ratio``, ``request_rate``; names starting with ``client_`` are what a
-caller measures about its callees. ``rank(data, RCAConfig(...))`` takes one
+minutes is enough) and up to ``end``. Indicator names are the loop's
+(``selfheal.core.indicators``): ``cpu_cores``, ``memory_bytes``, ``latency_p99_seconds``
+(any ``latency_*``), ``error_ratio``, ``request_rate``, ...; names starting with
+``upstream_`` (``upstream_error_ratio:<callee>``) are what a caller measures about its
+calls. ``rank(data, RCAConfig(...))`` takes one
 configuration; the default is the benchmarked one.
 """
 
-from selfheal.analysis.rca.inputs import (
-    CallSample,
-    LogRecord,
-    MetricSeries,
-    PastIncident,
-    RCAInput,
-    SpanRecord,
-)
+from selfheal.analysis.rca.inputs import MetricSeries, PastIncident, RCAInput
 from selfheal.analysis.rca.ranker import RCAConfig, rank
 from selfheal.analysis.rca.result import RCAResult
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 
 __all__ = [
     "CallSample",

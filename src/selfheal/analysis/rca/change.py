@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
+from selfheal.analysis.rca.inputs import MetricSeries, RCAInput
+from selfheal.core.telemetry import FloatArray
 
 SCORE_CAP = 1000.0
 RELATIVE_FLOOR = 0.1

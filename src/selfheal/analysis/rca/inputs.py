@@ -7,7 +7,8 @@ empty: a real system must cope with missing metrics, logs or traces.
 
 Times are seconds since the epoch. Arrays are numpy ``float64``; ``NaN`` marks a
 missing sample. This module only holds values and checks their shape; it does no
-I/O and no scoring.
+I/O and no scoring. The log, span and call records are the telemetry records of
+``selfheal.core.telemetry``, as monitoring makes them.
 """
 
 from __future__ import annotations
@@ -16,28 +17,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
-import numpy as np
-import numpy.typing as npt
 
+from selfheal.core.telemetry import CallSample, FloatArray, LogRecord, SpanRecord, float_array
 from selfheal.core.types import Anomaly, FailureType
 
-FloatArray = npt.NDArray[np.float64]
-
-
-def _as_float_array(values: object, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    return array
+UPSTREAM_PREFIX = "upstream_"
+"""Indicators a caller measures about its calls start with this (``core.indicators.UPSTREAM_*``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
     """One indicator of one service (or one instance of it) over time.
 
-    ``indicator`` names what is measured, e.g. ``"cpu"``, ``"memory"``,
-    ``"latency_p99"``, ``"error_ratio"``, ``"request_rate"``; the failure-type
-    inference reads these names (see ``failure_type.py``).
+    ``indicator`` names what is measured, with the loop's names
+    (``selfheal.core.indicators``): ``"cpu_cores"``, ``"memory_bytes"``,
+    ``"latency_p99_seconds"``, ``"error_ratio"``, ``"request_rate"``,
+    ``"pool_wait_timeouts_per_second"``, ...; what a caller measures about its calls to
+    a callee starts with ``upstream_`` (``"upstream_error_ratio:payment"``,
+    ``"upstream_latency_p99_seconds:payment"``). The signals and the failure-type
+    inference read these names (see ``signals_metric.py``, ``failure_type.py``).
     """
 
     service: str
@@ -47,77 +45,14 @@ class MetricSeries:
     instance: str | None = None
 
     def __post_init__(self) -> None:
-        ts = _as_float_array(self.timestamps, "timestamps")
-        vs = _as_float_array(self.values, "values")
+        ts = float_array(self.timestamps, "timestamps")
+        vs = float_array(self.values, "values")
         if ts.shape != vs.shape:
             raise ValueError(
                 f"series {self.service}/{self.indicator}: {ts.size} timestamps but {vs.size} values"
             )
         object.__setattr__(self, "timestamps", ts)
         object.__setattr__(self, "values", vs)
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """One log line emitted by a service.
-
-    ``span_id``, when the line carries one (trace-aware logging), names the span
-    it was written in; the log signal then counts the line per operation."""
-
-    timestamp: float
-    service: str
-    message: str
-    instance: str | None = None
-    span_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallSample:
-    """Calls from ``caller`` to ``callee`` seen in traces (one span, or a batch).
-
-    ``latency_seconds`` (as the caller measured it) and ``error`` are arrays
-    with matching ``timestamps``, one entry per call or per aggregation step;
-    ``error`` holds the failed share (1.0 / 0.0 for single calls).
-    ``server_latency_seconds``, when known, is the same calls as the callee
-    measured them (its server span); the gap between the two is the network.
-    """
-
-    caller: str
-    callee: str
-    timestamps: FloatArray
-    latency_seconds: FloatArray
-    error: FloatArray
-    server_latency_seconds: FloatArray | None = None
-
-    def __post_init__(self) -> None:
-        ts = _as_float_array(self.timestamps, "timestamps")
-        lat = _as_float_array(self.latency_seconds, "latency_seconds")
-        err = _as_float_array(self.error, "error")
-        if not ts.shape == lat.shape == err.shape:
-            raise ValueError(f"edge {self.caller}->{self.callee}: arrays differ in length")
-        object.__setattr__(self, "timestamps", ts)
-        object.__setattr__(self, "latency_seconds", lat)
-        object.__setattr__(self, "error", err)
-        if self.server_latency_seconds is not None:
-            srv = _as_float_array(self.server_latency_seconds, "server_latency_seconds")
-            if srv.shape != ts.shape:
-                raise ValueError(f"edge {self.caller}->{self.callee}: server latency length")
-            object.__setattr__(self, "server_latency_seconds", srv)
-
-
-@dataclass(frozen=True, slots=True)
-class SpanRecord:
-    """One span of a trace: the unit the trace-pattern signal reads.
-
-    ``parent_id`` is ``None`` for a root span. Spans starting before the
-    incident's ``start`` are the baseline, those in ``[start, end]`` the incident.
-    """
-
-    span_id: str
-    parent_id: str | None
-    service: str
-    operation: str
-    timestamp: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from selfheal.analysis.rca.inputs import LogRecord
+from selfheal.core.telemetry import LogRecord
 
 _ERRORISH = re.compile(
     r"(error|exception|fail|fatal|refused|timeout|timed out|denied|invalid|"

@@ -21,8 +21,9 @@ import warnings
 import numpy as np
 
 from selfheal.analysis.rca.change import indicator_changes
-from selfheal.analysis.rca.inputs import FloatArray, MetricSeries, RCAInput
+from selfheal.analysis.rca.inputs import UPSTREAM_PREFIX, MetricSeries, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.telemetry import FloatArray
 from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_SAMPLES = 12
@@ -33,7 +34,7 @@ LAG = 1
 
 def _series(data: RCAInput) -> dict[str, tuple[FloatArray, FloatArray]]:
     """Per service, (timestamps, values) of its most-changed own indicator."""
-    changes = [c for c in indicator_changes(data) if not c.indicator.startswith("client_")]
+    changes = [c for c in indicator_changes(data) if not c.indicator.startswith(UPSTREAM_PREFIX)]
     best: dict[str, tuple[str, str | None]] = {}
     for c in changes:  # largest first
         if c.score >= MIN_CHANGE and c.service not in best:

@@ -48,7 +48,7 @@ def shows(signature: Mapping[str, float], service: str) -> bool:
     """Whether ``service`` has a symptom in ``signature``: one of its own indicators
     (``"service:..."``) or a caller's view of calls into it (``"...:service"``).
 
-    >>> shows({"checkout:client_error_ratio:payment": 0.6}, "payment")
+    >>> shows({"checkout:upstream_error_ratio:payment": 0.6}, "payment")
     True
     >>> shows({"frontend:error_ratio": 0.9}, "payment")
     False

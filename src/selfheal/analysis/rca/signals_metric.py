@@ -2,8 +2,8 @@
 
 ``metric_change`` scores each service by the robust change of its own
 indicators (``change.py``). Indicators a caller measures about its callees
-(client-side latency, ``client_*``) are symptoms of someone else and are left
-out. A resource indicator (CPU, memory) that moved counts in full; a latency,
+(``upstream_*``: the latency and errors of its calls) are symptoms of someone else
+and are left out. A resource indicator (CPU, memory) that moved counts in full; a latency,
 error or traffic change counts only as far as it exceeds the same change at the
 service's callees, since callers inherit their callees' latency and errors
 (the exclusive-time idea of TraceRCA, applied to metrics). When every symptom of
@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 
 from selfheal.analysis.rca.change import IndicatorChange, indicator_changes
-from selfheal.analysis.rca.inputs import RCAInput
+from selfheal.analysis.rca.inputs import UPSTREAM_PREFIX, RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
 from selfheal.core.types import Evidence, EvidenceKind
 
@@ -62,7 +62,7 @@ def _latency_weight(data: RCAInput) -> float:
 
 
 def _own(change: IndicatorChange) -> bool:
-    return not change.indicator.startswith("client_")
+    return not change.indicator.startswith(UPSTREAM_PREFIX)
 
 
 def metric_change(data: RCAInput) -> SignalOutput:
@@ -135,7 +135,7 @@ def _metric_onset(data: RCAInput, services: set[str]) -> dict[str, float]:
 
     onset: dict[str, float] = {}
     for s in data.metrics:
-        if s.service not in services or s.indicator.startswith("client_"):
+        if s.service not in services or s.indicator.startswith(UPSTREAM_PREFIX):
             continue
         before = s.values[s.timestamps < data.start]
         before = before[np.isfinite(before)]

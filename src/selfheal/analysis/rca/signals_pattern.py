@@ -20,7 +20,7 @@ move it; only what ``S`` does with a request of kind ``o`` does. The surprise is
 the binomial deviance ``n_incident * KL(p_incident || p_baseline)`` (the
 log-likelihood ratio of a changed share), and a service scores its largest.
 
->>> from selfheal.analysis.rca.inputs import SpanRecord
+>>> from selfheal.core.telemetry import SpanRecord
 >>> import networkx as nx
 >>> spans = []
 >>> for i in range(40):
@@ -42,9 +42,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from selfheal.analysis.rca.inputs import RCAInput, SpanRecord
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.logs import is_errorish
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.telemetry import SpanRecord
 from selfheal.core.types import Evidence, EvidenceKind
 
 MIN_PARENTS = 5  # spans of an operation needed on each side to compare shares

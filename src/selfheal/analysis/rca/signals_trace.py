@@ -15,7 +15,8 @@ Scores are relative to the edges' normal latency, so a 5 ms service that went to
 200 ms outranks a 300 ms service that went to 400 ms.
 
 >>> import numpy as np, networkx as nx
->>> from selfheal.analysis.rca.inputs import CallSample, RCAInput
+>>> from selfheal.analysis.rca.inputs import RCAInput
+>>> from selfheal.core.telemetry import CallSample
 >>> t = np.arange(0.0, 120.0)
 >>> slow = np.where(t >= 60, 0.2, 0.005)
 >>> calls = (CallSample("a", "b", t, slow + 0.01, np.zeros_like(t), slow),
@@ -33,8 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selfheal.analysis.rca.inputs import CallSample, FloatArray, RCAInput
+from selfheal.analysis.rca.inputs import RCAInput
 from selfheal.analysis.rca.signal import SignalOutput
+from selfheal.core.telemetry import CallSample, FloatArray
 from selfheal.core.types import Evidence, EvidenceKind
 
 SIGNIFICANCE = 3.0  # robust deviations a rise must reach to count

@@ -28,14 +28,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from selfheal.analysis.rca.inputs import (
-    CallSample,
-    LogRecord,
-    MetricSeries,
-    RCAInput,
-    SpanRecord,
-)
+from selfheal.analysis.rca.inputs import MetricSeries, RCAInput
 from selfheal.analysis.rca.signals_pattern import bulk_allocation
+from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
 
 # The columns a ranker may read; everything else in cases.csv is ground truth.
 INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
@@ -43,16 +38,16 @@ INPUT_COLUMNS = ("case_id", "system", "date", "inject_ts_from_string")
 # Pod-level metric columns -> indicator names the engine understands. Node-level
 # columns are shared by every pod on a node and do not point at one service.
 _METRIC_COLUMNS = {
-    "CpuUsageRate(%)": "cpu",
-    "MemoryUsageRate(%)": "memory",
+    "CpuUsageRate(%)": "cpu_cores",  # percentages here: the ranking reads changes, not levels
+    "MemoryUsageRate(%)": "memory_bytes",
     "SyscallRead": "syscall_read",
     "SyscallWrite": "syscall_write",
     "NetworkReceiveBytes": "network_receive_bytes",
     "NetworkTransmitBytes": "network_transmit_bytes",
-    "PodClientLatencyP90(s)": "client_latency_p90",
-    "PodServerLatencyP90(s)": "latency_p90",
-    "PodClientLatencyP99(s)": "client_latency_p99",
-    "PodServerLatencyP99(s)": "latency_p99",
+    "PodClientLatencyP90(s)": "upstream_latency_p90_seconds",
+    "PodServerLatencyP90(s)": "latency_p90_seconds",
+    "PodClientLatencyP99(s)": "upstream_latency_p99_seconds",
+    "PodServerLatencyP99(s)": "latency_p99_seconds",
     "PodWorkload(Ops)": "request_rate",
     "PodSuccessRate(%)": "error_ratio",  # stored as 1 - rate/100
 }

@@ -32,11 +32,11 @@ INPUT_COLUMNS = (
     "target_timestamp",
 )
 _INDICATORS = {
-    ("latency", "Average"): "latency_avg",
-    ("latency", "p50"): "latency_p50",
-    ("latency", "p90"): "latency_p90",
-    ("latency", "p95"): "latency_p95",
-    ("latency", "p99"): "latency_p99",
+    ("latency", "Average"): "latency_avg_seconds",
+    ("latency", "p50"): "latency_p50_seconds",
+    ("latency", "p90"): "latency_p90_seconds",
+    ("latency", "p95"): "latency_p95_seconds",
+    ("latency", "p99"): "latency_p99_seconds",
     ("requests", "Sum"): "request_rate",
     ("availability", "Average"): "error_ratio",  # stored as 1 - availability/100
 }
@@ -98,7 +98,7 @@ def read_metrics(path: Path) -> tuple[MetricSeries, ...]:
         if indicator is None:
             continue
         if _is_client_view(node):
-            indicator = f"client_{indicator}"
+            indicator = f"upstream_{indicator}"
         values = pd.to_numeric(raw.iloc[4:, col], errors="coerce").to_numpy(dtype=np.float64)
         if indicator == "error_ratio":
             values = 1.0 - values / 100.0

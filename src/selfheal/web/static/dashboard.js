@@ -1,7 +1,23 @@
 // The dashboard polls the REST API every two seconds and renders four tables.
+// It asks for an API token (kept in this tab's sessionStorage, or taken once from a
+// "#token=..." link) and sends it as "Authorization: Bearer ..." on every call.
 "use strict";
 
 const POLL_MS = 2000;
+const TOKEN_KEY = "selfheal.token";
+let actionError = "";  // the last refused click, shown until the next one succeeds
+
+function takeTokenFromLink() {
+  const match = /^#token=(.+)$/.exec(window.location.hash);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
 
 function text(value) {
   const span = document.createElement("span");
@@ -35,26 +51,52 @@ function cause(causes) {
 }
 
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const opts = Object.assign({}, options || {});
+  opts.headers = Object.assign({}, opts.headers || {});
+  if (token()) opts.headers.Authorization = `Bearer ${token()}`;
+  const response = await fetch(path, opts);
   const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) throw new Error(`${response.status}: ${body.error || response.statusText}`);
   return body;
 }
 
-async function decide(id, verdict) {
+async function post(path, body) {
   try {
-    await api(`/approvals/${id}/${verdict}`, {
+    await api(path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ by: "dashboard" }),
+      body: JSON.stringify(body || {}),
     });
-    refresh();
+    actionError = "";
   } catch (err) {
+    actionError = err.message;
+  }
+  refresh();
+}
+
+function decide(id, verdict) {
+  return post(`/approvals/${id}/${verdict}`, {});
+}
+
+async function showWho() {
+  const who = document.getElementById("who");
+  try {
+    const me = await api("/whoami");
+    who.textContent = me.name ? `signed in as ${me.name} (${me.role})`
+      : (me.tokens_configured ? "not signed in" : "no tokens configured: read-only");
+    who.className = "pill";
+    return true;
+  } catch (err) {
+    who.textContent = token() ? "token refused: sign in again" : "sign in with an API token";
+    who.className = "pill paused";
     document.getElementById("error").textContent = err.message;
+    for (const id of ["open", "approvals", "actions", "incidents"]) fill(id, [], "sign in to see");
+    return false;
   }
 }
 
 async function refresh() {
+  if (!(await showWho())) return;
   try {
     const [status, incidents, approvals, actions] = await Promise.all([
       api("/status"),
@@ -67,7 +109,7 @@ async function refresh() {
     state.className = "pill" + (status.paused ? " paused" : "");
     document.getElementById("cycles").textContent =
       `cycles ${status.cycles} · series ${status.series} · last cycle ${when(status.last_cycle_at)}`;
-    document.getElementById("error").textContent = status.last_error || "";
+    document.getElementById("error").textContent = actionError || status.last_error || "";
 
     fill("open", status.open_incidents.map((i) => row([
       i.id, i.services.join(", "), cause(i.causes),
@@ -102,16 +144,21 @@ async function refresh() {
   }
 }
 
-async function control(path) {
-  try {
-    await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) });
-    refresh();
-  } catch (err) {
-    document.getElementById("error").textContent = err.message;
-  }
-}
-
-document.getElementById("pause").addEventListener("click", () => control("/pause"));
-document.getElementById("resume").addEventListener("click", () => control("/resume"));
+document.getElementById("signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = document.getElementById("token");
+  sessionStorage.setItem(TOKEN_KEY, field.value.trim());
+  field.value = "";
+  actionError = "";
+  document.getElementById("error").textContent = "";
+  refresh();
+});
+document.getElementById("signout").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  refresh();
+});
+document.getElementById("pause").addEventListener("click", () => post("/pause"));
+document.getElementById("resume").addEventListener("click", () => post("/resume"));
+takeTokenFromLink();
 refresh();
 setInterval(refresh, POLL_MS);
