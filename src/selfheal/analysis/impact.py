@@ -1,8 +1,8 @@
 """Impact: which services and which business metrics an incident hurts.
 
 The loop calls ``assess`` after ranking, with the incident's anomalies and the
-latest value and baseline of each business indicator (order and payment success
-rate). The result goes on the incident (``Incident.impact``), into the audit
+latest value and baseline of each business indicator (the success ratios of the
+business journeys). The result goes on the incident (``Incident.impact``), into the audit
 trail and into risk: a cause that takes revenue down deserves faster action and
 a human's eye. Severity is the worst business drop, else a share of the hurt
 services scaled by their anomaly scores. Pure logic, no I/O.

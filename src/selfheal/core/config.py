@@ -515,7 +515,7 @@ class PlatformServiceConfig(_Section):
 
 class PlatformConfig(_Section):
     """What the platform view cannot read from the platform itself. With
-    ``executor.type: webhook`` these entries are the whole inventory; with
+    ``executor.type: webhook`` these entries are every service the loop knows; with
     ``kubernetes`` they add criticality, dependencies and external providers to the
     Deployments read from the namespace (their ``instances`` are ignored there)."""
 

@@ -9,7 +9,7 @@ benchmarks' datasets. Plain frozen values: no I/O, no scoring.
 
 Times are seconds since the epoch. Arrays are numpy ``float64``.
 
->>> call = CallSample("checkout", "payment", [1.0, 2.0], [0.05, 0.30], [0.0, 1.0])
+>>> call = CallSample("api", "billing", [1.0, 2.0], [0.05, 0.30], [0.0, 1.0])
 >>> call.latency_seconds.dtype, call.server_latency_seconds is None
 (dtype('float64'), True)
 """

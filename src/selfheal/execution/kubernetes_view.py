@@ -160,11 +160,11 @@ class KubernetesNamespaceView:
 def image_tag(image: str) -> str:
     """The tag of a container image reference.
 
-    >>> image_tag("registry:5000/shop/cart:1.4.2")
+    >>> image_tag("registry:5000/shop/orders:1.4.2")
     '1.4.2'
-    >>> image_tag("cart@sha256:abc")
+    >>> image_tag("orders@sha256:abc")
     'sha256:abc'
-    >>> image_tag("cart")
+    >>> image_tag("orders")
     'latest'
     """
     name, _, digest = image.partition("@")

@@ -33,7 +33,7 @@ waiting is on the injected clock.
 ...     def rollback(self, action, undo): return f"back to {undo.state['replicas']}"
 >>> clock = FakeClock(0.0)
 >>> runner = ActionRunner(Flaky(), clock)
->>> prepared = runner.prepare(Action(ActionKind.SCALE_SERVICE, "cart"))
+>>> prepared = runner.prepare(Action(ActionKind.SCALE_SERVICE, "orders"))
 >>> runner.execute(prepared), clock.now()
 ('scaled', 2.0)
 >>> runner.rollback(prepared)

@@ -2,8 +2,8 @@
 
 ``CycleView`` holds the platform's facts and the call graph of the cycle in
 progress; the engine fills it at the start of each cycle, diagnosis and
-remediation read it. ``BusinessLevels`` follows the business indicators (order
-and payment success ratio) so diagnosis can say how much an incident hurts.
+remediation read it. ``BusinessLevels`` follows the business indicators (their
+success ratios) so diagnosis can say how much an incident hurts.
 ``AuditTrail`` writes each step to the store's audit chain and tells the
 optional live listener (the demo's console). No decisions are taken here.
 """

@@ -20,9 +20,9 @@ class ChangeTracker:
     """Derives change events from successive observations of the platform.
 
     >>> t = ChangeTracker()
-    >>> t.observe([ServiceState("cart", version="v1")], now=10.0)
+    >>> t.observe([ServiceState("orders", version="v1")], now=10.0)
     ()
-    >>> [e.kind.value for e in t.observe([ServiceState("cart", version="v2")], now=20.0)]
+    >>> [e.kind.value for e in t.observe([ServiceState("orders", version="v2")], now=20.0)]
     ['deploy']
     """
 

@@ -25,11 +25,11 @@ indicators are unaffected. Reads the store; no I/O.
 
 >>> from selfheal.core.types import SeriesKey
 >>> store = WindowStore()
->>> key = SeriesKey.of("up", {"service": "cart", "instance_id": "cart-0"})
+>>> key = SeriesKey.of("up", {"service": "orders", "instance_id": "orders-0"})
 >>> _ = store.append(Sample(key, 10.0, 1.0))
 >>> samples, graph = IndicatorSet(window_seconds=4.0).evaluate(store, 10.0)
 >>> [str(s.series) for s in samples], list(graph.nodes)
-(['up{instance="cart-0",service="cart"}'], ['cart'])
+(['up{instance="orders-0",service="orders"}'], ['orders'])
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ def parse_line(text: str, source: LogSource | None, now: float) -> LogRecord:
     as in ``docs/local-platform-api.md``), or the plain text stamped ``now`` and
     labelled by its ``source``; never raises on content.
 
-    >>> parse_line('{"ts": 5.5, "service": "cart", "msg": "served", "span_id": "AB12"}', None, 9.0)
-    LogRecord(timestamp=5.5, service='cart', message='served', instance=None, span_id='ab12')
-    >>> parse_line("ERROR db down", LogSource("/l", "bank", "bank-0"), 9.0).service
-    'bank'
+    >>> parse_line('{"ts": 5.5, "service": "orders", "msg": "served", "span_id": "AB12"}', None, 9.0)
+    LogRecord(timestamp=5.5, service='orders', message='served', instance=None, span_id='ab12')
+    >>> parse_line("ERROR db down", LogSource("/l", "ledger", "ledger-0"), 9.0).service
+    'ledger'
     """
     default_service = (source.service if source else None) or UNKNOWN_SERVICE
     default_instance = source.instance if source else None

@@ -47,11 +47,11 @@ Identical subexpressions of all the expressions compiled by one
 >>> from selfheal.core.types import Sample, SeriesKey
 >>> from selfheal.monitoring.window_store import WindowStore
 >>> store = WindowStore()
->>> key = SeriesKey.of("requests_total", {"service": "cart"})
+>>> key = SeriesKey.of("requests_total", {"service": "orders"})
 >>> _ = store.append_many([Sample(key, t, 10.0 * t) for t in (1.0, 2.0, 3.0, 4.0, 5.0)])
 >>> query = Compiler().compile('sum by (service) (rate(requests_total[4s]))')
 >>> Instant(store, at=5.0).eval(query)
-[(None, {'service': 'cart'}, 10.0)]
+[(None, {'service': 'orders'}, 10.0)]
 """
 
 from __future__ import annotations

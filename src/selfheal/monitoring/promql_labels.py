@@ -12,10 +12,10 @@ cycle. Both stay within a small multiple of the label sets in use, so memory fol
 the live series. No I/O.
 
 >>> groups = Grouping()
->>> groups.number((("service", "cart"),)), groups.number((("service", "web"),))
+>>> groups.number((("service", "orders"),)), groups.number((("service", "web"),))
 (0, 1)
->>> groups.number((("service", "cart"),)), groups.label_sets[0]
-(0, {'service': 'cart'})
+>>> groups.number((("service", "orders"),)), groups.label_sets[0]
+(0, {'service': 'orders'})
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ slice). This module does no I/O.
 
 >>> from selfheal.core.types import Sample, SeriesKey
 >>> store = WindowStore(max_points_per_series=3)
->>> key = SeriesKey.of("up", {"service": "cart"})
+>>> key = SeriesKey.of("up", {"service": "orders"})
 >>> store.append_many([Sample(key, t, float(t)) for t in range(5)])
 5
 >>> ts, values = store.window(key, since=0)

@@ -12,12 +12,12 @@ Entry point::
         start=incident.opened_at,            # seconds since the epoch
         end=clock.now(),
         graph=call_graph,                     # networkx.DiGraph, edge caller -> callee
-        metrics=(MetricSeries("payment", "error_ratio", ts, values), ...),
+        metrics=(MetricSeries("billing", "error_ratio", ts, values), ...),
         anomalies=incident.anomalies,         # selfheal.core.types.Anomaly, any detector
-        logs=(LogRecord(ts, "payment", "line"), ...),     # optional
-        calls=(CallSample("checkout", "payment", ts, latency_s, error), ...),  # optional
-        spans=(SpanRecord(span_id, parent_id, "checkout", "PlaceOrder", ts), ...),  # optional
-        past_incidents=(PastIncident({...}, "payment"), ...),                 # optional
+        logs=(LogRecord(ts, "billing", "line"), ...),     # optional
+        calls=(CallSample("api", "billing", ts, latency_s, error), ...),  # optional
+        spans=(SpanRecord(span_id, parent_id, "api", "PlaceOrder", ts), ...),  # optional
+        past_incidents=(PastIncident({...}, "billing"), ...),                 # optional
     )
     result = rank(data)                       # -> RCAResult
     result.causes        # tuple[selfheal.core.types.Cause], best first

@@ -17,7 +17,7 @@ thousand-sigma scores. Scores are capped so one flat series cannot dominate.
 
 >>> import numpy as np
 >>> round(robust_change(np.array([1.0, 1.1, 0.9, 1.0, 1.05]), np.array([3.0, 3.0])), 1)
-20.0
+19.0
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ class MetricSeries:
     (``selfheal.core.indicators``): ``"cpu_cores"``, ``"memory_bytes"``,
     ``"latency_p99_seconds"``, ``"error_ratio"``, ``"request_rate"``,
     ``"pool_wait_timeouts_per_second"``, ...; what a caller measures about its calls to
-    a callee starts with ``upstream_`` (``"upstream_error_ratio:payment"``,
-    ``"upstream_latency_p99_seconds:payment"``). The signals and the failure-type
+    a callee starts with ``upstream_`` (``"upstream_error_ratio:billing"``,
+    ``"upstream_latency_p99_seconds:billing"``). The signals and the failure-type
     inference read these names (see ``signals_metric.py``, ``failure_type.py``).
     """
 

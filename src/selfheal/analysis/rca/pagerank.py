@@ -25,10 +25,10 @@ sink into whichever anomalous service has the fewest exits; it settles on the
 deepest anomalous service whose own callees are healthy.
 
 >>> import networkx as nx
->>> g = nx.DiGraph([("frontend", "cart"), ("cart", "cache")])
->>> s = pagerank_scores(g, {"frontend": 0.8, "cart": 0.9, "cache": 0.05})
+>>> g = nx.DiGraph([("web", "orders"), ("orders", "cache")])
+>>> s = pagerank_scores(g, {"web": 0.8, "orders": 0.9, "cache": 0.05})
 >>> max(s, key=s.get)
-'cart'
+'orders'
 """
 
 from __future__ import annotations

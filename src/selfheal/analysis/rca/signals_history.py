@@ -17,8 +17,8 @@ faults reached similarities of 0.56-0.78 through those alone, with the old root
 silent, while a cache corruption that came back (its root shows nothing itself,
 its caller fails) matched its first occurrence at 0.93.
 
->>> sig = {"payment:error_ratio": 1.0, "checkout:error_ratio": 0.8}
->>> round(cosine(sig, {"payment:error_ratio": 0.9, "checkout:error_ratio": 0.7}), 3)
+>>> sig = {"billing:error_ratio": 1.0, "api:error_ratio": 0.8}
+>>> round(cosine(sig, {"billing:error_ratio": 0.9, "api:error_ratio": 0.7}), 3)
 1.0
 """
 
@@ -48,9 +48,9 @@ def shows(signature: Mapping[str, float], service: str) -> bool:
     """Whether ``service`` has a symptom in ``signature``: one of its own indicators
     (``"service:..."``) or a caller's view of calls into it (``"...:service"``).
 
-    >>> shows({"checkout:upstream_error_ratio:payment": 0.6}, "payment")
+    >>> shows({"api:upstream_error_ratio:billing": 0.6}, "billing")
     True
-    >>> shows({"frontend:error_ratio": 0.9}, "payment")
+    >>> shows({"web:error_ratio": 0.9}, "billing")
     False
     """
     return any(k.split(":", 1)[0] == service or k.endswith(f":{service}") for k in signature)

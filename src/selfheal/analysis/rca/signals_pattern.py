@@ -2,7 +2,7 @@
 
 Signal of the root-cause ranker. A code fault (a wrong return value, a thrown
 exception) rarely makes a service slow, but it changes the *shape* of its work:
-a request that used to call the cart now returns before it, or an ad request
+a request that used to call the orders service now returns before it, or an ad request
 that used to query by category now falls back to random ads. Nezha (Yu et al.,
 "Nezha: Interpretable Fine-Grained Root Causes Analysis for Microservices on
 Multi-Modal Observability Data", ESEC/FSE 2023) ranks such changes by comparing
@@ -26,9 +26,9 @@ log-likelihood ratio of a changed share), and a service scores its largest.
 >>> for i in range(40):
 ...     t = float(i)
 ...     spans.append(SpanRecord(f"r{i}", None, "front", "GET /", t))
-...     if i < 20 or i % 4 == 0:  # after t=20 most requests skip the cart
-...         spans.append(SpanRecord(f"c{i}", f"r{i}", "front", "Cart/Get", t))
-...         spans.append(SpanRecord(f"s{i}", f"c{i}", "cart", "Get", t))
+...     if i < 20 or i % 4 == 0:  # after t=20 most requests skip the orders service
+...         spans.append(SpanRecord(f"c{i}", f"r{i}", "front", "Orders/Get", t))
+...         spans.append(SpanRecord(f"s{i}", f"c{i}", "orders", "Get", t))
 >>> out = trace_patterns(RCAInput(20.0, 40.0, nx.DiGraph(), spans=tuple(spans)))
 >>> max(out.scores, key=out.scores.get)
 'front'
