@@ -185,17 +185,6 @@ def test_loopback_needs_no_token(host: str) -> None:
     assert parse_config({"api": {"host": host}}).api.tokens == []
 
 
-def test_the_examples_in_the_docstrings_run() -> None:
-    import doctest
-
-    import selfheal.core.config
-    import selfheal.core.yaml_input
-
-    for module in (selfheal.core.config, selfheal.core.yaml_input):
-        result = doctest.testmod(module)
-        assert result.attempted >= 2 and result.failed == 0, module.__name__
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -7,38 +7,36 @@ are rejected and every error names the dotted key that is wrong, raised as
 ``ConfigError``. Each field documents its unit and why its default.
 
 This module parses text; ``load_config`` is the one function that reads a file.
+The ``guards``/``approval`` and ``api`` sections live in ``config_guards`` and
+``config_api`` and are importable from here too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from selfheal.core.config_api import MIN_TOKEN_CHARS, ApiConfig, ApiTokenConfig, exposure_problem
+from selfheal.core.config_guards import ApprovalConfig, GuardsConfig, MaintenanceWindow
+from selfheal.core.config_section import _refuse_twice, _Section
 from selfheal.core.errors import ConfigError
 from selfheal.core.yaml_input import load_yaml, validation_problems
 
-
-def _refuse_twice(what: str, names: list[str]) -> None:
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"{what}: {', '.join(twice)}")
-
-
-class _Section(BaseModel):
-    # no infinite or NaN number anywhere: a .inf timeout or a .nan cooldown would disable
-    # what it bounds, and neither has a JSON form for the API
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+__all__ = [
+    "MIN_TOKEN_CHARS",
+    "ApiConfig",
+    "ApiTokenConfig",
+    "ApprovalConfig",
+    "Config",
+    "GuardsConfig",
+    "MaintenanceWindow",
+    "exposure_problem",
+    "load_config",
+    "parse_config",
+    "parse_config_text",
+]
 
 
 class ScrapeConfig(_Section):
@@ -212,122 +210,6 @@ class RCAConfig(_Section):
     )
 
 
-class MaintenanceWindow(_Section):
-    """A time span in which the loop does not act, optionally repeating."""
-
-    start_seconds: float = Field(description="(First) window start, seconds since the epoch.")
-    end_seconds: float = Field(
-        description="(First) window end (exclusive), seconds since the epoch."
-    )
-    every_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        description="Repeat period in seconds (86400: daily, 604800: weekly). Default none: "
-        "a one-off window.",
-    )
-    services: frozenset[str] = Field(
-        default=frozenset(),
-        description="Services it covers. Default none listed: every service.",
-    )
-    reason: str = Field(default="", description="Said in the guard's refusal. Default empty.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> MaintenanceWindow:
-        if self.end_seconds <= self.start_seconds:
-            raise ValueError("end_seconds must be after start_seconds")
-        if self.every_seconds is not None and self.every_seconds <= (
-            self.end_seconds - self.start_seconds
-        ):
-            raise ValueError("every_seconds must be longer than the window")
-        return self
-
-
-class GuardsConfig(_Section):
-    """The limits the safety guards (``selfheal.decision.guards``) enforce."""
-
-    cooldown_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        description="Minimum seconds between two actions on the same target. Default 60 s.",
-    )
-    budget_actions: int = Field(
-        default=10, ge=1, description="Actions allowed per budget window, globally. Default 10."
-    )
-    budget_window_seconds: float = Field(
-        default=600.0, gt=0, description="Length of the action budget window. Default 600 s."
-    )
-    blast_radius_fraction: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Largest share of a service's instances one action may take down. Default 0.5.",
-    )
-    blast_radius_floor_instances: int = Field(
-        default=1,
-        ge=0,
-        description="Instances that may be out at once whatever the fraction says, so a "
-        "one-instance service can still be restarted; 0 forbids that. Default 1.",
-    )
-    recurrence_limit: int = Field(
-        default=3,
-        ge=1,
-        description="Healed-then-returned incidents on one service within the recurrence window "
-        "before the loop stops acting and escalates. Default 3.",
-    )
-    recurrence_window_seconds: float = Field(
-        default=3600.0, gt=0, description="Window of the recurrence count. Default 1 h."
-    )
-    storm_services: int = Field(
-        default=6,
-        ge=1,
-        description="More distinct services than this needing action within the storm window "
-        "is a storm (a shared cause the loop cannot see): escalate instead of acting. Default 6.",
-    )
-    storm_window_seconds: float = Field(
-        default=120.0, gt=0, description="Window of the storm count, seconds. Default 120 s."
-    )
-    breaker_failures: int = Field(
-        default=5,
-        ge=1,
-        description="Consecutive failed or rolled-back actions that open the circuit breaker. "
-        "Default 5.",
-    )
-    breaker_target_failures: int = Field(
-        default=3,
-        ge=1,
-        description="Consecutive failed or rolled-back actions on one service that stop the "
-        "loop acting on that service for the breaker's cool-off. Default 3 (every rung of a "
-        "typical ladder missed).",
-    )
-    breaker_cooloff_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        description="Seconds an open breaker refuses before one probe action. Default 300 s.",
-    )
-    maintenance_windows: list[MaintenanceWindow] = Field(
-        default_factory=list,
-        description="Spans in which the loop does not act: {start_seconds, end_seconds, "
-        "every_seconds, services, reason} (seconds since the epoch; every_seconds repeats the "
-        "window, 86400 daily; no services listed: every service). Default none.",
-    )
-
-
-class ApprovalConfig(_Section):
-    risk_level: float = Field(
-        default=0.7,
-        ge=0,
-        le=1,
-        description="Actions with risk at or above this wait for a human. Default 0.7: every "
-        "failover, scale-down and node drain, a rollback of a service of criticality above "
-        "0.57, new config values above 0.44 (see `selfheal/decision/risk.py`).",
-    )
-    expiry_seconds: float = Field(
-        default=900.0,
-        gt=0,
-        description="Seconds before an unanswered approval expires. Default 15 min.",
-    )
-
-
 class StoreConfig(_Section):
     url: str = Field(
         default="sqlite:///selfheal.db",
@@ -335,93 +217,6 @@ class StoreConfig(_Section):
         "strategy outcomes, healed incidents' signatures). Default a SQLite file in the working "
         "directory; postgresql+psycopg://… in production.",
     )
-
-
-#: Shortest accepted API token: 16 characters (``secrets.token_urlsafe(32)`` gives 43).
-MIN_TOKEN_CHARS = 16
-
-
-class ApiTokenConfig(_Section):
-    """One bearer token of the REST API and who holds it (``selfheal.api.auth``)."""
-
-    name: str = Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.@-]+$",
-        description="Who holds the token; the audit trail records it as the actor.",
-    )
-    role: Literal["viewer", "operator", "approver", "admin"] = Field(
-        description="viewer: read; operator: read, pause, resume; approver: read, approve, "
-        "deny; admin: everything."
-    )
-    token: SecretStr | None = Field(
-        default=None,
-        description="The token itself (at least 16 characters). Prefer token_env.",
-    )
-    token_env: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Environment variable holding the token, read when the API starts.",
-    )
-
-    @field_validator("token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
-            raise ValueError(f"a token needs at least {MIN_TOKEN_CHARS} characters")
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ApiTokenConfig:
-        if (self.token is None) == (self.token_env is None):
-            raise ValueError(f"token {self.name!r} needs exactly one of token or token_env")
-        return self
-
-
-def exposure_problem(host: str, tokens_configured: bool) -> str | None:
-    """Why serving the API on ``host`` is refused, or None: a non-loopback bind needs tokens.
-
-    >>> exposure_problem("127.0.0.1", False) is None, exposure_problem("::1", False) is None
-    (True, True)
-    >>> exposure_problem("0.0.0.0", False).split(":")[0]
-    '0.0.0.0 is not a loopback address and no api.tokens are configured'
-    """
-    if tokens_configured or host == "localhost":
-        return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass  # a host name other than localhost: it may resolve to anything
-    return (
-        f"{host} is not a loopback address and no api.tokens are configured: anyone who can "
-        "reach it could read the loop's state; configure api.tokens or bind 127.0.0.1"
-    )
-
-
-class ApiConfig(_Section):
-    enabled: bool = Field(default=True, description="Serve the REST API and dashboard. Default on.")
-    host: str = Field(
-        default="127.0.0.1",
-        description="Bind address. Default loopback only; any other address needs api.tokens.",
-    )
-    port: int = Field(
-        default=8470, ge=0, le=65535, description="TCP port; 0 picks a free one. Default 8470."
-    )
-    tokens: list[ApiTokenConfig] = Field(
-        default_factory=list,
-        description="Bearer tokens: `{name, role, token}` or `{name, role, token_env: VAR}` (the token "
-        "read from the variable when the API starts); role `viewer`, `operator`, `approver` or "
-        "`admin`; at least 16 characters, one per holder. With any, every call but /metrics and "
-        "/healthz needs one; state-changing calls always need one of the right role. Default "
-        "none (read-only API on loopback).",
-    )
-
-    @field_validator("tokens")
-    @classmethod
-    def _distinct(cls, value: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
-        _refuse_twice("token names listed twice", [t.name for t in value])
-        return value
 
 
 class LocalExecutorConfig(_Section):
