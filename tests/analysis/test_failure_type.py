@@ -81,6 +81,14 @@ def test_a_cache_that_crashed_is_restarted_not_cleared() -> None:
     assert (found.failure_type, found.instance) == (FailureType.RESOURCE_EXHAUSTION, "kv-0")
 
 
+def test_a_cache_answering_with_errors_of_its_own_is_not_corrupt_data() -> None:
+    # corrupt entries make the callers fail while the cache itself serves fine; a cache
+    # that answers most requests with errors is a failing service like any other
+    evidence = [a("kv", "error_ratio"), a("web", "upstream_error_ratio", target="kv")]
+    found = classify(Cause("kv", 0.9), evidence, roles={"kv": "cache"})
+    assert found.failure_type is not FailureType.DATA_CORRUPTION
+
+
 def test_latency_on_one_edge_is_network_failure() -> None:
     ev = [a("checkout", "upstream_latency_p99_seconds", target="shipping")]
     found = classify(Cause("shipping", 0.9), ev)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import networkx as nx
 
-from selfheal.analysis.triage import Facts, symptom_origins, triage
+from selfheal.analysis.triage import Facts, slow_edge_origins, symptom_origins, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
@@ -133,3 +135,40 @@ def test_latency_starts_where_calls_out_are_not_slow() -> None:
     assert symptom_origins(inc) == {"checkout"}
     causes = triage([Cause("frontend", 0.8)], inc, GRAPH, Facts(PlanningContext()), 0.7)
     assert causes[0].service == "checkout"
+
+
+def test_slow_calls_into_a_callee_that_serves_as_usual_start_at_the_caller() -> None:
+    # web -> api -> kv: api's calls to kv are slow, kv's own latency is read and is fine:
+    # the latency starts on the edge api -> kv (api's side or its network), so api is the
+    # cause, not a relay capped under the threshold
+    graph = nx.DiGraph([("web", "api"), ("api", "kv")])
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("api", ind.UPSTREAM_LATENCY, target="kv"),
+            rule("api", ind.LATENCY_P99),
+            rule("web", ind.UPSTREAM_LATENCY, target="api"),
+        ),
+        frozenset({"api", "web"}),
+    )
+    ranked = [Cause("api", 0.6), Cause("web", 0.3)]
+    seen = Facts(PlanningContext(), observed=frozenset({"kv", "api", "web"}))
+    causes = triage(ranked, inc, graph, seen, 0.7)
+    assert causes[0].service == "api" and causes[0].confidence >= 0.7
+    assert causes[0].failure_type is FailureType.NETWORK_FAILURE
+    # a callee whose latency is not read (a database without metrics) proves nothing
+    unseen = triage(ranked, inc, graph, Facts(PlanningContext()), 0.7)
+    assert all(c.confidence < 0.7 for c in unseen)
+    # nor does one that shows trouble of its own, or calls that fail (a hang's timeouts)
+    slow_kv = replace(
+        inc,
+        anomalies=(*inc.anomalies, rule("kv", ind.LATENCY_P99)),
+        services=inc.services | {"kv"},
+    )
+    assert triage(ranked, slow_kv, graph, seen, 0.7)[0].service == "kv"
+    failing = replace(
+        inc, anomalies=(*inc.anomalies, rule("api", ind.UPSTREAM_ERROR_RATIO, target="kv"))
+    )
+    assert slow_edge_origins(failing, seen) == set()
+    assert all(c.confidence < 0.7 for c in triage(ranked, failing, graph, seen, 0.7))

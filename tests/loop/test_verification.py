@@ -5,7 +5,7 @@ from __future__ import annotations
 from selfheal.analysis.rules import LiveDetection
 from selfheal.core import indicators as ind
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.loop.verification import back_to_baseline, service_recovered
+from selfheal.loop.verification import back_to_baseline, passed_on_from, service_recovered
 
 
 def key(name: str, **labels: str) -> SeriesKey:
@@ -62,3 +62,28 @@ def test_calls_to_other_services_are_their_business() -> None:
     detection = warmed({P0: 0.1, EDGE: 0.1})
     feed(detection, 22.0, {P0: 0.1, EDGE: 3.0})  # its calls to a slow callee
     assert service_recovered(detection, "orders", 21.0, 22.0, stale_after=3.0)
+
+
+OWN_ERRORS = key(ind.ERROR_RATIO)
+OPENED_EDGE = key(ind.UPSTREAM_ERROR_RATIO, target="stock")
+NEW_EDGE = key(ind.UPSTREAM_LATENCY, target="ledger")
+MEMORY = key(ind.MEMORY)
+
+
+def test_what_remains_passed_on_from_a_callee_that_broke_after_the_decision() -> None:
+    healthy = {OWN_ERRORS: 0.0, OPENED_EDGE: 0.0, NEW_EDGE: 0.1, MEMORY: 1e8}
+    detection = warmed(healthy)
+    symptoms = (OWN_ERRORS, OPENED_EDGE)  # what the action was decided on
+    # the action mended the calls to stock, but the calls to ledger turned slow meanwhile
+    # and orders still fails some requests through them
+    feed(detection, 22.0, {OWN_ERRORS: 0.3, OPENED_EDGE: 0.0, NEW_EDGE: 3.0, MEMORY: 1e8})
+    assert passed_on_from(detection, symptoms, "orders", 22.0, stale_after=3.0) == "ledger"
+    # the calls the action was meant to mend still fail: it did not do its part
+    feed(detection, 23.0, {OWN_ERRORS: 0.3, OPENED_EDGE: 0.5, NEW_EDGE: 3.0, MEMORY: 1e8})
+    assert passed_on_from(detection, symptoms, "orders", 23.0, stale_after=3.0) is None
+    # trouble of its own (memory) is not passed on from anyone
+    feed(detection, 24.0, {OWN_ERRORS: 0.3, OPENED_EDGE: 0.0, NEW_EDGE: 3.0, MEMORY: 9e9})
+    assert passed_on_from(detection, symptoms, "orders", 24.0, stale_after=3.0) is None
+    # nothing new downstream: nothing to pass the remaining errors on from
+    feed(detection, 25.0, {OWN_ERRORS: 0.3, OPENED_EDGE: 0.0, NEW_EDGE: 0.1, MEMORY: 1e8})
+    assert passed_on_from(detection, symptoms, "orders", 25.0, stale_after=3.0) is None

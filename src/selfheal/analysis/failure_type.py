@@ -12,15 +12,17 @@ read like an SRE's triage, most specific first:
 2. a config push on it → ``ConfigurationError``;
 3. a firing alert whose ``failure_type`` label names one → that type;
    errors only on calls toward an external dependency → ``ExternalDependency``;
-4. a service the platform calls a cache that answers, with no process trouble of its
-   own, or a service whose every instance fails fast while its calls to a cache
+4. a service the platform calls a cache that answers, with no errors or process
+   trouble of its own, or a service whose every instance fails fast while its calls to a cache
    succeed → ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); one
    instance much slower than its siblings → the same, on that instance;
 6. memory or CPU → ``ResourceExhaustion``;
 7. one instance's calls to a dependency much slower than its siblings' calls to it, or
-   latency on one call edge while the callee's own latency is fine → ``NetworkFailure``;
+   latency on one call edge while the callee's own latency is fine, or a cause whose
+   calls to a callee are slow while that callee neither is slow nor calls slowly
+   → ``NetworkFailure``;
 8. pool saturation or pool timeouts → ``ResourceExhaustion`` (after 7: a slow callee
    fills its callers' pools);
 
@@ -157,9 +159,11 @@ def classify(
     down = [a for a in mine if a.indicator == ind.UP]
     slow = any(a.indicator in (ind.LATENCY_P99, ind.UPSTREAM_LATENCY) for a in mine)
     sick = any(a.indicator in PROCESS_INDICATORS for a in mine)
-    if roles.get(service) == ROLE_CACHE and not down and not sick:
-        # A cache that answers, with no process trouble of its own, yet is the cause:
-        # what it serves is bad.
+    own_errors = any(a.indicator == ind.ERROR_RATIO for a in mine)
+    if roles.get(service) == ROLE_CACHE and not down and not sick and not own_errors:
+        # A cache that answers — without errors of its own and with no process trouble —
+        # yet is the cause: what it serves is bad. (A cache answering with errors is a
+        # failing service like any other.)
         return Classification(
             FailureType.DATA_CORRUPTION,
             CACHE,
@@ -236,6 +240,24 @@ def classify(
                 _single_instance([a for a in edge_latency if a.service == service]),
                 f"latency only on the edge {caller} → {callee}",
             )
+    callers_of_slow = {caller for caller, _ in edges}
+    slow_out = sorted(
+        callee
+        for caller, callee in edges
+        if caller == service
+        and callee is not None
+        and callee not in own_latency
+        and callee not in callers_of_slow
+    )
+    if slow_out and not own_edges_fail:
+        # Its calls to a callee are slow while that callee's own latency is not: the
+        # delay is on the way there (this service's side or its network).
+        return Classification(
+            FailureType.NETWORK_FAILURE,
+            "network",
+            _single_instance([a for a in edge_latency if a.service == service]),
+            f"calls from {service} to {slow_out[0]} are slow while {slow_out[0]} is not",
+        )
     failing = {a.instance for a in mine if a.indicator == ind.ERROR_RATIO and a.instance}
     if len(failing) == 1 and erroring == failing and not own_edges_fail:
         # Errors confined to one instance, not passed on from its own calls, while its

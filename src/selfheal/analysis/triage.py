@@ -60,10 +60,13 @@ class Facts:
     ``platform``: services (instances, external flags) and the change events that
     may explain the incident — the caller leaves out changes the loop itself made
     and changes a heal has already answered. ``since``: changes before this time
-    are too old to be the cause."""
+    are too old to be the cause. ``observed``: services whose own served latency
+    the monitoring currently reads (a callee not listed here — a database without
+    metrics, a third party — is never taken for healthy by its silence)."""
 
     platform: PlanningContext
     since: float = float("-inf")
+    observed: frozenset[str] = frozenset()
 
     @property
     def external(self) -> frozenset[str]:
@@ -115,7 +118,7 @@ def triage(
     evidence = [a for a in incident.anomalies if is_rule(a)]
     external = facts.external
     roles = {name: state.role for name, state in facts.platform.services.items()}
-    relays = symptom_relays(incident)
+    relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
     out: list[tuple[int, Cause]] = []
     for c in causes:
         callees = list(graph.successors(c.service)) if c.service in graph else []
@@ -200,7 +203,7 @@ def _hardness(
         return SPECIFIC
     if found.failure_type is FailureType.DATA_CORRUPTION and found.service:
         return SPECIFIC
-    if c.service in symptom_origins(incident):
+    if c.service in symptom_origins(incident) | slow_edge_origins(incident, facts):
         return SPECIFIC  # its errors or latency are its own, not passed on from a callee
     if any(a.indicator in ft.RESOURCE_INDICATORS for a in own):
         return WEAK
@@ -247,3 +250,47 @@ def symptom_origins(incident: Incident) -> set[str]:
         if a.indicator in (ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS)
     }
     return (errors - calls_fail) | (slow - calls_slow)
+
+
+def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
+    """Callers whose calls to a callee are slow while that callee serves at its usual
+    speed: the latency starts on the edge into the callee (the caller's side or the
+    network between them), not in the callee.
+
+    The callee must be one whose own latency the monitoring reads (``facts.observed``)
+    and that shows no symptom of its own — no latency, error or availability rule, no
+    slow calls of its own — and the slow calls must not be failing: a callee that
+    hangs makes its callers' calls time out, and its silence then says nothing.
+    """
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    troubled = {
+        a.service
+        for a in rules
+        if a.indicator
+        in (
+            ind.LATENCY_P99,
+            ind.ERROR_RATIO,
+            ind.UP,
+            ind.UPSTREAM_LATENCY,
+            ind.UPSTREAM_ERROR_RATIO,
+        )
+    }
+    failing_edges = {
+        (a.service, a.series.label("target"))
+        for a in rules
+        if a.indicator == ind.UPSTREAM_ERROR_RATIO and a.series is not None
+    }
+    out = set()
+    for a in rules:
+        if a.indicator != ind.UPSTREAM_LATENCY or a.series is None:
+            continue
+        callee = a.series.label("target")
+        if (
+            callee is not None
+            and callee in facts.observed
+            and callee not in facts.external
+            and callee not in troubled
+            and (a.service, callee) not in failing_edges
+        ):
+            out.add(a.service)
+    return out

@@ -27,6 +27,7 @@ import networkx as nx
 
 from selfheal.analysis import impact
 from selfheal.analysis.triage import Facts, triage
+from selfheal.core import indicators as ind
 from selfheal.core.types import Cause, Incident, Plan, SeriesKey
 from selfheal.loop import serialize as ser
 from selfheal.loop.incidents import IncidentBook
@@ -87,8 +88,28 @@ class Diagnoser:
         context = self.view.context
         # The loop's own changes (an action or its rollback) are never a cause.
         theirs = replace(context, changes=tuple(c for c in context.changes if not c.by_selfheal))
-        facts = Facts(theirs, since=inc.opened_at - self.settings.change_window_seconds)
+        facts = Facts(
+            theirs,
+            since=inc.opened_at - self.settings.change_window_seconds,
+            observed=self._observed(now),
+        )
         return triage(ranked, inc, self.view.graph, facts, self.settings.rca_threshold)
+
+    def _observed(self, now: float) -> frozenset[str]:
+        """Services of the call graph whose own served latency was read in the last few
+        cycles (warmed up): their silence in an incident means they serve as usual."""
+        recent = now - 3 * self.settings.cycle_seconds
+        return frozenset(
+            service
+            for service in self.view.graph.nodes
+            if any(
+                key.name == ind.LATENCY_P99
+                and key.label("target") is None
+                and self.detection.last_seen(key) >= recent
+                and self.detection.warm(key)
+                for key in self.detection.series_of(service)
+            )
+        )
 
     def diagnose(self, inc: Incident, now: float) -> Decided | None:
         # Count only diagnoses that saw no new evidence: while symptoms keep arriving the

@@ -378,6 +378,14 @@ class Remediator:
             now,
             self._stale_after(),
         )
+        moved_on = (
+            None
+            if own_gone
+            else check.passed_on_from(
+                self.detection, rem.symptoms, origin, now, self._stale_after()
+            )
+        )
+        own_gone = own_gone or moved_on is not None
         if not own_gone:
             rem.own_healthy_since = None
         elif rem.own_healthy_since is None:
@@ -394,7 +402,10 @@ class Remediator:
                 inc,
                 rem,
                 now,
-                f"the symptoms on {origin} are gone; those on other services remain"
+                f"what remains on {origin} is passed on from {moved_on}, whose calls from"
+                f" {origin} began failing after the decision; it is diagnosed on its own"
+                if moved_on is not None
+                else f"the symptoms on {origin} are gone; those on other services remain"
                 " and are diagnosed on their own",
             )
             self.book.resolve(

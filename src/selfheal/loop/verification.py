@@ -11,6 +11,9 @@ last seen) through the ``Detection`` port; they change nothing.
   ratio, latency and availability are back near their pre-fault baseline;
 - ``did_its_part``: the symptoms nearest the cause are gone while others remain
   (two faults in one incident);
+- ``passed_on_from``: what still breaks a rule on the cause's service is what a
+  callee's trouble passes on, and the cause's calls to that callee began failing
+  after the decision (a second fault further down, starting while the first heals);
 - ``missed_target``: a stateless action whose target serves again while the
   symptom has not eased once — it did not reach the cause.
 """
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 import networkx as nx
 
 from selfheal.analysis.rules import FACTS
+from selfheal.analysis.triage import PASSED_ON
 from selfheal.core import indicators as ind
 from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind, SeriesKey
@@ -122,6 +126,37 @@ def did_its_part(
     own = tuple(k for k in symptoms if k.label("service") in near)
     rest = tuple(k for k in symptoms if k.label("service") not in near)
     return bool(own) and bool(rest) and symptoms_gone(detection, own, since, now, stale_after)
+
+
+def passed_on_from(
+    detection: Detection,
+    symptoms: Sequence[SeriesKey],
+    origin: str,
+    now: float,
+    stale_after: float,
+) -> str | None:
+    """The callee whose trouble now explains every symptom left on ``origin``, or None.
+
+    That is: a call edge of ``origin`` breaks a rule now that was not among the
+    ``symptoms`` the action was decided on, no edge that was among them still breaks
+    one, and each series of ``origin`` itself still breaking a rule is of a kind a
+    callee's trouble passes on (errors, latency, the business rates). The action then
+    answered its own fault; what remains started further down."""
+    opened = set(symptoms)
+    callee = None
+    recent = now - stale_after
+    for key in detection.series_of(origin):
+        if detection.last_seen(key) < recent or not detection.breaching(key):
+            continue
+        target = key.label("target")
+        if target is not None:
+            if key in opened:
+                return None  # the calls the action was meant to mend still fail
+            if target != origin:
+                callee = callee or target
+        elif key.name not in PASSED_ON:
+            return None  # trouble of its own (availability, memory, CPU…)
+    return callee
 
 
 def missed_target(
