@@ -89,6 +89,17 @@ def test_a_cache_answering_with_errors_of_its_own_is_not_corrupt_data() -> None:
     assert found.failure_type is not FailureType.DATA_CORRUPTION
 
 
+def test_several_instances_down_name_the_service_not_one_instance() -> None:
+    evidence = [a("kv", "up", instance="kv-0"), a("kv", "up", instance="kv-1")]
+    found = classify(Cause("kv", 0.9, instance="kv-1"), evidence)
+    assert (found.failure_type, found.indicator, found.instance) == (
+        FailureType.RESOURCE_EXHAUSTION,
+        "up",
+        None,
+    )
+    assert apply(Cause("kv", 0.9, instance="kv-1"), found).instance is None
+
+
 def test_latency_on_one_edge_is_network_failure() -> None:
     ev = [a("checkout", "upstream_latency_p99_seconds", target="shipping")]
     found = classify(Cause("shipping", 0.9), ev)

@@ -34,6 +34,15 @@ def test_crashed_or_hung_instance_is_restarted(planner: Planner, ftype, indicato
     assert plan.strategy == "restart-dead-instance"
 
 
+@pytest.mark.parametrize("ftype", [F.UNKNOWN, F.RESOURCE_EXHAUSTION, F.CODE_BUG])
+def test_a_service_whose_instances_are_all_down_is_restarted_whole(planner, ftype) -> None:
+    # no one instance to restart (several hang): a rolling restart of the service first,
+    # not one instance restarted and 30 s waited for while the others stay dead
+    action, plan = first(planner, cause("cart", ftype, None, "up"))
+    assert (action.kind, action.target, action.instance) == (K.RESTART_SERVICE, "cart", None)
+    assert plan.strategy == "restart-dead-service"
+
+
 @pytest.mark.parametrize(
     "indicator",
     ["process_resident_memory_bytes", "process_cpu_seconds_total", "latency_p99_seconds"],

@@ -16,7 +16,8 @@ read like an SRE's triage, most specific first:
    trouble of its own, or a service whose every instance fails fast while its calls to a cache
    succeed → ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
-   that instance, indicator ``up`` (restarting the instance is the remedy); one
+   that instance, indicator ``up`` (restarting the instance is the remedy); several
+   down → the same on the whole service (restarting the service is); one
    instance much slower than its siblings → the same, on that instance;
 6. memory or CPU → ``ResourceExhaustion``;
 7. one instance's calls to a dependency much slower than its siblings' calls to it, or
@@ -61,6 +62,7 @@ class Classification:
     instance: str | None
     reason: str
     service: str | None = None  # set when the evidence points at another service
+    whole_service: bool = False  # the evidence is about the service, not one instance
 
 
 # Pseudo-indicators naming the fact a classification rests on.
@@ -182,6 +184,17 @@ def classify(
             service=caches[0],
         )
     if down:
+        dead = sorted({a.instance for a in down if a.instance})
+        if len(dead) > 1:
+            # Several instances down at once: the service, not one process — restart it
+            # (a rolling restart brings them back one by one).
+            return Classification(
+                FailureType.RESOURCE_EXHAUSTION,
+                ind.UP,
+                None,
+                f"instances {', '.join(dead)} of {service} are down or not answering",
+                whole_service=True,
+            )
         instance = cause.instance or down[0].instance
         return Classification(
             FailureType.RESOURCE_EXHAUSTION,
@@ -346,6 +359,6 @@ def apply(cause: Cause, found: Classification) -> Cause:
         service=found.service or cause.service,
         failure_type=found.failure_type,
         indicator=found.indicator or cause.indicator,
-        instance=found.instance or cause.instance,
+        instance=None if found.whole_service else found.instance or cause.instance,
         evidence=(*cause.evidence, Evidence(EvidenceKind.FACT, f"classified: {found.reason}")),
     )
