@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from selfheal.api.auth import TokenBook
+from selfheal.api.incident_views import MAX_SERIES
 from selfheal.core.types import (
     Anomaly,
     Cause,
@@ -186,3 +187,24 @@ def test_openapi_documents_the_views_shapes(served: Served) -> None:
     assert set(components["GraphNode"]["properties"]) == {"id", "mark"}
     assert set(components["TimelineStep"]["properties"]) >= {"at", "step", "detail"}
     assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_an_open_incidents_series_run_to_now_and_are_capped(served: Served, store: Store) -> None:
+    client, _, history = served
+    services = [f"svc{i:02d}" for i in range(MAX_SERIES + 3)]
+    anomalies = tuple(
+        Anomaly(s, OPENED, 0.5 + i / 100, "rule:x", indicator="error_ratio")
+        for i, s in enumerate(services)
+    )
+    store.incidents.save(Incident("inc-9", OPENED, anomalies, frozenset(services)))
+    for s in services:  # two instances each: one series per instance
+        for instance in ("a", "b"):
+            key = SeriesKey.of("error_ratio", {"service": s, "instance": instance})
+            history.append_many(Sample(key, OPENED + t, 0.1) for t in range(0, 900, 100))
+    body = client.get("/incidents/inc-9/series", headers=bearer("viewer")).json()
+    assert body["until"] is None  # open: up to now
+    assert len(body["series"]) == MAX_SERIES
+    # the highest-scoring symptoms first, each instance its own line
+    first = body["series"][0]
+    assert first["service"] == services[-1] and first["labels"]["instance"] == "a"
+    assert first["points"][-1][0] == OPENED + 800

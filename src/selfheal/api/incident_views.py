@@ -231,19 +231,21 @@ def series(
     since = record.opened_at - before_seconds
     until = record.updated_at + after_seconds if closed else None
     lines: list[SeriesLine] = []
-    for service, indicator in _symptoms(record):
-        keys: list[SeriesKey] = history.select(indicator, service=service) if history else []
-        for key in keys:
-            if len(lines) >= MAX_SERIES or history is None:
-                break
-            ts, values = history.window_lists(key, since, until)
-            if ts:
-                points = [(t, _value(v)) for t, v in zip(ts, values, strict=True)]
-                lines.append(
-                    SeriesLine(
-                        service=service, indicator=indicator, labels=dict(key.labels), points=points
-                    )
-                )
+    keys: list[tuple[str, str, SeriesKey]] = [
+        (service, indicator, key)
+        for service, indicator in _symptoms(record)
+        for key in (history.select(indicator, service=service) if history is not None else [])
+    ]
+    for service, indicator, key in keys:
+        if len(lines) >= MAX_SERIES or history is None:
+            break
+        ts, values = history.window_lists(key, since, until)
+        if ts:
+            points = [(t, _value(v)) for t, v in zip(ts, values, strict=True)]
+            labels = dict(key.labels)
+            lines.append(
+                SeriesLine(service=service, indicator=indicator, labels=labels, points=points)
+            )
     marks = []
     for a in actions:
         started = a.detail.get("started_at") if isinstance(a.detail, Mapping) else None

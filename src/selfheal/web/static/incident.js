@@ -6,7 +6,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const TOKEN_KEY = "selfheal.token";
-const REFRESH_MS = 5000;
+const REFRESH_MS = 5000;  // an open incident's page follows it
 const incidentId = new URLSearchParams(window.location.search).get("id") || "";
 
 function token() {
@@ -227,6 +227,7 @@ async function load() {
     drawTimeline(timeline);
     error.textContent = "";
     document.body.dataset.loaded = "true";
+    if (incident.status === "resolved" || incident.status === "escalated") clearInterval(timer);
   } catch (err) {
     error.textContent = err.message.startsWith("401")
       ? `${err.message}: sign in on the dashboard first`
@@ -234,5 +235,5 @@ async function load() {
   }
 }
 
+const timer = setInterval(load, REFRESH_MS);  // until the incident is closed
 load();
-setInterval(load, REFRESH_MS);
