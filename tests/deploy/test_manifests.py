@@ -91,3 +91,18 @@ def test_one_loop_at_a_time() -> None:
     """Without ha.enabled two loops must never act at once, not even during a rollout."""
     spec = one("Deployment")["spec"]
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+
+
+def test_the_image_runs_as_the_user_and_command_the_deployment_expects() -> None:
+    """deploy/Dockerfile (not built by the tests: that needs a Docker daemon and PyPI)."""
+    import json
+
+    lines = (KUBERNETES.parent / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    (user,) = [line.split()[1] for line in lines if line.startswith("USER ")]
+    (cmd,) = [json.loads(line.removeprefix("CMD ")) for line in lines if line.startswith("CMD ")]
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    assert user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    c = container()
+    assert cmd == [*c["command"], *c["args"]]
+    exposed = [line.split()[1] for line in lines if line.startswith("EXPOSE ")]
+    assert exposed == [str(c["ports"][0]["containerPort"])]
