@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from selfheal.api import Server, create_app
 from selfheal.api.auth import TokenBook
+from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store
 
 ROLES = ("viewer", "operator", "approver", "admin")
@@ -24,6 +25,8 @@ class EngineView:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.ready: tuple[bool, str] = (True, "3 cycles, the last began 0.5 s ago")
+        self.edges: list[tuple[str, str]] = []
 
     def status(self) -> dict[str, Any]:
         return {"cycles": 3, "paused": self.store.control.paused, "open_incidents": []}
@@ -36,8 +39,20 @@ class EngineView:
         self.store.control.resume(by=by)
         self.store.audit.append("engine_resumed", {"by": by}, 2.0)
 
+    def readiness(self) -> tuple[bool, str]:
+        return self.ready
 
-def serve(store: Store, tokens: TokenBook) -> Server:
+    def service_graph(self) -> list[tuple[str, str]]:
+        return list(self.edges)
+
+
+def serve(
+    store: Store,
+    tokens: TokenBook,
+    engine: EngineView | None = None,
+    history: WindowStore | None = None,
+) -> Server:
     registry = CollectorRegistry()
     Counter("selfheal_cycles_total", "cycles", registry=registry).inc(3)
-    return Server(create_app(EngineView(store), store, registry, tokens=tokens)).start()
+    view = engine if engine is not None else EngineView(store)
+    return Server(create_app(view, store, registry, tokens=tokens, history=history)).start()

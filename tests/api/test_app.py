@@ -90,6 +90,8 @@ def test_metrics_and_health_are_open_to_probes(client: httpx.Client) -> None:
     assert "selfheal_cycles_total 3.0" in metrics.text
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
 
 
 def test_whoami_names_the_caller(client: httpx.Client) -> None:
@@ -120,7 +122,7 @@ def test_openapi_promises_the_statuses_the_api_answers(client: httpx.Client) -> 
             assert "422" not in statuses, (method, path)
             if operation.get("parameters") or "requestBody" in operation:
                 assert "400" in statuses, (method, path)
-            if path not in ("/metrics", "/healthz"):
+            if path not in ("/metrics", "/healthz", "/readyz"):
                 assert "401" in statuses, (method, path)
             if method == "post":
                 assert "403" in statuses, (method, path)

@@ -151,3 +151,22 @@ def test_two_processes_appending_do_not_fork_the_chain(db_url: str, tmp_path: Pa
         }
         assert audit.verify().ok
     assert json.loads(json.dumps([e.hash for e in entries]))  # hashes are plain strings
+
+
+def test_for_incident_finds_that_incidents_entries_only_in_order(store: Store) -> None:
+    store.audit.append("incident_opened", {"incident": "inc-1", "signals": []}, 1.0)
+    store.audit.append("incident_opened", {"incident": "inc-10", "signals": []}, 2.0)
+    store.audit.append("action_started", {"incident": "inc-1", "action": {"kind": "X"}}, 3.0)
+    # the id inside another field, and LIKE's wildcards in an id, match nothing else
+    store.audit.append("note", {"text": '"incident":"inc-1"', "incident": "other"}, 4.0)
+    store.audit.append("incident_opened", {"incident": "inc_%", "signals": []}, 5.0)
+    store.audit.append("incident_resolved", {"incident": "inc-1", "reason": ""}, 6.0)
+    found = store.audit.for_incident("inc-1")
+    assert [(e.kind, e.at) for e in found] == [
+        ("incident_opened", 1.0),
+        ("action_started", 3.0),
+        ("incident_resolved", 6.0),
+    ]
+    assert [e.at for e in store.audit.for_incident("inc_%")] == [5.0]
+    assert store.audit.for_incident("inc-1", limit=2)[-1].kind == "action_started"
+    assert store.audit.for_incident("inc-2") == []

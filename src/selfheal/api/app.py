@@ -5,8 +5,10 @@ dashboard and the CLI's humans use it. It reads and writes the state store and
 asks the running engine for its live status and metrics; it never acts on the
 platform itself. Who may call what is ``selfheal.api.auth``'s answer: reads need
 any valid token once tokens are configured, pause/resume an operator's, approve
-and deny an approver's (admin: all); ``/metrics`` and ``/healthz`` are open to
-Prometheus and Kubernetes probes. The token's name is the actor the audit trail
+and deny an approver's (admin: all); ``/metrics``, ``/healthz`` and ``/readyz`` are
+open to Prometheus and Kubernetes probes. An incident's page reads three views of
+it (``selfheal.api.incident_views``): its service graph, its symptom series from
+the loop's indicator history, and its timeline from the audit trail. The token's name is the actor the audit trail
 records. Errors are JSON ``{"error": "..."}`` with a 4xx status, as the OpenAPI
 schema says (``selfheal.api.schema``).
 """
@@ -24,9 +26,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from selfheal.api import incident_views as views
 from selfheal.api.auth import AuthError, Permission, Principal, TokenBook
 from selfheal.api.schema import MAX_INT64, document_errors, errors
+from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.db import ConflictError, NotFoundError
+from selfheal.store.incidents import IncidentRecord
 from selfheal.store.json_codec import to_jsonable
 from selfheal.store.state import Store
 
@@ -39,6 +44,14 @@ class EngineView(Protocol):
     def pause(self, by: str = "") -> None: ...
 
     def resume(self, by: str = "") -> None: ...
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether the loop runs its cycles, and one line saying why (or why not)."""
+        ...
+
+    def service_graph(self) -> list[tuple[str, str]]:
+        """The call graph of the last cycle as (caller, callee) edges."""
+        ...
 
 
 _BY = Field(
@@ -91,6 +104,7 @@ Reader = Annotated[Principal | None, Depends(_needs(Permission.READ))]
 Controller = Annotated[Principal | None, Depends(_needs(Permission.CONTROL))]
 Decider = Annotated[Principal | None, Depends(_needs(Permission.DECIDE))]
 ApprovalId = Annotated[int, Path(ge=1, le=MAX_INT64, description="The approval's id.")]
+IncidentId = Annotated[str, Path(min_length=1, max_length=200, description="The incident's id.")]
 
 
 def create_app(
@@ -98,9 +112,11 @@ def create_app(
     store: Store,
     registry: CollectorRegistry,
     tokens: TokenBook | None = None,
+    history: WindowStore | None = None,
 ) -> FastAPI:
     """The API over ``engine`` and ``store``; ``tokens`` say who may call what (none
-    configured: a read-only API)."""
+    configured: a read-only API); ``history`` is the loop's indicator history, which an
+    incident's series are read from (none: the series are empty)."""
     book = tokens if tokens is not None else TokenBook()
     app = FastAPI(title="selfheal", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.state.tokens = book
@@ -132,6 +148,15 @@ def create_app(
     def healthz() -> dict[str, str]:
         """Liveness for probes: the loop's process answers. Open, and says nothing more."""
         return {"status": "ok"}
+
+    @app.get("/readyz", responses=errors(503))
+    def readyz() -> dict[str, str]:
+        """Readiness for probes: the loop runs its cycles (one finished, the last one
+        recent); 503 with the reason otherwise. Open, like /healthz."""
+        ready, why = engine.readiness()
+        if not ready:
+            raise ApiError(503, f"not ready: {why}")
+        return {"status": "ready", "detail": why}
 
     @app.get(
         "/metrics",
@@ -180,6 +205,36 @@ def create_app(
             **to_jsonable(record),
             "actions": [to_jsonable(a) for a in store.incidents.actions(incident_id)],
         }
+
+    def _incident(incident_id: str) -> IncidentRecord:
+        record = store.incidents.get(incident_id)
+        if record is None:
+            raise ApiError(404, f"no incident {incident_id!r}")
+        return record
+
+    @app.get("/incidents/{incident_id}/graph", responses=errors(400, 401, 404))
+    def incident_graph(caller: Reader, incident_id: IncidentId) -> views.IncidentGraph:
+        """The service graph around the incident, its root cause and affected services marked."""
+        return views.graph(_incident(incident_id), engine.service_graph())
+
+    @app.get("/incidents/{incident_id}/series", responses=errors(400, 401, 404))
+    def incident_series(
+        caller: Reader,
+        incident_id: IncidentId,
+        before_seconds: float = Query(default=120.0, ge=0, le=86400),
+        after_seconds: float = Query(default=120.0, ge=0, le=86400),
+    ) -> views.IncidentSeries:
+        """The symptom series from ``before_seconds`` before the incident opened to
+        ``after_seconds`` after it closed (still open: to now), and its actions."""
+        record = _incident(incident_id)
+        actions = store.incidents.actions(incident_id)
+        return views.series(record, actions, history, before_seconds, after_seconds)
+
+    @app.get("/incidents/{incident_id}/timeline", responses=errors(400, 401, 404))
+    def incident_timeline(caller: Reader, incident_id: IncidentId) -> views.IncidentTimeline:
+        """The incident's steps from the audit trail (opened … resolved), oldest first."""
+        _incident(incident_id)
+        return views.timeline(incident_id, store.audit.for_incident(incident_id))
 
     @app.get("/approvals", responses=errors(400, 401))
     def approvals(caller: Reader, pending: bool = Query(default=False)) -> dict[str, Any]:

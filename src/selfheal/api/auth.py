@@ -2,7 +2,7 @@
 
 ``TokenBook.from_config`` reads ``api.tokens`` (resolving ``token_env`` from the
 environment when the API starts); the app asks ``TokenBook.authorize`` on every
-call but ``/metrics`` and ``/healthz``. A role grants permissions:
+call but ``/metrics``, ``/healthz`` and ``/readyz``. A role grants permissions:
 
 ========  ======  ===================  ==================
 role      read    pause, resume        approve, deny

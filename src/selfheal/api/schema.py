@@ -32,6 +32,7 @@ _MEANING = {
     403: "the token's role may not make this call",
     404: "unknown id",
     409: "already decided, or expired",
+    503: "not ready (the message says why)",
 }
 
 

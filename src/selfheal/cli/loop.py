@@ -45,7 +45,15 @@ def serve(runtime: Any, host: str, port: int, tokens: Any = None) -> Any:
     if exposed:
         raise ConfigError(f"api.host: {exposed}")
     registry = runtime.engine.metrics.registry
-    app = mount(create_app(runtime.engine, runtime.store, registry, tokens=book))
+    app = mount(
+        create_app(
+            runtime.engine,
+            runtime.store,
+            registry,
+            tokens=book,
+            history=runtime.history,
+        )
+    )
     return Server(app, host, port).start()
 
 

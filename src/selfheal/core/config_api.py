@@ -85,8 +85,8 @@ class ApiConfig(_Section):
         default_factory=list,
         description="Bearer tokens: `{name, role, token}` or `{name, role, token_env: VAR}` (the token "
         "read from the variable when the API starts); role `viewer`, `operator`, `approver` or "
-        "`admin`; at least 16 characters, one per holder. With any, every call but /metrics and "
-        "/healthz needs one; state-changing calls always need one of the right role. Default "
+        "`admin`; at least 16 characters, one per holder. With any, every call but /metrics, "
+        "/healthz and /readyz needs one; state-changing calls always need one of the right role. Default "
         "none (read-only API on loopback).",
     )
 

@@ -40,6 +40,20 @@ from selfheal.core.errors import ConfigError, PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind
 from selfheal.execution.base import Undo, Validation
 
+#: The API permissions this executor and the namespace view (``kubernetes_view``) use:
+#: (API group, resource, verbs). The README's table and the RBAC manifests of
+#: ``deploy/kubernetes`` grant exactly these (tests/deploy derives them from the calls made
+#: here and checks all three); nodes are cluster-scoped, so a ClusterRole grants those.
+RBAC_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("apps", "deployments", ("get", "list", "patch")),
+    ("apps", "deployments/scale", ("get", "patch")),
+    ("apps", "replicasets", ("list",)),
+    ("", "pods", ("get", "list", "delete")),
+    ("", "pods/eviction", ("create",)),
+    ("", "configmaps", ("get", "list", "patch")),
+    ("", "nodes", ("get", "patch")),
+)
+
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 REVISION = "deployment.kubernetes.io/revision"
 

@@ -60,6 +60,12 @@ from selfheal.loop.view import AuditTrail, BusinessLevels, CycleView
 
 log = logging.getLogger(__name__)
 
+#: A loop whose last cycle began longer ago than this many cycles (and at least
+#: ``READY_MIN_SECONDS``) is not ready: it stopped cycling, or one cycle hangs. The floor
+#: leaves room for a slow cycle (scrape timeouts, platform calls bounded by their timeouts).
+READY_STALE_CYCLES = 5
+READY_MIN_SECONDS = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class CycleReport:
@@ -284,6 +290,24 @@ class Engine:
             self.remediation.begin(self.book.current(inc), decided.plan, decided.symptoms, now)
 
     # -- views ---------------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        """Whether the loop runs its cycles: at least one finished, and the last one began
+        within ``max(READY_STALE_CYCLES × cycle_seconds, READY_MIN_SECONDS)``. Lock-free
+        (it reads two fields), so a probe answers at once even in the middle of a cycle."""
+        cycles, last = self._cycles, self._last_cycle_at
+        if cycles == 0 or last is None:
+            return False, "no cycle finished yet"
+        stale_after = max(READY_STALE_CYCLES * self.settings.cycle_seconds, READY_MIN_SECONDS)
+        age = self.clock.now() - last
+        if age > stale_after:
+            return False, f"the last cycle began {age:.0f} s ago (more than {stale_after:g} s)"
+        return True, f"{cycles} cycles, the last began {max(age, 0.0):.1f} s ago"
+
+    def service_graph(self) -> list[tuple[str, str]]:
+        """The call graph of the last cycle, as (caller, callee) edges."""
+        graph = self.view.graph  # replaced whole each cycle, never changed after
+        return [(str(u), str(v)) for u, v in graph.edges()]
 
     def status(self) -> dict[str, Any]:
         """A JSON-able picture of the engine for the API and the dashboard."""

@@ -68,6 +68,7 @@ class Runtime:
     config: Config
     closers: list[Callable[[], None]] = field(default_factory=list)
     otlp_endpoint: str | None = None  # where services send traces, when the receiver runs
+    history: WindowStore | None = None  # the indicator history (an incident's series)
 
     def close(self) -> None:
         self.engine.stop()
@@ -225,7 +226,7 @@ def _build(
         on_event=on_event,
         leadership=leadership,
     )
-    return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint)
+    return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint, history=history)
 
 
 def leadership_for(config: Config, store: Store) -> Alone | LeaseLeadership:

@@ -166,6 +166,26 @@ class AuditLog:
         with self.db.session() as session:
             return [_entry(r) for r in session.execute(query).scalars()]
 
+    def for_incident(self, incident_id: str, *, limit: int = 500) -> list[AuditEntry]:
+        """The entries about one incident (payload ``"incident": incident_id``), oldest
+        first, at most ``limit``. The stored payload is canonical JSON, so the pair is
+        found as text in the database; the parsed payload is then checked exactly."""
+        needle = canonical_json({"incident": incident_id})[1:-1]  # '"incident":"ID"'
+        query = (
+            select(AuditRow)
+            .where(AuditRow.payload.contains(needle, autoescape=True))
+            .order_by(AuditRow.seq)
+        )
+        found: list[AuditEntry] = []
+        with self.db.session() as session:
+            for row in session.execute(query).scalars():
+                entry = _entry(row)
+                if isinstance(entry.payload, dict) and entry.payload.get("incident") == incident_id:
+                    found.append(entry)
+                    if len(found) >= limit:
+                        break
+        return found
+
     def last(self) -> AuditEntry | None:
         found = self.entries(limit=1, newest_first=True)
         return found[0] if found else None

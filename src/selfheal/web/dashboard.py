@@ -1,4 +1,9 @@
-"""Serve the dashboard's static files from the package (no build step, no CDN)."""
+"""Serve the dashboard's static files from the package (no build step, no CDN).
+
+``/`` is the overview (tables polled from the API); ``/incident?id=ID`` is one incident's
+page (its service graph, symptom series with the actions, and timeline, drawn as SVG by
+``incident.js`` from ``GET /incidents/{id}/graph|series|timeline``).
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,23 @@ def _read(name: str) -> str:
 
 def mount(app: FastAPI) -> FastAPI:
     page = _read("index.html")
-    script = _read("dashboard.js")
+    incident_page = _read("incident.html")
+    scripts = {name: _read(name) for name in ("dashboard.js", "incident.js")}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page)
 
+    @app.get("/incident", response_class=HTMLResponse, include_in_schema=False)
+    def incident() -> HTMLResponse:
+        return HTMLResponse(incident_page)
+
     @app.get("/dashboard.js", include_in_schema=False)
     def dashboard_js() -> Response:
-        return Response(script, media_type="application/javascript")
+        return Response(scripts["dashboard.js"], media_type="application/javascript")
+
+    @app.get("/incident.js", include_in_schema=False)
+    def incident_js() -> Response:
+        return Response(scripts["incident.js"], media_type="application/javascript")
 
     return app

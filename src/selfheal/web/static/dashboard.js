@@ -1,4 +1,5 @@
-// The dashboard polls the REST API every two seconds and renders four tables.
+// The dashboard polls the REST API every two seconds and renders four tables; an incident's
+// id links to its page (incident.html: graph, series, timeline).
 // It asks for an API token (kept in this tab's sessionStorage, or taken once from a
 // "#token=..." link) and sends it as "Authorization: Bearer ..." on every call.
 "use strict";
@@ -43,6 +44,13 @@ function fill(id, rows, empty) {
 
 function when(ts) {
   return ts ? new Date(ts * 1000).toLocaleTimeString() : "—";
+}
+
+function incidentLink(id) {
+  const a = document.createElement("a");
+  a.href = `/incident?id=${encodeURIComponent(id)}`;
+  a.textContent = id;
+  return a;
 }
 
 function cause(causes) {
@@ -112,7 +120,7 @@ async function refresh() {
     document.getElementById("error").textContent = actionError || status.last_error || "";
 
     fill("open", status.open_incidents.map((i) => row([
-      i.id, i.services.join(", "), cause(i.causes),
+      incidentLink(i.id), i.services.join(", "), cause(i.causes),
       i.remediation ? `${i.remediation.strategy}: ${i.remediation.action.describe} (${i.remediation.state})` : i.status,
     ])), "no open incident");
 
@@ -137,7 +145,7 @@ async function refresh() {
     ], `o-${e.payload.outcome}`)), "no action yet");
 
     fill("incidents", incidents.incidents.map((i) => row([
-      i.id, when(i.opened_at), i.status, i.services.join(", "), cause(i.causes),
+      incidentLink(i.id), when(i.opened_at), i.status, i.services.join(", "), cause(i.causes),
     ], `s-${i.status}`)), "no incident yet");
   } catch (err) {
     document.getElementById("error").textContent = `API unreachable: ${err.message}`;
