@@ -53,6 +53,7 @@ class RcaRecorder:
         self.root = root
         self.topology = topology
         self.runtime = runtime
+        self.queued = 0  # cases handed to the writer
         self.written = 0
         self.errors: list[str] = []
         self._ids: dict[int, str] = {}
@@ -90,6 +91,7 @@ class RcaRecorder:
             if not final and now < end + SETTLE_SECONDS:
                 continue
             self._done.add(id(record))
+            self.queued += 1
             self._queue.put(self._fault(record, records, min(end, now)))
 
     def _fault(self, record: FaultRecord, records: list[FaultRecord], end: float) -> RecordedFault:

@@ -1,0 +1,97 @@
+"""``selfheal demo --record-rca``: when each fault's case is written, and what it holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import networkx as nx
+import pytest
+from click.testing import CliRunner
+from tests.bench.rca.campaign_data import AFTER, EDGES, T0, fill
+
+from selfheal.bench.rca import campaign
+from selfheal.bench.rca.labels import read_campaign_labels
+from selfheal.cli.judge import FaultRecord
+from selfheal.cli.record_rca import (
+    MAX_AFTER_SECONDS,
+    MIN_AFTER_SECONDS,
+    SETTLE_SECONDS,
+    RcaRecorder,
+    window_end,
+)
+from selfheal.cli.scenario import ScenarioStep
+
+
+def _record(service: str, fault: str, at: float, **kw: float) -> FaultRecord:
+    step = ScenarioStep(at_seconds=0, fault=fault, service=service, params={"rate": 0.5})
+    record = FaultRecord(step, fault_id="f", injected_at=at)
+    for key, value in kw.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_a_window_ends_with_the_fault_within_bounds() -> None:
+    assert window_end(_record("ledger", "errors", 100.0)) == 100.0 + MAX_AFTER_SECONDS
+    assert window_end(_record("ledger", "errors", 100.0, expires_at=140.0)) == 140.0
+    healed_fast = _record("ledger", "errors", 100.0, recovered_at=103.0, expires_at=140.0)
+    assert window_end(healed_fast) == 100.0 + MIN_AFTER_SECONDS
+    long = _record("ledger", "errors", 100.0, expires_at=500.0)
+    assert window_end(long) == 100.0 + MAX_AFTER_SECONDS
+
+
+def _runtime(faulty: str, inject: float) -> SimpleNamespace:
+    windows = fill(faulty, inject)
+    graph = nx.DiGraph([("gateway", "ledger")])  # what the loop's last cycle saw
+    return SimpleNamespace(
+        engine=SimpleNamespace(view=SimpleNamespace(graph=graph)),
+        history=windows.history,
+        log_window=windows.logs,
+        span_window=windows.spans,
+    )
+
+
+def test_each_fault_is_recorded_once_its_window_is_over(tmp_path: Path) -> None:
+    inject = T0
+    runtime = _runtime("ledger", inject)
+    first = _record("ledger", "errors", inject, expires_at=inject + 30.0)
+    second = _record("vault", "crash", inject + 5.0)  # overlaps the first
+    records = [first, second]
+    recorder = RcaRecorder(tmp_path, "trio", runtime)
+    recorder.poll(records, inject + 30.0 + SETTLE_SECONDS - 0.5)
+    assert recorder.queued == 0
+    assert recorder.pending_until(records) == inject + 5.0 + MAX_AFTER_SECONDS + SETTLE_SECONDS
+    recorder.poll(records, inject + 30.0 + SETTLE_SECONDS)  # the first is due, not the second
+    assert recorder.queued == 1
+    recorder.poll(records, inject + 30.0 + SETTLE_SECONDS + 1)  # and is not written twice
+    assert recorder.queued == 1
+    recorder.close(records, inject + AFTER)  # the demo ends: the second is cut there
+    assert recorder.written == 2 and recorder.errors == []
+    cases = {c.case_id: c for c in campaign.read_cases(tmp_path)}
+    assert sorted(cases) == ["c001", "c002"]  # ids in injection order
+    assert cases["c001"].end_ts == inject + 30.0
+    assert cases["c002"].end_ts == inject + AFTER
+    labels = read_campaign_labels(tmp_path)
+    assert labels is not None
+    assert labels["c001"]["service"] == "ledger" and labels["c001"]["fault"] == "errors"
+    assert labels["c001"]["concurrent"] == "crash@vault"
+    assert labels["c002"]["concurrent"] == "errors@ledger"
+    data = campaign.load_case(cases["c001"])
+    # the loop's graph and the edges of the indicator series
+    assert set(data.graph.edges) == set(EDGES)
+    assert recorder.pending_until(records) == 0.0
+
+
+def test_a_folder_already_holding_a_recording_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cases.csv").write_text("case_id,topology,inject_ts,end_ts\n")
+    with pytest.raises(FileExistsError, match="already holds a recording"):
+        RcaRecorder(tmp_path, "trio", _runtime("ledger", T0))
+
+
+def test_demo_refuses_a_used_recording_folder_before_starting(tmp_path: Path) -> None:
+    from selfheal.cli.loop import demo
+
+    (tmp_path / "cases.csv").write_text("case_id,topology,inject_ts,end_ts\n")
+    result = CliRunner().invoke(demo, ["--record-rca", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "already holds a recording" in result.output
