@@ -95,3 +95,46 @@ def test_demo_refuses_a_used_recording_folder_before_starting(tmp_path: Path) ->
     result = CliRunner().invoke(demo, ["--record-rca", str(tmp_path)])
     assert result.exit_code == 2
     assert "already holds a recording" in result.output
+
+
+def test_the_recorder_reads_the_windows_of_a_built_runtime(tmp_path: Path) -> None:
+    from selfheal.core import indicators as ind
+    from selfheal.core.config import parse_config
+    from selfheal.core.types import Sample, SeriesKey
+    from selfheal.loop.stages import RankerAdapter
+    from selfheal.loop.wiring import build
+    from selfheal.monitoring.log_tailer import LogSource, RawLine
+
+    config = {
+        "scrape": {"targets": ["127.0.0.1:9"], "timeout_seconds": 0.2},  # nothing listens
+        "executor": {"type": "local", "local": {"control_url": "http://127.0.0.1:9"}},
+        "store": {"url": f"sqlite:///{tmp_path}/selfheal.db"},
+        "logs": {"globs": [str(tmp_path / "*.log")]},
+        "otlp": {"enabled": True, "port": 0},
+    }
+    runtime = build(parse_config(config, "test"))
+    try:
+        ranker = runtime.engine.ranker
+        assert isinstance(ranker, RankerAdapter)
+        # the windows the runtime shows are the ones the live ranker reads
+        assert runtime.history is ranker.history
+        assert runtime.log_window is ranker.logs is runtime.engine.collector.log_window
+        assert runtime.span_window is ranker.spans
+        runtime.engine.step()  # one real cycle: the scrape fails, the view gets its graph
+        now = runtime.engine.clock.now()
+        key = SeriesKey.of(ind.ERROR_RATIO, {"service": "ledger"})
+        runtime.history.append_many(Sample(key, now - 10 + k, 0.0) for k in range(10))
+        source = LogSource(str(tmp_path / "ledger.log"), "ledger", "ledger-0")
+        runtime.log_window.add([RawLine(source, "ERROR refused")], now - 1)
+        recorder = RcaRecorder(tmp_path / "rec", "trio", runtime)
+        fault = _record("ledger", "errors", now - 5)
+        recorder.close([fault], now)
+        assert recorder.errors == [] and recorder.written == 1
+        (case,) = campaign.read_cases(tmp_path / "rec")
+        data = campaign.load_case(case)
+        assert [(m.service, m.indicator, m.values.size) for m in data.metrics] == [
+            ("ledger", "error_ratio", 10)
+        ]
+        assert [r.message for r in data.logs] == ["ERROR refused"]
+    finally:
+        runtime.close()
