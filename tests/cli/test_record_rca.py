@@ -138,3 +138,16 @@ def test_the_recorder_reads_the_windows_of_a_built_runtime(tmp_path: Path) -> No
         assert [r.message for r in data.logs] == ["ERROR refused"]
     finally:
         runtime.close()
+
+
+def test_a_case_that_cannot_be_written_is_reported_and_the_next_still_is(
+    tmp_path: Path,
+) -> None:
+    recorder = RcaRecorder(tmp_path, "trio", _runtime("ledger", T0))
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "c001").write_text("a file where the case's folder goes")
+    records = [_record("ledger", "errors", T0), _record("vault", "errors", T0 + 1)]
+    recorder.close(records, T0 + AFTER)
+    assert recorder.written == 1
+    assert len(recorder.errors) == 1 and recorder.errors[0].startswith("case c001: ")
+    assert [c.case_id for c in campaign.read_cases(tmp_path)] == ["c002"]

@@ -143,8 +143,8 @@ class RcaRecorder:
                     self._edges.pop(fault.case_id, []),
                 )
                 self.written += 1
-            except (OSError, ValueError) as exc:
-                self.errors.append(f"case {fault.case_id}: {exc}")
+            except Exception as exc:  # a case lost must not stop the demo or the next case
+                self.errors.append(f"case {fault.case_id}: {type(exc).__name__}: {exc}")
 
     def close(self, records: list[FaultRecord], now: float) -> None:
         """Record what is left (cut at ``now``) and wait for the writer."""
