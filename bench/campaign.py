@@ -6,10 +6,15 @@ output folder so the table can be made again without running (``--reuse``, ``--n
 The table has issue 12's figures per topology, per fault type and in total: healed, right
 root-cause service first, detected, false actions, wrong-target actions (and their share of
 all actions), median time to detect and to recover. ``--soak-seconds`` runs the demo with no
-fault per topology and counts its actions. Run it under the heavy-work lock:
+fault per topology and counts its actions. ``--record-rca DIR`` also records every fault as a
+case of an RCA dataset, one recording per run (``DIR/<topology>-s<seed>/``, made afresh when the
+run is), which ``selfheal bench rca --dataset campaign --data DIR`` scores; ``--traces`` has the
+shop send spans to the loop (the loop's RCA reads them, and the recording holds them). Run it
+under the heavy-work lock:
 
     flock /tmp/selfheal-heavy.lock python bench/campaign.py [--topologies shop,chain,fanout]
         [--seeds 1,2,3] [--faults 10] [--overlap 0.3] [--out bench/out/campaign] [--reuse]
+        [--record-rca bench/out/campaign-rca] [--traces]
     python bench/campaign.py --no-run          # tabulate what is there
     flock /tmp/selfheal-heavy.lock python bench/campaign.py --soak-seconds 600
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,8 +45,17 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "selfheal.cli.main", *args]
 
 
-def run_one(topology: str, seed: int, faults: int, overlap: float, out: Path) -> Path:
-    """Generate and play one scenario; returns the summary's path."""
+def run_one(
+    topology: str,
+    seed: int,
+    faults: int,
+    overlap: float,
+    out: Path,
+    record_rca: Path | None = None,
+    traces: bool = False,
+) -> Path:
+    """Generate and play one scenario; returns the summary's path. With ``record_rca``, its
+    faults are recorded into ``record_rca/<topology>-s<seed>`` (emptied first)."""
     stem = out / f"{topology}-s{seed}"
     scenario = stem.with_suffix(".yaml")
     made = subprocess.run(
@@ -52,12 +67,17 @@ def run_one(topology: str, seed: int, faults: int, overlap: float, out: Path) ->
     )  # fmt: skip
     scenario.write_text(made.stdout)
     summary = stem.with_suffix(".json")
+    extra = ["--traces"] if traces else []
+    if record_rca is not None:
+        recording = record_rca / stem.name
+        shutil.rmtree(recording, ignore_errors=True)  # a run made again replaces its cases
+        extra += ["--record-rca", str(recording)]
     started = time.monotonic()
     with stem.with_suffix(".log").open("w") as log:
         subprocess.run(
             _cli(
                 "demo", "--topology", topology, "--scenario-file", str(scenario),
-                "--json-summary", str(summary),
+                "--json-summary", str(summary), *extra,
             ),
             stdout=log, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_SECONDS, check=False,
         )  # fmt: skip
@@ -158,6 +178,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="run only what has no summary")
     parser.add_argument("--no-run", action="store_true", help="only tabulate the summaries")
     parser.add_argument("--soak-seconds", type=float, default=None, help="a fault-free soak")
+    parser.add_argument(
+        "--record-rca",
+        type=Path,
+        default=None,
+        help="record every fault as an RCA case here, one subfolder per run",
+    )
+    parser.add_argument("--traces", action="store_true", help="the demo's --traces")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,7 +203,9 @@ def main() -> None:
         for seed in seeds:
             path = out / f"{topology}-s{seed}.json"
             if not args.no_run and not (args.reuse and path.exists()):
-                path = run_one(topology, seed, args.faults, args.overlap, out)
+                path = run_one(
+                    topology, seed, args.faults, args.overlap, out, args.record_rca, args.traces
+                )
             if path.exists():
                 summaries[(topology, seed)] = json.loads(path.read_text())
             else:

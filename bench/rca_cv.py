@@ -13,6 +13,9 @@ computed once per case (``analysis.rca.ranker.signal_outputs``) and recombined.
 
     python bench/rca_cv.py --nezha ../shared/benchmarks/rca/nezha \\
         --petshop ../shared/benchmarks/rca/petshop [--campaign DIR]
+
+``--campaign DIR``: recordings of ``selfheal demo --record-rca`` / ``bench/campaign.py
+--record-rca`` (docs/campaign-dataset.md), every topology together as one system.
 """
 
 from __future__ import annotations
@@ -129,12 +132,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nezha", type=Path, required=True)
     parser.add_argument("--petshop", type=Path, required=True)
-    parser.add_argument("--campaign", type=Path, help="the campaign RCA dataset (Nezha layout)")
+    parser.add_argument(
+        "--campaign", type=Path, help="the loop's recorded fault campaigns (campaign dataset)"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     cases = load("nezha", args.nezha) + load("petshop", args.petshop, system_of="petshop")
     if args.campaign is not None:
-        cases += load("nezha", args.campaign, system_of="campaign")
+        cases += load("campaign", args.campaign, system_of="campaign")
     systems = sorted({c.system for c in cases})
     scores = table(cases, GRID)
     default = Setting()

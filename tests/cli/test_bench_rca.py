@@ -93,3 +93,67 @@ def test_the_command_offers_every_dataset_the_readers_know() -> None:
     from selfheal.cli.bench_rca import DATASETS
 
     assert DATASETS == READERS
+
+
+def test_bench_scores_a_campaign_per_topology_and_fault_type(tmp_path: Path) -> None:
+    from tests.bench.rca.campaign_data import record
+
+    record(tmp_path / "d" / "trio-s1", [("ledger", "errors"), ("vault", "crash")])
+    record(tmp_path / "d" / "duo-s1", [("gateway", "errors")], topology="duo")
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(
+        rca, ["--dataset", "campaign", "--data", str(tmp_path / "d"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    cases = {c["case_id"]: c["ranking"] for c in json.loads(out.read_text())["cases"]}
+    assert {c: r[0] for c, r in cases.items()} == {
+        "duo-s1/c001": "gateway",
+        "trio-s1/c001": "ledger",
+        "trio-s1/c002": "vault",
+    }
+    lines = result.output.splitlines()
+    assert any(line.startswith("campaign (all)") and "n=3" in line for line in lines)
+    assert any(
+        line.startswith("trio ") and "n=2" in line and "AC@1=1.000" in line for line in lines
+    )
+    assert any(line.startswith("  fault crash") and "n=1" in line for line in lines)
+    assert any(line.startswith("  fault errors") and "n=2" in line for line in lines)
+    # the recorded live causes: right on the odd cases (c001 of each run), wrong on c002
+    assert "live loop's first cause right 2/3" in result.output
+    assert "this ranking's first right 3/3" in result.output
+
+
+def test_bench_campaign_without_labels_ranks_but_does_not_score(tmp_path: Path) -> None:
+    from tests.bench.rca.campaign_data import record
+
+    record(tmp_path, [("ledger", "errors")])
+    (tmp_path / "labels.csv").unlink()
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(
+        rca, ["--dataset", "campaign", "--data", str(tmp_path), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no labels.csv: no scores can be computed" in result.output
+    assert json.loads(out.read_text())["cases"][0]["ranking"][0] == "ledger"
+
+
+def test_bad_campaign_data_is_one_error_line(tmp_path: Path) -> None:
+    from tests.bench.rca.campaign_data import record
+
+    out = str(tmp_path / "o.json")
+    empty = CliRunner().invoke(
+        rca, ["--dataset", "campaign", "--data", str(tmp_path), "--out", out]
+    )
+    assert empty.exit_code == 2
+    assert empty.output.strip().splitlines() == [
+        f"error: {tmp_path} has no cases.csv (no recording at or below it)"
+    ]
+    record(tmp_path, [("ledger", "errors")])
+    (tmp_path / "cases" / "c001" / "spans.csv.gz").write_bytes(b"\x1f\x8b broken")
+    broken = CliRunner().invoke(
+        rca, ["--dataset", "campaign", "--data", str(tmp_path), "--out", out]
+    )
+    assert broken.exit_code == 2
+    errors = [line for line in broken.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "spans.csv.gz is not readable CSV" in errors[0]
+    assert "Traceback" not in broken.output

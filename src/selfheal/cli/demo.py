@@ -6,6 +6,8 @@ would (discovery URL, local executor over the platform API), plays the scenario
 (faults injected through the testbed's control API at their times), and lets
 the judge (``cli/judge.py``) decide each fault from outside: detected, the cause
 acted on, the actions and whether their targets were right, recovered, healed.
+With ``record_rca`` each fault's telemetry is also written as a case of an RCA
+dataset once its window is over (``cli/record_rca.py``).
 Actions taken while no fault was active are counted as false actions; a soak
 plays no fault at all, so every action is one. Only the command line may import
 the testbed.
@@ -107,9 +109,12 @@ def run_demo(
     traces: bool = False,
     topology: Any = None,
     soak_seconds: float | None = None,
+    record_rca: str | None = None,
 ) -> dict[str, Any]:
     """Play ``scenario`` (or, with ``soak_seconds``, no fault for that long) on the
-    shop of ``topology`` (default: the shipped shop); returns the JSON summary."""
+    shop of ``topology`` (default: the shipped shop); returns the JSON summary.
+    ``record_rca``: a folder to record each fault into as an RCA case."""
+    from selfheal.cli.record_rca import RcaRecorder
     from selfheal.loop.wiring import build
     from selfheal.testbed.load import LoadGenerator, LoadPlan
     from selfheal.testbed.shop import Shop
@@ -128,6 +133,7 @@ def run_demo(
     t0 = time.time()
     judge = Judge(shop.control_url, load, t0, topology)
     runtime = None
+    recorder: RcaRecorder | None = None
     server = None
     watchers: list[threading.Thread] = []
     failed: list[FaultRecord] = []
@@ -135,6 +141,8 @@ def run_demo(
     try:
         cfg = demo_config(shop.control_url, run_dir, api_port, otlp_port)
         runtime = build(cfg, on_event=judge.on_event)
+        if record_rca:
+            recorder = RcaRecorder(Path(record_rca), topology.name, runtime)
         from selfheal.cli.loop import serve
 
         try:
@@ -201,8 +209,14 @@ def run_demo(
                 )
                 last_status = now
             recovered = all(r.recovered_at is not None for r in judge.records)
+            linger = now + 5.0
+            if recorder is not None:
+                with judge._lock:
+                    records = list(judge.records)
+                recorder.poll(records, now)
+                linger = max(linger, recorder.pending_until(records))  # let windows close
             if not pending and judge.records and recovered:
-                end = min(end, now + 5.0)
+                end = min(end, linger)
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("[red]interrupted — shutting down[/]")
@@ -212,6 +226,11 @@ def run_demo(
             console.print(line)
         if runtime is not None:
             runtime.engine.stop()
+        if recorder is not None:
+            recorder.close(list(judge.records), time.time())
+            console.print(f"recorded {recorder.written} RCA cases to {record_rca}")
+            for problem in recorder.errors:
+                console.print(f"[red]not recorded: {problem}[/]")
         if server is not None:
             server.stop()
         with contextlib.suppress(httpx.HTTPError):

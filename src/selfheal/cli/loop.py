@@ -19,6 +19,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -102,6 +103,13 @@ def _store(db: str) -> Any:
     default=None,
     help="Play no fault: run this long and count the loop's actions (all false).",
 )
+@click.option(
+    "--record-rca",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write each fault's telemetry and label here as an RCA dataset "
+    "(docs/campaign-dataset.md); score it with `selfheal bench rca --dataset campaign`.",
+)
 def demo(
     scenario_file: str | None,
     json_summary: str | None,
@@ -109,6 +117,7 @@ def demo(
     traces: bool,
     topology: str | None,
     soak_seconds: float | None,
+    record_rca: str | None,
 ) -> None:
     """Start the shop and its load, run the loop, play faults, show the outcome."""
     from rich.console import Console
@@ -118,6 +127,8 @@ def demo(
     from selfheal.testbed.errors import TestbedError
     from selfheal.testbed.topology_file import DEFAULT_TOPOLOGY, find_topology
 
+    if record_rca and (Path(record_rca) / "cases.csv").exists():
+        _fail(f"{record_rca} already holds a recording (cases.csv); give a new or empty folder")
     try:
         topo = find_topology(topology)
         if scenario_file:
@@ -141,6 +152,7 @@ def demo(
         traces=traces,
         topology=topo,
         soak_seconds=soak_seconds,
+        record_rca=record_rca,
     )
     if not summary["scenarios"] and soak_seconds is None:
         raise SystemExit(1)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from selfheal.core import indicators as ind
+from selfheal.analysis.rca import live
 from selfheal.core.errors import LeadershipLost
 from selfheal.core.platform import PlanningContext
 from selfheal.core.telemetry import CallSample, LogRecord, SpanRecord
@@ -245,13 +245,13 @@ class RankerAdapter:
     def __init__(
         self,
         history: WindowStore,
-        baseline_seconds: float = 120.0,
+        baseline_seconds: float = live.METRIC_BASELINE_SECONDS,
         logs: LogWindow | None = None,
-        log_baseline_seconds: float = 30.0,
-        max_log_lines: int = 3000,
+        log_baseline_seconds: float = live.LOG_BASELINE_SECONDS,
+        max_log_lines: int = live.MAX_LOG_LINES,
         spans: SpanWindow | None = None,
-        span_baseline_seconds: float = 60.0,
-        max_spans: int = 20_000,
+        span_baseline_seconds: float = live.SPAN_BASELINE_SECONDS,
+        max_spans: int = live.MAX_SPANS,
         memory: PastIncidents | None = None,
         max_past: int = 200,
         max_causes: int = 10,
@@ -313,15 +313,13 @@ class RankerAdapter:
         since = start - self.baseline_seconds
         metrics = []
         for key in self.history.keys():  # noqa: SIM118 - a store, not a dict
-            name = key.name
             service = key.label("service")
-            if service is None or key.label("instance") or name in ind.BUSINESS_INDICATORS:
+            indicator = live.live_indicator(key.name, key.label("instance"), key.label("target"))
+            if service is None or indicator is None:
                 continue
-            target = key.label("target")
             ts, values = self.history.window(key, since=since)
             if ts.size == 0 or all(math.isnan(v) for v in values):
                 continue
-            indicator = f"{name}:{target}" if target else name
             metrics.append(MetricSeries(service, indicator, ts, values))
         # Rule anomalies only: the statistical detectors' evidence is too noisy on a
         # busy host to steer the ranking (it stays on the incident for humans).

@@ -68,7 +68,11 @@ class Runtime:
     config: Config
     closers: list[Callable[[], None]] = field(default_factory=list)
     otlp_endpoint: str | None = None  # where services send traces, when the receiver runs
-    history: WindowStore | None = None  # the indicator history (an incident's series)
+    # The windows the ranker reads (indicator history; log lines with a tailer; spans with
+    # the OTLP receiver), for a recorder reading them from outside the loop's cycle.
+    history: WindowStore | None = None
+    log_window: LogWindow | None = None
+    span_window: SpanWindow | None = None
 
     def close(self) -> None:
         self.engine.stop()
@@ -226,7 +230,16 @@ def _build(
         on_event=on_event,
         leadership=leadership,
     )
-    return Runtime(engine, store, config, closers, otlp_endpoint=otlp_endpoint, history=history)
+    return Runtime(
+        engine,
+        store,
+        config,
+        closers,
+        otlp_endpoint=otlp_endpoint,
+        history=history,
+        log_window=log_window if tailer is not None else None,
+        span_window=span_window,
+    )
 
 
 def leadership_for(config: Config, store: Store) -> Alone | LeaseLeadership:

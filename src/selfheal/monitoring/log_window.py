@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import threading
 from collections import deque
 from collections.abc import Iterable
 
@@ -66,7 +67,8 @@ class LogWindow:
     Lines are kept raw and parsed only when read back (a diagnosis is rare, lines are
     many): the per-cycle cost is the file reads alone. A line's own timestamp, when
     it has one, is what ``between`` returns; the window itself is ordered and trimmed
-    by read time (within a cycle of the write for a followed file).
+    by read time (within a cycle of the write for a followed file). Thread-safe: the
+    loop adds and reads on its own thread, and a recorder may read from another.
     """
 
     def __init__(self, keep_seconds: float = 300.0, max_lines: int = 50_000) -> None:
@@ -74,6 +76,7 @@ class LogWindow:
             raise ValueError("keep_seconds and max_lines must be > 0")
         self.keep_seconds = keep_seconds
         self._lines: deque[tuple[float, RawLine]] = deque(maxlen=max_lines)
+        self._lock = threading.Lock()
         self.lines_total = 0
 
     def __len__(self) -> int:
@@ -81,28 +84,24 @@ class LogWindow:
 
     def add(self, lines: Iterable[RawLine], now: float) -> int:
         """Keep ``lines`` (read at ``now``); returns how many were added."""
-        if self._lines and now < self._lines[-1][0]:
-            now = self._lines[-1][0]  # a clock step back must not unorder the window
-        added = 0
-        for line in lines:
-            self._lines.append((now, line))
-            added += 1
-        self.lines_total += added
-        cutoff = now - self.keep_seconds
-        while self._lines and self._lines[0][0] < cutoff:
-            self._lines.popleft()
-        return added
+        batch = list(lines)
+        with self._lock:
+            if self._lines and now < self._lines[-1][0]:
+                now = self._lines[-1][0]  # a clock step back must not unorder the window
+            self._lines.extend((now, line) for line in batch)
+            self.lines_total += len(batch)
+            cutoff = now - self.keep_seconds
+            while self._lines and self._lines[0][0] < cutoff:
+                self._lines.popleft()
+        return len(batch)
 
     def between(self, start: float, end: float, limit: int | None = None) -> list[LogRecord]:
         """Lines read in ``[start, end]``, parsed; with ``limit``, the latest ``limit``."""
-        lines = self._lines
+        with self._lock:
+            lines = list(self._lines)
         stamps = [at for at, _ in lines]
         lo = bisect.bisect_left(stamps, start)
         hi = bisect.bisect_right(stamps, end)
         if limit is not None:
             lo = max(lo, hi - limit)
-        out = []
-        for i in range(lo, hi):
-            at, line = lines[i]
-            out.append(parse_line(line.text, line.source, at))
-        return out
+        return [parse_line(line.text, line.source, at) for at, line in lines[lo:hi]]

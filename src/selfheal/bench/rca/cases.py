@@ -1,4 +1,4 @@
-"""One iterator over the cases of either dataset, for the benchmark command."""
+"""One iterator over the cases of any dataset, for the benchmark command."""
 
 from __future__ import annotations
 
@@ -8,19 +8,24 @@ from functools import partial
 from pathlib import Path
 
 from selfheal.analysis.rca.inputs import RCAInput
-from selfheal.bench.rca import nezha, petshop
+from selfheal.bench.rca import campaign, nezha, petshop
 
-DATASETS = ("nezha", "petshop")
+DATASETS = ("nezha", "petshop", "campaign")
 
 
 @dataclass(frozen=True, slots=True)
 class BenchCase:
     case_id: str
-    group: str  # the system (Nezha) or scenario/SLI (PetShop) the case is reported under
+    # the system (Nezha), scenario/SLI (PetShop) or topology (campaign) it is reported under
+    group: str
     load: Callable[[], RCAInput]
 
 
 def iter_cases(dataset: str, data_dir: Path) -> Iterator[BenchCase]:
+    if dataset == "campaign":  # recordings may sit in subfolders
+        for r in campaign.read_cases(data_dir):
+            yield BenchCase(r.case_id, r.topology, partial(campaign.load_case, r))
+        return
     if not (data_dir / "cases.csv").exists():
         raise FileNotFoundError(f"{data_dir} has no cases.csv")
     if dataset == "nezha":

@@ -2,7 +2,9 @@
 
 Kept apart from the readers on purpose: nothing here is passed to the ranker.
 Held-out copies come without the label columns; then ``read_labels`` returns
-``None`` and the benchmark says no score can be computed.
+``None`` and the benchmark says no score can be computed. The campaign dataset keeps
+its labels in files of their own (``labels.csv`` beside each ``cases.csv``), read here
+and nowhere else.
 """
 
 from __future__ import annotations
@@ -12,11 +14,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from selfheal.bench.rca import campaign
+
 LABEL_COLUMN = {"nezha": "root_cause_service", "petshop": "root_cause_node"}
+
+
+def read_campaign_labels(data_dir: Path) -> dict[str, dict[str, str]] | None:
+    """``case_id -> label row`` (``campaign.LABEL_COLUMNS``) over every recording at or
+    below ``data_dir``, or ``None`` when no recording has a ``labels.csv``."""
+    found: dict[str, dict[str, str]] | None = None
+    for recording in campaign.recordings(data_dir):
+        path = recording / campaign.LABELS_FILE
+        if not path.exists():
+            continue
+        found = found if found is not None else {}
+        prefix = campaign.case_prefix(data_dir, recording)
+        for row in campaign.read_rows(path, campaign.LABEL_COLUMNS):
+            found[prefix + row["case_id"]] = row
+    return found
 
 
 def read_labels(dataset: str, data_dir: Path) -> dict[str, str] | None:
     """``case_id -> root-cause service``, or ``None`` when the labels are absent."""
+    if dataset == "campaign":
+        rows = read_campaign_labels(data_dir)
+        return None if rows is None else {c: r["service"] for c, r in rows.items()}
     column = LABEL_COLUMN[dataset]
     frame = pd.read_csv(data_dir / "cases.csv")
     if column not in frame.columns or frame[column].isna().all():
