@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from selfheal.api import Server, create_app
 from selfheal.api.auth import TokenBook
+from selfheal.monitoring.alertmanager import AlertInbox
 from selfheal.store.state import Store
 
 ROLES = ("viewer", "operator", "approver", "admin")
@@ -37,7 +38,8 @@ class EngineView:
         self.store.audit.append("engine_resumed", {"by": by}, 2.0)
 
 
-def serve(store: Store, tokens: TokenBook) -> Server:
+def serve(store: Store, tokens: TokenBook, alerts: AlertInbox | None = None) -> Server:
     registry = CollectorRegistry()
     Counter("selfheal_cycles_total", "cycles", registry=registry).inc(3)
-    return Server(create_app(EngineView(store), store, registry, tokens=tokens)).start()
+    app = create_app(EngineView(store), store, registry, tokens=tokens, alerts=alerts)
+    return Server(app).start()

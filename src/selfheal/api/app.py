@@ -5,7 +5,8 @@ dashboard and the CLI's humans use it. It reads and writes the state store and
 asks the running engine for its live status and metrics; it never acts on the
 platform itself. Who may call what is ``selfheal.api.auth``'s answer: reads need
 any valid token once tokens are configured, pause/resume an operator's, approve
-and deny an approver's (admin: all); ``/metrics`` and ``/healthz`` are open to
+and deny an approver's, Alertmanager's webhook notifications (``POST /alertmanager``)
+an operator's (admin: all); ``/metrics`` and ``/healthz`` are open to
 Prometheus and Kubernetes probes. The token's name is the actor the audit trail
 records. Errors are JSON ``{"error": "..."}`` with a 4xx status, as the OpenAPI
 schema says (``selfheal.api.schema``).
@@ -13,10 +14,12 @@ schema says (``selfheal.api.schema``).
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
@@ -26,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfheal.api.auth import AuthError, Permission, Principal, TokenBook
 from selfheal.api.schema import MAX_INT64, document_errors, errors
+from selfheal.monitoring.alertmanager import AlertInbox, AlertPayloadError
 from selfheal.store.db import ConflictError, NotFoundError
 from selfheal.store.json_codec import to_jsonable
 from selfheal.store.state import Store
@@ -60,6 +64,12 @@ class Who(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: str | None = _BY
+
+
+_NOTIFICATION = (
+    "Alertmanager's webhook body (webhook_config, version 4): {status, alerts: [{status, "
+    "labels, annotations, fingerprint}], ...}."
+)
 
 
 class ApiError(Exception):
@@ -98,9 +108,12 @@ def create_app(
     store: Store,
     registry: CollectorRegistry,
     tokens: TokenBook | None = None,
+    alerts: AlertInbox | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The API over ``engine`` and ``store``; ``tokens`` say who may call what (none
-    configured: a read-only API)."""
+    configured: a read-only API); ``alerts``: the inbox that Alertmanager's webhook
+    notifications (``POST /alertmanager``) go to, stamped with ``clock``."""
     book = tokens if tokens is not None else TokenBook()
     app = FastAPI(title="selfheal", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.state.tokens = book
@@ -222,6 +235,21 @@ def create_app(
         assert caller is not None
         engine.resume(by=caller.name)
         return {"paused": False}
+
+    @app.post("/alertmanager", responses=errors(400, 401, 403, 404))
+    def alertmanager(
+        caller: Controller, payload: Annotated[Any, Body(description=_NOTIFICATION)]
+    ) -> dict[str, Any]:
+        """Alertmanager's webhook receiver: firing alerts become ``alert_firing`` series
+        (anomalies), resolved ones end them; a re-sent alert is folded by fingerprint.
+        Returns what the notification changed."""
+        if alerts is None:
+            raise ApiError(404, "the Alertmanager receiver is off (alertmanager.enabled: false)")
+        try:
+            received = alerts.receive(payload, clock())
+        except AlertPayloadError as exc:
+            raise ApiError(400, str(exc)) from None
+        return {**dataclasses.asdict(received), "active": alerts.firing}
 
     @app.get("/audit", responses=errors(400, 401))
     def audit(

@@ -45,7 +45,16 @@ def serve(runtime: Any, host: str, port: int, tokens: Any = None) -> Any:
     if exposed:
         raise ConfigError(f"api.host: {exposed}")
     registry = runtime.engine.metrics.registry
-    app = mount(create_app(runtime.engine, runtime.store, registry, tokens=book))
+    app = mount(
+        create_app(
+            runtime.engine,
+            runtime.store,
+            registry,
+            tokens=book,
+            alerts=runtime.alerts,
+            clock=runtime.engine.clock.now,
+        )
+    )
     return Server(app, host, port).start()
 
 
