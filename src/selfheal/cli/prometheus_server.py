@@ -54,10 +54,10 @@ class _Server:
 
     what = "server"
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, port: int | None = None) -> None:
         self.binary = binary
         self.directory = directory
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -115,8 +115,10 @@ class PrometheusServer(_Server):
         config: dict[str, Any],
         rules: dict[str, Any] | None = None,
         binary: str | None = None,
+        port: int | None = None,
     ) -> None:
-        super().__init__(binary or find_binary(PROMETHEUS_BINARIES, "Prometheus"), directory)
+        binary = binary or find_binary(PROMETHEUS_BINARIES, "Prometheus")
+        super().__init__(binary, directory, port)
         self.config = dict(config)
         self.rules = rules
 
