@@ -103,6 +103,14 @@ def _store(db: str) -> Any:
     default=None,
     help="Play no fault: run this long and count the loop's actions (all false).",
 )
+@click.option(
+    "--metrics-source",
+    type=click.Choice(["embedded", "prometheus"]),
+    default="embedded",
+    show_default=True,
+    help="Where the loop reads its indicators: its own scraper, or a real Prometheus server "
+    "(the prometheus binary on PATH) that scrapes the shop.",
+)
 def demo(
     scenario_file: str | None,
     json_summary: str | None,
@@ -110,6 +118,7 @@ def demo(
     traces: bool,
     topology: str | None,
     soak_seconds: float | None,
+    metrics_source: str,
 ) -> None:
     """Start the shop and its load, run the loop, play faults, show the outcome."""
     from rich.console import Console
@@ -129,20 +138,28 @@ def demo(
             scenario = DEFAULT_SCENARIO
         else:
             scenario = generated_scenario(topo)
+        if metrics_source == "prometheus":
+            from selfheal.cli.prometheus_server import PROMETHEUS_BINARIES, find_binary
+
+            find_binary(PROMETHEUS_BINARIES, "--metrics-source prometheus needs Prometheus")
     except (SelfHealError, TestbedError) as exc:
         _fail(str(exc))
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    summary = run_demo(
-        scenario,
-        console,
-        json_summary,
-        api_port,
-        traces=traces,
-        topology=topo,
-        soak_seconds=soak_seconds,
-    )
+    try:
+        summary = run_demo(
+            scenario,
+            console,
+            json_summary,
+            api_port,
+            traces=traces,
+            topology=topo,
+            soak_seconds=soak_seconds,
+            metrics_source=metrics_source,
+        )
+    except SelfHealError as exc:  # e.g. Prometheus did not start
+        _fail(str(exc))
     if not summary["scenarios"] and soak_seconds is None:
         raise SystemExit(1)
 

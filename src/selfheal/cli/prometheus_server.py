@@ -44,7 +44,7 @@ def find_binary(names: tuple[str, ...], what: str) -> str:
         if found:
             return found
     raise ServerMissing(
-        f"{what} is needed but no {' or '.join(repr(n) for n in names)} binary is on PATH "
+        f"{what}: no {' or '.join(repr(n) for n in names)} binary on PATH "
         f"(install it, e.g. apt-get install {names[-1]})"
     )
 
