@@ -119,7 +119,7 @@ def run_demo(
     ``metrics_source="prometheus"`` a real Prometheus server scrapes the shop (HTTP
     service discovery of the platform's targets, every second) and the loop reads the
     indicators only through its query API (``ServerMissing`` without the binary)."""
-    from selfheal.cli.prometheus_server import PrometheusServer, shop_scrape_config
+    from selfheal.cli.prometheus_server import PrometheusServer, discovery_scrape_config
     from selfheal.loop.wiring import build
     from selfheal.testbed.load import LoadGenerator, LoadPlan
     from selfheal.testbed.shop import Shop
@@ -137,7 +137,7 @@ def run_demo(
         prometheus = PrometheusServer(Path(run_dir) / "prometheus", {})  # the binary, first
     shop = Shop.start(run_dir, otlp_endpoint=endpoint, topology=topology)
     if prometheus is not None:
-        prometheus.config = shop_scrape_config(shop.control_url + "/platform/targets", 1.0)
+        prometheus.config = discovery_scrape_config(shop.control_url + "/platform/targets", 1.0)
         try:
             prometheus.start()
         except Exception:

@@ -159,7 +159,7 @@ class AlertmanagerServer(_Server):
         ]
 
 
-def shop_scrape_config(discovery_url: str, interval_seconds: float) -> dict[str, Any]:
+def discovery_scrape_config(discovery_url: str, interval_seconds: float) -> dict[str, Any]:
     """A Prometheus configuration scraping the targets an HTTP service discovery lists
     (the local platform's ``/platform/targets``), every ``interval_seconds``."""
     interval = f"{round(interval_seconds * 1000)}ms"
