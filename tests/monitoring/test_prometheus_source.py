@@ -199,3 +199,20 @@ def _wait_for(predicate: object, timeout: float) -> None:
             return
         time.sleep(0.3)
     raise AssertionError("timed out")
+
+
+def test_a_slow_server_costs_the_cycle_about_one_timeout() -> None:
+    with serve({"/api/v1/query": Route(delay_seconds=2.0, body=b"{}")}) as served:
+        source = PrometheusSource(
+            served.base_url, IndicatorSet(window_seconds=4.0), timeout_seconds=0.3
+        )
+        began = time.monotonic()
+        try:
+            with pytest.raises(PrometheusUnavailable, match=r"no answer within 0\.3 s"):
+                source.evaluate(time.time())
+        finally:
+            source.close()
+        took = time.monotonic() - began
+    # 16 queries, 4 at a time: not 4 rounds of timeouts, the rest are dropped
+    assert took < 0.9
+    assert sum(served.hits.values()) <= 8

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import httpx
@@ -73,7 +73,6 @@ class PrometheusSource:
         self._client = httpx.Client(timeout=timeout_seconds, headers=headers, transport=transport)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="promql")
         self._queries = [*indicators.expressions().items()]
-        self.queries_total = 0
 
     def evaluate(self, at: float) -> tuple[list[Sample], nx.DiGraph]:
         """Every indicator's samples at ``at`` and the call graph, as
@@ -81,10 +80,15 @@ class PrometheusSource:
         server could not answer one of the queries."""
         exprs = [expr for _, expr in self._queries] + [GRAPH_SERVICES, GRAPH_EDGES]
         futures = [self._pool.submit(self._attempt, expr, at) for expr in exprs]
-        answers = [f.result() for f in futures]  # every query finishes or times out
-        unavailable = [a for a in answers if isinstance(a, PrometheusUnavailable)]
-        if unavailable:
-            raise unavailable[0]
+        for future in as_completed(futures):
+            failed = future.result()
+            if isinstance(failed, PrometheusUnavailable):
+                # the first failure decides the cycle: queries not yet sent are dropped, so a
+                # slow server costs about one timeout, not one per round of the pool
+                for other in futures:
+                    other.cancel()
+                raise failed
+        answers = [f.result() for f in futures]
         out: list[Sample] = []
         for (name, _), answer in zip(self._queries, answers, strict=False):
             if isinstance(answer, QueryRejected):
@@ -106,7 +110,6 @@ class PrometheusSource:
 
     def query(self, expr: str, at: float) -> list[Element]:
         """The instant vector of ``expr`` at ``at`` as (labels, value) pairs."""
-        self.queries_total += 1
         try:
             response = self._client.post(
                 f"{self.url}/api/v1/query", data={"query": expr, "time": f"{at:.3f}"}
