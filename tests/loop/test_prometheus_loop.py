@@ -21,6 +21,7 @@ from selfheal.cli.loop import serve
 from selfheal.cli.prometheus_server import AlertmanagerServer, PrometheusServer
 from selfheal.core import indicators as ind
 from selfheal.core.config import parse_config
+from selfheal.loop.collector import PrometheusCollector
 from selfheal.loop.wiring import build
 from webhook_receiver import WebhookReceiver
 
@@ -78,9 +79,16 @@ def test_a_prometheus_that_stops_answering_keeps_the_last_view(
     runtime = build(parse_config(_config(tmp_path, prometheus.url, receiver.url), "test"))
     engine = runtime.engine
     try:
-        wait_for_history(prometheus.url, seconds=3.0)
+        wait_for_history(prometheus.url, seconds=7.0)
+        began = time.time()
         engine.step()
         seen = engine.status()
+        collector = engine.collector
+        assert isinstance(collector, PrometheusCollector)
+        assert collector.backfilled > 0  # the recent past, read through query_range
+        [rate] = collector.history.select(ind.REQUEST_RATE, service="svc-a")
+        first = collector.history.first_timestamp(rate)
+        assert first is not None and first < began - 1.5
         assert seen["metrics_source"]["ok"] is True
         assert seen["metrics_source"]["url"] == prometheus.url
         assert seen["series"] > 10  # the fleet's indicators, read through Prometheus
@@ -210,7 +218,8 @@ def test_an_alert_only_alertmanager_reports_is_healed_once(
 
         def fix_when_asked() -> None:  # the platform's side: the action heals the worker
             while not fixed.is_set():
-                if receiver.received:
+                # healed once asked, and once both managers have re-sent the alert
+                if receiver.received and alerts.received_total >= 4:
                     fleet.instances[2].stuck = 0.0
                     fixed.set()
                 time.sleep(0.1)

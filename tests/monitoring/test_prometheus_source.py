@@ -100,6 +100,24 @@ def test_prometheus_gives_the_embedded_evaluators_indicators(
 
 
 @pytest.mark.slow
+def test_the_recent_past_comes_through_query_range(prometheus: PrometheusServer) -> None:
+    wait_for_history(prometheus.url)
+    source = PrometheusSource(prometheus.url, IndicatorSet(window_seconds=4.0), timeout_seconds=5)
+    end = time.time() - 1.0
+    try:
+        past = source.evaluate_range(end - 3.0, end, 1.0)
+    finally:
+        source.close()
+    assert [s.timestamp for s in past] == sorted(s.timestamp for s in past)  # oldest first
+    rate = SeriesKey.of(ind.REQUEST_RATE, {"service": "svc-a"})
+    points = [(s.timestamp, s.value) for s in past if s.series == rate]
+    assert [round(t - points[0][0], 3) for t, _ in points] == [0.0, 1.0, 2.0, 3.0]
+    assert all(math.isclose(v, 40.0, rel_tol=0.05) for _, v in points)
+    slow = SeriesKey.of(ind.LATENCY_VS_PEERS, {"service": "svc-a", "instance": "a-1"})
+    assert len([s for s in past if s.series == slow]) == 4
+
+
+@pytest.mark.slow
 def test_an_expression_prometheus_refuses_silences_only_its_indicator(
     prometheus: PrometheusServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -35,6 +35,15 @@ class PrometheusSourceConfig(_Section):
         "unreachable (the loop keeps its last view). Default 2 s.",
     )
 
+    backfill_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="On the first cycle Prometheus answers, read this many seconds of every "
+        "indicator through /api/v1/query_range into the history the root-cause ranker reads "
+        "(a restarted loop ranks causes with the recent past). Default 300 s; 0: off.",
+    )
+
     @field_validator("url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:

@@ -9,7 +9,8 @@ timer) keeps every indicator sample aligned with the cycle that judges it.
 
 ``PrometheusCollector`` (``metrics.source: prometheus``): each cycle, the same table
 evaluated by a Prometheus server (``monitoring.prometheus_source``); no scraping of
-its own. When the server cannot answer (unreachable, slower than its timeout, an
+its own. On its first answered cycle it also reads the last ``backfill_seconds`` of
+every indicator (``/api/v1/query_range``) into the ranker's history. When the server cannot answer (unreachable, slower than its timeout, an
 answer that is not its JSON) the collector raises ``SourceUnavailable``: the engine
 skips the cycle and holds its last view (incidents, the call graph, what the
 detectors learned) rather than judge on half a view or none, which would read as
@@ -167,6 +168,8 @@ class PrometheusCollector(_Collector):
         log_window: LogWindow | None = None,
         traces: ServiceGraph | None = None,
         alerts: AlertInbox | None = None,
+        backfill_seconds: float = 0.0,
+        step_seconds: float = 1.0,
     ) -> None:
         super().__init__(
             history,
@@ -178,6 +181,9 @@ class PrometheusCollector(_Collector):
             SourceHealth("prometheus", url=source.url),
         )
         self.source = source
+        self.backfill_seconds = backfill_seconds
+        self.step_seconds = step_seconds
+        self.backfilled = 0  # indicator samples of the past read into the history
 
     def collect(self, now: float) -> Observation:
         at = self.clock.now()
@@ -186,8 +192,24 @@ class PrometheusCollector(_Collector):
         except PrometheusUnavailable as exc:
             self._health.failed(str(exc), at)
             raise SourceUnavailable(f"metrics source prometheus: {exc}") from None
+        if self._health.last_success_at is None and self.backfill_seconds > 0:
+            self._backfill(at)
         self._health.succeeded(at)
         return self._observe(at, samples, graph)
+
+    def _backfill(self, at: float) -> None:
+        """The recent past of every indicator into the history, once, before the first
+        cycle's samples (the ranker then compares an incident with what came before it,
+        also right after a restart). Detection is not fed: it learns from live cycles."""
+        step = self.step_seconds
+        start = at - self.backfill_seconds
+        try:
+            past = self.source.evaluate_range(start, at - step, step)
+        except PrometheusUnavailable as exc:
+            log.warning("metrics source prometheus: no history read at start: %s", exc)
+            return
+        self.backfilled = self.history.append_many(past)
+        log.info("read %d indicator samples of the last %g s", self.backfilled, at - start)
 
     def close(self) -> None:
         self.source.close()

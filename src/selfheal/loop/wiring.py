@@ -156,7 +156,15 @@ def _build(
     collector: ScrapeCollector | PrometheusCollector
     if isinstance(source, PrometheusSource):
         collector = PrometheusCollector(
-            source, history, clock, tailer, log_window, trace_graph, alerts
+            source,
+            history,
+            clock,
+            tailer,
+            log_window,
+            trace_graph,
+            alerts,
+            backfill_seconds=config.metrics.prometheus.backfill_seconds,
+            step_seconds=scrape.interval_seconds,
         )
     else:
         collector = ScrapeCollector(

@@ -19,6 +19,9 @@ Two kinds of failure are told apart:
   its JSON): :class:`PrometheusUnavailable` for the whole cycle, since half a view
   would look like recoveries. The collector keeps its last view then.
 
+:meth:`PrometheusSource.evaluate_range` reads the same table over a past span through
+``/api/v1/query_range`` (the recent history a restarted loop ranks causes with).
+
 Queries go out on a few threads at once (``max_workers``) over one ``httpx.Client``
 with the configured timeout and bearer token, as form-encoded POSTs (the indicator
 expressions are long for a URL).
@@ -27,15 +30,15 @@ expressions are long for a URL).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import networkx as nx
 
 from selfheal.core.errors import SelfHealError
-from selfheal.core.types import Sample
+from selfheal.core.types import Sample, SeriesKey
 from selfheal.monitoring.indicator_table import GRAPH_EDGES, GRAPH_SERVICES
 from selfheal.monitoring.indicators import IndicatorSet, call_graph
 
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PrometheusSource", "PrometheusUnavailable", "QueryRejected"]
 
 Element = tuple[dict[str, str], float]
+_T = TypeVar("_T")
 
 
 class PrometheusUnavailable(SelfHealError):
@@ -79,21 +83,12 @@ class PrometheusSource:
         :meth:`IndicatorSet.evaluate` gives them; ``PrometheusUnavailable`` when the
         server could not answer one of the queries."""
         exprs = [expr for _, expr in self._queries] + [GRAPH_SERVICES, GRAPH_EDGES]
-        futures = [self._pool.submit(self._attempt, expr, at) for expr in exprs]
-        for future in as_completed(futures):
-            failed = future.result()
-            if isinstance(failed, PrometheusUnavailable):
-                # the first failure decides the cycle: queries not yet sent are dropped, so a
-                # slow server costs about one timeout, not one per round of the pool
-                for other in futures:
-                    other.cancel()
-                raise failed
-        answers = [f.result() for f in futures]
+        answers = self._all(self.query, [(expr, at) for expr in exprs])
         out: list[Sample] = []
         for (name, _), answer in zip(self._queries, answers, strict=False):
             if isinstance(answer, QueryRejected):
                 self.indicators.report(name, str(answer))
-            elif isinstance(answer, list):
+            else:
                 out.extend(self.indicators.samples(name, answer, at))
         label_sets: list[list[dict[str, str]]] = []
         for what, answer in (("graph services", answers[-2]), ("graph edges", answers[-1])):
@@ -102,18 +97,64 @@ class PrometheusSource:
             label_sets.append([labels for labels, _ in answer] if isinstance(answer, list) else [])
         return out, call_graph(*label_sets)
 
-    def _attempt(self, expr: str, at: float) -> list[Element] | SelfHealError:
-        try:
-            return self.query(expr, at)
-        except (PrometheusUnavailable, QueryRejected) as exc:
-            return exc
+    def evaluate_range(self, start: float, end: float, step: float) -> list[Sample]:
+        """Every indicator's samples at each ``step`` from ``start`` to ``end``
+        (``/api/v1/query_range``), oldest first: the recent past, e.g. for the history a
+        restarted loop ranks causes with. ``PrometheusUnavailable`` as :meth:`evaluate`."""
+        calls = [(expr, start, end, step) for _, expr in self._queries]
+        answers = self._all(self.query_range, calls)
+        out: list[Sample] = []
+        for (name, _), answer in zip(self._queries, answers, strict=True):
+            if isinstance(answer, QueryRejected):
+                self.indicators.report(name, str(answer))
+                continue
+            for labels, points in answer:
+                if not labels.get("service"):
+                    continue
+                key = SeriesKey.of(name, labels)
+                out.extend(Sample(key, t, v) for t, v in points if v == v)
+        out.sort(key=lambda sample: sample.timestamp)
+        return out
+
+    def _all(
+        self, call: Callable[..., _T], calls: list[tuple[Any, ...]]
+    ) -> list[_T | QueryRejected]:
+        """``call(*args)`` for each of ``calls``, a few at once; the answers in order, a
+        refused expression as its ``QueryRejected``. The first ``PrometheusUnavailable``
+        decides: the calls not yet sent are dropped (a slow server costs about one
+        timeout, not one per round of the pool) and it is raised."""
+
+        def attempt(args: tuple[Any, ...]) -> _T | SelfHealError:
+            try:
+                return call(*args)
+            except (PrometheusUnavailable, QueryRejected) as exc:
+                return exc
+
+        futures = [self._pool.submit(attempt, args) for args in calls]
+        for future in as_completed(futures):
+            failed = future.result()
+            if isinstance(failed, PrometheusUnavailable):
+                for other in futures:
+                    other.cancel()
+                raise failed
+        return [f.result() for f in futures]  # type: ignore[misc]
 
     def query(self, expr: str, at: float) -> list[Element]:
         """The instant vector of ``expr`` at ``at`` as (labels, value) pairs."""
+        data = self._call("query", {"query": expr, "time": f"{at:.3f}"})
+        return _vector(data, self.url)
+
+    def query_range(
+        self, expr: str, start: float, end: float, step: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """The range result of ``expr`` as (labels, [(timestamp, value), ...]) pairs."""
+        form = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        return _matrix(self._call("query_range", form), self.url)
+
+    def _call(self, endpoint: str, form: dict[str, str]) -> Any:
+        """POST ``form`` to ``/api/v1/ENDPOINT``; its ``data``, or the error it deserves."""
         try:
-            response = self._client.post(
-                f"{self.url}/api/v1/query", data={"query": expr, "time": f"{at:.3f}"}
-            )
+            response = self._client.post(f"{self.url}/api/v1/{endpoint}", data=form)
         except httpx.TimeoutException:
             raise PrometheusUnavailable(
                 f"{self.url}: no answer within {self._client.timeout.read:g} s"
@@ -129,7 +170,7 @@ class PrometheusSource:
         if response.status_code != 200 or body.get("status") != "success":
             error = body.get("error") or response.reason_phrase
             raise PrometheusUnavailable(f"{self.url}: HTTP {response.status_code}: {error}")
-        return _vector(body.get("data"), self.url)
+        return body.get("data")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -146,6 +187,27 @@ def _json(response: httpx.Response, url: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise PrometheusUnavailable(f"{url}: not a Prometheus API answer (not an object)")
     return body
+
+
+def _matrix(data: Any, url: str) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    if not isinstance(data, Mapping) or data.get("resultType") != "matrix":
+        kind = data.get("resultType") if isinstance(data, Mapping) else type(data).__name__
+        raise QueryRejected(f"the expression yields {kind}, not a range vector")
+    result = data.get("result")
+    if not isinstance(result, list):
+        raise PrometheusUnavailable(f"{url}: not a Prometheus API answer (result)")
+    out = []
+    for element in result:
+        try:
+            metric = element["metric"]
+            labels = {str(k): str(v) for k, v in metric.items() if k != "__name__"}
+            points = [(float(t), float(v)) for t, v in element["values"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise PrometheusUnavailable(
+                f"{url}: not a Prometheus API answer (element {str(element)[:80]})"
+            ) from None
+        out.append((labels, points))
+    return out
 
 
 def _vector(data: Any, url: str) -> list[Element]:
