@@ -29,7 +29,6 @@ expressions are long for a URL).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -41,8 +40,6 @@ from selfheal.core.errors import SelfHealError
 from selfheal.core.types import Sample, SeriesKey
 from selfheal.monitoring.indicator_table import GRAPH_EDGES, GRAPH_SERVICES
 from selfheal.monitoring.indicators import IndicatorSet, call_graph
-
-log = logging.getLogger(__name__)
 
 __all__ = ["PrometheusSource", "PrometheusUnavailable", "QueryRejected"]
 
