@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from selfheal.api import Server, create_app
 from selfheal.api.auth import TokenBook
+from selfheal.monitoring.alertmanager import AlertInbox
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.state import Store
 
@@ -49,10 +50,13 @@ class EngineView:
 def serve(
     store: Store,
     tokens: TokenBook,
+    *,
     engine: EngineView | None = None,
     history: WindowStore | None = None,
+    alerts: AlertInbox | None = None,
 ) -> Server:
     registry = CollectorRegistry()
     Counter("selfheal_cycles_total", "cycles", registry=registry).inc(3)
     view = engine if engine is not None else EngineView(store)
-    return Server(create_app(view, store, registry, tokens=tokens, history=history)).start()
+    app = create_app(view, store, registry, tokens=tokens, history=history, alerts=alerts)
+    return Server(app).start()

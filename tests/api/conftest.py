@@ -10,6 +10,7 @@ import pytest
 
 from selfheal.api import Server
 from selfheal.api.auth import TokenBook
+from selfheal.monitoring.alertmanager import AlertInbox
 from selfheal.store.state import Store, open_store
 
 from .api_server import TOKENS, serve
@@ -23,8 +24,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def server(store: Store) -> Iterator[Server]:
-    s = serve(store, TokenBook(TOKENS))
+def alerts() -> AlertInbox:
+    return AlertInbox()
+
+
+@pytest.fixture
+def server(store: Store, alerts: AlertInbox) -> Iterator[Server]:
+    s = serve(store, TokenBook(TOKENS), alerts=alerts)
     yield s
     s.stop()
 

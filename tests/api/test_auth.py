@@ -31,7 +31,10 @@ CHANGES = [
     ("/resume", {"operator", "admin"}),
     ("/approvals/{rid}/approve", {"approver", "admin"}),
     ("/approvals/{rid}/deny", {"approver", "admin"}),
+    ("/alertmanager", {"operator", "admin"}),
 ]
+#: the body of each change: an Alertmanager notification for its receiver, else none
+NOTIFICATION = {"alerts": [{"status": "firing", "labels": {"service": "svc", "alertname": "A"}}]}
 
 
 @pytest.mark.parametrize("path", READS)
@@ -64,13 +67,15 @@ def test_each_change_is_accepted_only_from_its_roles(
         rid = store.approvals.request({"kind": "Failover"}, "inc-1", 0.8, expires_at=4e9)
         before = (store.audit.count(), store.control.paused)
         headers = {} if who is None else (bearer(who) if who in ROLES else {"Authorization": who})
-        answer = client.post(template.format(rid=rid), json={}, headers=headers)
+        body = NOTIFICATION if template == "/alertmanager" else {}
+        answer = client.post(template.format(rid=rid), json=body, headers=headers)
         assert answer.status_code == status, who
         assert (store.audit.count(), store.control.paused) == before, who
         assert store.approvals.get(rid).status == "pending", who  # type: ignore[union-attr]
     for role in sorted(allowed):
         rid = store.approvals.request({"kind": "Failover"}, "inc-1", 0.8, expires_at=4e9)
-        answer = client.post(template.format(rid=rid), json={}, headers=bearer(role))
+        body = NOTIFICATION if template == "/alertmanager" else {}
+        answer = client.post(template.format(rid=rid), json=body, headers=bearer(role))
         assert answer.status_code == 200, role
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 from selfheal.cli.demo import demo_config
+from selfheal.cli.main import cli
 from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import Action
 from selfheal.decision.playbook import Playbook
@@ -35,3 +39,26 @@ def test_each_demo_gets_a_fresh_admin_token(tmp_path: Path) -> None:
     assert first[0].token != second[0].token
     fixed = demo_config("http://127.0.0.1:1", str(tmp_path), api_token="t" * 20).api.tokens[0]
     assert fixed.token is not None and fixed.token.get_secret_value() == "t" * 20
+
+
+def test_with_prometheus_the_demo_reads_only_through_its_api(tmp_path: Path) -> None:
+    cfg = demo_config("http://127.0.0.1:1", str(tmp_path), prometheus_url="http://127.0.0.1:9090")
+    assert cfg.metrics.source == "prometheus"
+    assert cfg.metrics.prometheus.url == "http://127.0.0.1:9090"
+    assert cfg.scrape.discovery_url is None and cfg.scrape.targets == []  # scrapes nothing
+    assert cfg.scrape.interval_seconds == 1.0  # Prometheus's interval: the 4 s rate window
+    embedded = demo_config("http://127.0.0.1:1", str(tmp_path))
+    assert embedded.metrics.source == "embedded"
+    assert embedded.scrape.discovery_url == "http://127.0.0.1:1/platform/targets"
+
+
+def test_the_prometheus_demo_without_the_binary_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus here
+    result = CliRunner().invoke(cli, ["demo", "--metrics-source", "prometheus"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: --metrics-source prometheus needs Prometheus: no 'prometheus' binary on PATH "
+        "(install it, e.g. apt-get install prometheus)\n"
+    )

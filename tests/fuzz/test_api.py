@@ -24,6 +24,7 @@ from api.api_server import bearer, serve
 from selfheal.api import Server
 from selfheal.api.auth import TokenBook
 from selfheal.core.types import Incident, IncidentStatus
+from selfheal.monitoring.alertmanager import AlertInbox
 from selfheal.store.state import Store, open_store
 
 #: the checks every answer passes (schemathesis' own, by name)
@@ -45,7 +46,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Sto
     )
     for i in range(50):  # enough pending requests that deciding some leaves others
         store.approvals.request({"kind": "Failover"}, f"inc-{i}", 0.8, expires_at=4e9)
-    server = serve(store, TokenBook(API_TOKENS))
+    server = serve(store, TokenBook(API_TOKENS), alerts=AlertInbox())  # the webhook receiver too
     yield server, store
     server.stop()
     store.close()

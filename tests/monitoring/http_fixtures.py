@@ -22,6 +22,7 @@ class Route:
 class ServedRoutes:
     routes: dict[str, Route] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
+    auth: list[str] = field(default_factory=list)  # each request's Authorization header
     base_url: str = ""
     host_port: str = ""
 
@@ -31,7 +32,12 @@ def serve(routes: dict[str, Route]) -> Iterator[ServedRoutes]:
     served = ServedRoutes(routes=routes)
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.do_GET()
+
         def do_GET(self) -> None:
+            served.auth.append(self.headers.get("Authorization", ""))
             served.hits[self.path] = served.hits.get(self.path, 0) + 1
             route = served.routes.get(self.path)
             if route is None:

@@ -35,6 +35,7 @@ class EngineView:
             "last_cycle_at": 1.0,
             "last_error": "",
             "open_incidents": [],
+            "metrics_source": {"source": "prometheus", "ok": False, "since": 1.0},
         }
 
     def pause(self, by: str = "") -> None:
@@ -95,6 +96,8 @@ def test_dashboard_asks_for_a_token_and_acts_only_with_the_right_role(tmp_path: 
             page.wait_for_selector("#incidents tbody tr.s-resolved")
             assert "bank · ExternalDependency · 0.90" in page.inner_text("#incidents")
             assert "Failover(payment)" in page.inner_text("#approvals")
+            shown = page.inner_text("#cycles")
+            assert "metrics: prometheus unavailable since" in shown and "last view kept" in shown
             assert page.evaluate("sessionStorage.getItem('selfheal.token')") == TOKENS["vic"][1]
             page.click(f"button[data-approval='{rid}'][data-verdict='approve']")
             page.wait_for_function("document.querySelector('#error').innerText.includes('403')")

@@ -5,20 +5,23 @@ dashboard and the CLI's humans use it. It reads and writes the state store and
 asks the running engine for its live status and metrics; it never acts on the
 platform itself. Who may call what is ``selfheal.api.auth``'s answer: reads need
 any valid token once tokens are configured, pause/resume an operator's, approve
-and deny an approver's (admin: all); ``/metrics``, ``/healthz`` and ``/readyz`` are
-open to Prometheus and Kubernetes probes. An incident's page reads three views of
-it (``selfheal.api.incident_views``): its service graph, its symptom series from
-the loop's indicator history, and its timeline from the audit trail. The token's name is the actor the audit trail
+and deny an approver's, Alertmanager's webhook notifications (``POST /alertmanager``)
+an operator's (admin: all); ``/metrics``, ``/healthz`` and ``/readyz`` are open to
+Prometheus and Kubernetes probes. An incident's page reads three views of it
+(``selfheal.api.incident_views``): its service graph, its symptom series from the
+loop's indicator history, and its timeline from the audit trail. The token's name is the actor the audit trail
 records. Errors are JSON ``{"error": "..."}`` with a 4xx status, as the OpenAPI
 schema says (``selfheal.api.schema``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
@@ -29,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from selfheal.api import incident_views as views
 from selfheal.api.auth import AuthError, Permission, Principal, TokenBook
 from selfheal.api.schema import MAX_INT64, document_errors, errors
+from selfheal.monitoring.alertmanager import AlertInbox, AlertPayloadError
 from selfheal.monitoring.window_store import WindowStore
 from selfheal.store.db import ConflictError, NotFoundError
 from selfheal.store.incidents import IncidentRecord
@@ -75,6 +79,12 @@ class Who(BaseModel):
     by: str | None = _BY
 
 
+_NOTIFICATION = (
+    "Alertmanager's webhook body (webhook_config, version 4): {status, alerts: [{status, "
+    "labels, annotations, fingerprint}], ...}."
+)
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -113,10 +123,14 @@ def create_app(
     registry: CollectorRegistry,
     tokens: TokenBook | None = None,
     history: WindowStore | None = None,
+    alerts: AlertInbox | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The API over ``engine`` and ``store``; ``tokens`` say who may call what (none
     configured: a read-only API); ``history`` is the loop's indicator history, which an
-    incident's series are read from (none: the series are empty)."""
+    incident's series are read from (none: the series are empty); ``alerts``: the inbox
+    that Alertmanager's webhook notifications (``POST /alertmanager``) go to, stamped
+    with ``clock``."""
     book = tokens if tokens is not None else TokenBook()
     app = FastAPI(title="selfheal", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.state.tokens = book
@@ -277,6 +291,21 @@ def create_app(
         assert caller is not None
         engine.resume(by=caller.name)
         return {"paused": False}
+
+    @app.post("/alertmanager", responses=errors(400, 401, 403, 404))
+    def alertmanager(
+        caller: Controller, payload: Annotated[Any, Body(description=_NOTIFICATION)]
+    ) -> dict[str, Any]:
+        """Alertmanager's webhook receiver: firing alerts become ``alert_firing`` series
+        (anomalies), resolved ones end them; a re-sent alert is folded by fingerprint.
+        Returns what the notification changed."""
+        if alerts is None:
+            raise ApiError(404, "the Alertmanager receiver is off (alertmanager.enabled: false)")
+        try:
+            received = alerts.receive(payload, clock())
+        except AlertPayloadError as exc:
+            raise ApiError(400, str(exc)) from None
+        return {**dataclasses.asdict(received), "active": alerts.firing}
 
     @app.get("/audit", responses=errors(400, 401))
     def audit(

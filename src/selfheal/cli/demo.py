@@ -52,16 +52,21 @@ def demo_config(
     api_port: int = 0,
     otlp_port: int | None = None,
     api_token: str | None = None,
+    prometheus_url: str | None = None,
 ) -> Config:
     """The demo's settings. ``api_token``: the dashboard's admin token (default: a fresh
-    random one, printed with the dashboard's URL)."""
+    random one, printed with the dashboard's URL). ``prometheus_url``: read the indicators
+    through this Prometheus (which scrapes the shop every second) instead of scraping."""
+    scrape: dict[str, Any] = {"interval_seconds": 1.0, "timeout_seconds": 0.8}
+    metrics: dict[str, Any] = {"source": "embedded"}
+    if prometheus_url:
+        metrics = {"source": "prometheus", "prometheus": {"url": prometheus_url}}
+    else:
+        scrape["discovery_url"] = control_url + "/platform/targets"
     return parse_config(
         {
-            "scrape": {
-                "discovery_url": control_url + "/platform/targets",
-                "interval_seconds": 1.0,
-                "timeout_seconds": 0.8,
-            },
+            "scrape": scrape,
+            "metrics": metrics,
             "loop": {"cycle_seconds": 1.0, "max_concurrent_actions": 2},
             # Faults come every 18 s on purpose: count a storm over 30 s, not 2 minutes.
             "guards": {
@@ -110,10 +115,15 @@ def run_demo(
     topology: Any = None,
     soak_seconds: float | None = None,
     record_rca: str | None = None,
+    metrics_source: str = "embedded",
 ) -> dict[str, Any]:
     """Play ``scenario`` (or, with ``soak_seconds``, no fault for that long) on the
     shop of ``topology`` (default: the shipped shop); returns the JSON summary.
-    ``record_rca``: a folder to record each fault into as an RCA case."""
+    ``record_rca``: a folder to record each fault into as an RCA case. With
+    ``metrics_source="prometheus"`` a real Prometheus server scrapes the shop (HTTP
+    service discovery of the platform's targets, every second) and the loop reads the
+    indicators only through its query API (``ServerMissing`` without the binary)."""
+    from selfheal.cli.prometheus_server import PrometheusServer, discovery_scrape_config
     from selfheal.cli.record_rca import RcaRecorder
     from selfheal.loop.wiring import build
     from selfheal.testbed.load import LoadGenerator, LoadPlan
@@ -127,7 +137,18 @@ def run_demo(
     console.print(f"[bold]selfheal demo[/] — starting the {topology.name} shop in {run_dir} …")
     otlp_port = free_port() if traces else None
     endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
+    prometheus = None
+    if metrics_source == "prometheus":
+        prometheus = PrometheusServer(Path(run_dir) / "prometheus", {})  # the binary, first
     shop = Shop.start(run_dir, otlp_endpoint=endpoint, topology=topology)
+    if prometheus is not None:
+        prometheus.config = discovery_scrape_config(shop.control_url + "/platform/targets", 1.0)
+        try:
+            prometheus.start()
+        except Exception:
+            shop.stop()
+            raise
+        console.print(f"[bold]Prometheus[/] {prometheus.url} scrapes the shop; the loop reads it")
     load = LoadGenerator(shop.entry_url, rate=8.0, seed=7, plan=LoadPlan.of(topology)).start()
     stop = threading.Event()
     t0 = time.time()
@@ -139,7 +160,13 @@ def run_demo(
     failed: list[FaultRecord] = []
     client = httpx.Client(timeout=10.0)
     try:
-        cfg = demo_config(shop.control_url, run_dir, api_port, otlp_port)
+        cfg = demo_config(
+            shop.control_url,
+            run_dir,
+            api_port,
+            otlp_port,
+            prometheus_url=prometheus.url if prometheus is not None else None,
+        )
         runtime = build(cfg, on_event=judge.on_event)
         if record_rca:
             recorder = RcaRecorder(Path(record_rca), topology.name, runtime)
@@ -239,6 +266,8 @@ def run_demo(
         load.stop()
         if runtime is not None:
             runtime.close()
+        if prometheus is not None:
+            prometheus.stop()
         shop.stop()
         judge.close()
     first = judge.records[0].injected_at if judge.records else None
@@ -253,6 +282,7 @@ def run_demo(
             {"fault": r.step.fault, "service": r.step.service, "error": r.error} for r in failed
         ],
         "topology": topology.name,
+        "metrics_source": metrics_source,
     }
     _table(console, judge.records)
     _targets(console, judge.records, judge.false_actions)

@@ -53,6 +53,8 @@ def serve(runtime: Any, host: str, port: int, tokens: Any = None) -> Any:
             registry,
             tokens=book,
             history=runtime.history,
+            alerts=runtime.alerts,
+            clock=runtime.engine.clock.now,
         )
     )
     return Server(app, host, port).start()
@@ -110,6 +112,14 @@ def _store(db: str) -> Any:
     help="Write each fault's telemetry and label here as an RCA dataset "
     "(docs/campaign-dataset.md); score it with `selfheal bench rca --dataset campaign`.",
 )
+@click.option(
+    "--metrics-source",
+    type=click.Choice(["embedded", "prometheus"]),
+    default="embedded",
+    show_default=True,
+    help="Where the loop reads its indicators: its own scraper, or a real Prometheus server "
+    "(the prometheus binary on PATH) that scrapes the shop.",
+)
 def demo(
     scenario_file: str | None,
     json_summary: str | None,
@@ -118,6 +128,7 @@ def demo(
     topology: str | None,
     soak_seconds: float | None,
     record_rca: str | None,
+    metrics_source: str,
 ) -> None:
     """Start the shop and its load, run the loop, play faults, show the outcome."""
     from rich.console import Console
@@ -139,21 +150,28 @@ def demo(
             scenario = DEFAULT_SCENARIO
         else:
             scenario = generated_scenario(topo)
+        if metrics_source == "prometheus":
+            from selfheal.cli.prometheus_server import PROMETHEUS_BINARIES, find_binary
+
+            find_binary(PROMETHEUS_BINARIES, "--metrics-source prometheus needs Prometheus")
     except (SelfHealError, TestbedError) as exc:
         _fail(str(exc))
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    summary = run_demo(
-        scenario,
-        console,
-        json_summary,
-        api_port,
-        traces=traces,
-        topology=topo,
-        soak_seconds=soak_seconds,
-        record_rca=record_rca,
-    )
+    try:
+        summary = run_demo(
+            scenario,
+            console,
+            json_summary,
+            api_port,
+            traces=traces,
+            topology=topo,
+            soak_seconds=soak_seconds,
+            metrics_source=metrics_source,
+        )
+    except SelfHealError as exc:  # e.g. Prometheus did not start
+        _fail(str(exc))
     if not summary["scenarios"] and soak_seconds is None:
         raise SystemExit(1)
 

@@ -7,8 +7,8 @@ are rejected and every error names the dotted key that is wrong, raised as
 ``ConfigError``. Each field documents its unit and why its default.
 
 This module parses text; ``load_config`` is the one function that reads a file.
-The ``guards``/``approval`` and ``api`` sections live in ``config_guards`` and
-``config_api`` and are importable from here too.
+The ``guards``/``approval``, ``api`` and ``metrics``/``alertmanager`` sections live in
+``config_guards``, ``config_api`` and ``config_sources`` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from selfheal.core.config_api import MIN_TOKEN_CHARS, ApiConfig, ApiTokenConfig, exposure_problem
 from selfheal.core.config_guards import ApprovalConfig, GuardsConfig, MaintenanceWindow
 from selfheal.core.config_section import _refuse_twice, _Section
+from selfheal.core.config_sources import AlertmanagerConfig, MetricsConfig, PrometheusSourceConfig
 from selfheal.core.errors import ConfigError
 from selfheal.core.yaml_input import load_yaml, validation_problems
 
@@ -28,10 +29,13 @@ __all__ = [
     "MIN_TOKEN_CHARS",
     "ApiConfig",
     "ApiTokenConfig",
+    "AlertmanagerConfig",
     "ApprovalConfig",
     "Config",
     "GuardsConfig",
     "MaintenanceWindow",
+    "MetricsConfig",
+    "PrometheusSourceConfig",
     "exposure_problem",
     "load_config",
     "parse_config",
@@ -381,6 +385,8 @@ class Config(_Section):
     """The root of the configuration: one section per concern."""
 
     scrape: ScrapeConfig = Field(default_factory=ScrapeConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     correlation: CorrelationConfig = Field(default_factory=CorrelationConfig)

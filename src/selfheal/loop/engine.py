@@ -51,6 +51,7 @@ from selfheal.loop.ports import (
     PlatformView,
     Ranker,
     Runner,
+    SourceUnavailable,
     Store,
 )
 from selfheal.loop.reconcile import reconcile
@@ -195,7 +196,8 @@ class Engine:
     # -- the cycle -----------------------------------------------------------------------------
 
     def step(self) -> CycleReport:
-        """One cycle. A failing stage is logged and counted; the loop goes on. A replica
+        """One cycle. A failing stage is logged and counted; the loop goes on (a metrics
+        source that gives no view skips the cycle: nothing is judged on it). A replica
         that does not lead only watches (collects and detects, so it is warm to take
         over); one that just took the lead first adopts what its predecessor left."""
         with self._lock:
@@ -203,6 +205,10 @@ class Engine:
             try:
                 leading = self._lead(began)
                 report = self._cycle(began) if leading else self._watch(began)
+            except SourceUnavailable as exc:  # logged by the collector, once per change
+                self._last_error = str(exc)
+                self.metrics.source_unavailable_total.inc()
+                report = CycleReport(began, 0, (), ())
             except Exception as exc:  # one bad cycle must not kill the loop
                 log.exception("engine cycle failed")
                 self._last_error = f"{type(exc).__name__}: {exc}"
@@ -311,6 +317,7 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         """A JSON-able picture of the engine for the API and the dashboard."""
+        health = getattr(self.collector, "health", None)
         with self._lock:
             return {
                 "cycles": self._cycles,
@@ -321,6 +328,7 @@ class Engine:
                 "dry_run": self.settings.dry_run,
                 "series": self.detection.series_count,
                 "last_error": self._last_error,
+                "metrics_source": health() if callable(health) else None,
                 "open_incidents": [
                     {**ser.incident(i), "remediation": self.remediation.describe(i.id)}
                     for i in self.book.open_incidents

@@ -29,6 +29,11 @@ class EngineMetrics:
             "Cycles in which a stage raised (the cycle is skipped, the loop goes on).",
             registry=self.registry,
         )
+        self.source_unavailable_total = Counter(
+            "selfheal_source_unavailable_total",
+            "Cycles skipped because the metrics source gave no view (the last view is kept).",
+            registry=self.registry,
+        )
         self.anomalies_total = Counter(
             "selfheal_anomalies_total",
             "Anomalies found, by source (rule, detector, signal).",

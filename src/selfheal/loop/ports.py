@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import networkx as nx
 
 from selfheal.analysis.correlation import CorrelationUpdate
+from selfheal.core.errors import SelfHealError
 from selfheal.core.platform import ChangeKind, PlanningContext
 from selfheal.core.types import (
     Action,
@@ -43,6 +44,7 @@ __all__ = [
     "Prepared",
     "Ranker",
     "Runner",
+    "SourceUnavailable",
     "Store",
     "Verdict",
 ]
@@ -63,8 +65,15 @@ class Observation:
     graph: nx.DiGraph = field(default_factory=nx.DiGraph)
 
 
+class SourceUnavailable(SelfHealError):
+    """The collector's metrics source gave no view this cycle (unreachable, slow, a bad
+    answer); the message says why. The engine skips the cycle and keeps its last view."""
+
+
 class Collector(Protocol):
-    """Monitoring: one cycle's indicators, upstream signals and call graph."""
+    """Monitoring: one cycle's indicators, upstream signals and call graph. Raises
+    ``SourceUnavailable`` when its source gives no view; may also offer ``health()``, a
+    JSON-able picture of its source for ``/status``."""
 
     def collect(self, now: float) -> Observation: ...
 

@@ -30,7 +30,7 @@ from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.runner import ActionRunner
 from selfheal.execution.webhook import WebhookExecutor
-from selfheal.loop.collector import ScrapeCollector
+from selfheal.loop.collector import PrometheusCollector, ScrapeCollector
 from selfheal.loop.engine import Engine
 from selfheal.loop.jobs import ThreadPool
 from selfheal.loop.leadership import Alone, LeaseLeadership
@@ -43,11 +43,13 @@ from selfheal.loop.stages import (
     RankerAdapter,
     StoreAdapter,
 )
+from selfheal.monitoring.alertmanager import AlertInbox
 from selfheal.monitoring.indicator_table import WINDOW_SCRAPES
 from selfheal.monitoring.indicators import IndicatorSet, window_seconds
 from selfheal.monitoring.log_tailer import HttpLogDiscovery, LogTailer
 from selfheal.monitoring.log_window import LogWindow
 from selfheal.monitoring.otlp import OtlpReceiver
+from selfheal.monitoring.prometheus_source import PrometheusSource
 from selfheal.monitoring.scraper import HttpServiceDiscovery, Scraper, ScrapeTarget
 from selfheal.monitoring.service_graph import ServiceGraph
 from selfheal.monitoring.span_window import SpanWindow
@@ -73,6 +75,7 @@ class Runtime:
     history: WindowStore | None = None
     log_window: LogWindow | None = None
     span_window: SpanWindow | None = None
+    alerts: AlertInbox | None = None  # Alertmanager's webhook receiver feeds it
 
     def close(self) -> None:
         self.engine.stop()
@@ -113,34 +116,19 @@ def _build(
     indicators = IndicatorSet.from_config(
         config.indicators, window_seconds=window_seconds(scrape.interval_seconds)
     )
-    discovery = []
-    if scrape.discovery_url:
-        discovery.append(
-            HttpServiceDiscovery(
-                scrape.discovery_url,
-                refresh_seconds=max(5.0, scrape.interval_seconds * 5),
-                interval_seconds=scrape.interval_seconds,
-                timeout_seconds=scrape.timeout_seconds,
-            )
-        )
-    targets = [
-        ScrapeTarget(
-            t if "://" in t else f"http://{t}/metrics",
-            interval_seconds=scrape.interval_seconds,
-            timeout_seconds=scrape.timeout_seconds,
-        )
-        for t in scrape.targets
-    ]
-    if not targets and not discovery:
-        raise ConfigError("scrape: give targets or discovery_url")
+    # then the metrics source: a source without targets stops the start here too
+    source: Scraper | PrometheusSource
+    if config.metrics.source == "prometheus":
+        source = prometheus_source(config, indicators)
+    else:
+        source = scraper_for(config, clock)
+    closers.append(source.close)
     executor, platform = platform_for(config, clock)
     closers.append(platform.close)
     close_executor = getattr(executor, "close", None)
     if callable(close_executor):
         closers.append(close_executor)
-    raw = WindowStore(max_points_per_series=RAW_POINTS_PER_SERIES, max_series=RAW_MAX_SERIES)
     history = WindowStore(max_points_per_series=600)
-    scraper = Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
     tailer = None
     if config.logs.globs or config.logs.discovery_url:
         tailer = LogTailer(
@@ -166,16 +154,35 @@ def _build(
             ) from None
         otlp_endpoint = receiver.endpoint
         closers.append(receiver.stop)
-    collector = ScrapeCollector(
-        scraper,
-        raw,
-        history,
-        clock,
-        indicators,
-        logs=tailer,
-        log_window=log_window,
-        traces=trace_graph,
-    )
+    alerts = None
+    if config.alertmanager.enabled:
+        am = config.alertmanager
+        alerts = AlertInbox(am.service_labels, am.instance_labels, am.resolved_hold_seconds)
+    collector: ScrapeCollector | PrometheusCollector
+    if isinstance(source, PrometheusSource):
+        collector = PrometheusCollector(
+            source,
+            history,
+            clock,
+            tailer,
+            log_window,
+            trace_graph,
+            alerts,
+            backfill_seconds=config.metrics.prometheus.backfill_seconds,
+            step_seconds=scrape.interval_seconds,
+        )
+    else:
+        collector = ScrapeCollector(
+            source,
+            source.store,
+            history,
+            clock,
+            indicators,
+            tailer,
+            log_window,
+            trace_graph,
+            alerts,
+        )
     closers.append(collector.close)
     store = open_store(config.store.url, clock)
     closers.append(store.close)
@@ -239,6 +246,54 @@ def _build(
         history=history,
         log_window=log_window if tailer is not None else None,
         span_window=span_window,
+        alerts=alerts,
+    )
+
+
+def scraper_for(config: Config, clock: Clock) -> Scraper:
+    """The embedded scraper of the ``scrape`` section, over a short raw window store;
+    ``ConfigError`` when it names neither targets nor a discovery URL."""
+    scrape = config.scrape
+    discovery = []
+    if scrape.discovery_url:
+        discovery.append(
+            HttpServiceDiscovery(
+                scrape.discovery_url,
+                refresh_seconds=max(5.0, scrape.interval_seconds * 5),
+                interval_seconds=scrape.interval_seconds,
+                timeout_seconds=scrape.timeout_seconds,
+            )
+        )
+    targets = [
+        ScrapeTarget(
+            t if "://" in t else f"http://{t}/metrics",
+            interval_seconds=scrape.interval_seconds,
+            timeout_seconds=scrape.timeout_seconds,
+        )
+        for t in scrape.targets
+    ]
+    if not targets and not discovery:
+        raise ConfigError("scrape: give targets or discovery_url (or metrics.source: prometheus)")
+    raw = WindowStore(max_points_per_series=RAW_POINTS_PER_SERIES, max_series=RAW_MAX_SERIES)
+    return Scraper(raw, targets=targets, discovery=discovery, clock=clock, max_workers=8)
+
+
+def prometheus_source(config: Config, indicators: IndicatorSet) -> PrometheusSource:
+    """The Prometheus server of ``metrics.prometheus``, evaluating ``indicators``;
+    ``ConfigError`` when its token variable is unset. Makes no network call."""
+    prom = config.metrics.prometheus
+    if not prom.url:
+        raise ConfigError("metrics.prometheus.url: required with metrics.source prometheus")
+    token = None
+    if prom.bearer_token_env:
+        token = os.environ.get(prom.bearer_token_env)
+        if not token:
+            raise ConfigError(
+                f"metrics.prometheus.bearer_token_env: environment variable "
+                f"{prom.bearer_token_env} is not set"
+            )
+    return PrometheusSource(
+        prom.url, indicators, bearer_token=token, timeout_seconds=prom.timeout_seconds
     )
 
 

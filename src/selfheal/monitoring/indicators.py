@@ -37,7 +37,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 import networkx as nx
@@ -62,7 +62,7 @@ from selfheal.monitoring.promql_eval import (
 )
 from selfheal.monitoring.window_store import WindowStore
 
-__all__ = ["IndicatorDef", "IndicatorSet", "duration", "window_seconds"]
+__all__ = ["IndicatorDef", "IndicatorSet", "call_graph", "duration", "window_seconds"]
 
 log = logging.getLogger(__name__)
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -200,41 +200,54 @@ class IndicatorSet:
             try:
                 vector = instant.eval(query)
             except EvaluationError as exc:
-                self._report(d.name, str(exc))
+                self.report(d.name, str(exc))
                 continue
-            found: dict[SeriesKey, float] = {}
-            for _, labels, value in vector:
-                if value != value or not labels.get("service"):
-                    continue
-                key = SeriesKey.of(d.name, labels)
-                if key in found:
-                    self._report(
-                        d.name, f"vector cannot contain metrics with the same labelset {key}"
-                    )
-                    found = {}
-                    break
-                found[key] = value
-            out.extend(Sample(k, at, found[k]) for k in sorted(found, key=_order))
-        return out, self._graph(instant)
+            out.extend(self.samples(d.name, ((labels, v) for _, labels, v in vector), at))
+        services = (labels for _, labels, _ in instant.eval(self._services))
+        edges = (labels for _, labels, _ in instant.eval(self._edges))
+        return out, call_graph(services, edges)
 
-    def _graph(self, instant: Instant) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        for _, labels, _ in instant.eval(self._services):
-            if labels.get("service"):
-                graph.add_node(labels["service"])
-        for _, labels, _ in instant.eval(self._edges):
-            caller, callee = labels.get("service"), labels.get("target")
-            if caller and callee:
-                graph.add_edge(caller, callee)
-        return graph
+    def samples(
+        self, name: str, elements: Iterable[tuple[Mapping[str, str], float]], at: float
+    ) -> list[Sample]:
+        """The samples of indicator ``name`` from its result's (labels, value) elements,
+        sorted by series: NaN values and elements without ``service`` left out, nothing
+        (reported) when two elements share a label set. Any evaluator's result (the
+        embedded one's, a Prometheus server's) becomes samples here."""
+        found: dict[SeriesKey, float] = {}
+        for labels, value in elements:
+            if value != value or not labels.get("service"):
+                continue
+            key = SeriesKey.of(name, labels)
+            if key in found:
+                self.report(name, f"vector cannot contain metrics with the same labelset {key}")
+                return []
+            found[key] = value
+        return [Sample(k, at, found[k]) for k in sorted(found, key=_order)]
 
-    def _report(self, name: str, message: str) -> None:
+    def report(self, name: str, message: str) -> None:
+        """Log ``message`` about indicator ``name`` once while it lasts."""
         text = f"indicator {name}: {message}"
         if text not in self._reported:
             if len(self._reported) > 1000:  # messages that name series: stay bounded
                 self._reported.clear()
             self._reported.add(text)
             log.warning("%s (nothing emitted for it while this lasts)", text)
+
+
+def call_graph(
+    services: Iterable[Mapping[str, str]], edges: Iterable[Mapping[str, str]]
+) -> nx.DiGraph:
+    """The call graph from the label sets of ``GRAPH_SERVICES`` and ``GRAPH_EDGES``."""
+    graph = nx.DiGraph()
+    for labels in services:
+        if labels.get("service"):
+            graph.add_node(labels["service"])
+    for labels in edges:
+        caller, callee = labels.get("service"), labels.get("target")
+        if caller and callee:
+            graph.add_edge(caller, callee)
+    return graph
 
 
 def _order(key: SeriesKey) -> tuple[tuple[str, str], ...]:

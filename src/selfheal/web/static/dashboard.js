@@ -115,8 +115,12 @@ async function refresh() {
     const state = document.getElementById("state");
     state.textContent = status.paused ? "paused" : (status.dry_run ? "watching (dry-run)" : "watching and acting");
     state.className = "pill" + (status.paused ? " paused" : "");
+    const source = status.metrics_source;
+    const metrics = !source ? "" : ` · metrics: ${source.source}` +
+      (source.ok ? "" : ` unavailable since ${when(source.since)} (last view kept)`);
     document.getElementById("cycles").textContent =
-      `cycles ${status.cycles} · series ${status.series} · last cycle ${when(status.last_cycle_at)}`;
+      `cycles ${status.cycles} · series ${status.series} · last cycle ${when(status.last_cycle_at)}` +
+      metrics;
     document.getElementById("error").textContent = actionError || status.last_error || "";
 
     fill("open", status.open_incidents.map((i) => row([
