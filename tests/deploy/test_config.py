@@ -32,7 +32,11 @@ def test_the_config_loads_and_drives_the_kubernetes_executor() -> None:
     assert cfg.executor.type == "kubernetes"
     assert cfg.executor.kubernetes.kubeconfig is None  # the in-cluster service account
     assert cfg.executor.kubernetes.namespace == kustomization()["namespace"]
-    assert cfg.scrape.targets  # the loop refuses to start with nothing to watch
+    # it watches through the cluster's Prometheus (no scraping of its own), and takes
+    # Alertmanager's notifications with a token of the role the receiver needs
+    assert cfg.metrics.source == "prometheus" and cfg.metrics.prometheus.url
+    assert cfg.alertmanager.enabled
+    assert [t.role for t in cfg.api.tokens if t.name == "alertmanager"] == ["operator"]
 
 
 def test_the_container_runs_the_loop_on_the_mounted_config() -> None:
