@@ -111,7 +111,9 @@ def _build(
     # the indicator table first: a bad configured expression stops the start before
     # anything is opened
     indicators = IndicatorSet.from_config(
-        config.indicators, window_seconds=window_seconds(scrape.interval_seconds)
+        config.indicators,
+        window_seconds=window_seconds(scrape.interval_seconds),
+        preset=config.indicators_preset,
     )
     discovery = []
     if scrape.discovery_url:
