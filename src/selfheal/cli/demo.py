@@ -52,11 +52,14 @@ def demo_config(
     api_port: int = 0,
     otlp_port: int | None = None,
     api_token: str | None = None,
+    indicators_preset: str = "native",
 ) -> Config:
     """The demo's settings. ``api_token``: the dashboard's admin token (default: a fresh
-    random one, printed with the dashboard's URL)."""
+    random one, printed with the dashboard's URL). ``indicators_preset``: the metric
+    convention the shop's instances emit (its topology's ``metrics``)."""
     return parse_config(
         {
+            "indicators_preset": indicators_preset,
             "scrape": {
                 "discovery_url": control_url + "/platform/targets",
                 "interval_seconds": 1.0,
@@ -124,7 +127,10 @@ def run_demo(
     if soak_seconds is not None:
         scenario = ()
     run_dir = tempfile.mkdtemp(prefix="selfheal-demo-")
-    console.print(f"[bold]selfheal demo[/] — starting the {topology.name} shop in {run_dir} …")
+    console.print(
+        f"[bold]selfheal demo[/] — starting the {topology.name} shop in {run_dir} "
+        f"({topology.metrics} metrics) …"
+    )
     otlp_port = free_port() if traces else None
     endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
     shop = Shop.start(run_dir, otlp_endpoint=endpoint, topology=topology)
@@ -139,7 +145,9 @@ def run_demo(
     failed: list[FaultRecord] = []
     client = httpx.Client(timeout=10.0)
     try:
-        cfg = demo_config(shop.control_url, run_dir, api_port, otlp_port)
+        cfg = demo_config(
+            shop.control_url, run_dir, api_port, otlp_port, indicators_preset=topology.metrics
+        )
         runtime = build(cfg, on_event=judge.on_event)
         if record_rca:
             recorder = RcaRecorder(Path(record_rca), topology.name, runtime)

@@ -286,7 +286,7 @@ def build_table(c: Convention) -> IndicatorTable:
     # The call graph: services are the targets' ``service`` labels, edges the callers'
     # call series, remembered for an hour after their last point (a dead instance's
     # edges stay while it is down).
-    services = f'group by (service) ({c.named("up", SERVICE)})'
+    services = f"group by (service) ({c.named('up', SERVICE)})"
     edges = f"group by (service, target) ({c.call_named(f'last_over_time({c.calls}[1h])', EDGE)})"
     return IndicatorTable(c.name, definitions, services, edges)
 
