@@ -35,3 +35,14 @@ def test_each_demo_gets_a_fresh_admin_token(tmp_path: Path) -> None:
     assert first[0].token != second[0].token
     fixed = demo_config("http://127.0.0.1:1", str(tmp_path), api_token="t" * 20).api.tokens[0]
     assert fixed.token is not None and fixed.token.get_secret_value() == "t" * 20
+
+
+def test_the_demo_reads_the_metric_convention_its_shop_emits(tmp_path: Path) -> None:
+    """The preset follows the topology's ``metrics``: the shipped shop-otel topology gets the
+    OpenTelemetry preset, the shop the native one."""
+    from selfheal.testbed.topology_file import find_topology
+
+    for name, preset in (("shop", "native"), ("shop-otel", "opentelemetry")):
+        metrics = find_topology(name).metrics
+        config = demo_config("http://127.0.0.1:1", str(tmp_path), indicators_preset=metrics)
+        assert config.indicators_preset == preset

@@ -110,7 +110,9 @@ def _evaluate(shop: Shop, seconds: float) -> tuple[list[Sample], list[tuple[str,
 
 
 def _value(samples: list[Sample], name: str, **labels: str) -> float:
-    found = [s.value for s in samples if s.series.name == name and dict(s.series.labels) == labels]
+    found = [
+        float(s.value) for s in samples if s.series.name == name and dict(s.series.labels) == labels
+    ]
     assert len(found) == 1, (name, labels, [str(s.series) for s in samples])
     return found[0]
 
