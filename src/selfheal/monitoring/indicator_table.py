@@ -7,6 +7,13 @@ entry of the same name) and evaluates it every cycle over the scraped series
 :mod:`selfheal.core.indicators`. Pure data; the expressions are standard PromQL,
 so the same table can be sent to a Prometheus server.
 
+The table is built from a metric :class:`Convention` (where served requests and calls
+are counted, what a failure is, how series name their service, instance and callee):
+:data:`NATIVE` here, the names of ``docs/local-platform-api.md``, gives
+:data:`DEFAULT_INDICATORS`; ``indicator_otel`` builds the OpenTelemetry preset from
+the same expressions. What follows describes the native convention; the other keeps
+the same semantics over its own names.
+
 ``$window`` stands for the range of every ``rate``/``increase``: it is replaced,
 when the set is built, by four scrape intervals (``window_seconds``; 4 s with the
 demo's 1 s scrapes, 20 s with the default 5 s): Grafana's ``$__rate_interval``, and
@@ -292,6 +299,17 @@ def build_table(c: Convention) -> IndicatorTable:
 
 
 NATIVE_TABLE = build_table(NATIVE)
+# The native table's pieces under the names they had before the presets.
+SERVED, SERVED_FAILED, SERVED_BUCKETS = (
+    NATIVE.served,
+    NATIVE.served_failed[0],
+    NATIVE.served_buckets,
+)
+CALLS, CALLS_FAILED = NATIVE.calls, NATIVE.calls_failed[0]
+CALL_BUCKETS, CALL_COUNT = NATIVE.call_buckets, NATIVE.call_count
+error_ratio = _Builder(NATIVE).error_ratio
+latency_p99 = _Builder(NATIVE).latency_p99
+upstream_latency_p99 = _Builder(NATIVE).upstream_latency_p99
 DEFAULT_INDICATORS: tuple[IndicatorDef, ...] = NATIVE_TABLE.definitions
 GRAPH_SERVICES = NATIVE_TABLE.graph_services
 GRAPH_EDGES = NATIVE_TABLE.graph_edges
