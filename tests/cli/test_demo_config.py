@@ -62,3 +62,14 @@ def test_the_prometheus_demo_without_the_binary_is_one_clear_line(
         "error: --metrics-source prometheus needs Prometheus: no 'prometheus' binary on PATH "
         "(install it, e.g. apt-get install prometheus)\n"
     )
+
+
+def test_the_demo_reads_the_metric_convention_its_shop_emits(tmp_path: Path) -> None:
+    """The preset follows the topology's ``metrics``: the shipped shop-otel topology gets the
+    OpenTelemetry preset, the shop the native one."""
+    from selfheal.testbed.topology_file import find_topology
+
+    for name, preset in (("shop", "native"), ("shop-otel", "opentelemetry")):
+        metrics = find_topology(name).metrics
+        config = demo_config("http://127.0.0.1:1", str(tmp_path), indicators_preset=metrics)
+        assert config.indicators_preset == preset

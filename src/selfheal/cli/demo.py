@@ -53,10 +53,13 @@ def demo_config(
     otlp_port: int | None = None,
     api_token: str | None = None,
     prometheus_url: str | None = None,
+    indicators_preset: str = "native",
 ) -> Config:
     """The demo's settings. ``api_token``: the dashboard's admin token (default: a fresh
     random one, printed with the dashboard's URL). ``prometheus_url``: read the indicators
-    through this Prometheus (which scrapes the shop every second) instead of scraping."""
+    through this Prometheus (which scrapes the shop every second) instead of scraping.
+    ``indicators_preset``: the metric convention the shop's instances emit (its
+    topology's ``metrics``)."""
     scrape: dict[str, Any] = {"interval_seconds": 1.0, "timeout_seconds": 0.8}
     metrics: dict[str, Any] = {"source": "embedded"}
     if prometheus_url:
@@ -65,6 +68,7 @@ def demo_config(
         scrape["discovery_url"] = control_url + "/platform/targets"
     return parse_config(
         {
+            "indicators_preset": indicators_preset,
             "scrape": scrape,
             "metrics": metrics,
             "loop": {"cycle_seconds": 1.0, "max_concurrent_actions": 2},
@@ -134,7 +138,10 @@ def run_demo(
     if soak_seconds is not None:
         scenario = ()
     run_dir = tempfile.mkdtemp(prefix="selfheal-demo-")
-    console.print(f"[bold]selfheal demo[/] — starting the {topology.name} shop in {run_dir} …")
+    console.print(
+        f"[bold]selfheal demo[/] — starting the {topology.name} shop in {run_dir} "
+        f"({topology.metrics} metrics) …"
+    )
     otlp_port = free_port() if traces else None
     endpoint = f"http://127.0.0.1:{otlp_port}/v1/traces" if otlp_port else None
     prometheus = None
@@ -166,6 +173,7 @@ def run_demo(
             api_port,
             otlp_port,
             prometheus_url=prometheus.url if prometheus is not None else None,
+            indicators_preset=topology.metrics,
         )
         runtime = build(cfg, on_event=judge.on_event)
         if record_rca:

@@ -411,6 +411,15 @@ class Config(_Section):
         description="Indicators added to the shipped table, or replacing its entry of the same "
         "name: {name, expr, help?}. Expressions are compiled at start. Default none.",
     )
+    indicators_preset: Literal["native", "opentelemetry"] = Field(
+        default="native",
+        description="The metric convention the shipped indicator table reads: 'native' (the "
+        "names of docs/local-platform-api.md: http_requests_total, upstream_requests_total, ...) "
+        "or 'opentelemetry' (the HTTP semantic conventions as exported to Prometheus: "
+        "http_server_request_duration_seconds, http_client_request_duration_seconds; "
+        "docs/indicators-opentelemetry.md). The indicators entries apply to either. "
+        "Default 'native'.",
+    )
 
     @field_validator("indicators")
     @classmethod

@@ -114,7 +114,9 @@ def _build(
     # the indicator table first: a bad configured expression stops the start before
     # anything is opened
     indicators = IndicatorSet.from_config(
-        config.indicators, window_seconds=window_seconds(scrape.interval_seconds)
+        config.indicators,
+        window_seconds=window_seconds(scrape.interval_seconds),
+        preset=config.indicators_preset,
     )
     # then the metrics source: a source without targets stops the start here too
     source: Scraper | PrometheusSource

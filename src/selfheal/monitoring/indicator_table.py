@@ -7,6 +7,13 @@ entry of the same name) and evaluates it every cycle over the scraped series
 :mod:`selfheal.core.indicators`. Pure data; the expressions are standard PromQL,
 so the same table can be sent to a Prometheus server.
 
+The table is built from a metric :class:`Convention` (where served requests and calls
+are counted, what a failure is, how series name their service, instance and callee):
+:data:`NATIVE` here, the names of ``docs/local-platform-api.md``, gives
+:data:`DEFAULT_INDICATORS`; ``indicator_otel`` builds the OpenTelemetry preset from
+the same expressions. What follows describes the native convention; the other keeps
+the same semantics over its own names.
+
 ``$window`` stands for the range of every ``rate``/``increase``: it is replaced,
 when the set is built, by four scrape intervals (``window_seconds``; 4 s with the
 demo's 1 s scrapes, 20 s with the default 5 s): Grafana's ``$__rate_interval``, and
@@ -36,6 +43,7 @@ What the expressions share:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from selfheal.core import indicators as ind
@@ -79,8 +87,39 @@ def _named(vector: str, by: str) -> str:
     return f'label_replace({vector}, "instance", "$1", "instance_id", "(.+)")'
 
 
-def _sum(by: str, vector: str) -> str:
-    return f"sum by ({by}) ({_named(vector, by)})"
+@dataclass(frozen=True, slots=True)
+class Convention:
+    """Where a metric convention keeps served requests and calls, and how its series
+    are named: the one thing a preset of the table changes.
+
+    ``served``/``calls`` are selectors of series that count requests / calls (a
+    counter, or a histogram's ``_count``); ``served_failed``/``calls_failed`` are
+    selectors whose union counts the failed ones; ``*_buckets`` the latency
+    histograms' ``_bucket`` series; ``call_count`` the calls counted per instance's
+    edge. ``named(vector, by)`` gives a vector the ``service`` (and, when ``by`` is
+    per instance, ``instance``) labels the loop groups by; ``call_named`` does the
+    same for call series and also sets ``target``, the callee's service."""
+
+    name: str
+    served: str
+    served_failed: tuple[str, ...]
+    served_buckets: str
+    calls: str
+    calls_failed: tuple[str, ...]
+    call_buckets: str
+    call_count: str
+    named: Callable[[str, str], str] = _named
+    call_named: Callable[[str, str], str] = _named
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorTable:
+    """A preset: every indicator's definition plus the call-graph queries."""
+
+    name: str
+    definitions: tuple[IndicatorDef, ...]
+    graph_services: str
+    graph_edges: str
 
 
 def _increase(selector: str) -> str:
@@ -100,39 +139,66 @@ def _either(*alternatives: str) -> str:
     return " or ".join(f"({a})" for a in alternatives)
 
 
-SERVED = f'http_requests_total{{route!~"{PROBES}"}}'
-SERVED_FAILED = f'http_requests_total{{route!~"{PROBES}",status=~"5.."}}'
-SERVED_BUCKETS = f'http_request_duration_seconds_bucket{{route!~"{PROBES}"}}'
-CALLS = 'upstream_requests_total{target!=""}'
-CALLS_FAILED = 'upstream_requests_total{target!="",status=~"5..|error"}'
-CALL_BUCKETS = 'upstream_request_duration_seconds_bucket{target!=""}'
-CALL_COUNT = 'upstream_request_duration_seconds_bucket{target!="",le="+Inf"}'
+def _union(vectors: list[str]) -> str:
+    """One vector, or the union of several (disjoint label sets)."""
+    return vectors[0] if len(vectors) == 1 else _either(*vectors)
 
 
-def _requests(by: str) -> str:
-    return _sum(by, _increase(SERVED))
+NATIVE = Convention(
+    name="native",
+    served=f'http_requests_total{{route!~"{PROBES}"}}',
+    served_failed=(f'http_requests_total{{route!~"{PROBES}",status=~"5.."}}',),
+    served_buckets=f'http_request_duration_seconds_bucket{{route!~"{PROBES}"}}',
+    calls='upstream_requests_total{target!=""}',
+    calls_failed=('upstream_requests_total{target!="",status=~"5..|error"}',),
+    call_buckets='upstream_request_duration_seconds_bucket{target!=""}',
+    call_count='upstream_request_duration_seconds_bucket{target!="",le="+Inf"}',
+)
 
 
-def error_ratio(by: str) -> str:
-    """Share of served requests answered 5xx."""
-    return _ratio(_sum(by, _increase(SERVED_FAILED)), _requests(by), MIN_REQUESTS)
+class _Builder:
+    """The table's expressions over one convention."""
 
+    def __init__(self, c: Convention) -> None:
+        self.c = c
 
-def latency_p99(by: str) -> str:
-    """p99 of served latency from the summed bucket rates (PromQL's ``histogram_quantile``)."""
-    buckets = f"sum by ({by}, le) ({_named(_rate(SERVED_BUCKETS), by)})"
-    return f"histogram_quantile(0.99, {buckets}) and ({_requests(by)} >= {MIN_REQUESTS})"
+    def sum(self, by: str, vector: str) -> str:
+        return f"sum by ({by}) ({self.c.named(vector, by)})"
 
+    def requests(self, by: str) -> str:
+        return self.sum(by, _increase(self.c.served))
 
-def _edge_calls(by: str) -> str:
-    return _sum(by, _increase(CALLS))
+    def error_ratio(self, by: str) -> str:
+        """Share of served requests answered 5xx."""
+        failed = _union([self.c.named(_increase(s), by) for s in self.c.served_failed])
+        return _ratio(f"sum by ({by}) ({failed})", self.requests(by), MIN_REQUESTS)
 
+    def latency_p99(self, by: str) -> str:
+        """p99 of served latency from the summed bucket rates (``histogram_quantile``)."""
+        buckets = f"sum by ({by}, le) ({self.c.named(_rate(self.c.served_buckets), by)})"
+        return f"histogram_quantile(0.99, {buckets}) and ({self.requests(by)} >= {MIN_REQUESTS})"
 
-def upstream_latency_p99(by: str) -> str:
-    """p99 of the calls of one edge; emitted while the edge (all instances) made enough calls."""
-    buckets = f"sum by ({by}, le) ({_named(_rate(CALL_BUCKETS), by)})"
-    enough = f"({_edge_calls(EDGE)} >= {MIN_EDGE_CALLS})"
-    return f"histogram_quantile(0.99, {buckets}) and on (service, target) {enough}"
+    def edge_calls(self, by: str) -> str:
+        return f"sum by ({by}) ({self.c.call_named(_increase(self.c.calls), by)})"
+
+    def upstream_error_ratio(self, by: str) -> str:
+        failed = _union([self.c.call_named(_increase(s), by) for s in self.c.calls_failed])
+        return _ratio(f"sum by ({by}) ({failed})", self.edge_calls(by), MIN_REQUESTS)
+
+    def upstream_latency_p99(self, by: str) -> str:
+        """p99 of the calls of one edge; emitted while the edge (all instances) made enough calls."""
+        buckets = f"sum by ({by}, le) ({self.c.call_named(_rate(self.c.call_buckets), by)})"
+        enough = f"({self.edge_calls(EDGE)} >= {MIN_EDGE_CALLS})"
+        return f"histogram_quantile(0.99, {buckets}) and on (service, target) {enough}"
+
+    def instance_edge_p99(self) -> str:
+        count = self.c.call_named(_increase(self.c.call_count), EDGE_INSTANCE)
+        enough = f"(sum by ({EDGE_INSTANCE}) ({count}) >= {MIN_INSTANCE_EDGE_CALLS})"
+        return f"{self.upstream_latency_p99(EDGE_INSTANCE)} and {enough}"
+
+    def success(self, total: str, failed: str) -> str:
+        failures, events = self.sum(SERVICE, _increase(failed)), self.sum(SERVICE, _increase(total))
+        return f"clamp_min(1 - {_ratio(failures, events, MIN_BUSINESS_EVENTS)}, 0)"
 
 
 def vs_peers(own: str, group: str, slow: float, floor: float) -> str:
@@ -155,85 +221,95 @@ def vs_peers(own: str, group: str, slow: float, floor: float) -> str:
     return _either(slow_ratio, fast)
 
 
-def _instance_edge_p99() -> str:
-    enough = f"({_sum(EDGE_INSTANCE, _increase(CALL_COUNT))} >= {MIN_INSTANCE_EDGE_CALLS})"
-    return f"{upstream_latency_p99(EDGE_INSTANCE)} and {enough}"
+def build_table(c: Convention) -> IndicatorTable:
+    """Every indicator of :mod:`selfheal.core.indicators` over convention ``c``."""
+    b = _Builder(c)
+    definitions = (
+        IndicatorDef(
+            ind.UP, f'max by ({INSTANCE}) ({c.named("up", INSTANCE)})', "0/1",
+            "per instance: 1 when its last scrape succeeded, else 0",
+        ),
+        IndicatorDef(
+            ind.CPU, b.sum(INSTANCE, _rate("process_cpu_seconds_total")), "cores",
+            "per instance: CPU seconds used per second",
+        ),
+        IndicatorDef(
+            ind.MEMORY, f'max by ({INSTANCE}) ({c.named("process_resident_memory_bytes", INSTANCE)})',
+            "bytes", "per instance: resident memory",
+        ),
+        IndicatorDef(
+            ind.SATURATION,
+            f"max by ({INSTANCE}) "
+            f'({c.named("pool_connections_in_use / (pool_connections_max > 0)", INSTANCE)})',
+            "0..1", "per instance: connections in use over the pool's size",
+        ),
+        IndicatorDef(
+            ind.REQUEST_RATE, b.sum(SERVICE, _rate(c.served)), "1/s",
+            "per service: served requests per second, probes left out",
+        ),
+        IndicatorDef(
+            ind.ERROR_RATIO, _either(b.error_ratio(SERVICE), b.error_ratio(INSTANCE)), "0..1",
+            f"per service and per instance: 5xx share of served requests (>= {MIN_REQUESTS})",
+        ),
+        IndicatorDef(
+            ind.LATENCY_P99, _either(b.latency_p99(SERVICE), b.latency_p99(INSTANCE)), "s",
+            f"per service and per instance: p99 of served latency (>= {MIN_REQUESTS} requests)",
+        ),
+        IndicatorDef(
+            ind.LATENCY_VS_PEERS,
+            vs_peers(b.latency_p99(INSTANCE), SERVICE, SLOW_SECONDS, PEER_FLOOR_SECONDS), "ratio",
+            "per instance: its p99 over its service's other instances' (1 while under "
+            f"{SLOW_SECONDS:g} s)",
+        ),
+        IndicatorDef(
+            ind.UPSTREAM_ERROR_RATIO, b.upstream_error_ratio(EDGE), "0..1",
+            f"per call edge (service → target): share of calls that failed (>= {MIN_REQUESTS})",
+        ),
+        IndicatorDef(
+            ind.UPSTREAM_LATENCY,
+            _either(b.upstream_latency_p99(EDGE), b.upstream_latency_p99(EDGE_INSTANCE)), "s",
+            f"per call edge and per instance's edge: p99 of call latency (>= {MIN_EDGE_CALLS} calls)",
+        ),
+        IndicatorDef(
+            ind.UPSTREAM_LATENCY_VS_PEERS,
+            vs_peers(b.instance_edge_p99(), EDGE, EDGE_SLOW_SECONDS, EDGE_PEER_FLOOR_SECONDS),
+            "ratio",
+            "per instance's call edge: its p99 over the same edge's from the other instances "
+            f"(1 while under {EDGE_SLOW_SECONDS:g} s)",
+        ),
+        IndicatorDef(
+            ind.POOL_TIMEOUTS, b.sum(SERVICE, _rate("pool_wait_timeouts_total")), "1/s",
+            "per service: pool waits that timed out, per second",
+        ),
+        IndicatorDef(
+            ind.ORDER_SUCCESS, b.success("orders_total", "orders_failed_total"), "0..1",
+            f"per service: share of orders that succeeded (>= {MIN_BUSINESS_EVENTS} orders)",
+        ),
+        IndicatorDef(
+            ind.PAYMENT_SUCCESS, b.success("payments_total", "payments_failed_total"), "0..1",
+            f"per service: share of payments that succeeded (>= {MIN_BUSINESS_EVENTS} payments)",
+        ),
+    )  # fmt: skip
+    # The call graph: services are the targets' ``service`` labels, edges the callers'
+    # call series, remembered for an hour after their last point (a dead instance's
+    # edges stay while it is down).
+    services = f"group by (service) ({c.named('up', SERVICE)})"
+    edges = f"group by (service, target) ({c.call_named(f'last_over_time({c.calls}[1h])', EDGE)})"
+    return IndicatorTable(c.name, definitions, services, edges)
 
 
-def _success(total: str, failed: str) -> str:
-    failures, events = _sum(SERVICE, _increase(failed)), _sum(SERVICE, _increase(total))
-    return f"clamp_min(1 - {_ratio(failures, events, MIN_BUSINESS_EVENTS)}, 0)"
-
-
-DEFAULT_INDICATORS: tuple[IndicatorDef, ...] = (
-    IndicatorDef(
-        ind.UP, f'max by ({INSTANCE}) ({_named("up", INSTANCE)})', "0/1",
-        "per instance: 1 when its last scrape succeeded, else 0",
-    ),
-    IndicatorDef(
-        ind.CPU, _sum(INSTANCE, _rate("process_cpu_seconds_total")), "cores",
-        "per instance: CPU seconds used per second",
-    ),
-    IndicatorDef(
-        ind.MEMORY, f'max by ({INSTANCE}) ({_named("process_resident_memory_bytes", INSTANCE)})',
-        "bytes", "per instance: resident memory",
-    ),
-    IndicatorDef(
-        ind.SATURATION,
-        f"max by ({INSTANCE}) "
-        f'({_named("pool_connections_in_use / (pool_connections_max > 0)", INSTANCE)})',
-        "0..1", "per instance: connections in use over the pool's size",
-    ),
-    IndicatorDef(
-        ind.REQUEST_RATE, _sum(SERVICE, _rate(SERVED)), "1/s",
-        "per service: served requests per second, probes left out",
-    ),
-    IndicatorDef(
-        ind.ERROR_RATIO, _either(error_ratio(SERVICE), error_ratio(INSTANCE)), "0..1",
-        f"per service and per instance: 5xx share of served requests (>= {MIN_REQUESTS})",
-    ),
-    IndicatorDef(
-        ind.LATENCY_P99, _either(latency_p99(SERVICE), latency_p99(INSTANCE)), "s",
-        f"per service and per instance: p99 of served latency (>= {MIN_REQUESTS} requests)",
-    ),
-    IndicatorDef(
-        ind.LATENCY_VS_PEERS,
-        vs_peers(latency_p99(INSTANCE), SERVICE, SLOW_SECONDS, PEER_FLOOR_SECONDS), "ratio",
-        "per instance: its p99 over its service's other instances' (1 while under "
-        f"{SLOW_SECONDS:g} s)",
-    ),
-    IndicatorDef(
-        ind.UPSTREAM_ERROR_RATIO,
-        _ratio(_sum(EDGE, _increase(CALLS_FAILED)), _edge_calls(EDGE), MIN_REQUESTS), "0..1",
-        f"per call edge (service → target): share of calls that failed (>= {MIN_REQUESTS})",
-    ),
-    IndicatorDef(
-        ind.UPSTREAM_LATENCY,
-        _either(upstream_latency_p99(EDGE), upstream_latency_p99(EDGE_INSTANCE)), "s",
-        f"per call edge and per instance's edge: p99 of call latency (>= {MIN_EDGE_CALLS} calls)",
-    ),
-    IndicatorDef(
-        ind.UPSTREAM_LATENCY_VS_PEERS,
-        vs_peers(_instance_edge_p99(), EDGE, EDGE_SLOW_SECONDS, EDGE_PEER_FLOOR_SECONDS), "ratio",
-        "per instance's call edge: its p99 over the same edge's from the other instances "
-        f"(1 while under {EDGE_SLOW_SECONDS:g} s)",
-    ),
-    IndicatorDef(
-        ind.POOL_TIMEOUTS, _sum(SERVICE, _rate("pool_wait_timeouts_total")), "1/s",
-        "per service: pool waits that timed out, per second",
-    ),
-    IndicatorDef(
-        ind.ORDER_SUCCESS, _success("orders_total", "orders_failed_total"), "0..1",
-        f"per service: share of orders that succeeded (>= {MIN_BUSINESS_EVENTS} orders)",
-    ),
-    IndicatorDef(
-        ind.PAYMENT_SUCCESS, _success("payments_total", "payments_failed_total"), "0..1",
-        f"per service: share of payments that succeeded (>= {MIN_BUSINESS_EVENTS} payments)",
-    ),
-)  # fmt: skip
-
-# The call graph: services are the targets' ``service`` labels, edges the callers'
-# ``upstream_requests_total{target}`` series, remembered for an hour after their last
-# point (a dead instance's edges stay while it is down).
-GRAPH_SERVICES = "group by (service) (up)"
-GRAPH_EDGES = 'group by (service, target) (last_over_time(upstream_requests_total{target!=""}[1h]))'
+NATIVE_TABLE = build_table(NATIVE)
+# The native table's pieces under the names they had before the presets.
+SERVED, SERVED_FAILED, SERVED_BUCKETS = (
+    NATIVE.served,
+    NATIVE.served_failed[0],
+    NATIVE.served_buckets,
+)
+CALLS, CALLS_FAILED = NATIVE.calls, NATIVE.calls_failed[0]
+CALL_BUCKETS, CALL_COUNT = NATIVE.call_buckets, NATIVE.call_count
+error_ratio = _Builder(NATIVE).error_ratio
+latency_p99 = _Builder(NATIVE).latency_p99
+upstream_latency_p99 = _Builder(NATIVE).upstream_latency_p99
+DEFAULT_INDICATORS: tuple[IndicatorDef, ...] = NATIVE_TABLE.definitions
+GRAPH_SERVICES = NATIVE_TABLE.graph_services
+GRAPH_EDGES = NATIVE_TABLE.graph_edges

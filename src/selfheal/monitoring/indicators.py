@@ -17,6 +17,12 @@ The same evaluation gives the call graph: a node per ``service`` of the ``up``
 series, an edge per caller → ``target`` of ``upstream_requests_total``
 (``indicator_table.GRAPH_*``).
 
+The table comes in presets, one per metric convention (:data:`PRESETS`, chosen by
+the ``indicators_preset`` setting): ``native``, the names of
+``docs/local-platform-api.md`` (``indicator_table``), and ``opentelemetry``, the
+HTTP semantic conventions as exported to Prometheus (``indicator_otel``). The
+indicators' names and labels are the same in both.
+
 The range of ``rate``/``increase`` (``$window`` in the expressions) follows the
 scrape interval: :func:`window_seconds` is four intervals (why: ``indicator_table``). A query that fails
 while being evaluated (Prometheus would fail it too, e.g. a many-to-many match of a
@@ -44,13 +50,13 @@ import networkx as nx
 
 from selfheal.core.errors import ConfigError
 from selfheal.core.types import Sample, SeriesKey
+from selfheal.monitoring.indicator_otel import OPENTELEMETRY_TABLE
 from selfheal.monitoring.indicator_table import (
-    DEFAULT_INDICATORS,
-    GRAPH_EDGES,
-    GRAPH_SERVICES,
+    NATIVE_TABLE,
     WINDOW,
     WINDOW_SCRAPES,
     IndicatorDef,
+    IndicatorTable,
 )
 from selfheal.monitoring.promql_eval import (
     DEFAULT_LOOKBACK_SECONDS,
@@ -62,11 +68,30 @@ from selfheal.monitoring.promql_eval import (
 )
 from selfheal.monitoring.window_store import WindowStore
 
-__all__ = ["IndicatorDef", "IndicatorSet", "call_graph", "duration", "window_seconds"]
+__all__ = [
+    "PRESETS",
+    "IndicatorDef",
+    "IndicatorSet",
+    "call_graph",
+    "duration",
+    "window_seconds",
+]
 
 log = logging.getLogger(__name__)
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _WINDOW_TOKEN = re.compile(re.escape(WINDOW) + r"\b")
+
+PRESETS: dict[str, IndicatorTable] = {t.name: t for t in (NATIVE_TABLE, OPENTELEMETRY_TABLE)}
+"""The shipped tables by metric convention (the ``indicators_preset`` setting)."""
+
+
+def _preset(name: str) -> IndicatorTable:
+    """The shipped table of convention ``name``; ``ConfigError`` naming the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ConfigError(f"unknown indicator preset {name!r}; known: {known}") from None
 
 
 def window_seconds(scrape_interval_seconds: float) -> float:
@@ -114,13 +139,19 @@ class IndicatorSet:
 
     def __init__(
         self,
-        definitions: Sequence[IndicatorDef] = DEFAULT_INDICATORS,
+        definitions: Sequence[IndicatorDef] | None = None,
         *,
         window_seconds: float,
         lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+        preset: str = "native",
     ) -> None:
-        """Compile every definition; ``PromQLError`` (prefixed with the indicator's
+        """Compile every definition (default: the ``preset``'s table) and the
+        ``preset``'s call-graph queries; ``PromQLError`` (prefixed with the indicator's
         name) on the first that is not a valid expression of the supported subset."""
+        table = _preset(preset)
+        self.preset = table.name
+        if definitions is None:
+            definitions = table.definitions
         self.window_seconds = window_seconds
         self.lookback_seconds = lookback_seconds
         self.window = duration(window_seconds)
@@ -135,8 +166,9 @@ class IndicatorSet:
                 raise PromQLError(f"{d.name}: {exc}") from None
         self.definitions = tuple(d for d, _ in queries)
         self._queries = tuple(queries)
-        self._services = compiler.compile(GRAPH_SERVICES)
-        self._edges = compiler.compile(GRAPH_EDGES)
+        self.graph_queries = (table.graph_services, table.graph_edges)  # standard PromQL
+        self._services = compiler.compile(table.graph_services)
+        self._edges = compiler.compile(table.graph_edges)
         self._reported: set[str] = set()
 
     def _compile(self, compiler: Compiler, expr: str) -> Query:
@@ -156,10 +188,12 @@ class IndicatorSet:
         *,
         window_seconds: float,
         key: str = "indicators",
+        preset: str = "native",
     ) -> IndicatorSet:
-        """The shipped table with the configured ``entries`` added or replacing the
-        entries of the same name; ``ConfigError`` naming every bad entry's key
-        (``indicators.2.expr: ...``), nothing built then."""
+        """The shipped table of ``preset`` with the configured ``entries`` added or
+        replacing the entries of the same name; ``ConfigError`` naming every bad
+        entry's key (``indicators.2.expr: ...``), nothing built then."""
+        table = _preset(preset)
         extra = [IndicatorDef(e.name, e.expr, help=e.help) for e in entries]
         problems = []
         for i, d in enumerate(extra):
@@ -170,7 +204,9 @@ class IndicatorSet:
                 problems.append(f"{key}.{i}.expr: {message}")
         if problems:
             raise ConfigError("; ".join(problems))
-        return cls(merged(DEFAULT_INDICATORS, extra), window_seconds=window_seconds)
+        return cls(
+            merged(table.definitions, extra), window_seconds=window_seconds, preset=table.name
+        )
 
     def expressions(self) -> dict[str, str]:
         """Each indicator's expression as evaluated (``$window`` replaced)."""

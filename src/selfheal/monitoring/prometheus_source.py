@@ -38,7 +38,6 @@ import networkx as nx
 
 from selfheal.core.errors import SelfHealError
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.monitoring.indicator_table import GRAPH_EDGES, GRAPH_SERVICES
 from selfheal.monitoring.indicators import IndicatorSet, call_graph
 
 __all__ = ["PrometheusSource", "PrometheusUnavailable", "QueryRejected"]
@@ -79,7 +78,7 @@ class PrometheusSource:
         """Every indicator's samples at ``at`` and the call graph, as
         :meth:`IndicatorSet.evaluate` gives them; ``PrometheusUnavailable`` when the
         server could not answer one of the queries."""
-        exprs = [expr for _, expr in self._queries] + [GRAPH_SERVICES, GRAPH_EDGES]
+        exprs = [expr for _, expr in self._queries] + list(self.indicators.graph_queries)
         answers = self._all(self.query, [(expr, at) for expr in exprs])
         out: list[Sample] = []
         for (name, _), answer in zip(self._queries, answers, strict=False):

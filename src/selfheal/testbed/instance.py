@@ -67,7 +67,12 @@ class Instance:
             self.log_stream, self.service, self.instance_id, trace_ids=bool(args.otlp_endpoint)
         )
         self.metrics = create_metrics(
-            self.service, self.version, spec.counters, cache=spec.role == Role.CACHE
+            self.service,
+            self.version,
+            spec.counters,
+            cache=spec.role == Role.CACHE,
+            convention=topology.metrics,
+            instance_id=self.instance_id,
         )
         self.tracer, self.tracer_provider = create_tracer(
             self.service, self.instance_id, self.version, args.otlp_endpoint
@@ -122,7 +127,7 @@ class Instance:
         found = self.app.match(method, path)
         route = found[0] if found else "unmatched"
         context = propagate.extract(dict(headers.items()))
-        self.metrics.in_flight.inc()
+        self.metrics.http.in_flight.inc()
         with self._in_flight_lock:
             self.in_flight += 1
         status = 500
@@ -171,11 +176,10 @@ class Instance:
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, str(payload.get("error", ""))))
         elapsed = time.perf_counter() - started
-        self.metrics.in_flight.dec()
+        self.metrics.http.in_flight.dec()
         with self._in_flight_lock:
             self.in_flight -= 1
-        self.metrics.requests.labels(route=route, method=method, status=str(status)).inc()
-        self.metrics.duration.labels(route=route).observe(elapsed)
+        self.metrics.http.served(route, method, status, elapsed)
         level = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
         msg = payload.get("error") if status >= 400 else "request served"
         self.log.write(

@@ -139,6 +139,9 @@ class Topology:
     services: tuple[ServiceSpec, ...]
     journeys: tuple[JourneySpec, ...]
     description: str = ""
+    metrics: str = "native"
+    """The metric convention its instances emit served requests and calls under:
+    ``native`` or ``opentelemetry`` (``telemetry.py``)."""
 
     def __iter__(self) -> Iterator[ServiceSpec]:
         return iter(self.services)
@@ -221,6 +224,7 @@ class Topology:
         return {
             "name": self.name,
             "description": self.description,
+            "metrics": self.metrics,
             "services": [
                 {
                     "name": s.name,
@@ -252,6 +256,7 @@ class Topology:
         return cls(
             name=str(data["name"]),
             description=str(data.get("description", "")),
+            metrics=str(data.get("metrics", "native")),
             services=tuple(
                 ServiceSpec(
                     name=s["name"],

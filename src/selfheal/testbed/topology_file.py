@@ -85,6 +85,7 @@ class TopologyModel(_Strict):
     description: str = ""
     services: list[ServiceModel] = Field(min_length=1)
     journeys: list[JourneyModel] | None = None
+    metrics: Literal["native", "opentelemetry"] = "native"
 
 
 def parse_topology(data: Any, source: str = "topology") -> Topology:
@@ -202,7 +203,7 @@ def _build(model: TopologyModel) -> Topology:
     if entry.replicas < 1:
         raise _KeyError(f"services[{entries[0]}].replicas", "the entry needs at least one")
     journeys = _journeys(model, entry)
-    topology = Topology(model.name, services, journeys, model.description)
+    topology = Topology(model.name, services, journeys, model.description, model.metrics)
     reached: set[str] = set()
     for j in journeys:
         reached |= topology.journey_reach(j)

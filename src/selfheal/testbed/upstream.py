@@ -1,6 +1,7 @@
 """An instance's calls to its dependencies: a bounded connection pool and an
 HTTP client that propagates the trace context and records the contract's
-``upstream_*`` and ``pool_*`` metrics.
+``pool_*`` metrics and each call (``upstream_*``, or the OpenTelemetry client
+histogram under the topology's ``metrics: opentelemetry``).
 
 Runs inside an instance process; the pool size and timeouts come from the
 service's current config, so a config push or restore changes them live.
@@ -26,6 +27,16 @@ from selfheal.testbed.telemetry import Metrics
 
 class UpstreamError(Exception):
     """A call that got no HTTP answer (refused, timed out, no pool connection)."""
+
+
+def _error_type(exc: UpstreamError) -> str:
+    """OpenTelemetry's ``error.type`` of a call that got no answer: ``timeout``, else
+    the underlying exception's class name (``ConnectionRefusedError``), else ``_OTHER``
+    (no pool connection: the call was never sent)."""
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    return type(cause).__name__ if cause is not None else "_OTHER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +127,8 @@ class Upstream:
             raise UpstreamError(f"no dependency named {target!r} in config")
         timeout = float(config.get("upstream_timeout_seconds", 2.0))
         started = time.perf_counter()
-        status_label = "error"
+        status: int | None = None
+        error = "_OTHER"
         with self._tracer.start_as_current_span(
             f"{method} {target}{path.split('?')[0]}",
             kind=SpanKind.CLIENT,
@@ -128,19 +140,20 @@ class Upstream:
                     if delay:
                         time.sleep(delay)
                     response = self._send(base, method, path, body, timeout)
-                status_label = str(response.status)
+                status = response.status
                 span.set_attribute("http.status_code", response.status)
                 if response.status >= 500:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status}"))
                 return response
             except UpstreamError as exc:
+                error = _error_type(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
             finally:
-                self._metrics.upstream_requests.labels(target=target, status=status_label).inc()
-                self._metrics.upstream_duration.labels(target=target).observe(
-                    time.perf_counter() - started
-                )
+                self._metrics.http.called(
+                    target, method, urlsplit(base).port, status, error,
+                    time.perf_counter() - started,
+                )  # fmt: skip
 
     def _send(
         self, base: str, method: str, path: str, body: dict[str, Any] | None, timeout: float
