@@ -146,6 +146,15 @@ def test_rolling_restart_is_refused_when_the_rest_is_already_down() -> None:
     assert d.guard == "blast_radius"
 
 
+def test_a_service_with_every_instance_down_may_be_restarted() -> None:
+    # nothing serves: a rolling restart takes nothing more down, and refusing it would
+    # leave a dead service dead
+    g, _ = make()
+    ctx = shop(unready={"checkout": frozenset({"checkout-0", "checkout-1"})})
+    d = g.check(Action(ActionKind.RESTART_SERVICE, "checkout"), incident_id="i", context=ctx)
+    assert d.verdict is Verdict.ALLOW, d.reason
+
+
 def test_floor_lets_a_single_instance_service_restart() -> None:
     g, _ = make()
     assert g.check(

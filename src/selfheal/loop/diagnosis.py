@@ -93,7 +93,13 @@ class Diagnoser:
             since=inc.opened_at - self.settings.change_window_seconds,
             observed=self._observed(now),
         )
-        return triage(ranked, inc, self.view.graph, facts, self.settings.rca_threshold)
+        return triage(
+            ranked,
+            still_holding(inc, self.detection, now - 3 * self.settings.cycle_seconds),
+            self.view.graph,
+            facts,
+            self.settings.rca_threshold,
+        )
 
     def _observed(self, now: float) -> frozenset[str]:
         """Services of the call graph whose own served latency was read in the last few
@@ -242,3 +248,17 @@ class Diagnoser:
             ):
                 return other
         return None
+
+
+def still_holding(inc: Incident, detection: Detection, since: float) -> Incident:
+    """The incident with only the symptoms that still hold — a rule breaking now, or
+    raised after ``since`` — for the triage's facts: a transient blip that ended (calls
+    failing for a moment while a callee restarted) must not make a fault that arrived
+    after it look passed on. The ranker keeps the whole history. With nothing holding,
+    the incident as it is."""
+    holding = tuple(
+        a
+        for a in inc.anomalies
+        if a.series is None or a.timestamp >= since or detection.breaching(a.series)
+    )
+    return replace(inc, anomalies=holding) if holding else inc

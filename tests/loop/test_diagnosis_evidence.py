@@ -1,0 +1,59 @@
+"""Diagnosis reads the symptoms that still hold: a blip that ended is history, not a fact."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from selfheal.analysis.rules import LiveDetection
+from selfheal.analysis.triage import Facts, triage
+from selfheal.core import indicators as ind
+from selfheal.core.platform import PlanningContext, ServiceState
+from selfheal.core.types import Anomaly, Cause, Incident, Sample, SeriesKey
+from selfheal.loop.diagnosis import still_holding
+
+OWN = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-1"})
+CALLS = SeriesKey.of(ind.UPSTREAM_ERROR_RATIO, {"service": "web", "target": "stock"})
+
+
+def anomaly(series: SeriesKey, at: float) -> Anomaly:
+    return Anomaly(
+        "web",
+        at,
+        0.9,
+        f"rule:{series.name}>0.05",
+        indicator=series.name,
+        instance=series.label("instance"),
+        series=series,
+    )
+
+
+def test_a_blip_of_failing_calls_that_ended_does_not_hide_an_instance_failing_alone() -> None:
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    for t in range(10):  # learn the healthy baseline
+        detection.observe([Sample(OWN, float(t), 0.0), Sample(CALLS, float(t), 0.0)])
+    # t=10: web's calls to stock fail for a moment (stock restarted); t=11 web-1 starts
+    # failing on its own; by t=20 the calls are fine again and web-1 still fails
+    detection.observe([Sample(OWN, 10.0, 0.0), Sample(CALLS, 10.0, 0.5)])
+    for t in range(11, 21):
+        detection.observe([Sample(OWN, float(t), 0.6), Sample(CALLS, float(t), 0.0)])
+    inc = Incident("inc-1", 10.0, (anomaly(CALLS, 10.0), anomaly(OWN, 11.0)), frozenset({"web"}))
+    now = 20.0
+    holding = still_holding(inc, detection, since=now - 3.0)
+    assert [a.series for a in holding.anomalies] == [OWN]
+    facts = Facts(PlanningContext(services={"web": ServiceState("web", ("web-0", "web-1"))}))
+    ranked = [Cause("web", 0.5)]
+    # with the blip in the facts, web-1's errors look passed on from stock: no confident cause
+    assert triage(ranked, inc, _graph(), facts, 0.7)[0].confidence < 0.7
+    # with what still holds, one instance failing alone is a sick process: restart it
+    (web,) = [c for c in triage(ranked, holding, _graph(), facts, 0.7) if c.service == "web"]
+    assert web.confidence >= 0.7 and web.instance == "web-1"
+
+
+def test_with_nothing_holding_the_incident_is_kept_whole() -> None:
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    inc = Incident("inc-1", 1.0, (anomaly(CALLS, 1.0),), frozenset({"web"}))
+    assert still_holding(inc, detection, since=50.0) is inc
+
+
+def _graph() -> nx.DiGraph:
+    return nx.DiGraph([("web", "stock")])
