@@ -87,6 +87,23 @@ def test_a_new_kind_of_symptom_on_an_escalated_incidents_service_is_a_new_incide
     assert len(c.get(escalated.id).anomalies) == 1  # type: ignore[union-attr]
 
 
+def test_a_symptom_that_went_quiet_and_came_back_after_escalation_is_a_new_incident() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import IncidentStatus
+
+    c = Correlator(continuing_seconds=3.0)
+    c.add([anomaly("payment", 0)], 0, GRAPH)  # a flap, early in the incident
+    (escalated,) = c.open_incidents
+    c.update(replace(escalated, status=IncidentStatus.ESCALATED))
+    # the same kind on the same service, 20 s later: a real failure, not the flap going on
+    update = c.add([anomaly("payment", 20)], 20, GRAPH)
+    (fresh,) = update.opened
+    assert fresh.id != escalated.id
+    # and while it continues (each cycle), it stays in the new incident, folded
+    assert c.add([anomaly("payment", 21)], 21, GRAPH).folded == 1
+
+
 def test_incident_under_remediation_keeps_its_scope() -> None:
     from dataclasses import replace
 

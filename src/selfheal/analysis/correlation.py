@@ -10,8 +10,9 @@ fingerprint: service, instance, indicator, detector) is folded — it refreshes 
 incident's last-seen time but adds nothing, so duplicate signals cannot open or
 grow incidents. Once an incident is being remediated or waits behind another, it
 absorbs only its own services' symptoms; once escalated to a human, only the
-kinds of symptom (service, indicator) it was escalated with — anything new opens
-an incident of its own, so one incident never blinds the loop. Time-window plus topology grouping is the usual alert-correlation
+kinds of symptom (service, indicator) it was escalated with, and only while they
+continue — anything new, or a symptom that went quiet and came back, opens an
+incident of its own, so one incident never blinds the loop. Time-window plus topology grouping is the usual alert-correlation
 scheme (e.g. Salah et al., "A survey of alarm correlation", 2013).
 
 Only anomalies that ``opens`` accepts may open an incident (the loop passes rule
@@ -61,8 +62,13 @@ class Correlator:
         max_hops: int = 3,
         new_id: Callable[[float], str] | None = None,
         opens: Callable[[Anomaly], bool] = lambda a: True,
+        continuing_seconds: float = 10.0,
     ) -> None:
+        """``continuing_seconds``: the longest gap after which a symptom an escalated
+        incident held is taken as continuing rather than coming back (rules repeat their
+        anomaly every cycle while they hold: a few cycles)."""
         self._window = window_seconds
+        self._continuing = continuing_seconds
         self._hops = max_hops
         self._new_id = new_id or _default_id(itertools.count(1))
         self._opens = opens
@@ -172,11 +178,16 @@ class Correlator:
             # Handed to a human, an incident keeps only the symptoms it was handed over
             # with: a new kind of symptom on one of its services is a new problem, and the
             # loop must see it as one instead of filing it behind a human's queue.
-            if entry.incident.status is IncidentStatus.ESCALATED and (
-                anomaly.service,
-                anomaly.indicator,
-            ) not in {(a.service, a.indicator) for a in entry.incident.anomalies}:
-                continue
+            # A symptom it held that went quiet and came back is new too (a flap before the
+            # escalation must not hide a real failure of the same kind after it).
+            if entry.incident.status is IncidentStatus.ESCALATED:
+                if (anomaly.service, anomaly.indicator) not in {
+                    (a.service, a.indicator) for a in entry.incident.anomalies
+                }:
+                    continue
+                seen = entry.fingerprints.get(anomaly.fingerprint)
+                if seen is None or anomaly.timestamp - seen > self._continuing:
+                    continue
             if anomaly.timestamp - entry.last_seen > self._window:
                 continue
             hops = _distance(graph, anomaly.service, entry.incident.services)

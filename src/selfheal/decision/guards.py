@@ -476,8 +476,8 @@ class Guards:
         takes = instances_taken_out(action, state.instances_total)
         if action.instance is not None and action.instance in named:
             takes = 0  # already out: acting on it takes nothing more down
-        if out_now >= state.instances_total:
-            takes = 0  # every instance is out already: nothing serving is left to lose
+        if len(set(state.unready)) >= state.instances_total:
+            takes = 0  # the platform says no instance serves: nothing is left to lose
         return out_now, takes
 
     def _expire_starts(self, now: float) -> None:

@@ -37,11 +37,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from selfheal.analysis import failure_type as ft
 from selfheal.analysis.triage import is_rule
 from selfheal.core.errors import LeadershipLost, PermanentError
 from selfheal.core.platform import CHANGE_MADE_BY
 from selfheal.core.types import (
     Action,
+    ActionKind,
     ActionResult,
     Cause,
     Incident,
@@ -444,6 +446,20 @@ class Remediator:
             rem.phase = Phase.DONE
             self.book.escalate(inc, "an action resumed after a restart did not heal", now)
             return
+        if undo_restores_the_cause(rem.action, rem.plan.cause):
+            # Undoing it would bring back the configuration or version the diagnosis blamed
+            # (a fresh push or deploy): keep the known-good state; the next rung goes on.
+            back = Rollback(
+                False,
+                now,
+                f"kept: undoing {rem.action.describe()} would bring back the "
+                f"{'configuration' if rem.action.kind is ActionKind.UPDATE_CONFIGURATION else 'version'}"
+                f" blamed for the incident",
+            )
+            self.audit("rollback", {"incident": inc.id, "restored": False, "detail": back.detail})
+            self._finish(inc, rem, Outcome.FAILED, now, verification=verdict, rollback=back)
+            self._next_rung(inc, rem, now)
+            return
         rem.phase = Phase.ROLLING_BACK
         self._expect_change(rem.action, now)
         rem.job = self.pool.submit(lambda: self.runner.rollback(prepared))
@@ -529,3 +545,16 @@ def symptoms_of(incident: Incident) -> tuple[SeriesKey, ...]:
     return tuple(
         dict.fromkeys(a.series for a in incident.anomalies if is_rule(a) and a.series is not None)
     )
+
+
+def undo_restores_the_cause(action: Action, cause: Cause) -> bool:
+    """Whether rolling ``action`` back would re-apply what the diagnosis blamed: a config
+    restore when the cause is a fresh config push, a release rollback when it is a fresh
+    deploy (triage marks those causes with the ``config`` / ``version`` indicator)."""
+    if action.target != cause.service:
+        return False
+    if action.kind is ActionKind.UPDATE_CONFIGURATION and "restore" in action.params:
+        return cause.indicator == ft.CONFIG
+    if action.kind is ActionKind.ROLLBACK_DEPLOYMENT:
+        return cause.indicator == ft.VERSION
+    return False

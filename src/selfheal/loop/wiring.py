@@ -203,6 +203,7 @@ def _build(
         window_seconds=config.correlation.window_seconds,
         max_hops=config.correlation.max_hops,
         opens=lambda a: a.detector.startswith("rule:"),
+        continuing_seconds=3 * config.loop.cycle_seconds,
     )
     playbook = Playbook.load(config.playbooks) if config.playbooks else Playbook.default()
     guards = Guards(config.guards, clock, approval=config.approval)
