@@ -199,8 +199,9 @@ def main() -> None:
         return
     seeds = [int(s) for s in args.seeds.split(",") if s]
     summaries: dict[tuple[str, int], dict[str, Any]] = {}
-    for topology in topologies:
-        for seed in seeds:
+    # seed by seed, every topology each round: a campaign cut short still covers them all
+    for seed in seeds:
+        for topology in topologies:
             path = out / f"{topology}-s{seed}.json"
             if not args.no_run and not (args.reuse and path.exists()):
                 path = run_one(
