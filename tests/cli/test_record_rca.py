@@ -97,6 +97,31 @@ def test_demo_refuses_a_used_recording_folder_before_starting(tmp_path: Path) ->
     assert "already holds a recording" in result.output
 
 
+def test_the_demo_command_hands_its_options_to_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every option of ``selfheal demo`` reaches ``run_demo`` (one was once dropped in a
+    merge, and the campaign recorded nothing)."""
+    import selfheal.cli.demo as demo_module
+    from selfheal.cli.loop import demo
+
+    seen: dict[str, object] = {}
+
+    def fake_run_demo(*args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {"scenarios": [{}]}
+
+    monkeypatch.setattr(demo_module, "run_demo", fake_run_demo)
+    folder = tmp_path / "rec"
+    result = CliRunner().invoke(
+        demo, ["--record-rca", str(folder), "--traces", "--soak-seconds", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["record_rca"] == str(folder)
+    assert seen["traces"] is True and seen["soak_seconds"] == 5.0
+    assert seen["metrics_source"] == "embedded"
+
+
 def test_the_recorder_reads_the_windows_of_a_built_runtime(tmp_path: Path) -> None:
     from selfheal.core import indicators as ind
     from selfheal.core.config import parse_config

@@ -168,6 +168,7 @@ def demo(
             traces=traces,
             topology=topo,
             soak_seconds=soak_seconds,
+            record_rca=record_rca,
             metrics_source=metrics_source,
         )
     except SelfHealError as exc:  # e.g. Prometheus did not start
