@@ -55,3 +55,17 @@ def test_expected_changes_are_labelled_as_the_loops_own() -> None:
     assert own.by_selfheal
     (theirs,) = t.observe([ServiceState("cart", config_revision=3, version="v1")], NOW + 40)
     assert not theirs.by_selfheal
+
+
+def test_a_push_soon_after_the_loops_own_change_is_someone_elses() -> None:
+    # the loop restored the config (its change seen at +10); a bad push at +25 is still
+    # inside the span the loop expected its change in, but its change was already seen
+    t = ChangeTracker(settle_seconds=5)
+    t.observe([ServiceState("cart", config_revision=1, version="v1")], NOW)
+    t.expect("cart", ChangeKind.CONFIG, until=NOW + 90)
+    (own,) = t.observe([ServiceState("cart", config_revision=2, version="v1")], NOW + 10)
+    assert own.by_selfheal
+    (straggler,) = t.observe([ServiceState("cart", config_revision=3, version="v1")], NOW + 13)
+    assert straggler.by_selfheal  # within the settle time: the same change landing
+    (pushed,) = t.observe([ServiceState("cart", config_revision=4, version="v1")], NOW + 25)
+    assert not pushed.by_selfheal

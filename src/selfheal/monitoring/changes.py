@@ -26,8 +26,13 @@ class ChangeTracker:
     ['deploy']
     """
 
-    def __init__(self, keep_seconds: float = 3600.0) -> None:
+    def __init__(self, keep_seconds: float = 3600.0, settle_seconds: float = 10.0) -> None:
+        """``settle_seconds``: how long after the first change an expected action caused,
+        further changes of the same kind are still its own (a rolling update shows its
+        version change over a few observations); after that, a change is someone else's
+        even within the expected span (a push right after the loop's own restore)."""
         self._keep_seconds = keep_seconds
+        self._settle_seconds = settle_seconds
         self._last: dict[str, ServiceState] = {}
         self._events: list[ChangeEvent] = []
         self._expected: dict[tuple[str, ChangeKind], float] = {}
@@ -50,7 +55,12 @@ class ChangeTracker:
                     (ChangeKind.SCALE, str(prev.instances_total), str(s.instances_total)),
                 ):
                     if before != after:
-                        own = self._expected.get((s.name, kind), float("-inf")) >= now
+                        until = self._expected.get((s.name, kind), float("-inf"))
+                        own = until >= now
+                        if own:  # seen: the rest of the span is for its stragglers only
+                            self._expected[(s.name, kind)] = min(
+                                until, now + self._settle_seconds
+                            )
                         new.append(ChangeEvent(s.name, kind, now, before, after, own))
             self._last[s.name] = s
         self._events.extend(new)
