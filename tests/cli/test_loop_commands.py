@@ -145,6 +145,26 @@ def test_run_with_a_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_run_with_a_store_that_cannot_be_reached_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "pg.yaml"
+    path.write_text(
+        "scrape: {targets: ['127.0.0.1:9']}\n"
+        "executor: {type: local, local: {control_url: 'http://127.0.0.1:9'}}\n"
+        f"store: {{url: 'postgresql+psycopg://loop:s3cret@127.0.0.1:{port}/selfheal'}}\n"
+    )
+    result = CliRunner().invoke(cli, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: store.url: cannot open the store at postgresql+psycopg://loop:")
+    assert "s3cret" not in result.output  # the password never reaches a terminal or a log
+    assert "Traceback" not in result.output
+
+
 def test_run_with_a_bad_indicator_expression_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(

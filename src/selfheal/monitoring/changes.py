@@ -58,9 +58,7 @@ class ChangeTracker:
                         until = self._expected.get((s.name, kind), float("-inf"))
                         own = until >= now
                         if own:  # seen: the rest of the span is for its stragglers only
-                            self._expected[(s.name, kind)] = min(
-                                until, now + self._settle_seconds
-                            )
+                            self._expected[(s.name, kind)] = min(until, now + self._settle_seconds)
                         new.append(ChangeEvent(s.name, kind, now, before, after, own))
             self._last[s.name] = s
         self._events.extend(new)

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -80,6 +81,13 @@ def _setup_sqlite(engine: Engine, busy_timeout_ms: int, wal: bool) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's SQL echo and background link."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()
+    return text[0] if text else type(inner).__name__
+
+
 class Database:
     """One engine plus session factories; thread-safe (a session per operation)."""
 
@@ -121,7 +129,14 @@ class Database:
         # this keeps threads from spinning on busy_timeout
         self._write_lock = threading.RLock()
         if create:
-            self.create_schema()
+            try:
+                self.create_schema()
+            except (DBAPIError, OSError) as exc:
+                self.engine.dispose()
+                raise StoreError(
+                    f"store.url: cannot open the store at "
+                    f"{parsed.render_as_string(hide_password=True)}: {_first_line(exc)}"
+                ) from None
 
     def create_schema(self) -> None:
         """Create missing tables (idempotent)."""
