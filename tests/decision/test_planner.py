@@ -160,6 +160,16 @@ def test_pool_exhaustion_scales_out_then_raises_pool_size(planner) -> None:
     assert plan.actions[1].params == {"multiply": {"pool_size": 2}}
 
 
+@pytest.mark.parametrize("indicator", ["cpu_cores", "memory_bytes"])
+def test_a_whole_service_exhausted_is_restarted_before_it_is_scaled(planner, indicator) -> None:
+    # every instance hogs or leaks: a rolling restart removes the cause; capacity only if
+    # the restart does not help (a scale-out that does not help waits its whole timeout)
+    plan = planner.plan(incident(), cause("cart", F.RESOURCE_EXHAUSTION, None, indicator), shop())
+    kinds = [a.kind for a in plan.actions]
+    assert kinds.index(K.RESTART_SERVICE) < kinds.index(K.SCALE_SERVICE)
+    assert plan.actions[0].kind == K.RESTART_SERVICE
+
+
 def test_unknown_instance_is_left_out(planner) -> None:
     decision = planner.decide(
         incident(), cause("cart", F.RESOURCE_EXHAUSTION, "cart-9", "memory_bytes"), shop()
