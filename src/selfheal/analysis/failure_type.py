@@ -14,7 +14,7 @@ read like an SRE's triage, most specific first:
    errors only on calls toward an external dependency → ``ExternalDependency``;
 4. a service the platform calls a cache that answers, with no errors or process
    trouble of its own, or a service whose every instance fails fast while its calls to a cache
-   succeed and the incident's texts report bad data → ``DataCorruption`` (on the cache);
+   succeed → ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); several
    down → the same on the whole service (restarting the service is); one
@@ -86,14 +86,11 @@ def classify(
     since: float = float("-inf"),
     callees: Iterable[str] = (),
     roles: Mapping[str, str] | None = None,
-    observed: Sequence[str] = (),
 ) -> Classification:
     """Decide the failure type of ``cause`` from the evidence; see the module rules.
 
     ``callees`` are the services ``cause.service`` calls (from the service graph);
-    ``roles`` the role the platform gives each service (``core.platform.ROLE_*``);
-    ``observed`` the texts the incident's evidence holds (log templates, span names),
-    whichever service they were seen on.
+    ``roles`` the role the platform gives each service (``core.platform.ROLE_*``).
     """
     roles = roles or {}
     service = cause.service
@@ -176,11 +173,9 @@ def classify(
             f"the cache {service} answers but serves data that makes calls fail",
         )
     caches = [c for c in callees if roles.get(c) == ROLE_CACHE]
-    bad_data = any(_INTEGRITY.search(t) for t in (*observed, *(e.text for e in cause.evidence)))
-    if caches and bad_data and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
-        # Every instance fails, fast, while its calls to the cache succeed, and what the
-        # services wrote reports bad data: the cached data is bad. (Without that report a
-        # service failing on its own looks the same: it is not blamed on its cache.)
+    if caches and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
+        # Every instance fails, fast, while its calls to the cache succeed: the cached
+        # data is bad.
         return Classification(
             FailureType.DATA_CORRUPTION,
             CACHE,

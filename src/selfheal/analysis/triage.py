@@ -119,12 +119,11 @@ def triage(
     external = facts.external
     roles = {name: state.role for name, state in facts.platform.services.items()}
     relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
-    observed = tuple(sorted({e.text for c in ranked for e in c.evidence if e.text}))
     out: list[tuple[int, Cause]] = []
     for c in causes:
         callees = list(graph.successors(c.service)) if c.service in graph else []
         found = ft.classify(
-            c, evidence, facts.platform.changes, external, facts.since, callees, roles, observed
+            c, evidence, facts.platform.changes, external, facts.since, callees, roles
         )
         hardness = _hardness(c, found, incident, graph, facts)
         # The live evidence is more specific than a ranker's guess.
