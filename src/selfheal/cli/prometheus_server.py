@@ -10,6 +10,7 @@ distributions' (``prometheus``, and ``alertmanager`` or Debian's
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import shutil
@@ -49,7 +50,7 @@ def find_binary(names: tuple[str, ...], what: str) -> str:
     )
 
 
-class _Server:
+class _Server(abc.ABC):
     """A child server on a free port of 127.0.0.1; see the module docstring."""
 
     what = "server"
@@ -61,8 +62,9 @@ class _Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
+    @abc.abstractmethod
     def _args(self) -> list[str]:
-        raise NotImplementedError
+        """The server binary's command-line arguments."""
 
     def start(self, timeout_seconds: float = 30.0) -> _Server:
         self.directory.mkdir(parents=True, exist_ok=True)

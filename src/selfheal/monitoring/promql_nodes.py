@@ -11,6 +11,7 @@ Reads the store; no I/O.
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,8 +90,8 @@ class Instant:
 _Points = tuple[SeriesKey, Labels, list[float], list[float]]
 
 
-class Node:
-    """One compiled subexpression."""
+class Node(abc.ABC):
+    """One compiled subexpression; each kind of node says how it evaluates."""
 
     __slots__ = ("kind",)
     kind: Kind
@@ -103,8 +104,9 @@ class Node:
         result = memo[key] = self.evaluate(ctx)
         return result
 
+    @abc.abstractmethod
     def evaluate(self, ctx: Instant) -> Any:
-        raise NotImplementedError
+        """This node's value at the instant of ``ctx`` (uncached; see ``value``)."""
 
 
 @dataclass(frozen=True, slots=True)
