@@ -213,13 +213,7 @@ def classify(
         )
     process = [a for a in mine if a.indicator in PROCESS_INDICATORS]
     if process:
-        strongest = max(process, key=lambda a: a.score)
-        return Classification(
-            FailureType.RESOURCE_EXHAUSTION,
-            strongest.indicator,
-            cause.instance or _single_instance(process),
-            f"{strongest.indicator} of {service} is exhausted",
-        )
+        return _exhausted(cause, process)
     peer_edges = [
         a
         for a in mine
@@ -284,13 +278,7 @@ def classify(
         )
     pool = [a for a in mine if a.indicator in POOL_INDICATORS]
     if pool:
-        strongest = max(pool, key=lambda a: a.score)
-        return Classification(
-            FailureType.RESOURCE_EXHAUSTION,
-            strongest.indicator,
-            cause.instance or _single_instance(pool),
-            f"{strongest.indicator} of {service} is exhausted",
-        )
+        return _exhausted(cause, pool)
     instance = cause.instance or _single_instance(
         [a for a in mine if a.instance and a.indicator != ind.UP]
     )
@@ -350,6 +338,17 @@ def from_evidence(cause: Cause) -> tuple[FailureType, str] | None:
 def _single_instance(anomalies: Sequence[Anomaly]) -> str | None:
     instances = {a.instance for a in anomalies if a.instance}
     return next(iter(instances)) if len(instances) == 1 else None
+
+
+def _exhausted(cause: Cause, evidence: Sequence[Anomaly]) -> Classification:
+    """``ResourceExhaustion`` on the strongest of ``evidence`` (its instance, when one)."""
+    strongest = max(evidence, key=lambda a: a.score)
+    return Classification(
+        FailureType.RESOURCE_EXHAUSTION,
+        strongest.indicator,
+        cause.instance or _single_instance(evidence),
+        f"{strongest.indicator} of {cause.service} is exhausted",
+    )
 
 
 def apply(cause: Cause, found: Classification) -> Cause:
