@@ -6,7 +6,8 @@ garbage, and ``--replicas`` ``selfheal run`` processes with ``ha.enabled``. Then
 ``--kills`` times: break one instance of the shop (a fault a restart heals), wait
 for the leader to write its intent to act, wait a random 0-8 s (before, during or
 after the platform call, during verification) and ``kill -9`` the leader; restart
-it a moment later (it comes back as a standby). Along the way the store is
+it a moment later (it comes back as a standby); an episode where the loop took no
+action to interrupt is run again, so the kills reach ``--kills``. Along the way the store is
 restarted under the loop (``--store-restarts`` times, during an action) and the
 platform API stops answering for a while (``--platform-stalls`` times). Prints one
 JSON line:
@@ -286,7 +287,11 @@ def main() -> None:
             + ["stall"] * args.platform_stalls
         )
         rng.shuffle(events)
-        for n, event in enumerate(events, 1):
+        retries = args.kills  # a kill that found no action to interrupt is tried again
+        n = 0
+        while n < len(events):
+            event = events[n]
+            n += 1
             service, instance = rng.choice(targets)
             fault = rng.choice(FAULTS)
             started = time.time()
@@ -305,7 +310,9 @@ def main() -> None:
                         replicas.kill(lease[0])
                         kills += 1
                         new = wait_for(
-                            lambda lease=lease: (s := store.lease()) and s[1] > lease[1] and s, 30
+                            lambda lease=lease: (s := store.lease()) and s[1] > lease[1] and s,
+                            30,
+                            0.05,
                         )
                         if new:
                             takeovers.append((time.time() - killed_at) / CYCLE_SECONDS)
@@ -324,6 +331,9 @@ def main() -> None:
             shop("inject", "stop", "--all", run_dir=run_dir)
             episode["until"] = time.time()
             episodes.append(episode)
+            if event == "kill" and "killed" not in episode and retries > 0:
+                events.append("kill")
+                retries -= 1
             print(f"[{n}/{len(events)}] {event} {fault} {instance}", flush=True)
             time.sleep(12)
         time.sleep(20)

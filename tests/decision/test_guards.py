@@ -75,6 +75,28 @@ def test_cooldown_blocks_other_incidents_and_repeats_but_not_the_next_rung() -> 
     assert g.check(RESTART_CART_0, incident_id="i2", context=shop()).allowed
 
 
+def test_a_cancelled_start_gives_back_budget_cooldown_and_blast_radius() -> None:
+    g, _ = make(budget_actions=1, budget_window_seconds=100, cooldown_seconds=60)
+    token = g.started(RESTART_CART_0, incident_id="i1", context=shop())
+    assert g.check(RESTART_CART_0, incident_id="i2", context=shop()).guard == "budget"
+    assert g.in_flight_out("cart") == 1
+    g.cancel(token)  # the intent was refused: the action never ran
+    assert g.actions_in_window() == 0 and g.in_flight_out("cart") == 0
+    assert g.check(RESTART_CART_0, incident_id="i2", context=shop()).allowed
+    g.cancel(token)  # twice: nothing more to give back
+    assert g.actions_in_window() == 0
+
+
+def test_a_cancelled_start_restores_the_cooldown_it_replaced() -> None:
+    g, clock = make(cooldown_seconds=60, budget_actions=10)
+    run_one(g, RESTART_CART_0, Outcome.ROLLED_BACK, "i1")
+    clock.advance(61)
+    token = g.started(RESTART_CART_0, incident_id="i2", context=shop())
+    g.cancel(token)
+    # i1's earlier touch is back: long over, so i2 may act; it did not start a new cooldown
+    assert g.check(RESTART_CART_0, incident_id="i3", context=shop()).allowed
+
+
 def test_budget_refuses_beyond_its_window_then_recovers() -> None:
     g, clock = make(budget_actions=2, budget_window_seconds=100, cooldown_seconds=0)
     for i in range(2):

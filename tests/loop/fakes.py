@@ -124,6 +124,7 @@ class FakeGuards:
         self.allow = allow
         self.recorded: list[ActionResult] = []
         self.resolutions: list[tuple[str, bool]] = []
+        self.cancelled: list[Action] = []
 
     def check(
         self, action: Action, incident: Incident, context: PlanningContext, now: float
@@ -131,6 +132,9 @@ class FakeGuards:
         if not self.allow:
             return Verdict(False, "budget exhausted")
         return Verdict(True, "ok", needs_approval=self.approval)
+
+    def cancel(self, action: Action, incident: Incident) -> None:
+        self.cancelled.append(action)
 
     def record(self, result: ActionResult, incident: Incident, now: float) -> None:
         self.recorded.append(result)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from selfheal.analysis.correlation import Correlator
 from selfheal.analysis.rules import LiveDetection
 from selfheal.core.clock import FakeClock
@@ -131,3 +133,74 @@ def test_a_single_replica_built_from_config_writes_its_intents_unfenced(tmp_path
         assert [k for k, _, _ in runtime.engine.store.pending_intents()] == [key]
     finally:
         runtime.close()
+
+
+def test_a_standby_wakes_when_the_lease_it_saw_expires(tmp_path: Path) -> None:
+    """The standby's next try is the moment the leader's lease runs out, not a whole
+    cycle later: takeover about ``ttl`` after the leader's last renewal."""
+    from selfheal.loop.engine import WAKE_AFTER_EXPIRY_SECONDS
+
+    clock = FakeClock()
+    world = World(clock)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    store_a, store_b = open_store(url, clock), open_store(url, clock)
+    a, b = replica("a", world, store_a), replica("b", world, store_b)
+    a.step()
+    renewed = clock.now()
+    b.step()
+    assert b.leadership.wake_at() == pytest.approx(renewed + TTL)
+    assert a.leadership.wake_at() is None  # the leader has no one to wait for
+    # the leader lives: its lease ends beyond the next cycle, the standby keeps its cadence
+    assert b._until_next_cycle(clock.now()) == pytest.approx(1.0)
+    # the leader stopped renewing; two cycles later its lease ends within the next one
+    clock.advance(2.6)
+    began = clock.now()
+    b.step()
+    assert not b.status()["leader"]
+    wait = b._until_next_cycle(began)
+    assert wait == pytest.approx(0.4 + WAKE_AFTER_EXPIRY_SECONDS)
+    clock.advance(wait)
+    b.step()
+    assert b.status()["leader"]
+    assert clock.now() - renewed == pytest.approx(TTL + WAKE_AFTER_EXPIRY_SECONDS)
+    store_a.close()
+    store_b.close()
+
+
+def test_an_intent_refused_for_a_lost_lease_gives_the_guards_back_their_reservation(
+    tmp_path: Path,
+) -> None:
+    """The guards reserved budget and cooldown when they allowed the action; the intent
+    is then refused (the lease it is fenced with is gone): the reservation is returned."""
+    from selfheal.store.leases import Lease
+
+    clock = FakeClock()
+    world = World(clock)
+    store = open_store(f"sqlite:///{tmp_path / 'one.db'}", clock)
+    stale = Lease("loop", "a", epoch=1, expires_at=0.0)  # nobody holds this any more
+    guards = FakeGuards()
+    engine = Engine(
+        collector=world,
+        platform=FakePlatform(world),
+        detection=LiveDetection(warmup_samples=3, detector_factory=None),
+        correlator=Correlator(window_seconds=60, max_hops=3),
+        ranker=FakeRanker(),
+        planner=FakePlanner(timeout=20.0),
+        guards=guards,
+        runner=FakeRunner(world),
+        store=StoreAdapter(store, fence=lambda: stale),
+        clock=clock,
+        settings=EngineSettings(cycle_seconds=1.0, resolve_after_seconds=5.0),
+        pool=InlinePool(),
+    )
+    for _ in range(10):
+        engine.step()
+        clock.advance(1.0)
+    world.broken["cache"] = "RestartService"
+    for _ in range(10):
+        engine.step()
+        clock.advance(1.0)
+    assert world.executed == []
+    assert guards.cancelled and guards.cancelled[0].target == "cache"
+    assert "not the leader" in str([e.payload for e in store.audit.entries()])
+    store.close()

@@ -376,8 +376,8 @@ class HaConfig(_Section):
         default=None,
         gt=0,
         description="Seconds a leader's lease lasts after its last renewal (it renews every "
-        "cycle). Default three cycles: a standby takes over about three cycles after the "
-        "leader stops.",
+        "cycle). Default three cycles. A standby tries again the moment the lease it saw "
+        "expires, so it takes over this long after the leader's last renewal.",
     )
 
 

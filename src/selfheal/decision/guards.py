@@ -92,18 +92,22 @@ class BreakerState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    service: str
-    instance: str | None
-    out: int  # instances it takes out of service at its worst moment (0: in-place change)
-
-
 @dataclass(slots=True)
 class _Touch:
     at: float
     incident_id: str
     kinds: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    service: str
+    instance: str | None
+    out: int  # instances it takes out of service at its worst moment (0: in-place change)
+    started_at: float = 0.0
+    key: str = ""
+    touch_before: _Touch | None = None  # the target's cooldown entry before this start
+    probe: bool = False  # this start is the half-open breaker's one probe
 
 
 _FAILURES = frozenset({Outcome.FAILED, Outcome.ROLLED_BACK})
@@ -377,20 +381,43 @@ class Guards:
             self._starts.append(now)
             key = target_key(action)
             touch = self._touches.get(key)
+            before = (
+                None if touch is None else _Touch(touch.at, touch.incident_id, set(touch.kinds))
+            )
             if touch is None or touch.incident_id != incident_id:
                 touch = _Touch(now, incident_id)
                 self._touches[key] = touch
             touch.at = now
             touch.kinds.add(action.kind.value)
-            if self.breaker_state == BreakerState.HALF_OPEN:
+            probe = self.breaker_state == BreakerState.HALF_OPEN
+            if probe:
                 self._probe_out = True
             state = context.service(action.target)
             # the unadjusted count: an instance already out stays "taken" by this action too,
             # so it is still counted if another action on it finishes first
             takes = instances_taken_out(action, state.instances_total if state else 0)
             self._next_token += 1
-            self._inflight[self._next_token] = _InFlight(action.target, action.instance, takes)
+            self._inflight[self._next_token] = _InFlight(
+                action.target, action.instance, takes, now, key, before, probe
+            )
             return self._next_token
+
+    def cancel(self, token: int) -> None:
+        """The action of ``token`` never started after all (e.g. its intent was refused:
+        another replica leads): give back what ``started`` took — the budget's slot,
+        the target's cooldown, the blast radius and the breaker's probe."""
+        with self._lock:
+            flight = self._inflight.pop(token, None)
+            if flight is None:
+                return
+            if flight.started_at in self._starts:  # else already out of the budget window
+                self._starts.remove(flight.started_at)
+            if flight.touch_before is None:
+                self._touches.pop(flight.key, None)
+            else:
+                self._touches[flight.key] = flight.touch_before
+            if flight.probe:
+                self._probe_out = False
 
     def finished(self, token: int, outcome: Outcome) -> None:
         """Record how the action of ``token`` ended (feeds the circuit breaker)."""

@@ -66,6 +66,9 @@ log = logging.getLogger(__name__)
 #: leaves room for a slow cycle (scrape timeouts, platform calls bounded by their timeouts).
 READY_STALE_CYCLES = 5
 READY_MIN_SECONDS = 30.0
+# A standby tries this long after the lease it saw expires (the store compares times
+# strictly: at the very moment of expiry the lease still holds).
+WAKE_AFTER_EXPIRY_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +185,17 @@ class Engine:
         while not self._stop.is_set():
             began = self.clock.now()
             self.step()
-            elapsed = self.clock.now() - began
-            self._stop.wait(max(0.0, self.settings.cycle_seconds - elapsed))
+            self._stop.wait(self._until_next_cycle(began))
+
+    def _until_next_cycle(self, began: float) -> float:
+        """Seconds to the next cycle: one cycle after the last began; a standby wakes
+        earlier, just after the lease it saw would expire, to take over at once."""
+        now = self.clock.now()
+        wait = self.settings.cycle_seconds - (now - began)
+        wake = self.leadership.wake_at()
+        if wake is not None:
+            wait = min(wait, wake + WAKE_AFTER_EXPIRY_SECONDS - now)
+        return max(0.0, wait)
 
     def pause(self, by: str = "") -> None:
         self.store.set_paused(True, self.clock.now(), by)

@@ -28,6 +28,9 @@ class Alone:
     def release(self, now: float) -> None:
         return None
 
+    def wake_at(self) -> float | None:
+        return None
+
     def fence(self) -> Lease | None:
         return None
 
@@ -44,11 +47,15 @@ class LeaseLeadership:
         self.holder = holder
         self.ttl_seconds = ttl_seconds
         self._lease: Lease | None = None
+        self._other: Lease | None = None  # the lease another replica held when last asked
 
     def lead(self, now: float) -> bool:
         before = self._lease
+        self._other = None
         try:
             self._lease = self.leases.acquire(self.name, self.holder, now, self.ttl_seconds)
+            if self._lease is None:
+                self._other = self.leases.current(self.name)
         except Exception as exc:  # the store is unreachable: never act without a lease
             if before is not None:
                 log.warning("lease %s not renewed (%s): standing by", self.name, exc)
@@ -67,6 +74,14 @@ class LeaseLeadership:
             except Exception:  # shutting down: the lease expires on its own
                 log.exception("releasing lease %s failed", self.name)
             self._lease = None
+
+    def wake_at(self) -> float | None:
+        """When the other replica's lease expires unless it renews: a standby tries then
+        (the engine wakes early for it), so a dead leader is replaced about ``ttl``
+        after its last renewal rather than up to a cycle later."""
+        if self._lease is not None or self._other is None:
+            return None
+        return self._other.expires_at
 
     def fence(self) -> Lease | None:
         return self._lease

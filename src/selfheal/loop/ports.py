@@ -189,6 +189,10 @@ class Guards(Protocol):
         self, action: Action, incident: Incident, context: PlanningContext, now: float
     ) -> Verdict: ...
 
+    def cancel(self, action: Action, incident: Incident) -> None:
+        """An allowed action did not start after all: give back what ``check`` took."""
+        ...
+
     def record(self, result: ActionResult, incident: Incident, now: float) -> None:
         """Tell the guards an action ran (cooldowns, budgets, breaker)."""
         ...
@@ -222,6 +226,11 @@ class Leadership(Protocol):
 
     def release(self, now: float) -> None:
         """Let the lead go (a clean shutdown), so a standby takes over at once."""
+        ...
+
+    def wake_at(self) -> float | None:
+        """For a standby: when the lead it saw held expires (the moment to try again,
+        rather than a cycle later); ``None`` when it leads or knows no such moment."""
         ...
 
 

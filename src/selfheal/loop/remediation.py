@@ -259,6 +259,8 @@ class Remediator:
         try:
             rem.intent_id = self.store.write_intent(inc.id, action, now)
         except LeadershipLost as exc:  # another replica leads now: it will act, not this one
+            if not approved:
+                self.guards.cancel(action, inc)
             self._block_once(rem, f"not the leader: {exc}", action)
             return
         self.audit(

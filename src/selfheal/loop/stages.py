@@ -211,6 +211,11 @@ class GuardsAdapter:
             return Verdict(False, f"{decision.guard}: {decision.reason}", escalate=True)
         return Verdict(False, f"{decision.guard}: {decision.reason}")
 
+    def cancel(self, action: Action, incident: Incident) -> None:
+        token = self._tokens.pop((incident.id, action.describe()), None)
+        if token is not None:
+            self.guards.cancel(token)
+
     def record(self, result: ActionResult, incident: Incident, now: float) -> None:
         token = self._tokens.pop((incident.id, result.action.describe()), None)
         if token is None and result.outcome in (
