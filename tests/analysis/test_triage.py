@@ -172,3 +172,64 @@ def test_slow_calls_into_a_callee_that_serves_as_usual_start_at_the_caller() -> 
     )
     assert slow_edge_origins(failing, seen) == set()
     assert all(c.confidence < 0.7 for c in triage(ranked, failing, graph, seen, 0.7))
+
+
+def detected(
+    service: str, indicator: str, value: float, instance: str | None = None, **labels: str
+) -> Anomaly:
+    """An anomaly a statistical detector (not a rule) raised, with the series' value."""
+    key_labels = {"service": service} | ({"instance": instance} if instance else {}) | labels
+    return Anomaly(
+        service,
+        1.0,
+        0.6,
+        "seasonal",
+        indicator=indicator,
+        value=value,
+        instance=instance,
+        series=SeriesKey.of(indicator, key_labels),
+    )
+
+
+def test_errors_that_are_the_callers_failing_calls_point_at_the_callee() -> None:
+    """checkout serves 13.6 % errors (over the error rule's bar) and its calls to
+    shipping fail at the same ratio — under the edge rule's higher bar, flagged only by
+    the detector. Its errors are shipping's, passed on; shipping (deployed just before,
+    its own error series not in yet) is the cause."""
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            replace(rule("checkout", ind.ERROR_RATIO), value=0.1357),
+            replace(rule("checkout", ind.ORDER_SUCCESS), value=0.87),
+            detected("checkout", ind.UPSTREAM_ERROR_RATIO, 0.1357, target="shipping"),
+            detected("frontend", ind.UPSTREAM_ERROR_RATIO, 0.1363, target="checkout"),
+        ),
+        frozenset({"checkout", "frontend"}),
+    )
+    assert "checkout" not in symptom_origins(inc)
+    deploy = replace(
+        two_instances("checkout", "frontend", "shipping"),
+        changes=(ChangeEvent("shipping", ChangeKind.DEPLOY, 0.5),),
+    )
+    ranked = [Cause("checkout", 0.95), Cause("frontend", 0.8)]
+    causes = triage(ranked, inc, GRAPH, Facts(deploy, since=0.0), 0.7)
+    assert causes[0].service == "shipping" and causes[0].failure_type is FailureType.CODE_BUG
+    assert causes[0].confidence >= 0.7
+
+
+def test_a_small_blip_on_a_call_edge_does_not_explain_a_callers_own_errors() -> None:
+    """checkout fails 60 % of its requests; a detector sees its calls to shipping fail
+    at 2 %: that accounts for little of it, so the errors are checkout's own."""
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            replace(rule("checkout", ind.ERROR_RATIO), value=0.6),
+            detected("checkout", ind.UPSTREAM_ERROR_RATIO, 0.02, target="shipping"),
+        ),
+        frozenset({"checkout"}),
+    )
+    assert symptom_origins(inc) == {"checkout"}
+    causes = triage([Cause("checkout", 0.5)], inc, GRAPH, Facts(PlanningContext()), 0.7)
+    assert causes[0].service == "checkout" and causes[0].confidence >= 0.7

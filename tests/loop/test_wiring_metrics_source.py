@@ -66,3 +66,23 @@ def test_embedded_needs_targets_and_the_receiver_can_be_off(tmp_path: Path) -> N
         assert runtime.engine.status()["metrics_source"]["source"] == "embedded"
     finally:
         runtime.close()
+
+
+def test_through_prometheus_the_first_diagnosis_waits_two_of_its_scrapes_more(
+    tmp_path: Path,
+) -> None:
+    from selfheal.loop.wiring import diagnose_after_seconds
+
+    loop = {"cycle_seconds": 1.0}
+    embedded = parse_config(_config(tmp_path, loop=loop), "test")
+    prom = parse_config(
+        _config(
+            tmp_path,
+            loop=loop,
+            scrape={"interval_seconds": 2.0},
+            metrics={"source": "prometheus", "prometheus": {"url": "http://127.0.0.1:9/"}},
+        ),
+        "test",
+    )
+    assert diagnose_after_seconds(embedded) == pytest.approx(1.9)
+    assert diagnose_after_seconds(prom) == pytest.approx(1.9 + 4.0)

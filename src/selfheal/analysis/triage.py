@@ -18,6 +18,7 @@ which cause is likeliest and what kind of failure it is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -73,16 +74,41 @@ class Facts:
         return frozenset(s.name for s in self.platform.services.values() if s.external)
 
 
+# A caller's failing calls account for its own errors when the calls fail at least
+# this share of its own error ratio (one call per request: about the same ratio).
+EXPLAINS_SHARE = 0.5
+
+
+def failing_edges(incident: Incident) -> set[tuple[str, str]]:
+    """``(caller, callee)`` call edges that fail in the incident: the
+    ``upstream_error_ratio`` rule broke, or a detector flagged the edge while its calls
+    fail at a ratio that accounts for the caller's own errors (at least
+    ``EXPLAINS_SHARE`` of the caller's error ratio). The second kind matters when the
+    edge's ratio sits under the rule's bar while the caller's own error ratio is over
+    its lower one: the caller's errors are its calls failing, not its own."""
+    own_errors: dict[str, float] = {}
+    for a in incident.anomalies:
+        if a.indicator == ind.ERROR_RATIO and math.isfinite(a.value):
+            own_errors[a.service] = max(own_errors.get(a.service, 0.0), a.value)
+    out = set()
+    for a in incident.anomalies:
+        if a.indicator != ind.UPSTREAM_ERROR_RATIO or a.series is None:
+            continue
+        callee = a.series.label("target")
+        if callee is None:
+            continue
+        if is_rule(a):
+            out.add((a.service, callee))
+            continue
+        own = own_errors.get(a.service)
+        if own and math.isfinite(a.value) and a.value > 0 and a.value >= EXPLAINS_SHARE * own:
+            out.add((a.service, callee))
+    return out
+
+
 def failing_callees(incident: Incident) -> set[str]:
-    """Services that calls in the incident fail toward (rule ``upstream_error_ratio``)."""
-    return {
-        target
-        for a in incident.anomalies
-        if a.indicator == ind.UPSTREAM_ERROR_RATIO
-        and is_rule(a)
-        and a.series is not None
-        and (target := a.series.label("target")) is not None
-    }
+    """Services that calls in the incident fail toward (``failing_edges``)."""
+    return {callee for _, callee in failing_edges(incident)}
 
 
 def is_rule(anomaly: Anomaly) -> bool:
@@ -172,7 +198,7 @@ def _hardness(
         return SICK_PROCESS
     failing = {a.instance for a in own if a.indicator == ind.ERROR_RATIO and a.instance}
     state = facts.platform.service(c.service)
-    passed_on = any(a.indicator == ind.UPSTREAM_ERROR_RATIO for a in own)
+    passed_on = any(caller == c.service for caller, _ in failing_edges(incident))
     callees = set(graph.successors(c.service)) if c.service in graph else set()
     callee_errs = any(
         a.service in callees and a.indicator == ind.ERROR_RATIO and is_rule(a)
@@ -215,11 +241,12 @@ def symptom_relays(incident: Incident) -> set[str]:
     to a callee, latency only beside slow calls, and nothing else of their own (no
     resource, availability or instance-level trouble)."""
     rules = [a for a in incident.anomalies if is_rule(a)]
+    callers = {caller for caller, _ in failing_edges(incident)}
     out = set()
     for service in {a.service for a in rules}:
         own = [a for a in rules if a.service == service]
         kinds = {a.indicator for a in own}
-        calls_fail = ind.UPSTREAM_ERROR_RATIO in kinds
+        calls_fail = service in callers
         calls_slow = bool(kinds & {ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS})
         if ind.ERROR_RATIO in kinds and not calls_fail:
             continue
@@ -236,14 +263,14 @@ def symptom_origins(incident: Incident) -> set[str]:
 
     A service whose own error ratio broke a rule while none of its calls to other
     services failed produces those errors itself; one whose calls to a callee fail
-    passes the callee's errors on (and likewise for latency and slow calls). So
+    passes the callee's errors on (``failing_edges``; likewise for latency and slow calls). So
     the origins are the services with their own symptom and no matching symptom on
     their calls out — whatever the fault, wherever it sits in the graph.
     """
     rules = [a for a in incident.anomalies if is_rule(a)]
     errors = {a.service for a in rules if a.indicator == ind.ERROR_RATIO}
     slow = {a.service for a in rules if a.indicator == ind.LATENCY_P99}
-    calls_fail = {a.service for a in rules if a.indicator == ind.UPSTREAM_ERROR_RATIO}
+    calls_fail = {caller for caller, _ in failing_edges(incident)}
     calls_slow = {
         a.service
         for a in rules
@@ -275,11 +302,7 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
             ind.UPSTREAM_ERROR_RATIO,
         )
     }
-    failing_edges = {
-        (a.service, a.series.label("target"))
-        for a in rules
-        if a.indicator == ind.UPSTREAM_ERROR_RATIO and a.series is not None
-    }
+    failing = failing_edges(incident)
     out = set()
     for a in rules:
         if a.indicator != ind.UPSTREAM_LATENCY or a.series is None:
@@ -290,7 +313,7 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
             and callee in facts.observed
             and callee not in facts.external
             and callee not in troubled
-            and (a.service, callee) not in failing_edges
+            and (a.service, callee) not in failing
         ):
             out.add(a.service)
     return out

@@ -234,7 +234,7 @@ def _build(
             approval_expiry_seconds=config.approval.expiry_seconds,
             dry_run=config.dry_run,
             resolve_after_seconds=config.correlation.resolve_after_seconds,
-            diagnose_after_seconds=config.loop.cycle_seconds * 1.9,
+            diagnose_after_seconds=diagnose_after_seconds(config),
         ),
         pool=ThreadPool(config.loop.max_concurrent_actions),
         on_event=on_event,
@@ -298,6 +298,19 @@ def prometheus_source(config: Config, indicators: IndicatorSet) -> PrometheusSou
     return PrometheusSource(
         prom.url, indicators, bearer_token=token, timeout_seconds=prom.timeout_seconds
     )
+
+
+def diagnose_after_seconds(config: Config) -> float:
+    """Evidence gathered before an incident's first diagnosis: most of two cycles, since
+    the symptoms one fault causes elsewhere arrive a scrape later. Through Prometheus,
+    two of its scrape intervals more: it scrapes its targets at different moments, and
+    a rate over a series that just appeared (the first failed request's status code)
+    needs two scrapes of it — until then the first caller to show errors may look like
+    the only one failing."""
+    wait = 1.9 * config.loop.cycle_seconds
+    if config.metrics.source == "prometheus":
+        wait += 2 * config.scrape.interval_seconds
+    return wait
 
 
 def leadership_for(config: Config, store: Store) -> Alone | LeaseLeadership:
