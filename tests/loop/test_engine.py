@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import networkx as nx
+
 from selfheal.analysis.correlation import Correlator
 from selfheal.analysis.rules import LiveDetection
 from selfheal.core.clock import FakeClock
-from selfheal.core.types import ActionKind, IncidentStatus, Sample, SeriesKey
+from selfheal.core.types import (
+    ActionKind,
+    Cause,
+    FailureType,
+    Incident,
+    IncidentStatus,
+    Sample,
+    SeriesKey,
+)
 from selfheal.loop.engine import Engine
 from selfheal.loop.jobs import InlinePool
 from selfheal.loop.ports import Observation, Ranker
@@ -370,6 +380,40 @@ def test_a_fix_that_does_not_help_is_given_up_early_and_the_cause_reconsidered()
     assert again["previous"]["service"] == "cart" and again["cause"]["service"] == "cache"
     outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
     assert outcomes == ["rolled_back", "succeeded"]
+
+
+class TwoConfidentRanker:
+    """Always ``first`` then ``second``, both over the confidence threshold."""
+
+    def __init__(self, first: str, second: str) -> None:
+        self.first, self.second = first, second
+
+    def learn(self, incident: Incident, cause: Cause, now: float) -> None:
+        pass
+
+    def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
+        return (
+            Cause(self.first, 0.9, FailureType.RESOURCE_EXHAUSTION),
+            Cause(self.second, 0.8, FailureType.RESOURCE_EXHAUSTION),
+        )
+
+
+def test_an_exhausted_ladder_moves_to_the_next_confident_cause_before_escalating() -> None:
+    clock = FakeClock()
+    world = World(clock, edges=(("frontend", "cart"), ("frontend", "cache")))
+    engine, store, _ = make_engine(
+        world, planner=FakePlanner(timeout=120.0), ranker=TwoConfidentRanker("cart", "cache")
+    )
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    world.echoes["cart"] = "cache"
+    run(engine, clock, 40)
+    # the one rung on cart did not help; the evidence still names cache: it is tried
+    assert [a.target for a in world.executed] == ["cart", "cache"]
+    (again,) = [p for k, p in store.events if k == "incident_rediagnosed"]
+    assert again["previous"]["service"] == "cart" and again["cause"]["service"] == "cache"
+    (incident,) = store.incidents.values()
+    assert incident.status is IncidentStatus.RESOLVED
 
 
 def test_early_verdict_never_cuts_short_an_action_that_restores_state() -> None:

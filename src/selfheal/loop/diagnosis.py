@@ -201,21 +201,24 @@ class Diagnoser:
         )
         return Decided(plan, symptoms)
 
-    def reconsider(self, inc: Incident, tried: Tried, previous: Cause, now: float) -> Plan | None:
+    def reconsider(
+        self, inc: Incident, tried: Tried, previous: Cause, now: float, exhausted: bool = False
+    ) -> Plan | None:
         """After an action that did not help: does the evidence now name another cause?
 
         An SRE whose fix failed looks at the evidence again before reaching for the next,
         bigger hammer. When the top confident cause is now a different service or failure
         type, not tried yet, its plan replaces the ladder (returned); otherwise ``None``
-        and the ladder goes on.
+        and the ladder goes on. Once the ladder is ``exhausted`` the next confident cause
+        not tried yet is taken, even if it is not the top one: the cause tried first
+        was wrong, and the evidence still names another before a human is called.
         """
         causes = self.causes(inc, now)
         confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
-        if not confident:
+        untried = [c for c in confident if (c.service, c.failure_type.value) not in tried]
+        if not untried or (not exhausted and untried[0] is not confident[0]):
             return None
-        cause = confident[0]
-        if (cause.service, cause.failure_type.value) in tried:
-            return None
+        cause = untried[0]
         plan = self.planner.plan(inc, cause, self.view.context, now)
         if plan is None or not plan.actions:
             return None

@@ -109,8 +109,10 @@ class Remediation:
 
 
 # Diagnosis again after an action that did not help: a new plan for a different cause
-# (not in ``tried``), or None to go on with the ladder.
-Reconsider = Callable[[Incident, Tried, Cause, float], Plan | None]
+# (not in ``tried``), or None to go on with the ladder. The last argument says the
+# ladder is exhausted: any confident cause not tried yet may then be taken, not only
+# the top one.
+Reconsider = Callable[[Incident, Tried, Cause, float, bool], Plan | None]
 
 
 class Remediator:
@@ -489,13 +491,14 @@ class Remediator:
     def _next_rung(self, inc: Incident, rem: Remediation, now: float) -> None:
         inc = self.book.current(inc)
         tried = rem.tried | {(rem.plan.cause.service, rem.plan.cause.failure_type.value)}
-        plan = self.reconsider(inc, tried, rem.plan.cause, now)
+        exhausted = rem.rung + 1 >= len(rem.plan.actions)
+        plan = self.reconsider(inc, tried, rem.plan.cause, now, exhausted)
         if plan is not None:
             new = Remediation(inc.id, plan, rem.symptoms, tried=tried, results=rem.results)
             self._active[inc.id] = new
             self._try_start(self.book.current(inc), new, now)
             return
-        if rem.rung + 1 >= len(rem.plan.actions):
+        if exhausted:
             self.planner.record_outcome(rem.plan.strategy, False)
             rem.phase = Phase.DONE
             self.book.escalate(inc, "the ladder is exhausted and the symptom remains", now)
