@@ -1,5 +1,6 @@
-"""The RBAC manifests grant exactly what the Kubernetes executor calls: the calls in the
-code, the ``RBAC_RULES`` constant, the README's table and the Role/ClusterRole all agree."""
+"""The RBAC manifests grant exactly what the Kubernetes executor, its namespace view and the
+high-availability Lease lock call: the calls in the code, the ``RBAC_RULES`` constant, the
+README's table and the Role/ClusterRole all agree."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from pathlib import Path
 from selfheal.execution import kubernetes as executor_module
 from selfheal.execution import kubernetes_view as view_module
 from selfheal.execution.kubernetes import RBAC_RULES
+from selfheal.loop import leadership_kubernetes as lease_module
 
 from .manifests import ROOT, container, kustomization, one
 
 Permission = tuple[str, str, str]  # (API group, resource, verb)
 
 #: the Python client's verb → the RBAC verb
-VERBS = {"read": "get", "list": "list", "patch": "patch", "delete": "delete", "create": "create"}
+VERBS = {
+    "read": "get", "list": "list", "patch": "patch", "delete": "delete", "create": "create",
+    "replace": "update",
+}  # fmt: skip
 SUBRESOURCES = ("scale", "eviction", "status", "log", "binding")
 #: the client attribute → the API group it serves
-GROUPS = {"apps": "apps", "core": ""}
+GROUPS = {"apps": "apps", "core": "", "coordination": "coordination.k8s.io"}
 CALL = re.compile(
     r"^(read|list|patch|delete|create|replace)_(?:namespaced_)?([a-z_]+?)(?:_for_all_namespaces)?$"
 )
@@ -34,9 +39,10 @@ def _resource(snake: str) -> str:
 
 
 def code_permissions() -> set[Permission]:
-    """Every ``self.apps.X`` / ``self.core.X`` API call in the executor and its view."""
+    """Every ``self.apps.X`` / ``self.core.X`` / ``self.coordination.X`` API call in the
+    executor, its view and the Lease lock."""
     found: set[Permission] = set()
-    for module in (executor_module, view_module):
+    for module in (executor_module, view_module, lease_module):
         assert module.__file__ is not None
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -60,7 +66,9 @@ def constant_permissions() -> set[Permission]:
 
 
 def readme_permissions() -> set[Permission]:
-    row = re.compile(r"^\s*\| `([a-z/]+)` \((apps|core)[^)]*\) \| ([a-z, ]+) \|")
+    row = re.compile(
+        r"^\s*\| `([a-z/]+)` \((apps|core|coordination\.k8s\.io)[^)]*\) \| ([a-z, ]+) \|"
+    )
     found: set[Permission] = set()
     for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
         m = row.match(line)
@@ -86,6 +94,7 @@ def test_the_constant_is_exactly_what_the_code_calls() -> None:
     assert ("apps", "deployments/scale", "patch") in called
     assert ("", "pods/eviction", "create") in called
     assert ("", "nodes", "get") in called
+    assert ("coordination.k8s.io", "leases", "update") in called  # replace_namespaced_lease
     assert constant_permissions() == called
 
 

@@ -81,3 +81,22 @@ def test_two_processes_racing_for_a_free_lease_get_one_leader(tmp_path: Path) ->
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_advance_mirrors_an_outside_lock_and_never_goes_back_an_epoch(store: Store) -> None:
+    """A lock held elsewhere (a Kubernetes Lease) advances the row to its epoch: a newer
+    epoch takes it, the same holder at the same epoch renews, an older epoch or another
+    holder at the same epoch changes nothing."""
+    first = store.leases.advance(LEASE, "a", 0, expires_at=105.0, now=100.0)
+    assert first is not None and (first.holder, first.epoch, first.expires_at) == ("a", 0, 105.0)
+    renewed = store.leases.advance(LEASE, "a", 0, expires_at=107.0, now=102.0)
+    assert renewed is not None and (renewed.epoch, renewed.expires_at) == (0, 107.0)
+    assert store.leases.advance(LEASE, "b", 0, expires_at=110.0, now=105.0) is None
+    taken = store.leases.advance(LEASE, "b", 1, expires_at=113.0, now=108.0)
+    assert taken is not None and (taken.holder, taken.epoch) == ("b", 1)
+    assert store.leases.advance(LEASE, "a", 0, expires_at=115.0, now=110.0) is None  # stale
+    assert store.leases.current(LEASE) == taken
+    # the overtaken holder's fenced intent is refused; the new one's is written
+    with pytest.raises(LeaseLost, match="held by b"):
+        store.intents.record_intent("k1", {"kind": "restart"}, "inc-1", at=109.0, fence=renewed)
+    assert store.intents.record_intent("k2", {"kind": "restart"}, "inc-1", at=109.0, fence=taken)

@@ -362,8 +362,16 @@ class HaConfig(_Section):
 
     enabled: bool = Field(
         default=False,
-        description="Lead through a lease in the store instead of acting alone. Default off "
+        description="Lead through a lease (ha.lock) instead of acting alone. Default off "
         "(one replica). Needs a store every replica reaches: store.url on PostgreSQL.",
+    )
+    lock: Literal["store", "kubernetes"] = Field(
+        default="store",
+        description="What the lease is: 'store' (a row in the shared store) or 'kubernetes' "
+        "(a coordination.k8s.io/v1 Lease named ha.lease_name in executor.kubernetes.namespace, "
+        "through the executor's credentials; needs executor.type: kubernetes). Either way "
+        "intents are fenced by the store's lease row (with 'kubernetes' its epoch is the "
+        "Lease's leaseTransitions). Default 'store'.",
     )
     lease_name: str = Field(
         default="selfheal", min_length=1, description="The lease the replicas share."
@@ -377,7 +385,9 @@ class HaConfig(_Section):
         gt=0,
         description="Seconds a leader's lease lasts after its last renewal (it renews every "
         "cycle). Default three cycles. A standby tries again the moment the lease it saw "
-        "expires, so it takes over this long after the leader's last renewal.",
+        "expires, so it takes over this long after the leader's last renewal. With ha.lock "
+        "kubernetes rounded up to whole seconds (the Lease's leaseDurationSeconds is an "
+        "integer).",
     )
 
 
@@ -441,6 +451,11 @@ def parse_config(data: Any, source: str = "configuration") -> Config:
     exposed = exposure_problem(config.api.host, bool(config.api.tokens))
     if config.api.enabled and exposed:
         raise ConfigError(f"{source}: api.host: {exposed}")
+    if config.ha.lock == "kubernetes" and config.executor.type != "kubernetes":
+        raise ConfigError(
+            f"{source}: ha.lock: 'kubernetes' needs executor.type: kubernetes (the Lease lives "
+            f"in executor.kubernetes.namespace), not {config.executor.type!r}"
+        )
     return config
 
 

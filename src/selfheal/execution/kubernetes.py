@@ -24,6 +24,8 @@ only, and lazily, so the rest of selfheal runs without it.
 ``load_apis`` builds the API objects (kubeconfig, in-cluster service account,
 ``~/.kube/config``) and ``api_error`` maps a failed call to ``TemporaryError`` /
 ``PermanentError``; the namespace view (``kubernetes_view``) shares both.
+``load_coordination_api`` builds the Leases' API object, from the same credentials, for
+the high-availability lock (``ha.lock: kubernetes``, ``loop.leadership_kubernetes``).
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ from selfheal.core.errors import ConfigError, PermanentError, TemporaryError
 from selfheal.core.types import Action, ActionKind
 from selfheal.execution.base import Undo, Validation
 
-#: The API permissions this executor and the namespace view (``kubernetes_view``) use:
-#: (API group, resource, verbs). The README's table and the RBAC manifests of
+#: The API permissions this executor, the namespace view (``kubernetes_view``) and the
+#: high-availability lock on a Lease (``loop.leadership_kubernetes``, ``ha.lock: kubernetes``)
+#: use: (API group, resource, verbs). The README's table and the RBAC manifests of
 #: ``deploy/kubernetes`` grant exactly these (tests/deploy derives them from the calls made
-#: here and checks all three); nodes are cluster-scoped, so a ClusterRole grants those.
+#: there and checks all three); nodes are cluster-scoped, so a ClusterRole grants those.
 RBAC_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("apps", "deployments", ("get", "list", "patch")),
     ("apps", "deployments/scale", ("get", "patch")),
@@ -52,6 +55,7 @@ RBAC_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("", "pods/eviction", ("create",)),
     ("", "configmaps", ("get", "list", "patch")),
     ("", "nodes", ("get", "patch")),
+    ("coordination.k8s.io", "leases", ("get", "create", "update")),
 )
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -412,7 +416,23 @@ def load_apis(kubeconfig: str | None = None, *, in_cluster: bool = False) -> tup
     """``(AppsV1Api, CoreV1Api)`` for a kubeconfig file, or the in-cluster service
     account (``in_cluster``, or no ``kubeconfig`` and running in a pod), else
     ``~/.kube/config``. Raises ``ConfigError`` when none of them loads."""
-    from kubernetes import client, config
+    from kubernetes import client
+
+    _load_client_config(kubeconfig, in_cluster)
+    return client.AppsV1Api(), client.CoreV1Api()
+
+
+def load_coordination_api(kubeconfig: str | None = None, *, in_cluster: bool = False) -> Any:
+    """``CoordinationV1Api`` (Leases: ``ha.lock: kubernetes``), from the same
+    credentials as ``load_apis``. Raises ``ConfigError`` when none of them loads."""
+    from kubernetes import client
+
+    _load_client_config(kubeconfig, in_cluster)
+    return client.CoordinationV1Api()
+
+
+def _load_client_config(kubeconfig: str | None, in_cluster: bool) -> None:
+    from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
 
     try:
@@ -425,7 +445,6 @@ def load_apis(kubeconfig: str | None = None, *, in_cluster: bool = False) -> tup
         raise ConfigError(
             f"cannot load the Kubernetes client configuration from {where}: {exc}"
         ) from None
-    return client.AppsV1Api(), client.CoreV1Api()
 
 
 def api_error(what: str, exc: Exception) -> TemporaryError | PermanentError:

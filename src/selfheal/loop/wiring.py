@@ -25,7 +25,7 @@ from selfheal.decision.guards import Guards
 from selfheal.decision.planner import Planner
 from selfheal.decision.playbook import Playbook
 from selfheal.execution.base import Executor
-from selfheal.execution.kubernetes import KubernetesExecutor, load_apis
+from selfheal.execution.kubernetes import KubernetesExecutor, load_apis, load_coordination_api
 from selfheal.execution.kubernetes_view import KubernetesNamespaceView
 from selfheal.execution.local import LocalExecutor
 from selfheal.execution.runner import ActionRunner
@@ -34,6 +34,7 @@ from selfheal.loop.collector import PrometheusCollector, ScrapeCollector
 from selfheal.loop.engine import Engine
 from selfheal.loop.jobs import ThreadPool
 from selfheal.loop.leadership import Alone, LeaseLeadership
+from selfheal.loop.leadership_kubernetes import KubernetesLeaseLeadership
 from selfheal.loop.platform import LocalPlatformView, ObservedPlatformView
 from selfheal.loop.ports import PlatformView
 from selfheal.loop.settings import EngineSettings
@@ -225,7 +226,7 @@ def _build(
         store=StoreAdapter(
             store,
             # one replica writes its intents unfenced; replicas fence each under their lease
-            fence=leadership.fence if isinstance(leadership, LeaseLeadership) else None,
+            fence=None if isinstance(leadership, Alone) else leadership.fence,
         ),
         clock=clock,
         settings=EngineSettings(
@@ -313,14 +314,33 @@ def diagnose_after_seconds(config: Config) -> float:
     return wait
 
 
-def leadership_for(config: Config, store: Store) -> Alone | LeaseLeadership:
-    """Alone, or a lease in the shared store (``ha.enabled``); a SQLite store only serves
-    replicas on one machine, which is allowed (tests, a warm spare on the same host)."""
+def leadership_for(
+    config: Config, store: Store
+) -> Alone | LeaseLeadership | KubernetesLeaseLeadership:
+    """Alone, or a lease (``ha.enabled``): in the shared store, or a Kubernetes Lease
+    (``ha.lock: kubernetes``) fencing intents through the store's lease row. A SQLite store
+    only serves replicas on one machine, which is allowed (tests, a warm spare on the same
+    host). Building the Kubernetes one makes no network call."""
     ha = config.ha
     if not ha.enabled:
         return Alone()
     name = ha.replica_name or f"{socket.gethostname()}:{os.getpid()}"
     ttl = ha.lease_seconds or 3 * config.loop.cycle_seconds
+    if ha.lock == "kubernetes":
+        k = config.executor.kubernetes
+        try:
+            coordination = load_coordination_api(k.kubeconfig)
+        except ConfigError as exc:
+            raise ConfigError(f"executor.kubernetes.kubeconfig: {exc}") from None
+        return KubernetesLeaseLeadership(
+            coordination,
+            store.leases,
+            k.namespace,
+            ha.lease_name,
+            name,
+            ttl,
+            timeout_seconds=k.timeout_seconds,
+        )
     return LeaseLeadership(store.leases, ha.lease_name, name, ttl)
 
 

@@ -82,6 +82,41 @@ class Leases:
         except IntegrityError:  # another replica created the row between our read and insert
             return None
 
+    def advance(
+        self, name: str, holder: str, epoch: int, expires_at: float, now: float
+    ) -> Lease | None:
+        """Mirror a lock held outside the store (a Kubernetes Lease) into the lease row,
+        so that intents are fenced by it: the row becomes ``(holder, epoch, expires_at)``
+        when ``epoch`` is newer than the row's, or is the row's own epoch under the same
+        holder (a renewal); else ``None`` and nothing changes: a holder of a newer epoch
+        (or another holder of this one) has the row, so this one no longer leads.
+
+        The lock outside hands out ``epoch`` (the Lease's ``leaseTransitions``), one
+        higher at each change of holder: two holders never share an epoch, and the row's
+        epoch never goes back."""
+        try:
+            with self.db.write_session() as session:
+                row = session.execute(
+                    select(LeaseRow).where(LeaseRow.name == name).with_for_update()
+                ).scalar_one_or_none()
+                if row is None:
+                    row = LeaseRow(
+                        name=name, holder=holder, epoch=epoch, expires_at=expires_at,
+                        renewed_at=now,
+                    )  # fmt: skip
+                    session.add(row)
+                    session.flush()
+                    return _lease(row)
+                if epoch < row.epoch or (epoch == row.epoch and holder != row.holder):
+                    return None
+                row.holder = holder
+                row.epoch = epoch
+                row.expires_at = expires_at
+                row.renewed_at = now
+                return _lease(row)
+        except IntegrityError:  # another replica created the row between our read and insert
+            return None
+
     def release(self, name: str, holder: str, now: float) -> bool:
         """Let the lease go at once (a clean shutdown), if ``holder`` has it."""
         with self.db.write_session() as session:
