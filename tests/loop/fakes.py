@@ -11,7 +11,7 @@ from typing import Any
 import networkx as nx
 
 from selfheal.core.clock import FakeClock
-from selfheal.core.errors import PermanentError
+from selfheal.core.errors import PermanentError, ValidationRefused
 from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import (
     Action,
@@ -38,6 +38,7 @@ class World:
     executed: list[Action] = field(default_factory=list)
     rolled_back: list[Action] = field(default_factory=list)
     fail_kinds: set[ActionKind] = field(default_factory=set)
+    refuse_kinds: set[ActionKind] = field(default_factory=set)  # validation refuses these
     echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
     edges: tuple[tuple[str, str], ...] = (("frontend", "cart"), ("cart", "cache"))
 
@@ -148,6 +149,8 @@ class FakeRunner:
         self.world = world
 
     def prepare(self, action: Action) -> Prepared:
+        if action.kind in self.world.refuse_kinds:
+            raise ValidationRefused(f"validation refused {action.describe()}: not possible")
         return Prepared(action, snapshot={"broken": dict(self.world.broken)})
 
     def execute(self, prepared: Prepared) -> str:

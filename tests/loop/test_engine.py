@@ -416,6 +416,25 @@ def test_an_exhausted_ladder_moves_to_the_next_confident_cause_before_escalating
     assert incident.status is IncidentStatus.RESOLVED
 
 
+def test_a_step_the_platform_refuses_is_not_a_failure_for_the_guards() -> None:
+    """A rung that validation refuses (no earlier release to roll back to) changed
+    nothing: it gives its reservation back instead of feeding the circuit breakers, and
+    the ladder goes on to the next rung."""
+    clock = FakeClock()
+    world = World(clock, refuse_kinds={ActionKind.ROLLBACK_DEPLOYMENT})
+    planner = FakePlanner((ActionKind.ROLLBACK_DEPLOYMENT, ActionKind.RESTART_SERVICE))
+    engine, store, guards = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 20)
+    assert [a.kind for a in guards.cancelled] == [ActionKind.ROLLBACK_DEPLOYMENT]
+    assert [(r.action.kind, r.outcome.value) for r in guards.recorded] == [
+        (ActionKind.RESTART_SERVICE, "succeeded")
+    ]
+    outcomes = [p["outcome"] for k, p in store.events if k == "action_result"]
+    assert outcomes == ["failed", "succeeded"]  # the audit trail still shows the refusal
+
+
 def test_early_verdict_never_cuts_short_an_action_that_restores_state() -> None:
     clock = FakeClock()
     world = World(clock)

@@ -24,6 +24,11 @@ class PermanentError(SelfHealError):
     """Failed and will fail again; do not retry."""
 
 
+class ValidationRefused(PermanentError):
+    """The executor's validation refused the action before anything was done (e.g. a
+    release rollback with no earlier version): nothing changed on the platform."""
+
+
 class ModelFormatError(SelfHealError):
     """A saved model is corrupt or from an incompatible version."""
 

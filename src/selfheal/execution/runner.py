@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selfheal.core.clock import Clock
-from selfheal.core.errors import PermanentError, TemporaryError
+from selfheal.core.errors import TemporaryError, ValidationRefused
 from selfheal.core.types import Action
 from selfheal.execution.base import Executor, Undo
 
@@ -79,7 +79,7 @@ class ActionRunner:
     def prepare(self, action: Action) -> Prepared:
         check = self.executor.validate(action)
         if not check.ok:
-            raise PermanentError(f"validation refused {action.describe()}: {check.reason}")
+            raise ValidationRefused(f"validation refused {action.describe()}: {check.reason}")
         if check.skip:
             return Prepared(action, check.reason or "nothing to do")
         return Prepared(action, "", {"undo": self.executor.snapshot(action)})

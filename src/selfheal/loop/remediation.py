@@ -39,7 +39,7 @@ from typing import Any
 
 from selfheal.analysis import failure_type as ft
 from selfheal.analysis.triage import is_rule
-from selfheal.core.errors import LeadershipLost, PermanentError
+from selfheal.core.errors import LeadershipLost, PermanentError, ValidationRefused
 from selfheal.core.platform import CHANGE_MADE_BY
 from selfheal.core.types import (
     Action,
@@ -322,7 +322,11 @@ class Remediator:
             prepared, detail = job.result()
         except Exception as exc:
             kind = "permanent" if isinstance(exc, PermanentError) else "error"
-            self._finish(inc, rem, Outcome.FAILED, now, detail=f"{kind}: {exc}")
+            # A step the platform refused before doing anything (no earlier release to roll
+            # back to) changed nothing: it gives back its guard reservation and does not count
+            # as a failed action for the circuit breakers.
+            refused = isinstance(exc, ValidationRefused)
+            self._finish(inc, rem, Outcome.FAILED, now, detail=f"{kind}: {exc}", refused=refused)
             self._next_rung(inc, rem, now)
             return
         rem.prepared = prepared
@@ -520,11 +524,15 @@ class Remediator:
         detail: str = "",
         verification: Verification | None = None,
         rollback: Rollback | None = None,
+        refused: bool = False,
     ) -> ActionResult:
         result = ActionResult(rem.action, outcome, started, now, verification, rollback, detail)
         rem.results.append(result)
         self.metrics.actions_total.labels(kind=rem.action.kind.value, outcome=outcome.value).inc()
-        self.guards.record(result, inc, now)
+        if refused:
+            self.guards.cancel(rem.action, inc)
+        else:
+            self.guards.record(result, inc, now)
         self.store.record_action(inc.id, result)
         self.audit("action_result", {"incident": inc.id, **ser.result(result)})
         return result
@@ -538,8 +546,11 @@ class Remediator:
         detail: str = "",
         verification: Verification | None = None,
         rollback: Rollback | None = None,
+        refused: bool = False,
     ) -> None:
-        self._record(inc, rem, outcome, rem.started_at, now, detail, verification, rollback)
+        self._record(
+            inc, rem, outcome, rem.started_at, now, detail, verification, rollback, refused
+        )
         if rem.intent_id is not None:
             self.store.complete_intent(rem.intent_id, outcome.value, now)
             rem.intent_id = None
