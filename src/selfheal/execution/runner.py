@@ -4,7 +4,7 @@ The loop's engine (through its ``Runner`` port, ``selfheal.loop.ports``) hands t
 ``ActionRunner`` one action the guards allowed, on a worker thread, and calls it in
 order:
 
-1. ``prepare`` — ``validate`` (refused → ``PermanentError``; nothing to do → a
+1. ``prepare`` — ``validate`` (refused → ``ValidationRefused``, a ``PermanentError``; nothing to do → a
    ``Prepared`` with a ``skip_reason``), then ``snapshot``: the undo is captured
    *before* anything changes;
 2. ``execute`` — a ``TemporaryError`` is retried after the error's delay hint (at
