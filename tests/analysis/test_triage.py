@@ -233,3 +233,34 @@ def test_a_small_blip_on_a_call_edge_does_not_explain_a_callers_own_errors() -> 
     assert symptom_origins(inc) == {"checkout"}
     causes = triage([Cause("checkout", 0.5)], inc, GRAPH, Facts(PlanningContext()), 0.7)
     assert causes[0].service == "checkout" and causes[0].confidence >= 0.7
+
+
+def test_a_caller_failing_on_every_instance_stays_a_candidate_behind_its_cache() -> None:
+    """intake fails on both instances, fast, while its calls to the cache succeed: the
+    cache's data may be bad (it comes first: deeper, and a clear is cheap) — or intake's
+    own code. intake stays a confident candidate, the next one to try."""
+    graph = nx.DiGraph([("dock", "intake"), ("intake", "tracking-kv")])
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("dock", ind.ERROR_RATIO),
+            rule("dock", ind.UPSTREAM_ERROR_RATIO, target="intake"),
+            rule("intake", ind.ERROR_RATIO),
+            rule("intake", ind.ERROR_RATIO, "intake-0"),
+            rule("intake", ind.ERROR_RATIO, "intake-1"),
+        ),
+        frozenset({"dock", "intake"}),
+    )
+    context = replace(
+        two_instances("dock", "intake"),
+        services={
+            **two_instances("dock", "intake").services,
+            "tracking-kv": ServiceState("tracking-kv", instances=("tracking-kv-0",), role="cache"),
+        },
+    )
+    causes = triage([Cause("intake", 0.6)], inc, graph, Facts(context), 0.7)
+    assert [c.service for c in causes[:2]] == ["tracking-kv", "intake"]
+    assert causes[0].failure_type is FailureType.DATA_CORRUPTION
+    assert causes[1].confidence >= 0.7 and causes[1].failure_type is not FailureType.DATA_CORRUPTION
+    assert "dock" not in [c.service for c in causes if c.confidence >= 0.7]  # a relay

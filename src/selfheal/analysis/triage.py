@@ -145,12 +145,8 @@ def triage(
     external = facts.external
     roles = {name: state.role for name, state in facts.platform.services.items()}
     relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
-    out: list[tuple[int, Cause]] = []
-    for c in causes:
-        callees = list(graph.successors(c.service)) if c.service in graph else []
-        found = ft.classify(
-            c, evidence, facts.platform.changes, external, facts.since, callees, roles
-        )
+
+    def judged(c: Cause, found: ft.Classification) -> tuple[int, Cause]:
         hardness = _hardness(c, found, incident, graph, facts)
         # The live evidence is more specific than a ranker's guess.
         if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
@@ -163,7 +159,21 @@ def triage(
         elif c.service in relays:
             # Every symptom it shows, it passes on from a callee: never acted on as a cause.
             c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
-        out.append((hardness, c))
+        return hardness, c
+
+    changes = facts.platform.changes
+    out: list[tuple[int, Cause]] = []
+    for c in causes:
+        callees = list(graph.successors(c.service)) if c.service in graph else []
+        found = ft.classify(c, evidence, changes, external, facts.since, callees, roles)
+        out.append(judged(c, found))
+        if found.indicator == ft.CACHE and found.service not in (None, c.service):
+            # Metrics cannot tell a caller's own errors on every instance from bad data
+            # its cache serves: the cache comes first (deeper, and clearing it is cheap),
+            # and the caller stays a candidate on its own evidence — the next cause to try
+            # when clearing the cache does not help.
+            own = ft.classify(c, evidence, changes, external, facts.since, (), roles)
+            out.append(judged(c, own))
     depth = {
         c.service: len(nx.ancestors(graph, c.service) & incident.services)
         if c.service in graph
