@@ -148,6 +148,20 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
     assert classify(Cause("cart", 0.9), one, callees=["kv"], roles=roles).service is None
     # a callee the platform does not call a cache is not one, whatever its name
     assert classify(Cause("cart", 0.9), evidence, callees=["cache"]).service is None
+    # the cache was just deployed (or reconfigured): that change is the cause, on the cache
+    deploy = [ChangeEvent("kv", ChangeKind.DEPLOY, 0.5)]
+    found = classify(Cause("cart", 0.9), evidence, deploy, since=0.0, callees=["kv"], roles=roles)
+    assert (found.failure_type, found.service, found.indicator) == (
+        FailureType.CODE_BUG,
+        "kv",
+        "version",
+    )
+    push = [ChangeEvent("kv", ChangeKind.CONFIG, 0.5)]
+    found = classify(Cause("cart", 0.9), evidence, push, since=0.0, callees=["kv"], roles=roles)
+    assert (found.failure_type, found.service) == (FailureType.CONFIGURATION_ERROR, "kv")
+    # a change older than the window says nothing
+    old = classify(Cause("cart", 0.9), evidence, deploy, since=0.8, callees=["kv"], roles=roles)
+    assert old.failure_type is FailureType.DATA_CORRUPTION
 
 
 def test_errors_on_one_instance_beside_a_full_pool_point_at_that_instance() -> None:

@@ -78,6 +78,13 @@ POOL_INDICATORS = (ind.SATURATION, ind.POOL_TIMEOUTS)
 RESOURCE_INDICATORS = PROCESS_INDICATORS + POOL_INDICATORS
 
 
+_CHANGE_TYPE = {
+    ChangeKind.DEPLOY: FailureType.CODE_BUG,
+    ChangeKind.CONFIG: FailureType.CONFIGURATION_ERROR,
+}
+_CHANGE_WORD = {ChangeKind.DEPLOY: "deployed", ChangeKind.CONFIG: "reconfigured"}
+
+
 def classify(
     cause: Cause,
     anomalies: Sequence[Anomaly],
@@ -93,6 +100,7 @@ def classify(
     ``roles`` the role the platform gives each service (``core.platform.ROLE_*``).
     """
     roles = roles or {}
+    changes = tuple(changes)
     service = cause.service
     mine = [a for a in anomalies if a.service == service]
     recent = [c for c in changes if c.service == service and c.at >= since]
@@ -174,8 +182,21 @@ def classify(
         )
     caches = [c for c in callees if roles.get(c) == ROLE_CACHE]
     if caches and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
-        # Every instance fails, fast, while its calls to the cache succeed: the cached
-        # data is bad.
+        # Every instance fails, fast, while its calls to the cache succeed: what the cache
+        # answers is bad — and if the cache itself was just changed, that change is why.
+        changed = [
+            c for c in changes if c.service in caches and c.at >= since and c.kind in _CHANGE_TYPE
+        ]
+        if changed:
+            change = changed[-1]
+            return Classification(
+                _CHANGE_TYPE[change.kind],
+                VERSION if change.kind is ChangeKind.DEPLOY else CONFIG,
+                None,
+                f"all instances of {service} fail while {change.service} answers, and "
+                f"{change.service} was {_CHANGE_WORD[change.kind]} before the incident",
+                service=change.service,
+            )
         return Classification(
             FailureType.DATA_CORRUPTION,
             CACHE,
