@@ -148,6 +148,10 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
     assert classify(Cause("cart", 0.9), one, callees=["kv"], roles=roles).service is None
     # a callee the platform does not call a cache is not one, whatever its name
     assert classify(Cause("cart", 0.9), evidence, callees=["cache"]).service is None
+    # another callee failing on its own explains the errors better than the cache
+    sorter = Anomaly("sorter", 1.0, 0.9, "rule:x", indicator="error_ratio", value=0.5)
+    found = classify(Cause("cart", 0.9), [*evidence, sorter], callees=["kv", "sorter"], roles=roles)
+    assert found.failure_type is not FailureType.DATA_CORRUPTION and found.service is None
     # the cache was just deployed (or reconfigured): that change is the cause, on the cache
     deploy = [ChangeEvent("kv", ChangeKind.DEPLOY, 0.5)]
     found = classify(Cause("cart", 0.9), evidence, deploy, since=0.0, callees=["kv"], roles=roles)

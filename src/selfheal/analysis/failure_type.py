@@ -181,9 +181,24 @@ def classify(
             f"the cache {service} answers but serves data that makes calls fail",
         )
     caches = [c for c in callees if roles.get(c) == ROLE_CACHE]
-    if caches and not down and len(erroring) >= 2 and not slow and not own_edges_fail:
-        # Every instance fails, fast, while its calls to the cache succeed: what the cache
-        # answers is bad — and if the cache itself was just changed, that change is why.
+    # another callee failing on its own (errors, or down) explains the errors better
+    callee_fails = any(
+        a.service in callees
+        and a.service not in caches
+        and a.indicator in (ind.ERROR_RATIO, ind.UP)
+        for a in anomalies
+    )
+    if (
+        caches
+        and not down
+        and len(erroring) >= 2
+        and not slow
+        and not own_edges_fail
+        and not callee_fails
+    ):
+        # Every instance fails, fast, while its calls to the cache succeed and nothing else
+        # it calls fails: what the cache answers is bad — and if the cache itself was just
+        # changed, that change is why.
         changed = [
             c for c in changes if c.service in caches and c.at >= since and c.kind in _CHANGE_TYPE
         ]
