@@ -58,6 +58,7 @@ def _series(data: RCAInput) -> dict[str, tuple[FloatArray, FloatArray]]:
 
 def _granger_p(cause: FloatArray, effect: FloatArray) -> float:
     """p-value that ``cause`` Granger-causes ``effect`` (1.0 when untestable)."""
+    from statsmodels.tools.sm_exceptions import InfeasibleTestError
     from statsmodels.tsa.stattools import grangercausalitytests
 
     if cause.size < MIN_SAMPLES or np.std(cause) == 0.0 or np.std(effect) == 0.0:
@@ -68,7 +69,8 @@ def _granger_p(cause: FloatArray, effect: FloatArray) -> float:
             warnings.simplefilter("ignore")
             result = grangercausalitytests(pair, maxlag=[LAG])
         return float(result[LAG][0]["ssr_ftest"][1])
-    except (ValueError, np.linalg.LinAlgError):
+    except (ValueError, np.linalg.LinAlgError, InfeasibleTestError):
+        # e.g. a lagged column that is constant although the whole series is not
         return 1.0
 
 
