@@ -43,6 +43,13 @@ class LeaseLost(StoreError, LeadershipLost):
     """A fenced write came from a replica that no longer holds the lease."""
 
 
+def _locked_row(session: Session, name: str) -> LeaseRow | None:
+    """The lease row, locked until the transaction ends (``SELECT ... FOR UPDATE``)."""
+    return session.execute(
+        select(LeaseRow).where(LeaseRow.name == name).with_for_update()
+    ).scalar_one_or_none()
+
+
 def _lease(row: LeaseRow) -> Lease:
     return Lease(row.name, row.holder, row.epoch, row.expires_at)
 
@@ -58,9 +65,7 @@ class Leases:
             raise ValueError(f"ttl_seconds must be > 0, got {ttl_seconds}")
         try:
             with self.db.write_session() as session:
-                row = session.execute(
-                    select(LeaseRow).where(LeaseRow.name == name).with_for_update()
-                ).scalar_one_or_none()
+                row = _locked_row(session, name)
                 if row is None:
                     row = LeaseRow(
                         name=name, holder=holder, epoch=1, expires_at=now + ttl_seconds,
@@ -96,9 +101,7 @@ class Leases:
         epoch never goes back."""
         try:
             with self.db.write_session() as session:
-                row = session.execute(
-                    select(LeaseRow).where(LeaseRow.name == name).with_for_update()
-                ).scalar_one_or_none()
+                row = _locked_row(session, name)
                 if row is None:
                     row = LeaseRow(
                         name=name, holder=holder, epoch=epoch, expires_at=expires_at,
@@ -120,9 +123,7 @@ class Leases:
     def release(self, name: str, holder: str, now: float) -> bool:
         """Let the lease go at once (a clean shutdown), if ``holder`` has it."""
         with self.db.write_session() as session:
-            row = session.execute(
-                select(LeaseRow).where(LeaseRow.name == name).with_for_update()
-            ).scalar_one_or_none()
+            row = _locked_row(session, name)
             if row is None or row.holder != holder:
                 return False
             row.expires_at = min(row.expires_at, now - 1e-3)
@@ -138,9 +139,7 @@ class Leases:
         """Inside a write transaction: raise ``LeaseLost`` unless ``lease`` still holds
         (same holder and epoch, not expired at ``now``). Locks the lease row until the
         transaction ends, so no successor can take it meanwhile."""
-        row = session.execute(
-            select(LeaseRow).where(LeaseRow.name == lease.name).with_for_update()
-        ).scalar_one_or_none()
+        row = _locked_row(session, lease.name)
         if row is None or row.holder != lease.holder or row.epoch != lease.epoch:
             taken = "nobody" if row is None else f"{row.holder} (epoch {row.epoch})"
             raise LeaseLost(f"lease {lease.name!r} is held by {taken}, not {lease.holder}")
