@@ -115,3 +115,24 @@ def test_incident_under_remediation_keeps_its_scope() -> None:
     c.update(replace(incident, status=IncidentStatus.REMEDIATING))
     assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).opened == ()
     assert len(c.add([anomaly("checkout", 2)], 2, GRAPH).opened) == 1
+
+
+def test_a_split_moves_a_services_symptoms_into_an_incident_of_their_own() -> None:
+    from dataclasses import replace
+
+    from selfheal.core.types import IncidentStatus
+
+    c = Correlator()
+    c.add([anomaly("payment", 0, "latency"), anomaly("frontend", 1)], 1, GRAPH)
+    (first,) = c.open_incidents
+    new = c.split(first.id, frozenset({"payment"}), 2)
+    assert new is not None and new.services == {"payment"} and new.opened_at == 0
+    assert c.get(first.id).services == {"frontend"}
+    # each keeps its own symptoms from now on: a repeat folds into the new incident
+    c.update(replace(c.get(first.id), status=IncidentStatus.REMEDIATING))
+    update = c.add([anomaly("payment", 3, "latency")], 3, GRAPH)
+    assert update.opened == () and update.folded == 1
+    assert len(c.get(new.id).anomalies) == 1 and len(c.get(first.id).anomalies) == 1
+    # nothing is split off when it would leave a side empty
+    assert c.split(new.id, frozenset({"payment"}), 4) is None
+    assert c.split(first.id, frozenset({"shipping"}), 4) is None

@@ -264,3 +264,53 @@ def test_a_caller_failing_on_every_instance_stays_a_candidate_behind_its_cache()
     assert causes[0].failure_type is FailureType.DATA_CORRUPTION
     assert causes[1].confidence >= 0.7 and causes[1].failure_type is not FailureType.DATA_CORRUPTION
     assert "dock" not in [c.service for c in causes if c.confidence >= 0.7]  # a relay
+
+
+def test_one_instance_failing_alone_is_a_fact_only_once_it_has_held() -> None:
+    """payment-1 started failing at t=5 and payment-0 not yet: in a whole-service fault's
+    first cycles that is chance, not a sick process. Before ``settled_before`` reaches the
+    start of its errors it is no cause to act on; after, the instance is the cause."""
+    inc = Incident(
+        "inc-1",
+        5.0,
+        (
+            replace(rule("payment", ind.ERROR_RATIO, "payment-1"), timestamp=5.0),
+            replace(rule("payment", ind.ERROR_RATIO), timestamp=5.0),
+        ),
+        frozenset({"payment"}),
+    )
+    context = two_instances("payment")
+    young = triage([Cause("payment", 0.5)], inc, GRAPH, Facts(context, settled_before=4.0), 0.7)
+    assert young[0].service == "payment" and young[0].confidence < 0.7
+    held = triage([Cause("payment", 0.5)], inc, GRAPH, Facts(context, settled_before=5.0), 0.7)
+    assert held[0].confidence >= 0.7 and held[0].instance == "payment-1"
+    assert held[0].failure_type is FailureType.CODE_BUG
+
+
+def test_a_deeper_origin_that_the_chosen_cause_cannot_explain_is_apart() -> None:
+    """frontend was just deployed (it comes first on that fact); payment, which frontend
+    calls through checkout, is slow on its own: a second fault, diagnosed apart. checkout,
+    which only passes payment's latency on, and a caller of frontend are not."""
+    from selfheal.analysis.triage import apart_from
+
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("frontend", ind.ERROR_RATIO),
+            rule("frontend", ind.UPSTREAM_ERROR_RATIO, target="checkout"),
+            rule("checkout", ind.LATENCY_P99),
+            rule("checkout", ind.UPSTREAM_LATENCY, target="payment"),
+            rule("payment", ind.LATENCY_P99),
+        ),
+        frozenset({"frontend", "checkout", "payment"}),
+    )
+    deploy = PlanningContext(changes=(ChangeEvent("frontend", ChangeKind.DEPLOY, 0.5),))
+    causes = triage(
+        [Cause("payment", 0.5), Cause("checkout", 0.4)], inc, GRAPH, Facts(deploy, 0.0), 0.7
+    )
+    assert causes[0].service == "frontend"
+    assert apart_from(causes[0], causes, inc, GRAPH, 0.7) == {"payment"}
+    # the other way round nothing is apart: frontend's symptoms may be payment's
+    payment = next(c for c in causes if c.service == "payment")
+    assert apart_from(payment, causes, inc, GRAPH, 0.7) == frozenset()

@@ -12,6 +12,7 @@ from selfheal.core.config import ApprovalConfig, GuardsConfig, MaintenanceWindow
 from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, ActionKind, FailureType, Outcome
 from selfheal.decision.guards import BreakerState, Guards, Verdict
+from selfheal.decision.risk import ROLLING
 
 RESTART_CART_0 = Action(ActionKind.RESTART_CONTAINER, "cart", "cart-0")
 
@@ -161,11 +162,18 @@ def test_acting_on_an_instance_that_is_already_down_adds_nothing() -> None:
     assert g.check(crashed, incident_id="i", context=ctx).allowed
 
 
-def test_rolling_restart_is_refused_when_the_rest_is_already_down() -> None:
+def test_a_rolling_operation_takes_the_instance_already_down_first() -> None:
+    # one of two instances is out (a bad release fails its readiness): the rollback
+    # replaces that one first, so it never leaves both out; a restart of the serving
+    # instance alone still would
     g, _ = make()
     ctx = shop(unready={"checkout": frozenset({"checkout-0"})})
-    d = g.check(Action(ActionKind.RESTART_SERVICE, "checkout"), incident_id="i", context=ctx)
-    assert d.guard == "blast_radius"
+    for kind in (ActionKind.RESTART_SERVICE, ActionKind.ROLLBACK_DEPLOYMENT):
+        d = g.check(Action(kind, "checkout"), incident_id="i", context=ctx)
+        assert d.verdict is Verdict.ALLOW, d.reason
+    other = Action(ActionKind.RESTART_CONTAINER, "checkout", "checkout-1")
+    d = g.check(other, incident_id="i", context=ctx)
+    assert d.guard == "blast_radius" and "2 of 2" in d.reason
 
 
 def test_a_service_with_every_instance_down_may_be_restarted() -> None:
@@ -294,6 +302,8 @@ def test_blast_radius_is_never_exceeded(steps, share, floor, down) -> None:
                 token = g.started(action, incident_id=f"i{i}", context=ctx)
                 if action.instance is not None:
                     running[token] = {action.instance}
+                elif action.kind in ROLLING and down:
+                    running[token] = {f"cart-{min(down)}"}  # the instance out goes first
                 elif action.kind == ActionKind.SCALE_SERVICE:
                     running[token] = 2
                 else:

@@ -109,6 +109,40 @@ class Correlator:
             entry.fingerprints[a.fingerprint] = a.timestamp
         self._open[incident.id] = entry
 
+    def split(self, incident_id: str, services: frozenset[str], now: float) -> Incident | None:
+        """Move the anomalies of ``services`` out of an open incident into a new one (two
+        faults grouped by time and topology, found apart by diagnosis); returns the new
+        incident, or ``None`` when that would leave either side empty."""
+        entry = self._open.get(incident_id)
+        if entry is None:
+            return None
+        inc = entry.incident
+        moved = tuple(a for a in inc.anomalies if a.service in services)
+        kept = tuple(a for a in inc.anomalies if a.service not in services)
+        if not moved or not kept:
+            return None
+        entry.incident = replace(
+            inc,
+            anomalies=kept,
+            services=frozenset(a.service for a in kept),
+            updated_at=now,
+        )
+        prints = {a.fingerprint for a in moved}
+        taken = {fp: t for fp, t in entry.fingerprints.items() if fp in prints}
+        for fp in taken:
+            del entry.fingerprints[fp]
+        opened_at = min(a.timestamp for a in moved)
+        new = Incident(
+            id=self._new_id(now),
+            opened_at=opened_at,
+            anomalies=moved,
+            services=frozenset(a.service for a in moved),
+            status=IncidentStatus.OPEN,
+            updated_at=now,
+        )
+        self._open[new.id] = _Open(new, max(taken.values(), default=opened_at), taken)
+        return new
+
     def add(
         self, anomalies: Iterable[Anomaly], now: float, graph: nx.DiGraph | None = None
     ) -> CorrelationUpdate:

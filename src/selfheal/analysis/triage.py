@@ -30,6 +30,7 @@ from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Anomaly, Cause, FailureType, Incident
 
 # Hardness of a fact, from none to a change just before the incident.
+FORMING = -1  # a fact that needs a few more cycles to hold (below: ``Facts``)
 NO_FACT = 0
 WEAK = 1  # a full pool: often a slow callee's symptom
 SPECIFIC = 2  # one slow instance, a failing external dependency, a corrupt cache, or
@@ -63,11 +64,17 @@ class Facts:
     and changes a heal has already answered. ``since``: changes before this time
     are too old to be the cause. ``observed``: services whose own served latency
     the monitoring currently reads (a callee not listed here — a database without
-    metrics, a third party — is never taken for healthy by its silence)."""
+    metrics, a third party — is never taken for healthy by its silence).
+    ``settled_before``: one instance failing while its siblings serve is a fact only once
+    its errors began at or before this time. In a fault's first cycles the siblings of the
+    instance that failed first may not have failed yet (a corrupt cache's keys, a partial
+    error rate: errors reach each instance by chance); until then "one instance fails
+    alone" is a picture still forming, and acting on it restarts a healthy process."""
 
     platform: PlanningContext
     since: float = float("-inf")
     observed: frozenset[str] = frozenset()
+    settled_before: float = float("inf")
 
     @property
     def external(self) -> frozenset[str]:
@@ -148,6 +155,8 @@ def triage(
 
     def judged(c: Cause, found: ft.Classification) -> tuple[int, Cause]:
         hardness = _hardness(c, found, incident, graph, facts)
+        forming = hardness == FORMING
+        hardness = max(hardness, NO_FACT)
         # The live evidence is more specific than a ranker's guess.
         if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
             c = ft.apply(c, found)
@@ -156,8 +165,9 @@ def triage(
         if hardness:
             floor = min(1.0, threshold + 0.05 * hardness)
             c = replace(c, confidence=max(c.confidence, floor))
-        elif c.service in relays:
+        elif c.service in relays or forming:
             # Every symptom it shows, it passes on from a callee: never acted on as a cause.
+            # Or its one fact is still forming (``Facts.settled_before``): not yet.
             c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
         return hardness, c
 
@@ -222,8 +232,12 @@ def _hardness(
         and state.instances_total >= 2
     ):
         # One instance fails while its siblings serve and nothing it calls fails (a
-        # failing callee would be the likelier origin): that process is sick.
-        return SICK_PROCESS
+        # failing callee would be the likelier origin): that process is sick — once it
+        # has failed alone for a while (``Facts.settled_before``).
+        began = min(
+            a.timestamp for a in own if a.indicator == ind.ERROR_RATIO and a.instance in failing
+        )
+        return SICK_PROCESS if began <= facts.settled_before else FORMING
     slower = {
         a.instance
         for a in own
@@ -327,3 +341,37 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
         ):
             out.add(a.service)
     return out
+
+
+def apart_from(
+    cause: Cause,
+    causes: Sequence[Cause],
+    incident: Incident,
+    graph: nx.DiGraph,
+    threshold: float,
+) -> frozenset[str]:
+    """Services deeper than ``cause`` with a confident cause of their own that it cannot
+    explain.
+
+    A fault shows on its own service and travels up to the callers, not down. A service
+    that ``cause``'s service calls (directly or through others), that is an origin of the
+    incident's symptoms (``symptom_origins``, or its own availability, CPU or memory rule
+    broken) and confidently a cause, shows a second fault — ``cause`` came first on a
+    harder fact (a fresh deploy, say), not on depth. Grouped with the first by time and
+    topology, it needs its own diagnosis and action, not to wait behind the first one's
+    verification (which its symptoms, passed up, would hold back). Services beside
+    ``cause`` (neither calls the other) are left together: a shared dependency outside
+    the call graph, or a busy host, can make both fail at once.
+    """
+    rules = [a for a in incident.anomalies if is_rule(a)]
+    sick = {a.service for a in rules if a.indicator in (ind.UP, ind.CPU, ind.MEMORY)}
+    origins = symptom_origins(incident) | sick
+    out = set()
+    for c in causes:
+        if c.service == cause.service or c.confidence < threshold or c.service not in origins:
+            continue
+        if c.service not in graph or cause.service not in graph:
+            continue
+        if nx.has_path(graph, cause.service, c.service):
+            out.add(c.service)
+    return frozenset(out)

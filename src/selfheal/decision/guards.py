@@ -39,7 +39,7 @@ from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.config import ApprovalConfig, GuardsConfig, MaintenanceWindow
 from selfheal.core.platform import PlanningContext
 from selfheal.core.types import Action, Cause, FailureType, Outcome
-from selfheal.decision.risk import instances_taken_out
+from selfheal.decision.risk import ROLLING, instances_taken_out
 
 __all__ = [
     "ALLOWED",
@@ -503,6 +503,11 @@ class Guards:
         takes = instances_taken_out(action, state.instances_total)
         if action.instance is not None and action.instance in named:
             takes = 0  # already out: acting on it takes nothing more down
+        if action.instance is None and action.kind in ROLLING and set(state.unready):
+            # A rolling restart or rollback replaces the instances that are out first (the
+            # platform's executors order them so, as a ReplicaSet scales down unready pods
+            # first): its one instance at a time is one already out of service.
+            takes = 0
         if len(set(state.unready)) >= state.instances_total:
             takes = 0  # the platform says no instance serves: nothing is left to lose
         return out_now, takes

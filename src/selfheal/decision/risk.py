@@ -93,6 +93,10 @@ class Assessment:
     reason: str
 
 
+# Operations that take a service's instances out one at a time.
+ROLLING = frozenset({ActionKind.RESTART_SERVICE, ActionKind.ROLLBACK_DEPLOYMENT})
+
+
 def instances_taken_out(action: Action, total: int) -> int:
     """How many instances the action takes out of service at its worst moment.
 
@@ -102,7 +106,7 @@ def instances_taken_out(action: Action, total: int) -> int:
     kind = action.kind
     if kind in (ActionKind.RESTART_CONTAINER, ActionKind.DRAIN_TRAFFIC):
         return 1
-    if kind in (ActionKind.RESTART_SERVICE, ActionKind.ROLLBACK_DEPLOYMENT):
+    if kind in ROLLING:
         return 1 if total > 0 else 0
     if kind == ActionKind.SCALE_SERVICE:
         wanted = scale_target(action, total)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import networkx as nx
 
 from selfheal.analysis import impact
-from selfheal.analysis.triage import Facts, triage
+from selfheal.analysis.triage import Facts, apart_from, triage
 from selfheal.core import indicators as ind
 from selfheal.core.types import Cause, Incident, Plan, SeriesKey
 from selfheal.loop import serialize as ser
@@ -35,6 +35,12 @@ from selfheal.loop.ports import Detection, Planner, Ranker
 from selfheal.loop.remediation import Tried, symptoms_of
 from selfheal.loop.settings import EngineSettings
 from selfheal.loop.view import AuditTrail, BusinessLevels, CycleView
+
+
+# How long one instance must fail while its siblings serve before that is taken as a
+# fact about the instance (``Facts.settled_before``): a few scrapes, so that a fault on
+# the whole service has reached the siblings too.
+ALONE_FOR_CYCLES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ class Diagnoser:
             theirs,
             since=inc.opened_at - self.settings.change_window_seconds,
             observed=self._observed(now),
+            settled_before=now - ALONE_FOR_CYCLES * self.settings.cycle_seconds,
         )
         return triage(
             ranked,
@@ -174,6 +181,14 @@ class Diagnoser:
                     {"incident": inc.id, "behind": behind, "cause": ser.cause(cause)},
                 )
             return None
+        apart = apart_from(cause, confident, inc, self.view.graph, self.settings.rca_threshold)
+        if apart and self.book.split(
+            inc,
+            apart,
+            f"{', '.join(sorted(apart))} fails on its own, which {cause.service} cannot explain",
+            now,
+        ):
+            inc = self.book.current(inc)
         plan = self.planner.plan(inc, cause, self.view.context, now)
         if plan is None or not plan.actions:
             self.book.escalate(

@@ -118,6 +118,28 @@ class IncidentBook:
         """Fix an open incident's scope: it absorbs only its own services' symptoms."""
         self.correlation.freeze(incident_id)
 
+    def split(
+        self, incident: Incident, services: frozenset[str], reason: str, now: float
+    ) -> Incident | None:
+        """Give the symptoms of ``services`` an incident of their own (opened and audited
+        as any other, naming the one it came from); the rest stay in ``incident``."""
+        new = self.correlation.split(incident.id, services, now)
+        if new is None:
+            return None
+        self._last_rule_hit[new.id] = self._last_rule_hit.get(incident.id, now)
+        self.store.save_incident(self.current(incident))
+        self.store.save_incident(new)
+        self.audit(
+            "incident_opened",
+            {
+                "incident": new.id,
+                "split_from": incident.id,
+                "reason": reason,
+                "signals": [ser.anomaly(a) for a in new.anomalies],
+            },
+        )
+        return new
+
     def escalate(self, incident: Incident, reason: str, now: float) -> None:
         self.set_status(incident, IncidentStatus.ESCALATED, now)
         self.audit("incident_escalated", {"incident": incident.id, "reason": reason})

@@ -142,6 +142,10 @@ class Correlation(Protocol):
         """Fix an open incident's scope: it absorbs only its own services' symptoms."""
         ...
 
+    def split(self, incident_id: str, services: frozenset[str], now: float) -> Incident | None:
+        """Move the symptoms of ``services`` into a new incident; the new one, or None."""
+        ...
+
     def close(self, incident_id: str) -> Incident | None: ...
 
     def adopt(self, incident: Incident, last_seen: float) -> None:

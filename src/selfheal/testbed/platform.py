@@ -522,7 +522,9 @@ class Platform:
         inst.healthy = inst.ready = False
 
     def _rolling(self, st: ServiceState, version: str) -> None:
-        for inst in list(st.instances):
+        # Instances out of service first (as a ReplicaSet scales down unready pods first):
+        # the rollout never takes down a serving instance while another is out.
+        for inst in sorted(st.instances, key=lambda i: i.ready and i.process is not None):
             self._halt(inst)
             inst.version = version
             self._launch(st, inst)
