@@ -36,7 +36,6 @@ from selfheal.loop.remediation import Tried, symptoms_of
 from selfheal.loop.settings import EngineSettings
 from selfheal.loop.view import AuditTrail, BusinessLevels, CycleView
 
-
 # How long one instance must fail while its siblings serve before that is taken as a
 # fact about the instance (``Facts.settled_before``): a few scrapes, so that a fault on
 # the whole service has reached the siblings too.
