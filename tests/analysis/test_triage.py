@@ -314,3 +314,34 @@ def test_a_deeper_origin_that_the_chosen_cause_cannot_explain_is_apart() -> None
     # the other way round nothing is apart: frontend's symptoms may be payment's
     payment = next(c for c in causes if c.service == "payment")
     assert apart_from(payment, causes, inc, GRAPH, 0.7) == frozenset()
+
+
+def test_slow_calls_to_an_external_dependency_that_serves_as_usual_start_at_the_caller() -> None:
+    """payment's calls to the bank (a third party with its own metrics, which show it
+    serving as usual) are slow: the delay is on the way there, and payment's side of it
+    is the part the loop can act on. Without the bank's own metrics nothing says so."""
+    graph = nx.DiGraph([("checkout", "payment"), ("payment", "bank")])
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (
+            rule("checkout", ind.LATENCY_P99),
+            rule("checkout", ind.UPSTREAM_LATENCY, target="payment"),
+            rule("payment", ind.UPSTREAM_LATENCY, target="bank"),
+        ),
+        frozenset({"checkout", "payment"}),
+    )
+    context = PlanningContext(
+        services={
+            "checkout": ServiceState("checkout", instances=("checkout-0",)),
+            "payment": ServiceState("payment", instances=("payment-0",)),
+            "bank": ServiceState("bank", instances=("bank-0",), external=True),
+        }
+    )
+    seen = Facts(context, observed=frozenset({"checkout", "payment", "bank"}))
+    causes = triage([Cause("checkout", 0.6)], inc, graph, seen, 0.7)
+    assert causes[0].service == "payment" and causes[0].confidence >= 0.7
+    assert causes[0].failure_type is FailureType.NETWORK_FAILURE
+    unseen = Facts(context, observed=frozenset({"checkout", "payment"}))
+    causes = triage([Cause("checkout", 0.6)], inc, graph, unseen, 0.7)
+    assert all(c.confidence < 0.7 for c in causes if c.service == "payment")

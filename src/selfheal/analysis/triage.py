@@ -308,8 +308,10 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
     speed: the latency starts on the edge into the callee (the caller's side or the
     network between them), not in the callee.
 
-    The callee must be one whose own latency the monitoring reads (``facts.observed``)
-    and that shows no symptom of its own — no latency, error or availability rule, no
+    The callee must be one whose own latency the monitoring reads (``facts.observed``;
+    an external dependency too: when its own metrics say it serves as usual, the delay is
+    on the way to it, and the caller's side of that way is ours) and that shows no
+    symptom of its own — no latency, error or availability rule, no
     slow calls of its own — and the slow calls must not be failing: a callee that
     hangs makes its callers' calls time out, and its silence then says nothing.
     """
@@ -335,7 +337,6 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
         if (
             callee is not None
             and callee in facts.observed
-            and callee not in facts.external
             and callee not in troubled
             and (a.service, callee) not in failing
         ):
