@@ -345,3 +345,25 @@ def test_slow_calls_to_an_external_dependency_that_serves_as_usual_start_at_the_
     unseen = Facts(context, observed=frozenset({"checkout", "payment"}))
     causes = triage([Cause("checkout", 0.6)], inc, graph, unseen, 0.7)
     assert all(c.confidence < 0.7 for c in causes if c.service == "payment")
+
+
+def test_a_forming_fact_holds_back_the_callers_its_symptoms_reach() -> None:
+    """checkout's errors are payment-0's passed on (its calls to payment fail too rarely
+    for the edge's rule): while payment-0's failing alone is still forming, checkout is
+    no cause to act on either."""
+    inc = Incident(
+        "inc-1",
+        5.0,
+        (
+            replace(rule("payment", ind.ERROR_RATIO, "payment-0"), timestamp=5.0),
+            replace(rule("checkout", ind.ERROR_RATIO), timestamp=5.0),
+        ),
+        frozenset({"payment", "checkout"}),
+    )
+    context = two_instances("payment", "checkout")
+    young = triage([Cause("checkout", 0.6)], inc, GRAPH, Facts(context, settled_before=4.0), 0.7)
+    assert all(c.confidence < 0.7 for c in young)
+    assert young[0].service == "payment"
+    held = triage([Cause("checkout", 0.6)], inc, GRAPH, Facts(context, settled_before=6.0), 0.7)
+    assert held[0].service == "payment" and held[0].instance == "payment-0"
+    assert held[0].confidence >= 0.7

@@ -153,9 +153,12 @@ def triage(
     roles = {name: state.role for name, state in facts.platform.services.items()}
     relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
 
+    forming: set[str] = set()
+
     def judged(c: Cause, found: ft.Classification) -> tuple[int, Cause]:
         hardness = _hardness(c, found, incident, graph, facts)
-        forming = hardness == FORMING
+        if hardness == FORMING:
+            forming.add(c.service)
         hardness = max(hardness, NO_FACT)
         # The live evidence is more specific than a ranker's guess.
         if found.reason != ft.NO_RULE or c.failure_type is FailureType.UNKNOWN:
@@ -165,9 +168,8 @@ def triage(
         if hardness:
             floor = min(1.0, threshold + 0.05 * hardness)
             c = replace(c, confidence=max(c.confidence, floor))
-        elif c.service in relays or forming:
+        elif c.service in relays:
             # Every symptom it shows, it passes on from a callee: never acted on as a cause.
-            # Or its one fact is still forming (``Facts.settled_before``): not yet.
             c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
         return hardness, c
 
@@ -184,6 +186,19 @@ def triage(
             # when clearing the cache does not help.
             own = ft.classify(c, evidence, changes, external, facts.since, (), roles)
             out.append(judged(c, own))
+    if forming:
+        # A fact still forming (``Facts.settled_before``) holds back its own service and
+        # the callers its symptoms travel up to: whichever it turns out to be, not yet.
+        held = set(forming)
+        for service in forming:
+            held |= nx.ancestors(graph, service) if service in graph else set()
+        ceiling = RELAY_CEILING * threshold
+        for i, (h, c) in enumerate(out):
+            if c.service in forming:
+                h = SICK_PROCESS  # its place, once it holds
+            if c.service in held:
+                c = replace(c, confidence=min(c.confidence, ceiling))
+            out[i] = (h, c)
     depth = {
         c.service: len(nx.ancestors(graph, c.service) & incident.services)
         if c.service in graph
