@@ -57,3 +57,26 @@ def test_with_nothing_holding_the_incident_is_kept_whole() -> None:
 
 def _graph() -> nx.DiGraph:
     return nx.DiGraph([("web", "stock")])
+
+
+def test_errors_that_moved_to_a_sibling_are_not_one_instance_failing_alone() -> None:
+    """web-1 failed and was restarted (its errors stopped); now web-0 fails: the errors
+    moved, so the fault is the service's (or below it), not web-0's own."""
+    first = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-1"})
+    second = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-0"})
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    for t in range(10):
+        detection.observe([Sample(first, float(t), 0.0), Sample(second, float(t), 0.0)])
+    detection.observe([Sample(first, 10.0, 0.6), Sample(second, 10.0, 0.0)])
+    for t in range(11, 21):
+        detection.observe([Sample(first, float(t), 0.0), Sample(second, float(t), 0.6)])
+    inc = Incident("inc-1", 10.0, (anomaly(first, 10.0), anomaly(second, 12.0)), frozenset({"web"}))
+    holding = still_holding(inc, detection, since=17.0)
+    assert [a.series for a in holding.anomalies] == [first, second]
+    facts = Facts(PlanningContext(services={"web": ServiceState("web", ("web-0", "web-1"))}))
+    (web,) = [c for c in triage([Cause("web", 0.5)], holding, _graph(), facts, 0.7)]
+    assert web.instance is None
+    # once web-0's errors stop too, nothing of web holds: the incident is kept whole
+    for t in range(21, 30):
+        detection.observe([Sample(first, float(t), 0.0), Sample(second, float(t), 0.0)])
+    assert still_holding(inc, detection, since=27.0) is inc

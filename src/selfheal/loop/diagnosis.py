@@ -272,10 +272,22 @@ def still_holding(inc: Incident, detection: Detection, since: float) -> Incident
     raised after ``since`` — for the triage's facts: a transient blip that ended (calls
     failing for a moment while a callee restarted) must not make a fault that arrived
     after it look passed on. The ranker keeps the whole history. With nothing holding,
-    the incident as it is."""
-    holding = tuple(
+    the incident as it is.
+
+    One exception: an instance whose errors stopped while its service still fails keeps
+    its errors. Errors that move from one instance to another (the one restarted serves
+    again, its sibling now fails) are one fault of the whole service or below it, not a
+    second instance failing alone."""
+    kept = [
         a
         for a in inc.anomalies
         if a.series is None or a.timestamp >= since or detection.breaching(a.series)
-    )
+    ]
+    erring = {a.service for a in kept if a.indicator == ind.ERROR_RATIO}
+    moved = {
+        a.fingerprint
+        for a in inc.anomalies
+        if a.indicator == ind.ERROR_RATIO and a.instance and a.service in erring
+    }
+    holding = tuple(a for a in inc.anomalies if a in kept or a.fingerprint in moved)
     return replace(inc, anomalies=holding) if holding else inc
