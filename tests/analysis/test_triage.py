@@ -367,3 +367,34 @@ def test_a_forming_fact_holds_back_the_callers_its_symptoms_reach() -> None:
     held = triage([Cause("checkout", 0.6)], inc, GRAPH, Facts(context, settled_before=6.0), 0.7)
     assert held[0].service == "payment" and held[0].instance == "payment-0"
     assert held[0].confidence >= 0.7
+
+
+def test_a_one_instance_caller_failing_while_its_cache_answers_puts_the_cache_first() -> None:
+    """specials runs one instance: that one failing, fast, while its calls to the cache
+    succeed is every instance failing — the cache's data first, specials second."""
+    graph = nx.DiGraph([("hostess", "specials"), ("specials", "specials-kv")])
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (rule("specials", ind.ERROR_RATIO), rule("specials", ind.ERROR_RATIO, "specials-0")),
+        frozenset({"specials"}),
+    )
+    context = PlanningContext(
+        services={
+            "specials": ServiceState("specials", instances=("specials-0",)),
+            "specials-kv": ServiceState("specials-kv", instances=("specials-kv-0",), role="cache"),
+        }
+    )
+    causes = triage([Cause("specials", 0.6)], inc, graph, Facts(context), 0.7)
+    assert [c.service for c in causes[:2]] == ["specials-kv", "specials"]
+    assert causes[0].failure_type is FailureType.DATA_CORRUPTION and causes[0].confidence >= 0.7
+    assert causes[1].confidence >= 0.7
+    # with a sibling that serves, one instance failing is that instance's trouble
+    two = PlanningContext(
+        services={
+            **context.services,
+            "specials": ServiceState("specials", ("specials-0", "specials-1")),
+        }
+    )
+    causes = triage([Cause("specials", 0.6)], inc, graph, Facts(two), 0.7)
+    assert causes[0].service == "specials" and causes[0].instance == "specials-0"

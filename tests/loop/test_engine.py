@@ -557,3 +557,24 @@ def test_the_loops_own_platform_changes_are_never_a_cause() -> None:
 
     assert diagnosed_type(own=False) == "ConfigurationError"  # a push just before: a cause
     assert diagnosed_type(own=True) != "ConfigurationError"  # the loop's own: no fact
+
+
+def test_an_echo_waiting_behind_a_fault_the_loop_could_not_heal_goes_to_the_human_too() -> None:
+    # the cache needs a failover the ladder does not hold: its incident escalates; the
+    # frontend's echo, waiting behind it, is not closed as a healed fault's echo nor acted
+    # on, but handed over with it
+    clock = FakeClock()
+    world = World(clock)
+    planner = FakePlanner((ActionKind.RESTART_SERVICE,))
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "Failover"
+    run(engine, clock, 4)
+    world.echoes["frontend"] = "cache"
+    run(engine, clock, 60)
+    assert {a.target for a in world.executed} == {"cache"}
+    assert "incident_waiting" in store.kinds()
+    reasons = [p["reason"] for k, p in store.events if k == "incident_escalated"]
+    assert any("could not heal" in r for r in reasons), reasons
+    resolved = [p for k, p in store.events if k == "incident_resolved"]
+    assert not any(p["reason"].startswith("echo of") for p in resolved)

@@ -93,11 +93,13 @@ def classify(
     since: float = float("-inf"),
     callees: Iterable[str] = (),
     roles: Mapping[str, str] | None = None,
+    instances: int = 0,
 ) -> Classification:
     """Decide the failure type of ``cause`` from the evidence; see the module rules.
 
     ``callees`` are the services ``cause.service`` calls (from the service graph);
-    ``roles`` the role the platform gives each service (``core.platform.ROLE_*``).
+    ``roles`` the role the platform gives each service (``core.platform.ROLE_*``);
+    ``instances`` how many instances ``cause.service`` runs (0: unknown).
     """
     roles = roles or {}
     changes = tuple(changes)
@@ -188,14 +190,9 @@ def classify(
         and a.indicator in (ind.ERROR_RATIO, ind.UP)
         for a in anomalies
     )
-    if (
-        caches
-        and not down
-        and len(erroring) >= 2
-        and not slow
-        and not own_edges_fail
-        and not callee_fails
-    ):
+    # every instance fails: two or more, or the only one a one-instance service has
+    everywhere = len(erroring) >= 2 or (instances == 1 and len(erroring) == 1)
+    if caches and not down and everywhere and not slow and not own_edges_fail and not callee_fails:
         # Every instance fails, fast, while its calls to the cache succeed and nothing else
         # it calls fails: what the cache answers is bad — and if the cache itself was just
         # changed, that change is why.

@@ -177,14 +177,16 @@ def triage(
     out: list[tuple[int, Cause]] = []
     for c in causes:
         callees = list(graph.successors(c.service)) if c.service in graph else []
-        found = ft.classify(c, evidence, changes, external, facts.since, callees, roles)
+        state = facts.platform.service(c.service)
+        count = state.instances_total if state is not None else 0
+        found = ft.classify(c, evidence, changes, external, facts.since, callees, roles, count)
         out.append(judged(c, found))
         if found.indicator == ft.CACHE and found.service not in (None, c.service):
             # Metrics cannot tell a caller's own errors on every instance from bad data
             # its cache serves: the cache comes first (deeper, and clearing it is cheap),
             # and the caller stays a candidate on its own evidence — the next cause to try
             # when clearing the cache does not help.
-            own = ft.classify(c, evidence, changes, external, facts.since, (), roles)
+            own = ft.classify(c, evidence, changes, external, facts.since, (), roles, count)
             out.append(judged(c, own))
     if forming:
         # A fact still forming (``Facts.settled_before``) holds back its own service and

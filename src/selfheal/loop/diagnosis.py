@@ -77,7 +77,8 @@ class Diagnoser:
         self.in_flight = in_flight
         self._tries: dict[str, int] = {}
         self._evidence_seen: dict[str, int] = {}
-        self._waiting: dict[str, str] = {}  # incident id -> the incident it waits behind
+        # incident id -> (the incident it waits behind, that incident's cause service)
+        self._waiting: dict[str, tuple[str, str]] = {}
         self._first_at: dict[str, float] = {}  # incident id -> time of its first diagnosis
         book.on_close(self.forget)
 
@@ -164,9 +165,21 @@ class Diagnoser:
         cause = confident[0]
         behind = self._consequence_of(inc, cause, now)
         if behind is None and inc.id in self._waiting:
-            # It waited behind another fault that is now healed and settled: it was that
-            # fault's echo. Close it; symptoms that remain open a fresh incident next cycle.
-            self.book.resolve(inc, now, reason=f"echo of {self._waiting[inc.id]}")
+            waited, origin = self._waiting.pop(inc.id)
+            if self.book.healed(waited, now):
+                # It waited behind another fault that is now healed and settled: it was
+                # that fault's echo. Close it; symptoms that remain open a fresh incident.
+                self.book.resolve(inc, now, reason=f"echo of {waited}")
+                return None
+            # That fault was handed to a human, not healed: this one's symptoms may still be
+            # its echo, and acting on them would repeat or pile on what did not help. The
+            # human gets both; anything new opens an incident of its own.
+            self.book.escalate(
+                inc,
+                f"it waited behind {waited} (cause {origin}), which the loop could not heal;"
+                f" its symptoms may be that fault's (its own best cause: {cause.service})",
+                now,
+            )
             return None
         if behind is not None:
             # Another incident's remediation is already working on a service this one
@@ -177,7 +190,7 @@ class Diagnoser:
                 self._waiting[inc.id] = behind
                 self.audit(
                     "incident_waiting",
-                    {"incident": inc.id, "behind": behind, "cause": ser.cause(cause)},
+                    {"incident": inc.id, "behind": behind[0], "cause": ser.cause(cause)},
                 )
             return None
         apart = apart_from(cause, confident, inc, self.view.graph, self.settings.rca_threshold)
@@ -251,19 +264,19 @@ class Diagnoser:
         )
         return plan
 
-    def _consequence_of(self, inc: Incident, cause: Cause, now: float) -> str | None:
-        """The id of another incident under remediation (or healed moments ago, while its
-        echoes settle) whose cause this one depends on."""
+    def _consequence_of(self, inc: Incident, cause: Cause, now: float) -> tuple[str, str] | None:
+        """(id, cause service) of another incident under remediation (or healed moments
+        ago, while its echoes settle) whose cause this one depends on."""
         origins = [(other, origin) for other, origin in self.in_flight() if other != inc.id]
         origins += self.book.settling(now)
         graph: nx.DiGraph = self.view.graph
         for other, origin in origins:
             if origin == cause.service:
-                return other
+                return other, origin
             if origin in graph and any(
                 s in graph and nx.has_path(graph, s, origin) for s in inc.services
             ):
-                return other
+                return other, origin
         return None
 
 

@@ -24,6 +24,8 @@ from selfheal.loop.view import AuditTrail
 
 log = logging.getLogger(__name__)
 
+HEALED_MEMORY_SECONDS = 3600.0  # how long ``healed`` remembers an incident an action healed
+
 
 class IncidentBook:
     """Status changes and resolution of the open incidents (see the module docstring)."""
@@ -48,6 +50,7 @@ class IncidentBook:
         self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
         self._healed_at: dict[str, float] = {}  # service -> when an action last healed it
         self._settling: dict[str, tuple[str, float]] = {}  # incident -> (cause service, healed)
+        self._healed: dict[str, float] = {}  # incident id -> when an action healed it
         self._closers: list[Callable[[str], None]] = []
 
     def on_close(self, forget: Callable[[str], None]) -> None:
@@ -153,6 +156,7 @@ class IncidentBook:
         if healed_by is not None:
             self._healed_at[healed_by.service] = now
             self._settling[incident.id] = (healed_by.service, now)
+            self._healed[incident.id] = now
         self.correlation.close(incident.id)
         self.guards.record_resolution(done, healed_by is not None, now)
         self._forget(incident.id)
@@ -188,6 +192,11 @@ class IncidentBook:
             forget(incident_id)
 
     # -- what heals left behind ----------------------------------------------------------
+
+    def healed(self, incident_id: str, now: float) -> bool:
+        """Whether an action healed ``incident_id`` (remembered for an hour)."""
+        self._healed = {k: t for k, t in self._healed.items() if now - t <= HEALED_MEMORY_SECONDS}
+        return incident_id in self._healed
 
     def healed_at(self, service: str) -> float:
         """When an action last healed ``service`` (``-inf`` if never)."""
