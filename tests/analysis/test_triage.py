@@ -398,3 +398,22 @@ def test_a_one_instance_caller_failing_while_its_cache_answers_puts_the_cache_fi
     )
     causes = triage([Cause("specials", 0.6)], inc, graph, Facts(two), 0.7)
     assert causes[0].service == "specials" and causes[0].instance == "specials-0"
+
+
+def test_a_service_with_no_symptom_is_no_cause_to_act_on_whatever_the_ranker_says() -> None:
+    """The ranker is sure of shipping (a log line of it stopped), but shipping breaks no
+    rule and no call toward it fails: it serves as usual, so it is not acted on."""
+    inc = Incident("inc-1", 1.0, (rule("checkout", ind.LATENCY_P99),), frozenset({"checkout"}))
+    causes = triage(
+        [Cause("shipping", 0.95), Cause("checkout", 0.3)],
+        inc,
+        GRAPH,
+        Facts(PlanningContext()),
+        0.7,
+    )
+    shipping = next(c for c in causes if c.service == "shipping")
+    assert shipping.confidence < 0.7
+    calls = rule("checkout", ind.UPSTREAM_ERROR_RATIO, target="shipping")
+    failing = replace(inc, anomalies=(*inc.anomalies, calls))
+    causes = triage([Cause("shipping", 0.95)], failing, GRAPH, Facts(PlanningContext()), 0.7)
+    assert next(c for c in causes if c.service == "shipping").confidence >= 0.7

@@ -131,6 +131,23 @@ def test_cache_corruption_clears_the_cache(planner) -> None:
     assert (action.kind, action.target) == (K.CLEAR_CACHE, "cache")
 
 
+def test_corrupt_data_on_a_service_that_is_no_cache_and_reads_none_clears_nothing(planner) -> None:
+    # checkout holds no cache and calls none: there is nothing to clear, so no plan (the
+    # incident goes to a human) rather than a clear the platform would refuse
+    plan = planner.plan(incident(), cause("checkout", F.DATA_CORRUPTION), shop())
+    assert plan is None or not plan.actions
+    # a platform that names no roles leaves the service's own cache to its executor
+    ctx = shop()
+    plain = {n: dataclasses.replace(s, role="") for n, s in ctx.services.items()}
+    plan = planner.plan(
+        incident(), cause("checkout", F.DATA_CORRUPTION), PlanningContext(services=plain)
+    )
+    assert plan is not None and (plan.actions[0].kind, plan.actions[0].target) == (
+        K.CLEAR_CACHE,
+        "checkout",
+    )
+
+
 def test_network_delay_restarts_the_instance_first_then_drains_it(planner) -> None:
     plan = planner.plan(incident(), cause("cart", F.NETWORK_FAILURE, "cart-1", "latency"), shop())
     assert [(a.kind, a.instance) for a in plan.actions[:2]] == [

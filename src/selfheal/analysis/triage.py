@@ -152,6 +152,7 @@ def triage(
     external = facts.external
     roles = {name: state.role for name, state in facts.platform.services.items()}
     relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
+    symptomatic = {a.service for a in evidence} | failing_callees(incident)
 
     forming: set[str] = set()
 
@@ -168,8 +169,11 @@ def triage(
         if hardness:
             floor = min(1.0, threshold + 0.05 * hardness)
             c = replace(c, confidence=max(c.confidence, floor))
-        elif c.service in relays:
+        elif c.service in relays or c.service not in symptomatic:
             # Every symptom it shows, it passes on from a callee: never acted on as a cause.
+            # Nor one with no symptom at all (no rule of its own breaking, no calls failing
+            # toward it): the ranker's evidence alone (a log line that stopped, a metric
+            # that moved) does not make a service that serves as usual the thing to act on.
             c = replace(c, confidence=min(c.confidence, RELAY_CEILING * threshold))
         return hardness, c
 

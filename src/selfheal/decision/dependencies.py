@@ -60,13 +60,15 @@ def dependency_pairs(cause: Cause, context: PlanningContext) -> list[tuple[str, 
     return []
 
 
-def cache_service(cause: Cause, context: PlanningContext) -> str:
+def cache_service(cause: Cause, context: PlanningContext) -> str | None:
     """The cache to clear: the cause's service if the platform calls it a cache, else the
-    cache it depends on.
+    cache it depends on; ``None`` when the platform names caches and neither is one.
 
     Corrupt cache entries often surface as errors of the cache's caller, so the
     cause may name the caller; a dependency (or its current target) whose role is
-    ``cache`` is the cache it reads from.
+    ``cache`` is the cache it reads from. A platform that gives no roles at all leaves
+    the cause's own service (it may hold an in-process cache; its executor says no
+    otherwise).
     """
     if context.role(cause.service) == ROLE_CACHE:
         return cause.service
@@ -76,4 +78,7 @@ def cache_service(cause: Cause, context: PlanningContext) -> str:
         for name, target in (state.dependencies if state else {}).items()
         if ROLE_CACHE in (context.role(name), context.role(target))
     )
-    return caches[0] if caches else cause.service
+    if caches:
+        return caches[0]
+    roles_known = any(s.role == ROLE_CACHE for s in context.services.values())
+    return None if roles_known else cause.service
