@@ -9,7 +9,15 @@ import networkx as nx
 from selfheal.analysis.triage import Facts, slow_edge_origins, symptom_origins, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
-from selfheal.core.types import Anomaly, Cause, FailureType, Incident, SeriesKey
+from selfheal.core.types import (
+    Anomaly,
+    Cause,
+    Evidence,
+    EvidenceKind,
+    FailureType,
+    Incident,
+    SeriesKey,
+)
 
 GRAPH = nx.DiGraph([("frontend", "checkout"), ("checkout", "payment"), ("checkout", "shipping")])
 
@@ -264,6 +272,16 @@ def test_a_caller_failing_on_every_instance_stays_a_candidate_behind_its_cache()
     assert causes[0].failure_type is FailureType.DATA_CORRUPTION
     assert causes[1].confidence >= 0.7 and causes[1].failure_type is not FailureType.DATA_CORRUPTION
     assert "dock" not in [c.service for c in causes if c.confidence >= 0.7]  # a relay
+    # intake's own error logs say it fails, and none speaks of bad data: intake first, the
+    # cache the next candidate; error logs that report bad data keep the cache first
+    for text, first in (
+        ("internal error while handling request", "intake"),
+        ("corrupt cart data for u1: not JSON", "tracking-kv"),
+    ):
+        logged = Cause("intake", 0.6, evidence=(Evidence(EvidenceKind.LOG_ERRORS, "", text=text),))
+        causes = triage([logged], inc, graph, Facts(context), 0.7)
+        assert causes[0].service == first, text
+        assert all(c.confidence >= 0.7 for c in causes[:2])
 
 
 def test_one_instance_failing_alone_is_a_fact_only_once_it_has_held() -> None:

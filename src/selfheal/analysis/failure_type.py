@@ -333,6 +333,14 @@ _LOGS = (EvidenceKind.LOG_ERRORS, EvidenceKind.LOG_VANISHED)
 _CODE_PATHS = (EvidenceKind.TRACE_ERRORS, EvidenceKind.TRACE_PATTERN)
 
 
+def logs_own_errors(cause: Cause) -> bool:
+    """Whether the ranker saw error log templates of ``cause``'s service surge and none of
+    them reports bad data (checksum, corrupt, malformed…): the service says it fails, not
+    that what it read was bad."""
+    logged = [e.text for e in cause.evidence if e.kind is EvidenceKind.LOG_ERRORS and e.text]
+    return bool(logged) and not any(_INTEGRITY.search(t) for t in logged)
+
+
 def from_evidence(cause: Cause) -> tuple[FailureType, str] | None:
     """Rules 9-14: the failure type the ranker's structured evidence about ``cause``
     points at, with the reason; ``None`` when it points nowhere."""

@@ -191,7 +191,12 @@ def triage(
             # and the caller stays a candidate on its own evidence — the next cause to try
             # when clearing the cache does not help.
             own = ft.classify(c, evidence, changes, external, facts.since, (), roles, count)
-            out.append(judged(c, own))
+            mine = judged(c, own)
+            if ft.logs_own_errors(c) and mine[0] > WEAK:
+                # Its own error logs say it fails and none speaks of bad data: the caller
+                # comes first, the cache stays the next candidate.
+                out[-1] = (min(out[-1][0], mine[0] - 1), out[-1][1])
+            out.append(mine)
     if forming:
         # A fact still forming (``Facts.settled_before``) holds back its own service and
         # the callers its symptoms travel up to: whichever it turns out to be, not yet.
