@@ -578,3 +578,31 @@ def test_an_echo_waiting_behind_a_fault_the_loop_could_not_heal_goes_to_the_huma
     assert any("could not heal" in r for r in reasons), reasons
     resolved = [p for k, p in store.events if k == "incident_resolved"]
     assert not any(p["reason"].startswith("echo of") for p in resolved)
+
+
+def test_a_fault_elsewhere_does_not_wait_behind_a_remediation_its_callers_also_reach() -> None:
+    # the cache is being remediated (a scale-out first, which does not help); then the
+    # bank fails, and the frontend, which calls both the cart (→ cache) and the bank,
+    # shows the bank's errors. The bank's incident is the bank's fault, not an echo of
+    # the cache's: it is acted on at once, not after the cache heals
+    clock = FakeClock()
+    world = World(
+        clock,
+        services=("frontend", "cart", "cache", "bank"),
+        edges=(("frontend", "cart"), ("cart", "cache"), ("frontend", "bank")),
+    )
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE))
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 4)
+    world.broken["bank"] = "ScaleService"
+    world.echoes["frontend"] = "bank"
+    run(engine, clock, 6)
+    assert "bank" in {a.target for a in world.executed}
+    assert "cache" in world.broken  # the cache's ladder is still on its first rung
+    run(engine, clock, 40)
+    assert not world.broken
+    assert not any(
+        p["reason"].startswith("echo of") for k, p in store.events if k == "incident_resolved"
+    )

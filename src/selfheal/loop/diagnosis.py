@@ -266,15 +266,20 @@ class Diagnoser:
 
     def _consequence_of(self, inc: Incident, cause: Cause, now: float) -> tuple[str, str] | None:
         """(id, cause service) of another incident under remediation (or healed moments
-        ago, while its echoes settle) whose cause this one depends on."""
+        ago, while its echoes settle) whose cause this one's cause depends on."""
         origins = [(other, origin) for other, origin in self.in_flight() if other != inc.id]
         origins += self.book.settling(now)
         graph: nx.DiGraph = self.view.graph
         for other, origin in origins:
             if origin == cause.service:
                 return other, origin
-            if origin in graph and any(
-                s in graph and nx.has_path(graph, s, origin) for s in inc.services
+            # Its cause calls into that fault's service: its symptoms may be passed on
+            # from there. A cause that does not (a failing dependency elsewhere, whose
+            # callers happen to call that service too) is a fault of its own.
+            if (
+                origin in graph
+                and cause.service in graph
+                and nx.has_path(graph, cause.service, origin)
             ):
                 return other, origin
         return None
