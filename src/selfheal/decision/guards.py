@@ -503,7 +503,7 @@ class Guards:
         takes = instances_taken_out(action, state.instances_total)
         if action.instance is not None and action.instance in named:
             takes = 0  # already out: acting on it takes nothing more down
-        if action.instance is None and action.kind in ROLLING and set(state.unready):
+        if action.instance is None and action.kind in ROLLING and state.unready:
             # A rolling restart or rollback replaces the instances that are out first (the
             # platform's executors order them so, as a ReplicaSet scales down unready pods
             # first): its one instance at a time is one already out of service.

@@ -307,5 +307,6 @@ def still_holding(inc: Incident, detection: Detection, since: float) -> Incident
         for a in inc.anomalies
         if a.indicator == ind.ERROR_RATIO and a.instance and a.service in erring
     }
-    holding = tuple(a for a in inc.anomalies if a in kept or a.fingerprint in moved)
+    kept_ids = {id(a) for a in kept}  # identity: an incident may hold hundreds
+    holding = tuple(a for a in inc.anomalies if id(a) in kept_ids or a.fingerprint in moved)
     return replace(inc, anomalies=holding) if holding else inc
