@@ -152,6 +152,19 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
     sorter = Anomaly("sorter", 1.0, 0.9, "rule:x", indicator="error_ratio", value=0.5)
     found = classify(Cause("cart", 0.9), [*evidence, sorter], callees=["kv", "sorter"], roles=roles)
     assert found.failure_type is not FailureType.DATA_CORRUPTION and found.service is None
+
+    # ... and so does one its own error logs name as failing (a relay), even before that
+    # callee's own rules break; a log naming the cache, or another name that merely
+    # contains the callee's, does not
+    def logging(text: str) -> Cause:
+        return Cause("cart", 0.9, evidence=(Evidence(EvidenceKind.LOG_ERRORS, text, text=text),))
+
+    relay = logging("sorter failed with HTTP <NUM>: no ready instance of depot")
+    found = classify(relay, evidence, callees=["kv", "sorter"], roles=roles)
+    assert found.failure_type is not FailureType.DATA_CORRUPTION and found.service is None
+    for text in ("kv answered <NUM> bytes", "sorter-v2 failed with HTTP <NUM>"):
+        found = classify(logging(text), evidence, callees=["kv", "sorter"], roles=roles)
+        assert (found.failure_type, found.service) == (FailureType.DATA_CORRUPTION, "kv"), text
     # the cache was just deployed (or reconfigured): that change is the cause, on the cache
     deploy = [ChangeEvent("kv", ChangeKind.DEPLOY, 0.5)]
     found = classify(Cause("cart", 0.9), evidence, deploy, since=0.0, callees=["kv"], roles=roles)

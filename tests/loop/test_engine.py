@@ -606,3 +606,54 @@ def test_a_fault_elsewhere_does_not_wait_behind_a_remediation_its_callers_also_r
     assert not any(
         p["reason"].startswith("echo of") for k, p in store.events if k == "incident_resolved"
     )
+
+
+def test_an_echo_keeps_waiting_while_the_remediation_it_waits_behind_is_in_flight() -> None:
+    # the frontend and the ledger (its sibling under the gateway) show the cache's fault;
+    # their incident waits behind the cache's remediation (a scale-out first, which does
+    # not help). While that runs, the best cause the evidence names for the echo moves
+    # to the ledger, which does not call the cache — transient evidence while a remediation takes
+    # instances out. The echo is neither acted on nor handed to a human as waiting
+    # behind a fault "the loop could not heal": it waits for the cache's verdict, and
+    # closes when the cache heals.
+    class Drifting(FakeRanker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.echo_rankings = 0
+
+        def rank(self, incident: Incident, graph: nx.DiGraph, now: float) -> tuple[Cause, ...]:
+            if "frontend" not in incident.services:
+                return super().rank(incident, graph, now)
+            self.echo_rankings += 1
+            if self.echo_rankings <= 2:
+                return (Cause("frontend", 0.9, FailureType.RESOURCE_EXHAUSTION),)
+            return (
+                Cause("ledger", 0.9, FailureType.RESOURCE_EXHAUSTION),
+                Cause("frontend", 0.5, FailureType.RESOURCE_EXHAUSTION),
+            )
+
+    clock = FakeClock()
+    world = World(
+        clock,
+        services=("gateway", "frontend", "cart", "cache", "ledger"),
+        edges=(
+            ("gateway", "frontend"),
+            ("gateway", "ledger"),
+            ("frontend", "cart"),
+            ("cart", "cache"),
+        ),
+    )
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE))
+    ranker = Drifting()
+    engine, store, _ = make_engine(world, planner=planner, ranker=ranker)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 4)
+    world.echoes["frontend"] = "cache"
+    world.echoes["ledger"] = "cache"
+    run(engine, clock, 60)
+    assert ranker.echo_rankings > 2  # the drift happened while it waited
+    assert {a.target for a in world.executed} == {"cache"}
+    assert "incident_waiting" in store.kinds()
+    assert "incident_escalated" not in store.kinds()
+    assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())

@@ -14,7 +14,8 @@ read like an SRE's triage, most specific first:
    errors only on calls toward an external dependency → ``ExternalDependency``;
 4. a service the platform calls a cache that answers, with no errors or process
    trouble of its own, or a service whose every instance fails fast while its calls to a cache
-   succeed → ``DataCorruption`` (on the cache);
+   succeed, no other callee fails and its error logs name no other callee →
+   ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); several
    down → the same on the whole service (restarting the service is); one
@@ -190,6 +191,10 @@ def classify(
         and a.indicator in (ind.ERROR_RATIO, ind.UP)
         for a in anomalies
     )
+    # ... or its own error logs say which: a call to another callee failed
+    callee_fails = callee_fails or bool(
+        logged_failing_callees(cause, [c for c in callees if c not in caches])
+    )
     # every instance fails: two or more, or the only one a one-instance service has
     everywhere = len(erroring) >= 2 or (instances == 1 and len(erroring) == 1)
     if caches and not down and everywhere and not slow and not own_edges_fail and not callee_fails:
@@ -339,6 +344,18 @@ def logs_own_errors(cause: Cause) -> bool:
     that what it read was bad."""
     logged = [e.text for e in cause.evidence if e.kind is EvidenceKind.LOG_ERRORS and e.text]
     return bool(logged) and not any(_INTEGRITY.search(t) for t in logged)
+
+
+def logged_failing_callees(cause: Cause, callees: Iterable[str]) -> list[str]:
+    """The ``callees`` that error log templates of ``cause``'s service name, as a whole
+    name (``"<callee> failed with HTTP 503"``): the service reports which
+    call failed, so its errors are passed on from there."""
+    logged = [e.text for e in cause.evidence if e.kind is EvidenceKind.LOG_ERRORS and e.text]
+    return [
+        c
+        for c in callees
+        if any(re.search(rf"(?<![\w-]){re.escape(c)}(?![\w-])", t) for t in logged)
+    ]
 
 
 def from_evidence(cause: Cause) -> tuple[FailureType, str] | None:
