@@ -136,3 +136,29 @@ def test_a_split_moves_a_services_symptoms_into_an_incident_of_their_own() -> No
     # nothing is split off when it would leave a side empty
     assert c.split(new.id, frozenset({"payment"}), 4) is None
     assert c.split(first.id, frozenset({"shipping"}), 4) is None
+
+
+def test_a_new_kind_of_symptom_beside_the_cause_under_remediation_is_a_new_incident() -> None:
+    # checkout is being remediated; payment, which it calls, showed latency (an echo kind
+    # it keeps absorbing). A CPU symptom on payment that starts now is a fault of its own:
+    # a new incident, not a passenger on checkout's verification. The cause's own service
+    # may show its fault in a new way (errors after latency) and stays in.
+    from dataclasses import replace
+
+    from selfheal.core.types import Cause, IncidentStatus
+
+    c = Correlator()
+    c.add([anomaly("checkout", 0, "latency"), anomaly("payment", 0, "latency")], 0, GRAPH)
+    (incident,) = c.open_incidents
+    c.update(replace(incident, status=IncidentStatus.REMEDIATING, causes=(Cause("checkout", 0.9),)))
+    assert c.add([anomaly("payment", 1, "latency")], 1, GRAPH).folded == 1
+    assert c.add([anomaly("checkout", 2, "error_ratio")], 2, GRAPH).opened == ()
+    (fresh,) = c.add([anomaly("payment", 3, "cpu")], 3, GRAPH).opened
+    assert fresh.services == {"payment"}
+    held = c.get(incident.id)
+    assert held is not None
+    assert {(a.service, a.indicator) for a in held.anomalies} == {
+        ("checkout", "latency"),
+        ("payment", "latency"),
+        ("checkout", "error_ratio"),
+    }

@@ -9,7 +9,8 @@ opens a new incident. A repeat of a signal already in the incident (same
 fingerprint: service, instance, indicator, detector) is folded — it refreshes the
 incident's last-seen time but adds nothing, so duplicate signals cannot open or
 grow incidents. Once an incident is being remediated or waits behind another, it
-absorbs only its own services' symptoms; once escalated to a human, only the
+absorbs only its own services' symptoms, and on services other than its cause's only
+the kinds of symptom (service, indicator) it already holds; once escalated to a human, only the
 kinds of symptom (service, indicator) it was escalated with, and only while they
 continue — anything new, or a symptom that went quiet and came back, opens an
 incident of its own, so one incident never blinds the loop. Time-window plus topology grouping is the usual alert-correlation
@@ -209,15 +210,27 @@ class Correlator:
             )
             if scoped and anomaly.service not in entry.incident.services:
                 continue
+            # ... and on a service other than its cause's, only the kinds of symptom
+            # (service, indicator) it already holds: a new kind there — a CPU hog on a
+            # callee of the service being restarted, errors of its own on a service that
+            # so far only showed an echo's latency — is a fault of its own, which must be
+            # seen and diagnosed as one, not ride on this incident's verification. The
+            # cause's own service may show its fault in new ways (a leak ending in a crash).
+            cause = entry.incident.top_cause
+            if (
+                scoped
+                and cause is not None
+                and anomaly.service != cause.service
+                and (anomaly.service, anomaly.indicator) not in _kinds(entry)
+            ):
+                continue
             # Handed to a human, an incident keeps only the symptoms it was handed over
             # with: a new kind of symptom on one of its services is a new problem, and the
             # loop must see it as one instead of filing it behind a human's queue.
             # A symptom it held that went quiet and came back is new too (a flap before the
             # escalation must not hide a real failure of the same kind after it).
             if entry.incident.status is IncidentStatus.ESCALATED:
-                if (anomaly.service, anomaly.indicator) not in {
-                    (a.service, a.indicator) for a in entry.incident.anomalies
-                }:
+                if (anomaly.service, anomaly.indicator) not in _kinds(entry):
                     continue
                 seen = entry.fingerprints.get(anomaly.fingerprint)
                 if seen is None or anomaly.timestamp - seen > self._continuing:
@@ -231,6 +244,11 @@ class Correlator:
             if best is None or rank[:2] < best[:2]:
                 best = rank
         return None if best is None else best[2]
+
+
+def _kinds(entry: _Open) -> set[tuple[str, str]]:
+    """The kinds of symptom (service, indicator) an open incident holds."""
+    return {(service, indicator) for service, _, indicator, _ in entry.fingerprints}
 
 
 def _distance(graph: nx.Graph, service: str, services: frozenset[str]) -> int | None:
