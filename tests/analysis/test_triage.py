@@ -363,6 +363,21 @@ def test_slow_calls_to_an_external_dependency_that_serves_as_usual_start_at_the_
     unseen = Facts(context, observed=frozenset({"checkout", "payment"}))
     causes = triage([Cause("checkout", 0.6)], inc, graph, unseen, 0.7)
     assert all(c.confidence < 0.7 for c in causes if c.service == "payment")
+    # after a failover the calls, still labelled "bank", go to the standby: the bank's
+    # own series went silent, and the standby's (observed, serving as usual) speaks for it
+    failed_over = PlanningContext(
+        services={
+            **context.services,
+            "payment": ServiceState(
+                "payment", instances=("payment-0",), dependencies={"bank": "bank-b"}
+            ),
+            "bank-b": ServiceState("bank-b", instances=("bank-b-0",), external=True),
+        }
+    )
+    standby = Facts(failed_over, observed=frozenset({"checkout", "payment", "bank-b"}))
+    causes = triage([Cause("checkout", 0.6)], inc, graph, standby, 0.7)
+    assert causes[0].service == "payment" and causes[0].confidence >= 0.7
+    assert slow_edge_origins(inc, Facts(failed_over, observed=frozenset({"bank"}))) == set()
 
 
 def test_a_forming_fact_holds_back_the_callers_its_symptoms_reach() -> None:

@@ -335,7 +335,8 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
     network between them), not in the callee.
 
     The callee must be one whose own latency the monitoring reads (``facts.observed``;
-    an external dependency too: when its own metrics say it serves as usual, the delay is
+    for calls labelled with a dependency's name, the provider the platform says serves it
+    now — the standby after a failover; an external dependency too: when its own metrics say it serves as usual, the delay is
     on the way to it, and the caller's side of that way is ours) and that shows no
     symptom of its own — no latency, error or availability rule, no
     slow calls of its own — and the slow calls must not be failing: a callee that
@@ -360,12 +361,13 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
         if a.indicator != ind.UPSTREAM_LATENCY or a.series is None:
             continue
         callee = a.series.label("target")
-        if (
-            callee is not None
-            and callee in facts.observed
-            and callee not in troubled
-            and (a.service, callee) not in failing
-        ):
+        if callee is None or (a.service, callee) in failing:
+            continue
+        # Calls are labelled with the dependency's name; the platform says which provider
+        # serves it now (a standby after a failover): that one's latency is the callee's.
+        caller = facts.platform.service(a.service)
+        served_by = caller.dependencies.get(callee, callee) if caller is not None else callee
+        if served_by in facts.observed and not {callee, served_by} & troubled:
             out.add(a.service)
     return out
 
