@@ -9,12 +9,12 @@ opens a new incident. A repeat of a signal already in the incident (same
 fingerprint: service, instance, indicator, detector) is folded — it refreshes the
 incident's last-seen time but adds nothing, so duplicate signals cannot open or
 grow incidents. Once an incident is being remediated or waits behind another, it
-absorbs only its own services' symptoms, and on services other than its cause's only
-the kinds of symptom (service, indicator) it already holds; once escalated to a human, only the
-kinds of symptom (service, indicator) it was escalated with, and only while they
-continue — anything new, or a symptom that went quiet and came back, opens an
-incident of its own, so one incident never blinds the loop. Time-window plus topology grouping is the usual alert-correlation
-scheme (e.g. Salah et al., "A survey of alarm correlation", 2013).
+absorbs only its own services' symptoms, and on services other than its cause's
+only the kinds of symptom (service, indicator) it already holds; once escalated to
+a human, only the kinds it was escalated with, and only while they continue —
+anything new, or a symptom that went quiet and came back, opens an incident of its
+own, so one incident never blinds the loop. Time-window plus topology grouping is
+the usual alert-correlation scheme (e.g. Salah et al., "A survey of alarm correlation", 2013).
 
 Only anomalies that ``opens`` accepts may open an incident (the loop passes rule
 anomalies); others only join one. No I/O here; incidents leave as ``core`` values.

@@ -335,11 +335,12 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
     network between them), not in the callee.
 
     The callee must be one whose own latency the monitoring reads (``facts.observed``;
-    for calls labelled with a dependency's name, the provider the platform says serves it
-    now — the standby after a failover; an external dependency too: when its own metrics say it serves as usual, the delay is
-    on the way to it, and the caller's side of that way is ours) and that shows no
-    symptom of its own — no latency, error or availability rule, no
-    slow calls of its own — and the slow calls must not be failing: a callee that
+    for calls labelled with a dependency's name, the provider the platform says serves
+    it now — the standby after a failover; an external dependency too: when its own
+    metrics say it serves as usual, the delay is on the way to it, and the caller's side
+    of that way is ours) and that shows no symptom of its own — no latency, error or
+    availability rule, no slow calls of its own — and the slow calls must not be
+    failing: a callee that
     hangs makes its callers' calls time out, and its silence then says nothing.
     """
     rules = [a for a in incident.anomalies if is_rule(a)]
