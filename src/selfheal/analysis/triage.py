@@ -340,8 +340,8 @@ def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:
     metrics say it serves as usual, the delay is on the way to it, and the caller's side
     of that way is ours) and that shows no symptom of its own — no latency, error or
     availability rule, no slow calls of its own — and the slow calls must not be
-    failing: a callee that
-    hangs makes its callers' calls time out, and its silence then says nothing.
+    failing: a callee that hangs makes its callers' calls time out, and its silence then
+    says nothing.
     """
     rules = [a for a in incident.anomalies if is_rule(a)]
     troubled = {
