@@ -249,3 +249,49 @@ def test_an_incident_on_services_the_fault_cannot_reach_does_not_detect_it() -> 
         assert slow.detected  # frontend → catalog → inventory: where a slow inventory shows
     finally:
         judge.close()
+
+
+def _decision(incident: str, service: str, failure_type: str) -> dict[str, Any]:
+    cause = {"service": service, "failure_type": failure_type, "confidence": 0.8}
+    return {"incident": incident, "inputs": {"cause": cause}, "strategy": "s"}
+
+
+def test_the_steps_after_a_decision_go_to_the_fault_it_was_made_for() -> None:
+    # an incident opened on a tray's delay; an outage of the card provider joins it and
+    # the next decision names the provider: the failover of its caller that follows is
+    # the outage's (right target), not the delay's (wrong target)
+    judge, (delay, outage) = _judge_with(("network_delay", "tray"), ("dependency_outage", "card"))
+    try:
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i1", "signals": [{"service": "tray", "indicator": "latency"}]},
+        )
+        judge.on_event("decision", _decision("i1", "card", "ExternalDependency"))
+        judge.on_event("action_result", _action("Failover", "till", "succeeded", "i1"))
+        assert [a["action"] for a in outage.actions] == ["Failover"] and delay.actions == []
+        assert outage.root_cause == "card" and delay.wrong_target_actions == 0
+    finally:
+        judge.close()
+
+
+def test_a_rediagnosis_that_names_a_fault_detects_it_and_takes_its_steps() -> None:
+    # errors on the kitchen, a CPU hog on the till it calls: the hog's symptoms joined the
+    # kitchen's incident; after the kitchen's action did not help, the rediagnosis names
+    # the till. The hog was seen and diagnosed (a cause named for it), and the restart
+    # that follows is its own
+    judge, (errors, hog) = _judge_with(("errors", "kitchen"), ("cpu_hog", "till"))
+    try:
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i1", "signals": [{"service": "kitchen", "indicator": "error_ratio"}]},
+        )
+        judge.on_event("decision", _decision("i1", "kitchen", "CodeBug"))
+        assert hog.detected_at is None
+        rediagnosed = {"incident": "i1", "cause": {"service": "till", "failure_type": "X"}}
+        judge.on_event("incident_rediagnosed", rediagnosed | {"reason": "did not help"})
+        judge.on_event("action_result", _action("RestartContainer", "till", "succeeded", "i1"))
+        assert hog.detected_at is not None and hog.root_cause == "till"
+        assert [a["action"] for a in hog.actions] == ["RestartContainer"]
+        assert errors.root_cause == "kitchen" and errors.actions == []
+    finally:
+        judge.close()

@@ -6,7 +6,10 @@ The judge may know the topology (it is the testbed's side, like the faults);
 the loop may not. Per fault it records:
 
 - ``detected``: while the fault was live, an incident opened on its service or a
-  service whose requests reach it, or a decision named a cause for it;
+  service whose requests reach it, or a decision — or a rediagnosis after an action
+  that did not help — named a cause for it;
+- ``root_cause``: the cause of the first decision (or rediagnosis) credited to it; the
+  actions that follow a decision are credited to the fault it was made for;
 - ``wrong_target_actions``: actions whose target is neither the faulty service
   nor, for a failover or a restart on the caller's side, a direct caller of it;
 - ``healed``: after an action succeeded and before the fault could expire, the
@@ -33,6 +36,9 @@ from selfheal.cli.scenario import ScenarioStep
 
 CALLER_SIDE_ACTIONS = frozenset({"Failover", "RestartContainer", "RestartService"})
 """Actions that may rightly target a direct caller of the faulty service."""
+DECISIONS = frozenset({"decision", "incident_rediagnosed"})
+"""Engine events that name a cause and the plan for it: the first decision, and the
+cause a rediagnosis names after an action that did not help."""
 INSTANCE_FAULTS = frozenset({"crash", "hang", "latency", "errors", "memory_leak", "cpu_hog"})
 """Faults that live in one instance's process: draining that instance routes around them."""
 WINDOW_SECONDS = 4.0
@@ -172,16 +178,22 @@ class Judge:
         with self._lock:
             incident = str(payload.get("incident", ""))
             owner = self.owner(now, incident, _services_of(kind, payload))
-            if owner is not None and incident and kind in ("incident_opened", "decision"):
-                self._by_incident.setdefault(incident, owner)
+            if owner is not None and incident:
+                if kind == "incident_opened":
+                    self._by_incident.setdefault(incident, owner)
+                elif kind in DECISIONS:
+                    # The steps that follow carry out this decision: they belong to the
+                    # fault it was made for (a fault that joined an incident first
+                    # credited to another gets the actions planned for it).
+                    self._by_incident[incident] = owner
             if kind == "incident_opened" and owner is not None:
                 owner.incidents.add(incident)
                 # An incident on services the fault cannot reach does not detect it.
                 related = self.related(owner, _services_of(kind, payload))
                 if owner.detected_at is None and related:
                     owner.detected_at = now
-            elif kind == "decision" and owner is not None and owner.root_cause is None:
-                cause = payload["inputs"]["cause"]
+            elif kind in DECISIONS and owner is not None and owner.root_cause is None:
+                cause = _cause_of(kind, payload)
                 owner.root_cause = cause["service"]
                 owner.failure_type = cause["failure_type"]
                 if owner.detected_at is None:  # the fault joined an incident already open
@@ -297,12 +309,18 @@ class Judge:
         self._client.close()
 
 
+def _cause_of(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The cause a decision (or a rediagnosis) names."""
+    cause: dict[str, Any] = payload["inputs"]["cause"] if kind == "decision" else payload["cause"]
+    return cause
+
+
 def _services_of(kind: str, payload: dict[str, Any]) -> set[str]:
     """The services an engine event names: its signals', its cause's, its action's."""
     if kind == "incident_opened":
         return {str(s["service"]) for s in payload.get("signals", [])}
-    if kind == "decision":
-        return {str(payload["inputs"]["cause"]["service"])}
+    if kind in DECISIONS:
+        return {str(_cause_of(kind, payload)["service"])}
     action = payload.get("action")
     if isinstance(action, dict) and "target" in action:
         return {str(action["target"])}
