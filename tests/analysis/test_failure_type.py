@@ -159,6 +159,10 @@ def test_all_instances_failing_hard_while_the_cache_answers_points_at_the_cache(
     def logging(text: str) -> Cause:
         return Cause("cart", 0.9, evidence=(Evidence(EvidenceKind.LOG_ERRORS, text, text=text),))
 
+    # its own pool running dry (requests timing out for a connection) is its own fault
+    pool = Anomaly("cart", 1.0, 0.9, "rule:x", indicator="pool_wait_timeouts_per_second")
+    found = classify(Cause("cart", 0.9), [*evidence, pool], callees=["kv"], roles=roles)
+    assert found.service is None and found.failure_type is not FailureType.DATA_CORRUPTION
     relay = logging("sorter failed with HTTP <NUM>: no ready instance of depot")
     found = classify(relay, evidence, callees=["kv", "sorter"], roles=roles)
     assert found.failure_type is not FailureType.DATA_CORRUPTION and found.service is None

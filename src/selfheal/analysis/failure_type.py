@@ -14,8 +14,8 @@ read like an SRE's triage, most specific first:
    errors only on calls toward an external dependency → ``ExternalDependency``;
 4. a service the platform calls a cache that answers, with no errors or process
    trouble of its own, or a service whose every instance fails fast while its calls to a cache
-   succeed, no other callee fails and its error logs name no other callee →
-   ``DataCorruption`` (on the cache);
+   succeed, no other callee fails, its error logs name no other callee and its own
+   pool is not running dry → ``DataCorruption`` (on the cache);
 5. an instance down or not answering (crash / hang) → ``ResourceExhaustion`` on
    that instance, indicator ``up`` (restarting the instance is the remedy); several
    down → the same on the whole service (restarting the service is); one
@@ -197,7 +197,17 @@ def classify(
     )
     # every instance fails: two or more, or the only one a one-instance service has
     everywhere = len(erroring) >= 2 or (instances == 1 and len(erroring) == 1)
-    if caches and not down and everywhere and not slow and not own_edges_fail and not callee_fails:
+    # its own pool running dry (requests timing out for a connection) is its own fault
+    pooled = any(a.indicator in POOL_INDICATORS for a in mine)
+    if (
+        caches
+        and not down
+        and everywhere
+        and not slow
+        and not own_edges_fail
+        and not callee_fails
+        and not pooled
+    ):
         # Every instance fails, fast, while its calls to the cache succeed and nothing else
         # it calls fails: what the cache answers is bad — and if the cache itself was just
         # changed, that change is why.
