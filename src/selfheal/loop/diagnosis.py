@@ -169,9 +169,7 @@ class Diagnoser:
             # takes instances out, the errors it passes up move from service to service
             # and the best cause with them; only that remediation's end says what this
             # incident is (its echo, or a fault of its own), so it goes on waiting.
-            self._tries[inc.id] = 0
-            self.book.freeze(inc.id)
-            return None
+            behind = self._waiting[inc.id]
         if behind is None and inc.id in self._waiting:
             waited, origin = self._waiting.pop(inc.id)
             if self.book.healed(waited, now):
@@ -275,9 +273,7 @@ class Diagnoser:
     def _still_working(self, incident_id: str) -> bool:
         """Whether ``incident_id`` waits behind a remediation that is not done yet."""
         waiting = self._waiting.get(incident_id)
-        return waiting is not None and any(
-            other == waiting[0] for other, _ in self.in_flight() if other != incident_id
-        )
+        return waiting is not None and any(other == waiting[0] for other, _ in self.in_flight())
 
     def _consequence_of(self, inc: Incident, cause: Cause, now: float) -> tuple[str, str] | None:
         """(id, cause service) of another incident under remediation (or healed moments
