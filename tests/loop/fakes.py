@@ -41,6 +41,8 @@ class World:
     refuse_kinds: set[ActionKind] = field(default_factory=set)  # validation refuses these
     echoes: dict[str, str] = field(default_factory=dict)  # service -> the broken one it calls
     edges: tuple[tuple[str, str], ...] = (("frontend", "cart"), ("cart", "cache"))
+    # services whose instance stops answering its scrape (``up`` 0) while broken
+    hangs: frozenset[str] = frozenset()
 
     def collect(self, now: float) -> Observation:
         samples = []
@@ -48,6 +50,9 @@ class World:
             sick = svc in self.broken or self.echoes.get(svc, "") in self.broken
             value = 0.5 if sick else 0.001
             samples.append(Sample(SeriesKey.of("error_ratio", {"service": svc}), now, value))
+            if svc in self.hangs:
+                up = 0.0 if svc in self.broken else 1.0
+                samples.append(Sample(SeriesKey.of("up", {"service": svc}), now, up))
         graph = nx.DiGraph(list(self.edges))
         return Observation(now, tuple(samples), (), graph)
 

@@ -356,6 +356,26 @@ def test_an_echo_of_a_fault_under_remediation_waits_instead_of_acting() -> None:
     assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())
 
 
+def test_a_dead_process_behind_a_fault_under_remediation_is_no_echo() -> None:
+    """A caller whose own instance stops answering while its callee is being remediated
+    has a fault of its own: no callee's trouble passes that on. It is decided at once,
+    not left waiting behind the callee's action."""
+    clock = FakeClock()
+    world = World(clock, hangs=frozenset({"frontend"}))
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE), timeout=40.0)
+    engine, store, _ = make_engine(world, planner=planner)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 4)  # the cache incident is remediating (a 40 s scale-out verifying)
+    world.broken["frontend"] = "RestartService"  # frontend hangs: errors and up 0
+    run(engine, clock, 6)
+    assert [a.describe() for a in world.executed] == [
+        "ScaleService(cache)",
+        "ScaleService(frontend)",
+    ]
+    assert "incident_waiting" not in store.kinds()
+
+
 def test_a_fix_that_does_not_help_is_given_up_early_and_the_cause_reconsidered() -> None:
     clock = FakeClock()
     # cart and cache both fail on their own, side by side: nothing but the ranker tells

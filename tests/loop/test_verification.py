@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import networkx as nx
+
 from selfheal.analysis.rules import LiveDetection
 from selfheal.core import indicators as ind
 from selfheal.core.types import Sample, SeriesKey
-from selfheal.loop.verification import back_to_baseline, passed_on_from, service_recovered
+from selfheal.loop.verification import (
+    back_to_baseline,
+    did_its_part,
+    passed_on_from,
+    service_recovered,
+)
 
 
 def key(name: str, **labels: str) -> SeriesKey:
@@ -87,3 +94,35 @@ def test_what_remains_passed_on_from_a_callee_that_broke_after_the_decision() ->
     # nothing new downstream: nothing to pass the remaining errors on from
     feed(detection, 25.0, {OWN_ERRORS: 0.3, OPENED_EDGE: 0.0, NEW_EDGE: 0.1, MEMORY: 1e8})
     assert passed_on_from(detection, symptoms, "orders", 25.0, stale_after=3.0) is None
+
+
+PROVIDER_ERRORS = SeriesKey.of(ind.ERROR_RATIO, {"service": "psp"})
+TO_PROVIDER = key(ind.UPSTREAM_ERROR_RATIO, target="psp")
+TO_PROVIDER_1 = key(ind.UPSTREAM_ERROR_RATIO, target="psp", instance="orders-1")
+
+
+def test_a_failover_did_its_part_when_the_calls_toward_the_provider_stop_failing() -> None:
+    # A memory leak on orders and an outage of its external provider share one incident;
+    # the failover routes around the provider, which stays down, and the leak goes on.
+    graph = nx.DiGraph([("orders", "psp")])
+    healthy = {OWN_ERRORS: 0.0, TO_PROVIDER: 0.0, TO_PROVIDER_1: 0.0, MEMORY: 1e8}
+    detection = warmed({**healthy, PROVIDER_ERRORS: 0.0})
+    feed(detection, 20.0, {OWN_ERRORS: 0.4, TO_PROVIDER: 1.0, TO_PROVIDER_1: 1.0, MEMORY: 9e9})
+    feed(detection, 20.0, {PROVIDER_ERRORS: 1.0})
+    symptoms = (MEMORY, OWN_ERRORS, TO_PROVIDER, PROVIDER_ERRORS)
+
+    def part(t: float, external: bool = True) -> bool:
+        return did_its_part(detection, symptoms, "psp", graph, 21.0, t, 3.0, external=external)
+
+    after = {OWN_ERRORS: 0.0, TO_PROVIDER: 0.0, MEMORY: 9.5e9}
+    # one caller instance's calls to the provider (not among the symptoms) still fail
+    feed(detection, 22.0, {**after, TO_PROVIDER_1: 1.0, PROVIDER_ERRORS: 1.0})
+    assert not part(22.0)
+    feed(detection, 23.0, {**after, TO_PROVIDER_1: 0.0, PROVIDER_ERRORS: 1.0})
+    assert part(23.0)
+    # judged as an own cause, the provider's own errors (it is still down) keep it failing
+    assert not part(23.0, external=False)
+    # nothing else among the symptoms: the ordinary verification decides, not a split
+    assert not did_its_part(
+        detection, (TO_PROVIDER, PROVIDER_ERRORS), "psp", graph, 21.0, 23.0, 3.0, external=True
+    )

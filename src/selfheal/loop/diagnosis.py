@@ -164,7 +164,17 @@ class Diagnoser:
             return None
         cause = confident[0]
         behind = self._consequence_of(inc, cause, now)
-        if behind is None and self._still_working(inc.id):
+        fixing = [*self.in_flight(), *self.book.settling(now)]
+        if own_process_trouble(inc, cause.service, self.detection) and all(
+            origin != cause.service for _, origin in fixing
+        ):
+            # Its cause's own process is dead, hung or starved (an instance stopped
+            # answering, its CPU or memory broke a rule) and no action works on that
+            # service: no fault further down passes that on. It is a fault of its own,
+            # decided now, not an echo to wait out.
+            behind = None
+            self._waiting.pop(inc.id, None)
+        elif behind is None and self._still_working(inc.id):
             # The fault it waits behind is still being remediated. While a restart there
             # takes instances out, the errors it passes up move from service to service
             # and the best cause with them; only that remediation's end says what this
@@ -294,6 +304,22 @@ class Diagnoser:
             ):
                 return other, origin
         return None
+
+
+# A service's own process facts: what no fault of a service it calls passes on to it.
+OWN_PROCESS = frozenset({ind.UP, ind.CPU, ind.MEMORY})
+
+
+def own_process_trouble(inc: Incident, service: str, detection: Detection) -> bool:
+    """Whether ``inc`` holds an own-process fact of ``service`` (an instance down, its CPU
+    or memory beyond a rule) whose rule still breaks on the latest sample."""
+    return any(
+        a.service == service
+        and a.indicator in OWN_PROCESS
+        and a.series is not None
+        and detection.breaching(a.series)
+        for a in inc.anomalies
+    )
 
 
 def still_holding(inc: Incident, detection: Detection, since: float) -> Incident:

@@ -387,6 +387,7 @@ class Remediator:
             rem.executed_at,
             now,
             self._stale_after(),
+            external=origin in self.view.external,
         )
         moved_on = (
             None

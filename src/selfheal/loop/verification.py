@@ -116,10 +116,29 @@ def did_its_part(
     since: float,
     now: float,
     stale_after: float,
+    external: bool = False,
 ) -> bool:
     """Whether the symptoms nearest the cause ``origin`` — on its own service, or on its
     direct callers when it shows none itself (a corrupt cache shows only in its callers'
-    errors) — are gone while others remain."""
+    errors) — are gone while others remain.
+
+    An ``external`` cause's own series are not ours to restore (a failover routes around
+    it; it stays down): its part is the calls toward it — every call edge labelled with
+    its name, among the symptoms or followed live on its callers — and its own series
+    count neither way."""
+    if external:
+        toward = {k for k in symptoms if k.label("target") == origin}
+        if origin in graph:
+            for caller in graph.predecessors(origin):
+                toward.update(k for k in detection.series_of(caller) if k.label("target") == origin)
+        rest = tuple(
+            k for k in symptoms if k.label("target") != origin and k.label("service") != origin
+        )
+        return (
+            bool(toward)
+            and bool(rest)
+            and symptoms_gone(detection, tuple(toward), since, now, stale_after)
+        )
     near = {origin}
     if origin in graph and not any(k.label("service") == origin for k in symptoms):
         near.update(graph.predecessors(origin))
