@@ -295,3 +295,25 @@ def test_a_rediagnosis_that_names_a_fault_detects_it_and_takes_its_steps() -> No
         assert errors.root_cause == "kitchen" and errors.actions == []
     finally:
         judge.close()
+
+
+def test_an_action_goes_to_its_decisions_fault_though_a_later_one_sits_on_its_target() -> None:
+    # an outage of the customs provider: the decision names it and fails its caller tolls
+    # over; errors on tolls start before the failover's verification ends. The failover
+    # (decided before the errors began) is the outage's, not the errors'
+    judge, (outage, errors) = _judge_with(("dependency_outage", "customs"), ("errors", "tolls"))
+    try:
+        errors.injected_at = None  # not started yet at the decision
+        judge.on_event(
+            "incident_opened",
+            {"incident": "i1", "signals": [{"service": "customs", "indicator": "error_ratio"}]},
+        )
+        judge.on_event("decision", _decision("i1", "customs", "ExternalDependency"))
+        judge.on_event("action_started", _action("Failover", "tolls", "", "i1"))
+        errors.injected_at = time.time()
+        judge.on_event("action_result", _action("Failover", "tolls", "succeeded", "i1"))
+        assert [a["action"] for a in outage.actions] == ["Failover"] and errors.actions == []
+        assert outage.first_success_at is not None and errors.first_success_at is None
+        assert judge.false_actions == 0
+    finally:
+        judge.close()

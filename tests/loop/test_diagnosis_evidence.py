@@ -9,7 +9,7 @@ from selfheal.analysis.triage import Facts, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import Anomaly, Cause, Incident, Sample, SeriesKey
-from selfheal.loop.diagnosis import still_holding
+from selfheal.loop.diagnosis import serving_as_usual, still_holding
 
 OWN = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-1"})
 CALLS = SeriesKey.of(ind.UPSTREAM_ERROR_RATIO, {"service": "web", "target": "stock"})
@@ -80,3 +80,19 @@ def test_errors_that_moved_to_a_sibling_are_not_one_instance_failing_alone() -> 
     for t in range(21, 30):
         detection.observe([Sample(first, float(t), 0.0), Sample(second, float(t), 0.0)])
     assert still_holding(inc, detection, since=27.0) is inc
+
+
+def test_a_callee_slower_than_usual_under_its_rules_floor_does_not_serve_as_usual() -> None:
+    # a database at the bottom of a chain turns 200 ms slower: its p99 stays under the
+    # latency rule's 0.4 s floor, so no rule breaks on it, while every caller above breaks
+    # one. Its silence must not make the calls into it look slow "on the way there".
+    db = SeriesKey.of(ind.LATENCY_P99, {"service": "db"})
+    depot = SeriesKey.of(ind.LATENCY_P99, {"service": "depot"})
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    for t in range(10):
+        detection.observe([Sample(db, float(t), 0.02), Sample(depot, float(t), 0.05)])
+    detection.observe([Sample(db, 10.0, 0.25), Sample(depot, 10.0, 0.06)])
+    assert not detection.breaching(db)  # under the rule's floor
+    assert serving_as_usual(detection, ["db", "depot", "unseen"], recent=8.0) == {"depot"}
+    # read too long ago: not seen serving at all
+    assert serving_as_usual(detection, ["depot"], recent=11.0) == frozenset()

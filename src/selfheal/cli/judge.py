@@ -122,6 +122,7 @@ class Judge:
         self._client = client or httpx.Client(timeout=3.0)
         self.log: list[str] = []
         self._by_incident: dict[str, FaultRecord] = {}
+        self._decided_for: dict[str, FaultRecord] = {}  # incident → its last decision's fault
 
     # -- attributing the loop's steps -----------------------------------------------
     def live(self, at: float) -> list[FaultRecord]:
@@ -177,7 +178,14 @@ class Judge:
         now = time.time()
         with self._lock:
             incident = str(payload.get("incident", ""))
-            owner = self.owner(now, incident, _services_of(kind, payload))
+            decided = self._decided_for.get(incident)
+            if kind.startswith("action_") and decided is not None and decided in self.live(now):
+                # An action carries out its incident's decision: it belongs to the fault
+                # that decision was made for, even when a fault that started after the
+                # decision sits on the action's target.
+                owner: FaultRecord | None = decided
+            else:
+                owner = self.owner(now, incident, _services_of(kind, payload))
             if owner is not None and incident:
                 if kind == "incident_opened":
                     self._by_incident.setdefault(incident, owner)
@@ -186,6 +194,7 @@ class Judge:
                     # fault it was made for (a fault that joined an incident first
                     # credited to another gets the actions planned for it).
                     self._by_incident[incident] = owner
+                    self._decided_for[incident] = owner
             if kind == "incident_opened" and owner is not None:
                 owner.incidents.add(incident)
                 # An incident on services the fault cannot reach does not detect it.

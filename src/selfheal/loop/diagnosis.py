@@ -20,7 +20,7 @@ did not help: a different cause, not tried yet, gets its own plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import networkx as nx
@@ -34,6 +34,7 @@ from selfheal.loop.incidents import IncidentBook
 from selfheal.loop.ports import Detection, Planner, Ranker
 from selfheal.loop.remediation import Tried, symptoms_of
 from selfheal.loop.settings import EngineSettings
+from selfheal.loop.verification import back_to_baseline
 from selfheal.loop.view import AuditTrail, BusinessLevels, CycleView
 
 # How long one instance must fail while its siblings serve before that is taken as a
@@ -109,20 +110,10 @@ class Diagnoser:
         )
 
     def _observed(self, now: float) -> frozenset[str]:
-        """Services of the call graph whose own served latency was read in the last few
-        cycles (warmed up): their silence in an incident means they serve as usual."""
+        """Services of the call graph seen serving at their usual speed (see
+        ``serving_as_usual``)."""
         recent = now - 3 * self.settings.cycle_seconds
-        return frozenset(
-            service
-            for service in self.view.graph.nodes
-            if any(
-                key.name == ind.LATENCY_P99
-                and key.label("target") is None
-                and self.detection.last_seen(key) >= recent
-                and self.detection.warm(key)
-                for key in self.detection.series_of(service)
-            )
-        )
+        return serving_as_usual(self.detection, self.view.graph.nodes, recent)
 
     def diagnose(self, inc: Incident, now: float) -> Decided | None:
         # Count only diagnoses that saw no new evidence: while symptoms keep arriving the
@@ -304,6 +295,32 @@ class Diagnoser:
             ):
                 return other, origin
         return None
+
+
+def serving_as_usual(
+    detection: Detection, services: Iterable[str], recent: float
+) -> frozenset[str]:
+    """Services whose own served latency was read since ``recent`` (warmed up) and is near
+    its pre-fault baseline on every such series: their silence in an incident means they
+    serve as usual. A service whose latency rose but stays under its rule's floor (a
+    200 ms delay at the bottom of a chain, felt by every caller above) is not silent in
+    that sense: the calls into it are slow because it is."""
+    out = set()
+    for service in services:
+        served = [
+            key
+            for key in detection.series_of(service)
+            if key.name == ind.LATENCY_P99
+            and key.label("target") is None
+            and detection.last_seen(key) >= recent
+            and detection.warm(key)
+        ]
+        if served and all(
+            back_to_baseline(ind.LATENCY_P99, detection.latest(k), detection.baseline(k))
+            for k in served
+        ):
+            out.add(service)
+    return frozenset(out)
 
 
 # A service's own process facts: what no fault of a service it calls passes on to it.
