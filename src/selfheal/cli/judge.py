@@ -9,7 +9,8 @@ the loop may not. Per fault it records:
   service whose requests reach it, or a decision — or a rediagnosis after an action
   that did not help — named a cause for it;
 - ``root_cause``: the cause of the first decision (or rediagnosis) credited to it; the
-  actions that follow a decision are credited to the fault it was made for;
+  actions that follow a decision are credited to the fault it was made for while
+  that fault is live (even when a later fault sits on the action's target);
 - ``wrong_target_actions``: actions whose target is neither the faulty service
   nor, for a failover or a restart on the caller's side, a direct caller of it;
 - ``healed``: after an action succeeded and before the fault could expire, the
