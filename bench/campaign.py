@@ -67,6 +67,7 @@ def run_one(
     )  # fmt: skip
     scenario.write_text(made.stdout)
     summary = stem.with_suffix(".json")
+    summary.unlink(missing_ok=True)  # a run that writes none must not leave an old one
     extra = ["--traces"] if traces else []
     if record_rca is not None:
         recording = record_rca / stem.name
@@ -88,6 +89,7 @@ def run_one(
 def soak(topology: str, seconds: float, out: Path) -> dict[str, Any]:
     stem = out / f"soak-{topology}-{seconds:g}s"
     summary = stem.with_suffix(".json")
+    summary.unlink(missing_ok=True)  # a soak that writes none must not leave an old one
     with stem.with_suffix(".log").open("w") as log:
         subprocess.run(
             _cli(
