@@ -25,6 +25,10 @@ def _judge_with(*faults: tuple[str, str]) -> tuple[Judge, list[FaultRecord]]:
     return judge, judge.records
 
 
+def _opened(incident: str, service: str, indicator: str) -> dict[str, Any]:
+    return {"incident": incident, "signals": [{"service": service, "indicator": indicator}]}
+
+
 def _action(kind: str, target: str, outcome: str, incident: str) -> dict[str, Any]:
     return {"incident": incident, "action": {"kind": kind, "target": target}, "outcome": outcome}
 
@@ -32,14 +36,8 @@ def _action(kind: str, target: str, outcome: str, incident: str) -> dict[str, An
 def test_two_faults_at_once_are_each_credited_their_own_steps() -> None:
     judge, (crash, release) = _judge_with(("crash", "cart"), ("bad_release", "shipping"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "cart", "indicator": "up"}]},
-        )
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i2", "signals": [{"service": "shipping", "indicator": "error_ratio"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "cart", "up"))
+        judge.on_event("incident_opened", _opened("i2", "shipping", "error_ratio"))
         judge.on_event(
             "decision",
             {
@@ -65,10 +63,7 @@ def test_two_faults_at_once_are_each_credited_their_own_steps() -> None:
 def test_an_action_on_another_service_goes_to_the_fault_its_incident_was_credited_to() -> None:
     judge, (outage, crash) = _judge_with(("dependency_outage", "bank"), ("crash", "cart"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "bank", "indicator": "error_ratio"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "bank", "error_ratio"))
         judge.on_event("action_result", _action("Failover", "payment", "succeeded", "i1"))
         assert [a["action"] for a in outage.actions] == ["Failover"] and crash.actions == []
         assert judge.false_actions == 0
@@ -123,10 +118,7 @@ def test_a_failover_of_the_providers_caller_is_on_target() -> None:
 def test_a_fault_no_incident_named_is_undetected() -> None:
     judge, (crash, leak) = _judge_with(("crash", "cart"), ("memory_leak", "shipping"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "cart", "indicator": "up"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "cart", "up"))
         assert crash.summary()["detected"] is True
         assert leak.summary()["detected"] is False and leak.summary()["healed"] is False
         keys = set(leak.summary())
@@ -237,15 +229,9 @@ def test_overlapping_faults_do_not_mask_each_others_heals() -> None:
 def test_an_incident_on_services_the_fault_cannot_reach_does_not_detect_it() -> None:
     judge, (slow,) = _judge_with(("latency", "inventory"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "cache", "indicator": "error_ratio"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "cache", "error_ratio"))
         assert slow.detected_at is None  # cache does not call inventory, nor anything above it
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i2", "signals": [{"service": "frontend", "indicator": "latency"}]},
-        )
+        judge.on_event("incident_opened", _opened("i2", "frontend", "latency"))
         assert slow.detected  # frontend → catalog → inventory: where a slow inventory shows
     finally:
         judge.close()
@@ -262,10 +248,7 @@ def test_the_steps_after_a_decision_go_to_the_fault_it_was_made_for() -> None:
     # the outage's (right target), not the delay's (wrong target)
     judge, (delay, outage) = _judge_with(("network_delay", "tray"), ("dependency_outage", "card"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "tray", "indicator": "latency"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "tray", "latency"))
         judge.on_event("decision", _decision("i1", "card", "ExternalDependency"))
         judge.on_event("action_result", _action("Failover", "till", "succeeded", "i1"))
         assert [a["action"] for a in outage.actions] == ["Failover"] and delay.actions == []
@@ -281,10 +264,7 @@ def test_a_rediagnosis_that_names_a_fault_detects_it_and_takes_its_steps() -> No
     # that follows is its own
     judge, (errors, hog) = _judge_with(("errors", "kitchen"), ("cpu_hog", "till"))
     try:
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "kitchen", "indicator": "error_ratio"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "kitchen", "error_ratio"))
         judge.on_event("decision", _decision("i1", "kitchen", "CodeBug"))
         assert hog.detected_at is None
         rediagnosed = {"incident": "i1", "cause": {"service": "till", "failure_type": "X"}}
@@ -304,10 +284,7 @@ def test_an_action_goes_to_its_decisions_fault_though_a_later_one_sits_on_its_ta
     judge, (outage, errors) = _judge_with(("dependency_outage", "customs"), ("errors", "tolls"))
     try:
         errors.injected_at = None  # not started yet at the decision
-        judge.on_event(
-            "incident_opened",
-            {"incident": "i1", "signals": [{"service": "customs", "indicator": "error_ratio"}]},
-        )
+        judge.on_event("incident_opened", _opened("i1", "customs", "error_ratio"))
         judge.on_event("decision", _decision("i1", "customs", "ExternalDependency"))
         judge.on_event("action_started", _action("Failover", "tolls", "", "i1"))
         errors.injected_at = time.time()
