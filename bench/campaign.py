@@ -98,6 +98,8 @@ def soak(topology: str, seconds: float, out: Path) -> dict[str, Any]:
             ),
             stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 600, check=False,
         )  # fmt: skip
+    if not summary.exists():
+        raise SystemExit(f"soak {topology}: no summary (see {stem.with_suffix('.log')})")
     data: dict[str, Any] = json.loads(summary.read_text())
     return data
 
