@@ -6,7 +6,13 @@ from dataclasses import replace
 
 import networkx as nx
 
-from selfheal.analysis.triage import Facts, slow_edge_origins, symptom_origins, triage
+from selfheal.analysis.triage import (
+    Facts,
+    latency_from_callees,
+    slow_edge_origins,
+    symptom_origins,
+    triage,
+)
 from selfheal.core import indicators as ind
 from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import (
@@ -450,3 +456,43 @@ def test_a_service_with_no_symptom_is_no_cause_to_act_on_whatever_the_ranker_say
     failing = replace(inc, anomalies=(*inc.anomalies, calls))
     causes = triage([Cause("shipping", 0.95)], failing, GRAPH, Facts(PlanningContext()), 0.7)
     assert next(c for c in causes if c.service == "shipping").confidence >= 0.7
+
+
+def test_a_slow_caller_whose_callee_already_serves_slower_is_no_origin() -> None:
+    # a latency fault on the cache under cart: cart's latency rule breaks first (a rule
+    # needs a few samples, and cart's p99 rose a sample earlier), while the cache's own
+    # latency, read, has already risen more than cart's but broken no rule yet. cart is not
+    # where the latency starts: no confident cause until the cache's rule fires.
+    graph = nx.DiGraph([("web", "cart"), ("cart", "cache")])
+    inc = Incident(
+        "inc-1",
+        1.0,
+        (rule("cart", ind.LATENCY_P99), rule("web", ind.UPSTREAM_ERROR_RATIO, target="cart")),
+        frozenset({"cart", "web"}),
+    )
+    ranked = [Cause("cart", 0.6), Cause("cache", 0.1)]
+    context = two_instances("web", "cart", "cache")
+    rising = Facts(
+        context, observed=frozenset({"web"}), slower={("cart", None): 1.7, ("cache", None): 1.6}
+    )
+    assert symptom_origins(inc, latency_from_callees(inc, graph, rising)) == set()
+    assert all(c.confidence < 0.7 for c in triage(ranked, inc, graph, rising, 0.7))
+    # the calls into a callee whose latency is not read say the same
+    calls = Facts(context, slower={("cart", None): 1.7, ("cart", "cache"): 1.65})
+    assert latency_from_callees(inc, graph, calls) == {"cart"}
+    # a callee's small rise does not explain a large one: cart's latency is its own
+    small = Facts(context, slower={("cart", None): 1.7, ("cache", None): 0.3})
+    assert triage(ranked, inc, graph, small, 0.7)[0].service == "cart"
+    # nor does a callee that serves as usual (slow calls into it start on the way there)
+    usual = Facts(
+        context, observed=frozenset({"cache"}), slower={("cart", None): 1.7, ("cart", "cache"): 1.6}
+    )
+    assert latency_from_callees(inc, graph, usual) == set()
+    # once the cache's own rule fires, it is the origin and comes first
+    fired = replace(
+        inc,
+        anomalies=(*inc.anomalies, rule("cache", ind.LATENCY_P99)),
+        services=inc.services | {"cache"},
+    )
+    first = triage(ranked, fired, graph, rising, 0.7)[0]
+    assert first.service == "cache" and first.confidence >= 0.7

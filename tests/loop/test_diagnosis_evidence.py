@@ -9,7 +9,7 @@ from selfheal.analysis.triage import Facts, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import Anomaly, Cause, Incident, Sample, SeriesKey
-from selfheal.loop.diagnosis import serving_as_usual, still_holding
+from selfheal.loop.diagnosis import latency_rises, serving_as_usual, still_holding
 
 OWN = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-1"})
 CALLS = SeriesKey.of(ind.UPSTREAM_ERROR_RATIO, {"service": "web", "target": "stock"})
@@ -96,3 +96,29 @@ def test_a_callee_slower_than_usual_under_its_rules_floor_does_not_serve_as_usua
     assert serving_as_usual(detection, ["db", "depot", "unseen"], recent=8.0) == {"depot"}
     # read too long ago: not seen serving at all
     assert serving_as_usual(detection, ["depot"], recent=11.0) == frozenset()
+
+
+def test_latency_rises_read_before_any_rule_breaks() -> None:
+    # the cache's own p99 and cart's calls to it rise well above their baselines one
+    # sample in: no rule breaks yet (it needs a few samples), the rise is already read
+    cache = SeriesKey.of(ind.LATENCY_P99, {"service": "cache"})
+    calls = SeriesKey.of(ind.UPSTREAM_LATENCY, {"service": "cart", "target": "cache"})
+    quiet = SeriesKey.of(ind.LATENCY_P99, {"service": "cart"})
+    detection = LiveDetection(warmup_samples=3, detector_factory=None)
+    for t in range(10):
+        detection.observe(
+            [
+                Sample(cache, float(t), 0.01),
+                Sample(calls, float(t), 0.02),
+                Sample(quiet, float(t), 0.05),
+            ]
+        )
+    raised = detection.observe(
+        [Sample(cache, 10.0, 1.66), Sample(calls, 10.0, 1.7), Sample(quiet, 10.0, 0.12)]
+    )
+    assert raised == []  # no rule has fired yet
+    rises = latency_rises(detection, ["cache", "cart"], recent=8.0)
+    assert rises.keys() == {("cache", None), ("cart", "cache")}  # cart's own: within margin
+    assert abs(rises[("cache", None)] - 1.65) < 1e-9
+    assert abs(rises[("cart", "cache")] - 1.68) < 1e-9
+    assert latency_rises(detection, ["cache"], recent=11.0) == {}  # read too long ago

@@ -19,8 +19,8 @@ which cause is likeliest and what kind of failure it is.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -69,12 +69,17 @@ class Facts:
     its errors began at or before this time. In a fault's first cycles the siblings of the
     instance that failed first may not have failed yet (a corrupt cache's keys, a partial
     error rate: errors reach each instance by chance); until then "one instance fails
-    alone" is a picture still forming, and acting on it restarts a healthy process."""
+    alone" is a picture still forming, and acting on it restarts a healthy process.
+    ``slower``: how many seconds slower than its baseline a service now serves (key
+    ``(service, None)``) or calls a callee (``(service, callee)``), for the latency
+    series read clearly above their baseline — a rise that has not broken a rule yet
+    (a rule needs a few samples) still says where the latency comes from."""
 
     platform: PlanningContext
     since: float = float("-inf")
     observed: frozenset[str] = frozenset()
     settled_before: float = float("inf")
+    slower: Mapping[tuple[str, str | None], float] = field(default_factory=dict)
 
     @property
     def external(self) -> frozenset[str]:
@@ -151,13 +156,14 @@ def triage(
     evidence = [a for a in incident.anomalies if is_rule(a)]
     external = facts.external
     roles = {name: state.role for name, state in facts.platform.services.items()}
-    relays = symptom_relays(incident) - slow_edge_origins(incident, facts)
+    explained = latency_from_callees(incident, graph, facts)
+    relays = symptom_relays(incident, explained) - slow_edge_origins(incident, facts)
     symptomatic = {a.service for a in evidence} | failing_callees(incident)
 
     forming: set[str] = set()
 
     def judged(c: Cause, found: ft.Classification) -> tuple[int, Cause]:
-        hardness = _hardness(c, found, incident, graph, facts)
+        hardness = _hardness(c, found, incident, graph, facts, explained)
         if hardness == FORMING:
             forming.add(c.service)
         hardness = max(hardness, NO_FACT)
@@ -229,8 +235,10 @@ def _hardness(
     incident: Incident,
     graph: nx.DiGraph,
     facts: Facts,
+    explained: Set[str],
 ) -> int:
-    """How hard the evidence for ``c`` is: ``NO_FACT`` … ``FRESH_CHANGE``."""
+    """How hard the evidence for ``c`` is: ``NO_FACT`` … ``FRESH_CHANGE``. ``explained``:
+    services whose latency a callee's explains (``latency_from_callees``)."""
     own = [a for a in incident.anomalies if a.service == c.service and is_rule(a)]
     if not own and c.service not in failing_callees(incident):
         return NO_FACT  # a fact about a service with no symptom of its own proves nothing
@@ -279,16 +287,17 @@ def _hardness(
         return SPECIFIC
     if found.failure_type is FailureType.DATA_CORRUPTION and found.service:
         return SPECIFIC
-    if c.service in symptom_origins(incident) | slow_edge_origins(incident, facts):
+    if c.service in symptom_origins(incident, explained) | slow_edge_origins(incident, facts):
         return SPECIFIC  # its errors or latency are its own, not passed on from a callee
     if any(a.indicator in ft.RESOURCE_INDICATORS for a in own):
         return WEAK
     return NO_FACT
 
 
-def symptom_relays(incident: Incident) -> set[str]:
+def symptom_relays(incident: Incident, explained: Set[str] = frozenset()) -> set[str]:
     """Services whose every rule symptom is passed on: errors only beside failing calls
-    to a callee, latency only beside slow calls, and nothing else of their own (no
+    to a callee, latency only beside slow calls (or a callee's latency that explains it:
+    ``explained``, see ``latency_from_callees``), and nothing else of their own (no
     resource, availability or instance-level trouble)."""
     rules = [a for a in incident.anomalies if is_rule(a)]
     callers = {caller for caller, _ in failing_edges(incident)}
@@ -297,7 +306,10 @@ def symptom_relays(incident: Incident) -> set[str]:
         own = [a for a in rules if a.service == service]
         kinds = {a.indicator for a in own}
         calls_fail = service in callers
-        calls_slow = bool(kinds & {ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS})
+        calls_slow = (
+            bool(kinds & {ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS})
+            or service in explained
+        )
         if ind.ERROR_RATIO in kinds and not calls_fail:
             continue
         if ind.LATENCY_P99 in kinds and not calls_slow:
@@ -308,14 +320,16 @@ def symptom_relays(incident: Incident) -> set[str]:
     return out
 
 
-def symptom_origins(incident: Incident) -> set[str]:
+def symptom_origins(incident: Incident, explained: Set[str] = frozenset()) -> set[str]:
     """Services where the incident's errors or latency start on the call graph.
 
     A service whose own error ratio broke a rule while none of its calls to other
     services failed produces those errors itself; one whose calls to a callee fail
     passes the callee's errors on (``failing_edges``; likewise for latency and slow calls). So
     the origins are the services with their own symptom and no matching symptom on
-    their calls out — whatever the fault, wherever it sits in the graph.
+    their calls out — whatever the fault, wherever it sits in the graph. A slow service in
+    ``explained`` (a callee's latency explains its own, ``latency_from_callees``) is no
+    latency origin either.
     """
     rules = [a for a in incident.anomalies if is_rule(a)]
     errors = {a.service for a in rules if a.indicator == ind.ERROR_RATIO}
@@ -326,7 +340,36 @@ def symptom_origins(incident: Incident) -> set[str]:
         for a in rules
         if a.indicator in (ind.UPSTREAM_LATENCY, ind.UPSTREAM_LATENCY_VS_PEERS)
     }
-    return (errors - calls_fail) | (slow - calls_slow)
+    return (errors - calls_fail) | (slow - calls_slow - explained)
+
+
+def latency_from_callees(incident: Incident, graph: nx.DiGraph, facts: Facts) -> set[str]:
+    """Services whose latency rule broke while a callee explains the rise: the callee
+    (on the call graph) serves, or the calls to it run, slower than their baseline by at
+    least ``EXPLAINS_SHARE`` of the service's own rise (``Facts.slower``).
+
+    Latency travels up the graph sample by sample, and each rule needs a few samples:
+    a caller's latency rule can break before its calls' or the callee's own. Until then
+    the caller looks like the origin ("slow, calls out not slow") while the callee's
+    series already say otherwise. A callee that serves as usual (``Facts.observed``)
+    explains nothing: slow calls into it start on the way there.
+    """
+    slow = {a.service for a in incident.anomalies if is_rule(a) and a.indicator == ind.LATENCY_P99}
+    out = set()
+    for service in slow:
+        own = facts.slower.get((service, None), 0.0)
+        if own <= 0 or service not in graph:
+            continue
+        for callee in graph.successors(service):
+            if callee in facts.observed:
+                continue
+            rise = max(
+                facts.slower.get((callee, None), 0.0), facts.slower.get((service, callee), 0.0)
+            )
+            if rise >= EXPLAINS_SHARE * own:
+                out.add(service)
+                break
+    return out
 
 
 def slow_edge_origins(incident: Incident, facts: Facts) -> set[str]:

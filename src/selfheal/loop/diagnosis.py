@@ -20,6 +20,7 @@ did not help: a different cause, not tried yet, gets its own plan.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -99,6 +100,9 @@ class Diagnoser:
             theirs,
             since=inc.opened_at - self.settings.change_window_seconds,
             observed=self._observed(now),
+            slower=latency_rises(
+                self.detection, self.view.graph.nodes, now - 3 * self.settings.cycle_seconds
+            ),
             settled_before=now - ALONE_FOR_CYCLES * self.settings.cycle_seconds,
         )
         return triage(
@@ -321,6 +325,30 @@ def serving_as_usual(
         ):
             out.add(service)
     return frozenset(out)
+
+
+def latency_rises(
+    detection: Detection, services: Iterable[str], recent: float
+) -> dict[tuple[str, str | None], float]:
+    """How many seconds slower than its baseline each service serves (key ``(service,
+    None)``) or calls a callee (``(service, callee)``): the largest rise among its latency
+    series read since ``recent`` (warmed up) and clearly above their baseline (beyond
+    the verification's back-to-baseline margin), whether or not a rule broke yet."""
+    out: dict[tuple[str, str | None], float] = {}
+    for service in services:
+        for key in detection.series_of(service):
+            if key.name not in (ind.LATENCY_P99, ind.UPSTREAM_LATENCY):
+                continue
+            if detection.last_seen(key) < recent or not detection.warm(key):
+                continue
+            value, baseline = detection.latest(key), detection.baseline(key)
+            if value is None or baseline is None or not math.isfinite(value - baseline):
+                continue
+            if back_to_baseline(ind.LATENCY_P99, value, baseline):
+                continue
+            where = (service, key.label("target"))
+            out[where] = max(out.get(where, 0.0), value - baseline)
+    return out
 
 
 # A service's own process facts: what no fault of a service it calls passes on to it.
