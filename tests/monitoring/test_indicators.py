@@ -240,8 +240,11 @@ def test_call_edges(shop: tuple[list[Sample], list[tuple[str, str]], list[str]])
         pytest.approx(p99(0.25, 0.5, 5.0, 5.0))
     )
     edge0 = {"service": "checkout", "target": "payment", "instance": "checkout-0"}
-    # the fast peer's p99 (0.025 s) is under the 0.05 s floor
-    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge0) == pytest.approx(slow / 0.05)
+    # every call of checkout-0 is slow: its median over the fast peer's (0.0175 s, under the
+    # median's 0.025 s floor) beats its p99 over the peer's (under the p99's 0.05 s floor)
+    median = 0.25 + (0.5 - 0.25) * 0.5
+    assert slow / 0.05 < median / 0.025
+    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge0) == pytest.approx(median / 0.025)
     assert (
         value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **(edge0 | {"instance": "checkout-1"})) == 1.0
     )
@@ -308,6 +311,46 @@ def test_an_edge_with_a_single_call_is_not_compared_with_its_peers() -> None:
     samples, _ = WIDE.evaluate(raw, 3.0)
     assert ind.UPSTREAM_LATENCY in names(samples)
     assert ind.UPSTREAM_LATENCY_VS_PEERS not in names(samples)
+
+
+def _edge_calls(raw: WindowStore, inst: str, calls: dict[str, int]) -> None:
+    """checkout's calls to payment from ``inst`` over (0, 3]: count per bucket bound."""
+    labels = {"service": "checkout", "instance_id": inst, "target": "payment"}
+    total = sum(calls.values())
+    put(raw, "upstream_requests_total", labels | {"status": "200"}, [(0, 0), (3, total)])
+    seen = 0
+    for le in ("0.025", "0.1", "0.25", "0.5", "+Inf"):
+        seen += calls.get(le, 0)
+        put(
+            raw,
+            "upstream_request_duration_seconds_bucket",
+            labels | {"le": le},
+            [(0, 0), (3, seen)],
+        )
+
+
+def test_a_small_delay_on_every_call_of_one_instance_stands_out_by_its_median() -> None:
+    # a 200 ms delay on each of checkout-0's calls: its p99 interpolates to ~0.25 s, under
+    # the p99 comparison's 0.3 s bar, its median to 0.175 s, over the median's 0.15 s
+    raw = WindowStore()
+    _edge_calls(raw, "checkout-0", {"0.25": 8})
+    _edge_calls(raw, "checkout-1", {"0.025": 8})
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    edge = {"service": "checkout", "target": "payment"}
+    assert value(samples, ind.UPSTREAM_LATENCY, **edge, instance="checkout-0") < 0.3
+    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge, instance="checkout-0") == (
+        pytest.approx(0.175 / 0.025)
+    )
+    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge, instance="checkout-1") == 1.0
+
+
+def test_one_slow_call_among_fast_ones_does_not_move_the_median() -> None:
+    raw = WindowStore()
+    _edge_calls(raw, "checkout-0", {"0.025": 7, "0.25": 1})
+    _edge_calls(raw, "checkout-1", {"0.025": 8})
+    samples, _ = WIDE.evaluate(raw, 3.0)
+    edge = {"service": "checkout", "target": "payment", "instance": "checkout-0"}
+    assert value(samples, ind.UPSTREAM_LATENCY_VS_PEERS, **edge) == 1.0
 
 
 def test_three_instances_are_compared_with_the_median_of_all() -> None:

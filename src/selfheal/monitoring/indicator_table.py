@@ -62,6 +62,12 @@ PEER_FLOOR_SECONDS = 0.01  # the least peer p99 divided by: fast peers do not in
 # must stand out), and a higher floor keeps a few fast calls from inflating the ratio.
 EDGE_SLOW_SECONDS = 0.3
 EDGE_PEER_FLOOR_SECONDS = 0.05
+# The same comparison on the median: a delay on every request or call of one instance
+# moves its median, a few slow ones among many do not. So the bar can sit under the
+# p99's (a 200 ms delay's p99 interpolates to about 0.25 s in the 0.1-0.25 s bucket,
+# its median to about 0.175 s) without single slow calls raising it.
+MEDIAN_SLOW_SECONDS = 0.15
+MEDIAN_PEER_FLOOR_SECONDS = 0.025
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +179,11 @@ class _Builder:
         failed = _union([self.c.named(_increase(s), by) for s in self.c.served_failed])
         return _ratio(f"sum by ({by}) ({failed})", self.requests(by), MIN_REQUESTS)
 
-    def latency_p99(self, by: str) -> str:
-        """p99 of served latency from the summed bucket rates (``histogram_quantile``)."""
+    def latency_p99(self, by: str, q: float = 0.99) -> str:
+        """p99 (or quantile ``q``) of served latency from the summed bucket rates
+        (``histogram_quantile``)."""
         buckets = f"sum by ({by}, le) ({self.c.named(_rate(self.c.served_buckets), by)})"
-        return f"histogram_quantile(0.99, {buckets}) and ({self.requests(by)} >= {MIN_REQUESTS})"
+        return f"histogram_quantile({q:g}, {buckets}) and ({self.requests(by)} >= {MIN_REQUESTS})"
 
     def edge_calls(self, by: str) -> str:
         return f"sum by ({by}) ({self.c.call_named(_increase(self.c.calls), by)})"
@@ -185,16 +192,17 @@ class _Builder:
         failed = _union([self.c.call_named(_increase(s), by) for s in self.c.calls_failed])
         return _ratio(f"sum by ({by}) ({failed})", self.edge_calls(by), MIN_REQUESTS)
 
-    def upstream_latency_p99(self, by: str) -> str:
-        """p99 of the calls of one edge; emitted while the edge (all instances) made enough calls."""
+    def upstream_latency_p99(self, by: str, q: float = 0.99) -> str:
+        """p99 (or quantile ``q``) of the calls of one edge; emitted while the edge (all
+        instances) made enough calls."""
         buckets = f"sum by ({by}, le) ({self.c.call_named(_rate(self.c.call_buckets), by)})"
         enough = f"({self.edge_calls(EDGE)} >= {MIN_EDGE_CALLS})"
-        return f"histogram_quantile(0.99, {buckets}) and on (service, target) {enough}"
+        return f"histogram_quantile({q:g}, {buckets}) and on (service, target) {enough}"
 
-    def instance_edge_p99(self) -> str:
+    def instance_edge_p99(self, q: float = 0.99) -> str:
         count = self.c.call_named(_increase(self.c.call_count), EDGE_INSTANCE)
         enough = f"(sum by ({EDGE_INSTANCE}) ({count}) >= {MIN_INSTANCE_EDGE_CALLS})"
-        return f"{self.upstream_latency_p99(EDGE_INSTANCE)} and {enough}"
+        return f"{self.upstream_latency_p99(EDGE_INSTANCE, q)} and {enough}"
 
     def success(self, total: str, failed: str) -> str:
         failures, events = self.sum(SERVICE, _increase(failed)), self.sum(SERVICE, _increase(total))
@@ -219,6 +227,25 @@ def vs_peers(own: str, group: str, slow: float, floor: float) -> str:
     slow_ratio = f"(({own}) >= {slow:g}) / on ({group}) group_left () clamp_min({peer}, {floor:g})"
     fast = f"({own}) * 0 + 1 and on ({group}) ({peer})"
     return _either(slow_ratio, fast)
+
+
+def _larger(a: str, b: str) -> str:
+    """The larger of two vectors with the same label sets, per label set (either one
+    where the other has no sample)."""
+    return f"(({a}) > ({b})) or ({b}) or ({a})"
+
+
+def vs_peers_tail_or_median(
+    p99: Callable[[float], str], group: str, slow: float, floor: float
+) -> str:
+    """The larger of the p99 comparison (``vs_peers`` with ``slow``/``floor``) and the
+    same comparison on the median (``MEDIAN_SLOW_SECONDS``/``MEDIAN_PEER_FLOOR_SECONDS``);
+    ``p99(q)`` is the per-instance quantile ``q``. The p99 sees a few very slow requests,
+    the median a small delay on every one."""
+    return _larger(
+        vs_peers(p99(0.99), group, slow, floor),
+        vs_peers(p99(0.5), group, MEDIAN_SLOW_SECONDS, MEDIAN_PEER_FLOOR_SECONDS),
+    )
 
 
 def build_table(c: Convention) -> IndicatorTable:
@@ -257,9 +284,13 @@ def build_table(c: Convention) -> IndicatorTable:
         ),
         IndicatorDef(
             ind.LATENCY_VS_PEERS,
-            vs_peers(b.latency_p99(INSTANCE), SERVICE, SLOW_SECONDS, PEER_FLOOR_SECONDS), "ratio",
+            vs_peers_tail_or_median(
+                lambda q: b.latency_p99(INSTANCE, q), SERVICE, SLOW_SECONDS, PEER_FLOOR_SECONDS
+            ),
+            "ratio",
             "per instance: its p99 over its service's other instances' (1 while under "
-            f"{SLOW_SECONDS:g} s)",
+            f"{SLOW_SECONDS:g} s), or its median over theirs (1 while under "
+            f"{MEDIAN_SLOW_SECONDS:g} s), whichever is larger",
         ),
         IndicatorDef(
             ind.UPSTREAM_ERROR_RATIO, b.upstream_error_ratio(EDGE), "0..1",
@@ -272,10 +303,13 @@ def build_table(c: Convention) -> IndicatorTable:
         ),
         IndicatorDef(
             ind.UPSTREAM_LATENCY_VS_PEERS,
-            vs_peers(b.instance_edge_p99(), EDGE, EDGE_SLOW_SECONDS, EDGE_PEER_FLOOR_SECONDS),
+            vs_peers_tail_or_median(
+                b.instance_edge_p99, EDGE, EDGE_SLOW_SECONDS, EDGE_PEER_FLOOR_SECONDS
+            ),
             "ratio",
             "per instance's call edge: its p99 over the same edge's from the other instances "
-            f"(1 while under {EDGE_SLOW_SECONDS:g} s)",
+            f"(1 while under {EDGE_SLOW_SECONDS:g} s), or its median over theirs (1 while "
+            f"under {MEDIAN_SLOW_SECONDS:g} s), whichever is larger",
         ),
         IndicatorDef(
             ind.POOL_TIMEOUTS, b.sum(SERVICE, _rate("pool_wait_timeouts_total")), "1/s",
