@@ -9,7 +9,12 @@ from selfheal.analysis.triage import Facts, triage
 from selfheal.core import indicators as ind
 from selfheal.core.platform import PlanningContext, ServiceState
 from selfheal.core.types import Anomaly, Cause, Incident, Sample, SeriesKey
-from selfheal.loop.diagnosis import latency_rises, serving_as_usual, still_holding
+from selfheal.loop.diagnosis import (
+    latency_facts,
+    latency_rises,
+    serving_as_usual,
+    still_holding,
+)
 
 OWN = SeriesKey.of(ind.ERROR_RATIO, {"service": "web", "instance": "web-1"})
 CALLS = SeriesKey.of(ind.UPSTREAM_ERROR_RATIO, {"service": "web", "target": "stock"})
@@ -122,3 +127,15 @@ def test_latency_rises_read_before_any_rule_breaks() -> None:
     assert abs(rises[("cache", None)] - 1.65) < 1e-9
     assert abs(rises[("cart", "cache")] - 1.68) < 1e-9
     assert latency_rises(detection, ["cache"], recent=11.0) == {}  # read too long ago
+
+
+def test_a_diagnosis_records_the_latency_facts_it_read() -> None:
+    facts = Facts(
+        PlanningContext(),
+        observed=frozenset({"web", "cart"}),
+        slower={("cart", "cache"): 1.651234, ("cache", None): 1.6, ("cart", None): 2.4},
+    )
+    assert latency_facts(facts) == {
+        "serving_as_usual": ["cart", "web"],
+        "slower": {"cache": 1.6, "cart": 2.4, "cart->cache": 1.6512},
+    }

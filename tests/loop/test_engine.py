@@ -103,6 +103,9 @@ def test_fault_is_detected_diagnosed_healed_verified_and_audited_in_order() -> N
     ]
     positions = [kinds.index(k) for k in chain]
     assert positions == sorted(positions)
+    # the latency facts the diagnosis read are recorded with it (this world has none)
+    diagnosed = next(p for k, p in store.events if k == "incident_diagnosed")
+    assert diagnosed["latency"] == {"serving_as_usual": [], "slower": {}}
     assert all(i["outcome"] == "succeeded" for i in store.intents.values())
     assert guards.resolutions == [(incident.id, True)]
     # the healed incident is remembered for the RCA, with the cause whose fix healed it

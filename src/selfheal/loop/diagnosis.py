@@ -90,13 +90,23 @@ class Diagnoser:
         self._waiting.pop(incident_id, None)
         self._first_at.pop(incident_id, None)
 
-    def causes(self, inc: Incident, now: float) -> tuple[Cause, ...]:
+    def causes(self, inc: Incident, now: float, facts: Facts | None = None) -> tuple[Cause, ...]:
         """The ranker's causes after triage: typed, hard facts first."""
         ranked = self.ranker.rank(inc, self.view.graph, now)
+        return triage(
+            ranked,
+            still_holding(inc, self.detection, now - 3 * self.settings.cycle_seconds),
+            self.view.graph,
+            facts or self.facts(inc, now),
+            self.settings.rca_threshold,
+        )
+
+    def facts(self, inc: Incident, now: float) -> Facts:
+        """What the platform and the latest samples say beside ``inc``'s own evidence."""
         context = self.view.context
         # The loop's own changes (an action or its rollback) are never a cause.
         theirs = replace(context, changes=tuple(c for c in context.changes if not c.by_selfheal))
-        facts = Facts(
+        return Facts(
             theirs,
             since=inc.opened_at - self.settings.change_window_seconds,
             observed=self._observed(now),
@@ -104,13 +114,6 @@ class Diagnoser:
                 self.detection, self.view.graph.nodes, now - 3 * self.settings.cycle_seconds
             ),
             settled_before=now - ALONE_FOR_CYCLES * self.settings.cycle_seconds,
-        )
-        return triage(
-            ranked,
-            still_holding(inc, self.detection, now - 3 * self.settings.cycle_seconds),
-            self.view.graph,
-            facts,
-            self.settings.rca_threshold,
         )
 
     def _observed(self, now: float) -> frozenset[str]:
@@ -126,7 +129,8 @@ class Diagnoser:
         tries = 1 if len(inc.anomalies) > seen else self._tries.get(inc.id, 0) + 1
         self._evidence_seen[inc.id] = len(inc.anomalies)
         self._tries[inc.id] = tries
-        causes = self.causes(inc, now)
+        facts = self.facts(inc, now)
+        causes = self.causes(inc, now, facts)
         hurt = impact.assess(
             inc.anomalies,
             self.business.levels(self.detection),
@@ -141,6 +145,7 @@ class Diagnoser:
                 "attempt": tries,
                 "causes": [ser.cause(c) for c in causes[:5]],
                 "impact": ser.impact(hurt),
+                "latency": latency_facts(facts),
             },
         )
         confident = [c for c in causes if c.confidence >= self.settings.rca_threshold]
@@ -325,6 +330,19 @@ def serving_as_usual(
         ):
             out.add(service)
     return frozenset(out)
+
+
+def latency_facts(facts: Facts) -> dict[str, object]:
+    """The latency facts a diagnosis read, for its audit record: the services serving
+    as usual, and the rises over baseline in seconds (``service`` for its own latency,
+    ``caller->callee`` for its calls)."""
+    return {
+        "serving_as_usual": sorted(facts.observed),
+        "slower": {
+            (s if t is None else f"{s}->{t}"): round(v, 4)
+            for (s, t), v in sorted(facts.slower.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+        },
+    }
 
 
 def latency_rises(
