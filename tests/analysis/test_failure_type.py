@@ -89,6 +89,17 @@ def test_a_cache_answering_with_errors_of_its_own_is_not_corrupt_data() -> None:
     assert found.failure_type is not FailureType.DATA_CORRUPTION
 
 
+def test_a_slow_cache_is_slow_not_corrupt() -> None:
+    # a latency fault on the cache: its own latency rule broke, its callers' calls time out
+    evidence = [a("kv", "latency_p99_seconds"), a("web", "upstream_error_ratio", target="kv")]
+    rose = Evidence(EvidenceKind.METRIC, "latency rose", "latency_p99_seconds", rising=True)
+    found = classify(Cause("kv", 0.9, evidence=(rose,)), evidence, roles={"kv": "cache"})
+    assert found.failure_type is FailureType.NETWORK_FAILURE
+    # the same cache answering at its usual speed while its callers fail: bad data
+    quick = classify(Cause("kv", 0.9, evidence=(rose,)), evidence[1:], roles={"kv": "cache"})
+    assert quick.failure_type is FailureType.DATA_CORRUPTION
+
+
 def test_several_instances_down_name_the_service_not_one_instance() -> None:
     evidence = [a("kv", "up", instance="kv-0"), a("kv", "up", instance="kv-1")]
     found = classify(Cause("kv", 0.9, instance="kv-1"), evidence)

@@ -173,10 +173,10 @@ def classify(
     slow = any(a.indicator in (ind.LATENCY_P99, ind.UPSTREAM_LATENCY) for a in mine)
     sick = any(a.indicator in PROCESS_INDICATORS for a in mine)
     own_errors = any(a.indicator == ind.ERROR_RATIO for a in mine)
-    if roles.get(service) == ROLE_CACHE and not down and not sick and not own_errors:
-        # A cache that answers — without errors of its own and with no process trouble —
-        # yet is the cause: what it serves is bad. (A cache answering with errors is a
-        # failing service like any other.)
+    if roles.get(service) == ROLE_CACHE and not (down or sick or own_errors or slow):
+        # A cache that answers — without errors of its own, at its usual speed and with
+        # no process trouble — yet is the cause: what it serves is bad. (A cache answering
+        # with errors, or slowly, is a failing service like any other.)
         return Classification(
             FailureType.DATA_CORRUPTION,
             CACHE,
