@@ -379,6 +379,33 @@ def test_a_dead_process_behind_a_fault_under_remediation_is_no_echo() -> None:
     assert "incident_waiting" not in store.kinds()
 
 
+def test_a_service_changed_just_before_its_symptoms_is_no_echo() -> None:
+    """A caller whose config was pushed just before it began failing, while its callee is
+    being remediated: the push is its own fault, decided at once, not waited out."""
+    from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext
+
+    clock = FakeClock()
+    world = World(clock)
+    push = ChangeEvent("frontend", ChangeKind.CONFIG, clock.now() + 13.0)
+
+    class WithChange(FakePlatform):
+        def context(self, now: float) -> PlanningContext:
+            return PlanningContext(super().context(now).services, changes=(push,))
+
+    planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE), timeout=40.0)
+    engine, store, _ = make_engine(world, planner=planner, platform=WithChange(world))
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"
+    run(engine, clock, 4)  # the cache incident is remediating (a 40 s scale-out verifying)
+    world.broken["frontend"] = "RestartService"  # pushed at 13 s, failing from 14 s
+    run(engine, clock, 6)
+    assert [a.describe() for a in world.executed] == [
+        "ScaleService(cache)",
+        "ScaleService(frontend)",
+    ]
+    assert "incident_waiting" not in store.kinds()
+
+
 def test_a_fix_that_does_not_help_is_given_up_early_and_the_cause_reconsidered() -> None:
     clock = FakeClock()
     # cart and cache both fail on their own, side by side: nothing but the ranker tells

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import networkx as nx
 
+from selfheal.analysis import failure_type as ft
 from selfheal.analysis import impact
 from selfheal.analysis.triage import Facts, apart_from, triage
 from selfheal.core import indicators as ind
@@ -165,13 +166,15 @@ class Diagnoser:
         cause = confident[0]
         behind = self._consequence_of(inc, cause, now)
         fixing = [*self.in_flight(), *self.book.settling(now)]
-        if own_process_trouble(inc, cause.service, self.detection) and all(
-            origin != cause.service for _, origin in fixing
-        ):
+        if (
+            own_process_trouble(inc, cause.service, self.detection)
+            or cause.indicator in CHANGED_ITSELF
+        ) and all(origin != cause.service for _, origin in fixing):
             # Its cause's own process is dead, hung or starved (an instance stopped
-            # answering, its CPU or memory broke a rule) and no action works on that
-            # service: no fault further down passes that on. It is a fault of its own,
-            # decided now, not an echo to wait out.
+            # answering, its CPU or memory broke a rule), or the service itself was just
+            # changed (a deploy or config push before its symptoms), and no action works
+            # on that service: no fault further down passes that on. It is a fault of its
+            # own, decided now, not an echo to wait out.
             behind = None
             self._waiting.pop(inc.id, None)
         elif behind is None and self._still_working(inc.id):
@@ -371,6 +374,9 @@ def latency_rises(
 
 # A service's own process facts: what no fault of a service it calls passes on to it.
 OWN_PROCESS = frozenset({ind.UP, ind.CPU, ind.MEMORY})
+# A cause typed from a change on its own service just before the incident (a deploy, a
+# config push: ``failure_type.classify``): nor is that passed on from a callee.
+CHANGED_ITSELF = frozenset({ft.VERSION, ft.CONFIG})
 
 
 def own_process_trouble(inc: Incident, service: str, detection: Detection) -> bool:
