@@ -15,6 +15,13 @@ ROLLBACK = Action(ActionKind.ROLLBACK_DEPLOYMENT, "api", params={"version": "pre
 def test_a_restore_of_the_config_blamed_on_a_fresh_push_is_kept() -> None:
     assert undo_restores_the_cause(RESTORE, PUSHED)
     assert undo_restores_the_cause(ROLLBACK, DEPLOYED)
+    # the planner turns "last_good" into the exact revision before the first push, or the
+    # one in effect before its time: those are restores too (chain-s19: a failed restore
+    # of revision 1 was rolled back to the pushed revision 2)
+    exact = Action(ActionKind.UPDATE_CONFIGURATION, "api", params={"revision": 1})
+    before = Action(ActionKind.UPDATE_CONFIGURATION, "api", params={"restore_before": 5.0})
+    assert undo_restores_the_cause(exact, PUSHED)
+    assert undo_restores_the_cause(before, PUSHED)
 
 
 def test_everything_else_is_rolled_back_as_usual() -> None:

@@ -64,6 +64,12 @@ class ActionKind(enum.StrEnum):
     ROLLBACK_DEPLOYMENT = "RollbackDeployment"
 
 
+# Parameters that make an UpdateConfiguration a restore of an earlier revision (an exact
+# ``revision``, ``restore: previous | last_good``, or the one in effect ``restore_before`` a
+# time) rather than a change of settings.
+CONFIG_RESTORE_PARAMS = ("revision", "restore", "restore_before")
+
+
 class Outcome(enum.StrEnum):
     """How one action ended."""
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from selfheal.core.clock import Clock, SystemClock
 from selfheal.core.errors import ConfigError, PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionKind
+from selfheal.core.types import CONFIG_RESTORE_PARAMS, Action, ActionKind
 from selfheal.execution.base import Undo, Validation
 
 #: The API permissions this executor, the namespace view (``kubernetes_view``) and the
@@ -239,7 +239,7 @@ class KubernetesExecutor:
                 return Validation.nothing_to_do(f"already {current} replicas")
             return Validation.proceed(f"{current} -> {wanted_n} replicas")
         if kind == ActionKind.UPDATE_CONFIGURATION:
-            if any(k in action.params for k in ("restore", "revision", "restore_before")):
+            if any(k in action.params for k in CONFIG_RESTORE_PARAMS):
                 return Validation.refuse(
                     "ConfigMaps keep no revision history: restore is not possible; "
                     "roll the deployment back instead"

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from selfheal.core.errors import PermanentError, TemporaryError
-from selfheal.core.types import Action, ActionKind
+from selfheal.core.types import CONFIG_RESTORE_PARAMS, Action, ActionKind
 from selfheal.execution.base import Undo, Validation
 
 
@@ -340,7 +340,7 @@ def _previous(history: list[str], current: str) -> str | None:
 
 
 def _is_restore(params: Mapping[str, Any]) -> bool:
-    return any(k in params for k in ("revision", "restore", "restore_before"))
+    return any(k in params for k in CONFIG_RESTORE_PARAMS)
 
 
 def _restore_revision(

@@ -42,6 +42,7 @@ from selfheal.analysis.triage import is_rule
 from selfheal.core.errors import LeadershipLost, PermanentError, ValidationRefused
 from selfheal.core.platform import CHANGE_MADE_BY
 from selfheal.core.types import (
+    CONFIG_RESTORE_PARAMS,
     Action,
     ActionKind,
     ActionResult,
@@ -570,7 +571,9 @@ def undo_restores_the_cause(action: Action, cause: Cause) -> bool:
     deploy (triage marks those causes with the ``config`` / ``version`` indicator)."""
     if action.target != cause.service:
         return False
-    if action.kind is ActionKind.UPDATE_CONFIGURATION and "restore" in action.params:
+    if action.kind is ActionKind.UPDATE_CONFIGURATION and any(
+        k in action.params for k in CONFIG_RESTORE_PARAMS
+    ):
         return cause.indicator == ft.CONFIG
     if action.kind is ActionKind.ROLLBACK_DEPLOYMENT:
         return cause.indicator == ft.VERSION
