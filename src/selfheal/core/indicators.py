@@ -22,8 +22,10 @@ ORDER_SUCCESS = "order_success_ratio"  # business: orders that succeeded, 0..1
 PAYMENT_SUCCESS = "payment_success_ratio"  # business: payments that succeeded, 0..1
 REQUEST_RATE = "request_rate"  # served requests per second
 # An instance's p99 over its service's typical instance's (the median p99 of its instances,
-# the faster one of two; 1.0 while it is fast): a slow instance stands out even when the
-# whole host is loaded and every baseline moved. The expressions: monitoring.indicator_table.
+# the faster one of two; 1.0 while it is fast), or the same ratio of medians, whichever is
+# larger: a slow instance stands out even when the whole host is loaded and every baseline
+# moved, and a small delay on its every request by its median. The expressions:
+# monitoring.indicator_table.
 LATENCY_VS_PEERS = "latency_p99_vs_peers"
 UPSTREAM_LATENCY_VS_PEERS = "upstream_latency_p99_vs_peers"
 

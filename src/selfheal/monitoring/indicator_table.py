@@ -236,15 +236,15 @@ def _larger(a: str, b: str) -> str:
 
 
 def vs_peers_tail_or_median(
-    p99: Callable[[float], str], group: str, slow: float, floor: float
+    quantile: Callable[[float], str], group: str, slow: float, floor: float
 ) -> str:
     """The larger of the p99 comparison (``vs_peers`` with ``slow``/``floor``) and the
     same comparison on the median (``MEDIAN_SLOW_SECONDS``/``MEDIAN_PEER_FLOOR_SECONDS``);
-    ``p99(q)`` is the per-instance quantile ``q``. The p99 sees a few very slow requests,
-    the median a small delay on every one."""
+    ``quantile(q)`` is the per-instance quantile ``q``. The p99 sees a few very slow
+    requests, the median a small delay on every one."""
     return _larger(
-        vs_peers(p99(0.99), group, slow, floor),
-        vs_peers(p99(0.5), group, MEDIAN_SLOW_SECONDS, MEDIAN_PEER_FLOOR_SECONDS),
+        vs_peers(quantile(0.99), group, slow, floor),
+        vs_peers(quantile(0.5), group, MEDIAN_SLOW_SECONDS, MEDIAN_PEER_FLOOR_SECONDS),
     )
 
 
