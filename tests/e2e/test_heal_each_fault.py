@@ -127,7 +127,10 @@ def test_fault_is_healed_by_the_loop(
             decisions = [
                 p for _, k, p in events if k == "decision" and p["incident"] == healed["incident"]
             ]
-            assert decisions and decisions[0]["inputs"]["cause"]["service"] == cause
+            assert decisions and decisions[0]["inputs"]["cause"]["service"] == cause, (
+                f"{fault} on {service}: the first incident healed was decided on"
+                f" {decisions[:1]}; events: {summary}"
+            )
             results = [
                 p
                 for _, k, p in events

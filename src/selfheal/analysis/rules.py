@@ -48,6 +48,7 @@ from selfheal.core.indicators import (
     UPSTREAM_LATENCY_VS_PEERS,
 )
 from selfheal.core.types import Anomaly, Sample, SeriesKey, SignalKind
+from selfheal.monitoring.indicator_table import WINDOW_SCRAPES
 
 
 class Detector(Protocol):
@@ -132,21 +133,28 @@ def _excess(value: float, limit: float) -> float:
     return 0.5 + 0.5 * (1.0 - math.exp(-abs(value - limit) / scale))
 
 
+# How many samples a latency rule must hold: longer than one request stays in the rate
+# window of its quantile. At the sparse rates of a service or a call edge the p99 of a
+# window is about its slowest request, so one slow request (a pause of a busy host) reads
+# as a high p99 for as long as it is in the window, three or four samples of a window of
+# four scrape intervals; a fault slows every request and holds past it.
+LATENCY_FOR_SAMPLES = WINDOW_SCRAPES + 1
+
 # The built-in rule set: what an SRE pages on, with margins that the healthy shop never
 # reaches (checked by tests/analysis/test_rules.py and the demo's fault-free minute).
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(UP, below=0.5),
     Rule(ALERT_FIRING, above=0.5),
     Rule(ERROR_RATIO, above=0.05, for_samples=1),
-    Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.4, for_samples=3),
+    Rule(LATENCY_P99, baseline_factor=4.0, min_value=0.4, for_samples=LATENCY_FOR_SAMPLES),
     Rule(SATURATION, above=0.95, for_samples=2),
     Rule(POOL_TIMEOUTS, above=0.5, for_samples=1),
     Rule(CPU, above=0.25, for_samples=2),
     Rule(MEMORY, baseline_factor=1.5, min_value=200e6, for_samples=2),
-    Rule(LATENCY_VS_PEERS, above=4.0, for_samples=4),
-    Rule(UPSTREAM_LATENCY_VS_PEERS, above=4.0, for_samples=4),
+    Rule(LATENCY_VS_PEERS, above=4.0, for_samples=LATENCY_FOR_SAMPLES),
+    Rule(UPSTREAM_LATENCY_VS_PEERS, above=4.0, for_samples=LATENCY_FOR_SAMPLES),
     Rule(UPSTREAM_ERROR_RATIO, above=0.2, for_samples=1),
-    Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.4, for_samples=3),
+    Rule(UPSTREAM_LATENCY, baseline_factor=4.0, min_value=0.4, for_samples=LATENCY_FOR_SAMPLES),
     Rule(ORDER_SUCCESS, below=0.9, for_samples=1),
     Rule(PAYMENT_SUCCESS, below=0.9, for_samples=1),
 )
