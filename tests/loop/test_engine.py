@@ -707,3 +707,53 @@ def test_an_echo_keeps_waiting_while_the_remediation_it_waits_behind_is_in_fligh
     assert "incident_waiting" in store.kinds()
     assert "incident_escalated" not in store.kinds()
     assert all(i.status is IncidentStatus.RESOLVED for i in store.incidents.values())
+
+
+def test_a_push_the_loop_undid_is_no_longer_the_cause_it_looks_for() -> None:
+    """A restore of a freshly pushed config that does not remove the symptom is kept (the
+    push stays undone), and the push leaves the evidence: the next diagnosis looks for
+    another cause instead of naming the undone push again (shop-s21: a bank outage
+    behind a timeout pushed on its caller got the caller restarted, never a failover)."""
+    from selfheal.analysis import failure_type as ft
+    from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext
+    from selfheal.core.types import Action, Plan
+
+    clock = FakeClock()
+    world = World(clock)
+    push = ChangeEvent("cache", ChangeKind.CONFIG, clock.now() + 9.0)
+
+    class WithChange(FakePlatform):
+        def context(self, now: float) -> PlanningContext:
+            return PlanningContext(super().context(now).services, changes=(push,))
+
+    class RestoresPushes(FakePlanner):
+        def plan(
+            self, incident: Incident, cause: Cause, context: PlanningContext, now: float
+        ) -> Plan | None:
+            restore = Action(
+                ActionKind.UPDATE_CONFIGURATION,
+                cause.service,
+                params={"revision": 1},
+                timeout_seconds=5,
+            )
+            restart = Action(ActionKind.RESTART_SERVICE, cause.service, timeout_seconds=5)
+            pushed = cause.indicator == ft.CONFIG
+            return Plan(
+                incident.id, cause, "fake", (restore, restart) if pushed else (restart,), now
+            )
+
+    platform = WithChange(world)
+    engine, store, _ = make_engine(world, planner=RestoresPushes(), platform=platform)
+    run(engine, clock, 10)
+    world.broken["cache"] = "RestartService"  # whatever the push did, a restart fixes it
+    run(engine, clock, 30)
+    (decision,) = [p for k, p in store.events if k == "decision"]
+    assert decision["inputs"]["cause"]["failure_type"] == "ConfigurationError"
+    (kept,) = [p for k, p in store.events if k == "rollback"]
+    assert kept["restored"] is False and world.rolled_back == []
+    (again,) = [p for k, p in store.events if k == "incident_rediagnosed"]
+    assert again["previous"]["failure_type"] == "ConfigurationError"
+    assert again["cause"]["service"] == "cache"
+    assert again["cause"]["failure_type"] != "ConfigurationError"
+    assert [a.describe() for a in world.executed][-1] == "RestartService(cache)"
+    assert engine.view.context.changes == ()

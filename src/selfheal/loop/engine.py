@@ -279,10 +279,11 @@ class Engine:
         return CycleReport(now, len(anomalies), tuple(i.id for i in update.opened), resolved)
 
     def _see(self, obs: Observation, now: float) -> None:
-        """This cycle's call graph and platform; a change already answered by a heal is
-        history: neither a cause nor a reason for the planner to restore it again."""
+        """This cycle's call graph and platform; a change already answered by a heal, or
+        undone by the loop, is history: neither a cause nor a reason for the planner to
+        restore it again."""
         context = self.platform.context(now)
-        changes = tuple(c for c in context.changes if c.at > self.book.healed_at(c.service))
+        changes = self.book.current_changes(context.changes)
         self.view.graph = obs.graph
         self.view.context = replace(context, changes=changes)
 

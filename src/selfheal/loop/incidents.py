@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from selfheal.analysis.triage import is_rule
+from selfheal.core.platform import ChangeEvent, ChangeKind
 from selfheal.core.types import Anomaly, Cause, Incident, IncidentStatus
 from selfheal.loop import serialize as ser
 from selfheal.loop.ports import Correlation, Guards, Ranker, Store
@@ -49,6 +50,8 @@ class IncidentBook:
         self.resolve_after_seconds = resolve_after_seconds
         self._last_rule_hit: dict[str, float] = {}  # incident id -> last rule anomaly time
         self._healed_at: dict[str, float] = {}  # service -> when an action last healed it
+        # (service, kind) -> the loop undid that service's changes of that kind made up to then
+        self._undone: dict[tuple[str, ChangeKind], float] = {}
         self._settling: dict[str, tuple[str, float]] = {}  # incident -> (cause service, healed)
         self._healed: dict[str, float] = {}  # incident id -> when an action healed it
         self._closers: list[Callable[[str], None]] = []
@@ -201,6 +204,22 @@ class IncidentBook:
     def healed_at(self, service: str) -> float:
         """When an action last healed ``service`` (``-inf`` if never)."""
         return self._healed_at.get(service, float("-inf"))
+
+    def undone(self, service: str, kind: ChangeKind, up_to: float) -> None:
+        """The loop restored ``service``'s configuration (or rolled back its release) and
+        kept it: its changes of ``kind`` up to ``up_to`` are no longer in effect."""
+        self._undone[(service, kind)] = max(up_to, self._undone.get((service, kind), up_to))
+
+    def current_changes(self, changes: Iterable[ChangeEvent]) -> tuple[ChangeEvent, ...]:
+        """``changes`` that may still explain a symptom: not answered by a heal of their
+        service, nor undone by the loop (a restore kept though its verification failed —
+        the push it undid is history; what remains has another cause)."""
+        return tuple(
+            c
+            for c in changes
+            if c.at > self.healed_at(c.service)
+            and (c.by_selfheal or c.at > self._undone.get((c.service, c.kind), float("-inf")))
+        )
 
     def settling(self, now: float) -> list[tuple[str, str]]:
         """(incident id, healed service) of heals younger than ``settle_seconds``."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from selfheal.analysis import failure_type as ft
@@ -468,6 +468,11 @@ class Remediator:
             )
             self.audit("rollback", {"incident": inc.id, "restored": False, "detail": back.detail})
             self._finish(inc, rem, Outcome.FAILED, now, verification=verdict, rollback=back)
+            # The blamed push (or deploy) is undone: what still fails has another cause,
+            # which the next diagnosis must look for without that change in its evidence.
+            self.book.undone(rem.action.target, CHANGE_MADE_BY[rem.action.kind], rem.started_at)
+            context = self.view.context
+            self.view.context = replace(context, changes=self.book.current_changes(context.changes))
             self._next_rung(inc, rem, now)
             return
         rem.phase = Phase.ROLLING_BACK
