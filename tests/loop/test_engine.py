@@ -751,6 +751,8 @@ def test_a_push_the_loop_undid_is_no_longer_the_cause_it_looks_for() -> None:
     assert decision["inputs"]["cause"]["failure_type"] == "ConfigurationError"
     (kept,) = [p for k, p in store.events if k == "rollback"]
     assert kept["restored"] is False and world.rolled_back == []
+    (failed,) = [p for k, p in store.events if k == "verification" and not p["passed"]]
+    assert failed["holding"]["symptoms"] == ['error_ratio{service="cache"}']
     (again,) = [p for k, p in store.events if k == "incident_rediagnosed"]
     assert again["previous"]["failure_type"] == "ConfigurationError"
     assert again["cause"]["service"] == "cache"

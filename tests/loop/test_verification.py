@@ -126,3 +126,15 @@ def test_a_failover_did_its_part_when_the_calls_toward_the_provider_stop_failing
     assert not did_its_part(
         detection, (TO_PROVIDER, PROVIDER_ERRORS), "psp", graph, 21.0, 23.0, 3.0, external=True
     )
+
+
+def test_a_failed_verification_says_which_symptoms_and_own_series_held() -> None:
+    from selfheal.loop.verification import what_holds
+
+    errors = key(ind.ERROR_RATIO)
+    detection = warmed({P0: 0.1, P1: 0.1, errors: 0.0, EDGE: 0.05})
+    for t in range(10, 16):  # orders-1 slow and erring; its calls slow too (not its own)
+        feed(detection, float(t), {P0: 0.1, P1: 2.0, errors: 0.3, EDGE: 3.0})
+    held = what_holds(detection, (errors, P0), "orders")
+    assert held["symptoms"] == [str(errors)]
+    assert sorted(held["cause"]) == sorted([str(errors), str(P1)])

@@ -441,7 +441,11 @@ class Remediator:
         rem.phase = Phase.DONE
 
     def _failed(self, inc: Incident, rem: Remediation, now: float, verdict: Verification) -> None:
-        self.audit("verification", {"incident": inc.id, "passed": False, "detail": verdict.detail})
+        holding = check.what_holds(self.detection, rem.symptoms, rem.plan.cause.service)
+        self.audit(
+            "verification",
+            {"incident": inc.id, "passed": False, "detail": verdict.detail, "holding": holding},
+        )
         prepared = rem.prepared
         if prepared is None:
             # Resumed after a restart: the snapshot to roll back from is gone.

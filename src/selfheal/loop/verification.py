@@ -108,6 +108,24 @@ def service_recovered(
     return True
 
 
+def what_holds(
+    detection: Detection, keys: Sequence[SeriesKey], service: str
+) -> dict[str, list[str]]:
+    """For a failed verification's audit record: the symptoms (of ``keys``) whose rule
+    still breaks on the latest sample, and the series of ``service`` itself (not its calls)
+    that break a rule or stay off their baseline — which part of the picture held."""
+    off = [
+        str(k)
+        for k in detection.series_of(service)
+        if k.label("target") is None
+        and (
+            detection.breaching(k)
+            or not back_to_baseline(k.name, detection.latest(k), detection.baseline(k))
+        )
+    ]
+    return {"symptoms": [str(k) for k in keys if detection.breaching(k)], "cause": off}
+
+
 def did_its_part(
     detection: Detection,
     symptoms: Sequence[SeriesKey],
