@@ -138,3 +138,27 @@ def test_a_failed_verification_says_which_symptoms_and_own_series_held() -> None
     held = what_holds(detection, (errors, P0), "orders")
     assert held["symptoms"] == [str(errors)]
     assert sorted(held["cause"]) == sorted([str(errors), str(P1)])
+
+
+def test_a_restart_did_its_part_when_what_stays_on_its_service_comes_from_a_slow_callee() -> None:
+    # orders-0 hangs while orders' callee stock carries a delay of its own (another fault):
+    # restarted, orders-0 answers again; orders stays slow, and its calls to stock too.
+    graph = nx.DiGraph([("orders", "stock")])
+    up0 = key(ind.UP, instance="orders-0")
+    stock = SeriesKey.of(ind.LATENCY_P99, {"service": "stock"})
+    slow = key(ind.LATENCY_P99)
+    detection = warmed({up0: 1.0, slow: 0.05, EDGE: 0.05, stock: 0.03})
+    feed(detection, 20.0, {up0: 0.0, slow: 2.0, EDGE: 2.0, stock: 1.5})
+    symptoms = (up0, slow, EDGE, stock)
+    assert not did_its_part(detection, symptoms, "orders", graph, 21.0, 21.0, 3.0)
+    for t in (22.0, 23.0, 24.0):
+        feed(detection, t, {up0: 1.0, slow: 2.0, EDGE: 2.0, stock: 1.5})
+    assert did_its_part(detection, symptoms, "orders", graph, 21.0, 24.0, 3.0)
+    # without its own fact the rest is all passed on: nothing tells the action did a part
+    assert not did_its_part(detection, (slow, EDGE, stock), "orders", graph, 21.0, 24.0, 3.0)
+    # symptoms elsewhere only on a caller, not on a callee: orders' latency is its own
+    web = SeriesKey.of(ind.ERROR_RATIO, {"service": "web"})
+    with_caller = nx.DiGraph([("orders", "stock"), ("web", "orders")])
+    assert not did_its_part(
+        detection, (up0, slow, EDGE, web), "orders", with_caller, 21.0, 24.0, 3.0
+    )

@@ -162,6 +162,16 @@ def did_its_part(
         near.update(graph.predecessors(origin))
     own = tuple(k for k in symptoms if k.label("service") in near)
     rest = tuple(k for k in symptoms if k.label("service") not in near)
+    # A callee of the cause with symptoms of its own (another fault) passes errors and
+    # latency up: the cause's calls to it, and the cause's own errors and latency while
+    # it calls it, are that callee's part, not the action's (a hung instance restarted
+    # while its callee carries a network delay: the restart did its part once the
+    # instance answers again).
+    sick = {k.label("service") for k in rest}
+    if origin in graph and sick & set(graph.successors(origin)):
+        own = tuple(
+            k for k in own if k.name not in PASSED_ON or k.label("target") not in (None, *sick)
+        )
     return bool(own) and bool(rest) and symptoms_gone(detection, own, since, now, stale_after)
 
 
