@@ -12,7 +12,7 @@ import networkx as nx
 
 from selfheal.core.clock import FakeClock
 from selfheal.core.errors import PermanentError, ValidationRefused
-from selfheal.core.platform import ChangeKind, PlanningContext, ServiceState
+from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext, ServiceState
 from selfheal.core.types import (
     Action,
     ActionKind,
@@ -69,6 +69,17 @@ class FakePlatform:
 
     def expect(self, service: str, kind: ChangeKind, until: float) -> None:
         self.expected.append((service, kind, until))
+
+
+class ChangedPlatform(FakePlatform):
+    """The fake platform reporting ``changes`` (deploys, config pushes) beside its services."""
+
+    def __init__(self, world: World, *changes: ChangeEvent) -> None:
+        super().__init__(world)
+        self.changes = changes
+
+    def context(self, now: float) -> PlanningContext:
+        return PlanningContext(super().context(now).services, changes=self.changes)
 
 
 class FakeRanker:

@@ -24,6 +24,7 @@ from selfheal.loop.ports import Observation, Ranker
 from selfheal.loop.settings import EngineSettings
 
 from .fakes import (
+    ChangedPlatform,
     FakeGuards,
     FakePlanner,
     FakePlatform,
@@ -382,18 +383,14 @@ def test_a_dead_process_behind_a_fault_under_remediation_is_no_echo() -> None:
 def test_a_service_changed_just_before_its_symptoms_is_no_echo() -> None:
     """A caller whose config was pushed just before it began failing, while its callee is
     being remediated: the push is its own fault, decided at once, not waited out."""
-    from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext
+    from selfheal.core.platform import ChangeEvent, ChangeKind
 
     clock = FakeClock()
     world = World(clock)
     push = ChangeEvent("frontend", ChangeKind.CONFIG, clock.now() + 13.0)
 
-    class WithChange(FakePlatform):
-        def context(self, now: float) -> PlanningContext:
-            return PlanningContext(super().context(now).services, changes=(push,))
-
     planner = FakePlanner((ActionKind.SCALE_SERVICE, ActionKind.RESTART_SERVICE), timeout=40.0)
-    engine, store, _ = make_engine(world, planner=planner, platform=WithChange(world))
+    engine, store, _ = make_engine(world, planner=planner, platform=ChangedPlatform(world, push))
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"
     run(engine, clock, 4)  # the cache incident is remediating (a 40 s scale-out verifying)
@@ -535,11 +532,7 @@ def test_a_change_answered_by_a_heal_is_hidden_from_the_planner_afterwards() -> 
 
     push = ChangeEvent("cache", ChangeKind.CONFIG, clock.now() + 5.0)
 
-    class WithChange(FakePlatform):
-        def context(self, now: float) -> PlanningContext:
-            return PlanningContext(super().context(now).services, changes=(push,))
-
-    engine, _, _ = make_engine(world, planner=Recording(), platform=WithChange(world))
+    engine, _, _ = make_engine(world, planner=Recording(), platform=ChangedPlatform(world, push))
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"
     run(engine, clock, 15)  # healed: the push happened before the heal
@@ -587,18 +580,14 @@ def test_before_a_state_changing_action_the_platform_is_told_to_expect_its_chang
 
 
 def test_the_loops_own_platform_changes_are_never_a_cause() -> None:
-    from selfheal.core.platform import ChangeEvent, ChangeKind, PlanningContext
+    from selfheal.core.platform import ChangeEvent, ChangeKind
 
     def diagnosed_type(own: bool) -> str:
         clock = FakeClock()
         world = World(clock)
         push = ChangeEvent("cache", ChangeKind.CONFIG, clock.now() + 5.0, by_selfheal=own)
 
-        class WithChange(FakePlatform):
-            def context(self, now: float) -> PlanningContext:
-                return PlanningContext(super().context(now).services, changes=(push,))
-
-        engine, store, _ = make_engine(world, platform=WithChange(world))
+        engine, store, _ = make_engine(world, platform=ChangedPlatform(world, push))
         run(engine, clock, 10)
         world.broken["cache"] = "RestartService"
         run(engine, clock, 5)
@@ -722,10 +711,6 @@ def test_a_push_the_loop_undid_is_no_longer_the_cause_it_looks_for() -> None:
     world = World(clock)
     push = ChangeEvent("cache", ChangeKind.CONFIG, clock.now() + 9.0)
 
-    class WithChange(FakePlatform):
-        def context(self, now: float) -> PlanningContext:
-            return PlanningContext(super().context(now).services, changes=(push,))
-
     class RestoresPushes(FakePlanner):
         def plan(
             self, incident: Incident, cause: Cause, context: PlanningContext, now: float
@@ -742,7 +727,7 @@ def test_a_push_the_loop_undid_is_no_longer_the_cause_it_looks_for() -> None:
                 incident.id, cause, "fake", (restore, restart) if pushed else (restart,), now
             )
 
-    platform = WithChange(world)
+    platform = ChangedPlatform(world, push)
     engine, store, _ = make_engine(world, planner=RestoresPushes(), platform=platform)
     run(engine, clock, 10)
     world.broken["cache"] = "RestartService"  # whatever the push did, a restart fixes it
